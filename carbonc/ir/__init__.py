@@ -1,0 +1,1 @@
+"""The typed intermediate representation of `.carbon` programs (see `carbonc.ir.nodes`)."""

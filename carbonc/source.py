@@ -1,0 +1,114 @@
+"""Reads `.carbon` files into `Source` text, and defines `Span`, a place in that text."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+#: Larger files are refused before parsing (the whole 20,000-line benchmark is ~1 MB).
+MAX_SOURCE_BYTES = 16 * 1024 * 1024
+
+
+class Span(msgspec.Struct, frozen=True, array_like=True):
+    """A half-open range of characters: offsets `start`..`end`, 1-based `line`/`col` of the start
+    and `end_line`/`end_col` of the end (exclusive column)."""
+
+    start: int
+    end: int
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+class Source(msgspec.Struct, frozen=True):
+    """A program's text: `path` as shown in diagnostics, `text` decoded, `file` the real path if any."""
+
+    path: str
+    text: str
+    file: str | None = None
+
+    def line_text(self, line: int) -> str:
+        """Return line `line` (1-based) without its newline."""
+        lines = self.text.split("\n")
+        if 1 <= line <= len(lines):
+            return lines[line - 1].rstrip("\r")
+        return ""
+
+    def span_at(self, offset: int, length: int = 1) -> Span:
+        """Return the span of `length` characters at `offset`, clamped to the text."""
+        offset = max(0, min(offset, len(self.text)))
+        end = max(offset, min(offset + length, len(self.text)))
+        line = self.text.count("\n", 0, offset) + 1
+        col = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
+        end_line = line + self.text.count("\n", offset, end)
+        end_col = end - (self.text.rfind("\n", 0, end) + 1) + 1
+        return Span(offset, end, line, col, end_line, end_col)
+
+
+class SourceReadError(Exception):
+    """A file could not be turned into `Source`; `code` is the diagnostic code to report."""
+
+    def __init__(self, code: str, message: str, help: str | None = None, offset: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.help = help
+        self.offset = offset
+        self.text: str | None = None
+
+
+def display_path(path: Path) -> str:
+    """Show `path` relative to the working directory when it lies below it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def read_source(path: Path, shown_as: str | None = None) -> Source:
+    """Read `path` as UTF-8 `.carbon` text, or raise `SourceReadError` saying why not."""
+    shown = shown_as or display_path(path)
+    if not path.exists():
+        raise SourceReadError("C0001", f"no such file `{shown}`")
+    if path.is_dir():
+        raise SourceReadError(
+            "C0001", f"`{shown}` is a directory, not a .carbon file",
+            help="pass the .carbon files inside it, e.g. `carbonc check dir/*.carbon`",
+        )
+    try:
+        size = path.stat().st_size
+        if size > MAX_SOURCE_BYTES:
+            raise SourceReadError(
+                "C0001", f"`{shown}` is {size:,} bytes; the limit is {MAX_SOURCE_BYTES:,}"
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceReadError("C0001", f"cannot read `{shown}`: {exc.strerror or exc}") from None
+    return Source(path=shown, text=decode_source(data), file=str(path))
+
+
+def decode_source(data: bytes) -> str:
+    """Decode program bytes, refusing what cannot be `.carbon` text (non-UTF-8, NUL bytes)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        err = SourceReadError(
+            "C0002", f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            help="save the file as UTF-8",
+            offset=exc.start,
+        )
+        err.text = data[: exc.start].decode("utf-8", "replace")
+        raise err from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    nul = text.find("\x00")
+    if nul >= 0:
+        err = SourceReadError(
+            "C0003", "the file contains a NUL byte", help="a .carbon file is plain text", offset=nul
+        )
+        err.text = text
+        raise err
+    return text

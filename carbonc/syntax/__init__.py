@@ -1,0 +1,125 @@
+"""Parses `.carbon` source text into an IR module (`parse`), collecting syntax diagnostics."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import msgspec
+from lark.exceptions import UnexpectedInput, VisitError
+
+from carbonc.diagnostics import Diagnostic
+from carbonc.ir import nodes as ir
+from carbonc.source import Source, Span
+from carbonc.syntax import _parser
+from carbonc.syntax._errors import parse_error_diagnostic
+from carbonc.syntax._lower import lower
+
+__all__ = ["ParseResult", "parse"]
+
+#: Deepest bracket nesting accepted; real scenarios stay under 8.
+MAX_NESTING = 64
+#: Syntax errors reported per file before giving up.
+MAX_SYNTAX_ERRORS = 20
+#: Recursion allowed while lowering long expressions (a few frames per operator).
+_RECURSION_LIMIT = 6000
+
+#: A line that starts a top-level declaration: where parsing resumes after a syntax error.
+_TOP_LEVEL = re.compile(r"^(use|scenario|profile|mix|ladder)\b", re.M)
+_BLANK = re.compile(r"[^\n]")
+
+_BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*|/\*.*?\*/|[(\[{]|[)\]}]', re.S)
+
+
+class ParseResult(msgspec.Struct, frozen=True):
+    """`module` (None when the text has syntax errors), its `comments`, and `diagnostics`."""
+
+    module: ir.Module | None
+    comments: tuple[ir.Comment, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def _too_deep(source: Source) -> Diagnostic | None:
+    text = source.text
+    if sum(text.count(c) for c in "([{") <= MAX_NESTING:
+        return None
+    depth = 0
+    for m in _BRACKETS.finditer(text):
+        tok = m.group()
+        if tok in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return Diagnostic(
+                    code="C0105", message=f"brackets nested more than {MAX_NESTING} deep",
+                    path=source.path, span=source.span_at(m.start()), label="too deep here",
+                    help="split the expression or remove redundant parentheses",
+                )
+        elif tok in ")]}":
+            depth = max(0, depth - 1)
+    return None
+
+
+def _resync_point(text: str, error_pos: int, previous: int) -> int | None:
+    """Return where the next top-level declaration after a syntax error starts, if any.
+
+    Each declaration is parsed from its own start, so the file reports its first syntax
+    error per declaration rather than a cascade of echoes from one mistake.
+    """
+    line_start = text.rfind("\n", 0, max(0, error_pos)) + 1
+    for m in _TOP_LEVEL.finditer(text, line_start):
+        if m.start() > previous:
+            return m.start()
+    return None
+
+
+def parse(source: Source) -> ParseResult:
+    """Parse `source` into an IR module; syntax errors are returned, never raised.
+
+    Syntax errors are reported one per top-level declaration (see `_resync_point`); name and
+    type errors, found later by the passes, are all reported.
+    """
+    too_deep = _too_deep(source)
+    if too_deep is not None:
+        return ParseResult(None, (), (too_deep,))
+    parser = _parser.get_parser()
+    sink = _parser.COMMENTS
+    sink.tokens = []
+    errors: list[Diagnostic] = []
+    tree = None
+    text, cut = source.text, 0
+    while True:
+        try:
+            parsed = parser.parse(text)
+        except UnexpectedInput as err:
+            diag = parse_error_diagnostic(err, source, parser)
+            if not errors or errors[-1] != diag:
+                errors.append(diag)
+            cut = _resync_point(source.text, err.pos_in_stream, cut)
+            if cut is None or len(errors) >= MAX_SYNTAX_ERRORS:
+                break
+            # Blank what came before (keeping newlines) so positions stay those of the file.
+            text = _BLANK.sub(" ", source.text[:cut]) + source.text[cut:]
+            continue
+        if not errors:
+            tree = parsed
+        break
+    comments = tuple(
+        ir.Comment(str(t), Span(t.start_pos, t.end_pos, t.line, t.column, t.end_line, t.end_column))
+        for t in sink.tokens
+    )
+    if errors or tree is None:
+        return ParseResult(None, comments, tuple(errors))
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, _RECURSION_LIMIT))
+    try:
+        module, diags = lower(tree, source.path)
+    except (RecursionError, VisitError) as err:
+        if isinstance(err, VisitError) and not isinstance(err.orig_exc, RecursionError):
+            raise err.orig_exc from None
+        return ParseResult(None, comments, (Diagnostic(
+            code="C0105", message="expression nested too deeply", path=source.path,
+            help="split the expression into smaller parts",
+        ),))
+    finally:
+        sys.setrecursionlimit(old_limit)
+    return ParseResult(module, comments, tuple(diags))
