@@ -46,7 +46,6 @@ CODES: dict[str, str] = {
     "C0209": "unknown entity kind",
     "C0210": "unknown entity state",
     "C0211": "unknown base scenario",
-    "C0212": "no scenario in file",
     "C0213": "scenario extends itself",
     "C0214": "unknown function",
     # types and units
@@ -66,11 +65,10 @@ CODES: dict[str, str] = {
     "C0314": "invalid probe template",
     "C0315": "wrong number of arguments",
     "C0316": "division by zero",
+    "C0317": "action not allowed on these entities",
     # warnings
     "W0401": "unused parameter",
     "W0402": "duplicate use of a module",
-    # internal
-    "C0999": "internal error",
 }
 
 

@@ -1,0 +1,5 @@
+"""`python -m carbonc` runs the `carbonc` command."""
+
+from carbonc.cli import main
+
+main()

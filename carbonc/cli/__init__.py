@@ -1,0 +1,98 @@
+"""The `carbonc` command line. Commands import only what they need, so `check`, `fmt` and
+`plan` start fast and never load the executor's or the store's libraries."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from carbonc.cli._common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, emit_diagnostics, guard, resolve_refs, shown
+
+
+class _Group(click.Group):
+    """Usage errors (unknown flag, bad value) exit 2 with click's message, as the contract says."""
+
+    def main(self, *args, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("prog_name", "carbonc")
+        return super().main(*args, **kwargs)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="carbonc", prog_name="carbonc")
+def main() -> None:
+    """Chaos engineering for payment integrations: check, plan and run .carbon scenarios."""
+
+
+@main.command()
+@click.argument("refs", metavar="FILE|NAME...", nargs=-1, required=True)
+@guard
+def check(refs: tuple[str, ...]) -> None:
+    """Check .carbon files (or bundled scenarios by name) and report every problem.
+
+    Exits 0 when clean (warnings allowed) and 2 on any error.
+    """
+    from carbonc.api import check_path
+
+    errors = warnings = 0
+    for ref, path in resolve_refs(refs):
+        result = check_path(path, shown(ref, path))
+        e, w = emit_diagnostics(result)
+        errors, warnings = errors + e, warnings + w
+    files = len(refs)
+    summary = f"checked {files} file{'s' * (files != 1)}: {errors} error{'s' * (errors != 1)}, " \
+              f"{warnings} warning{'s' * (warnings != 1)}"
+    click.echo(summary, err=True)
+    sys.exit(EXIT_INVALID if errors else EXIT_OK)
+
+
+@main.command()
+@click.argument("refs", metavar="FILE...", nargs=-1, required=True)
+@click.option("--check", "check_only", is_flag=True, help="Do not write; exit 1 if a file is not formatted.")
+@guard
+def fmt(refs: tuple[str, ...], check_only: bool) -> None:
+    """Rewrite .carbon files in canonical layout, keeping comments.
+
+    With --check, list the files that would change and exit 1 if any would.
+    """
+    from carbonc.api import format_path
+
+    unformatted = 0
+    invalid = False
+    for ref, path in resolve_refs(refs):
+        outcome = format_path(path, shown(ref, path))
+        if outcome.errors is not None:
+            emit_diagnostics(outcome.errors)
+            invalid = True
+            continue
+        if outcome.changed:
+            unformatted += 1
+            if check_only:
+                click.echo(f"would reformat {shown(ref, path)}")
+            else:
+                path.write_text(outcome.text, encoding="utf-8")
+                click.echo(f"reformatted {shown(ref, path)}")
+    if invalid:
+        sys.exit(EXIT_INVALID)
+    sys.exit(EXIT_FAILED if (check_only and unformatted) else EXIT_OK)
+
+
+@main.command()
+@click.option("--format", "fmt_", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@guard
+def scenarios(fmt_: str) -> None:
+    """List the bundled scenarios: name, category and what each one does."""
+    from carbonc.scenarios import list_scenarios
+
+    infos = list_scenarios()
+    if fmt_ == "json":
+        import msgspec
+
+        click.echo(msgspec.json.encode([{"name": i.name, "category": i.category, "about": i.about}
+                                        for i in infos]).decode())
+        return
+    width = max((len(i.name) for i in infos), default=4)
+    cat_width = max((len(i.category) for i in infos), default=8)
+    click.echo(f"{'NAME':<{width}}  {'CATEGORY':<{cat_width}}  ABOUT")
+    for i in infos:
+        click.echo(f"{i.name:<{width}}  {i.category:<{cat_width}}  {i.about}")

@@ -1,0 +1,79 @@
+"""What every command shares: rendering diagnostics, resolving scenario references, exit codes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from functools import wraps
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_CHANGES = 0, 1, 2, 3
+
+F = TypeVar("F", bound=Callable)
+
+
+def emit_diagnostics(result, stream=None) -> tuple[int, int]:
+    """Print a CheckResult's diagnostics; return (errors, warnings)."""
+    from carbonc.diagnostics import render
+
+    stream = stream or sys.stderr
+    errors = warnings = 0
+    for diag in result.diagnostics:
+        click.echo(render(diag, result.sources.get(diag.path)) + "\n", file=stream)
+        if diag.is_error:
+            errors += 1
+        else:
+            warnings += 1
+    return errors, warnings
+
+
+def fail(message: str, help: str | None = None, code: int = EXIT_INVALID) -> None:
+    """Print `error: message` (and help) to stderr and exit with `code`."""
+    click.echo(f"error: {message}", err=True)
+    if help:
+        click.echo(f"  = help: {help}", err=True)
+    sys.exit(code)
+
+
+def resolve_refs(refs: Iterable[str]) -> list[tuple[str, Path]]:
+    """Map each FILE|NAME argument to a path; unknown names exit 2 with a did-you-mean."""
+    from carbonc.scenarios import UnknownScenario, find
+
+    out = []
+    for ref in refs:
+        try:
+            out.append((ref, find(ref)))
+        except UnknownScenario as err:
+            fail(str(err), err.help)
+    return out
+
+
+def shown(ref: str, path: Path) -> str:
+    """How a file is named in diagnostics: a scenario given by name as `scenarios/NAME.carbon`."""
+    from carbonc.scenarios import shown_path
+
+    return shown_path(path) if ref != str(path) else ref
+
+
+def guard(func: F) -> F:
+    """Turn an unexpected exception into a one-line internal-error message, not a traceback."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+            from carbonc.errors import InternalError
+
+            click.echo(f"error: {InternalError(f'{type(exc).__name__}: {exc}')}", err=True)
+            sys.exit(EXIT_FAILED)
+
+    return wrapper  # type: ignore[return-value]

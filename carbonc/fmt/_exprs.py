@@ -1,0 +1,135 @@
+"""Prints IR expressions and clauses back to canonical text, with the fewest parentheses that
+keep the same tree."""
+
+from __future__ import annotations
+
+from carbonc.ir import nodes as ir
+
+#: Binding strength, lowest to highest (mirrors the grammar's precedence ladder).
+_PREC = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
+         "+": 5, "-": 5, "*": 6, "/": 6}
+_UNARY, _ATOM = 7, 8
+
+
+def _prec(expr: ir.Expr) -> int:
+    match expr:
+        case ir.Binary(op=op):
+            return _PREC[op]
+        case ir.Unary(op="not"):
+            return _PREC["not"]
+        case ir.Unary():
+            return _UNARY
+    return _ATOM
+
+
+def expr_text(expr: ir.Expr | ir.Rest) -> str:
+    """Return canonical source for `expr`."""
+    match expr:
+        case ir.IntLit(text=t) | ir.DecimalLit(text=t) | ir.PercentLit(text=t) | ir.DurationLit(text=t):
+            return t
+        case ir.StringLit(text=t):
+            return t
+        case ir.MoneyLit(currency=c, amount=a):
+            return f"{c} {a}"
+        case ir.Name() as n:
+            return n.dotted
+        case ir.Rest():
+            return "rest"
+        case ir.ListLit(items=items):
+            return "[" + ", ".join(expr_text(i) for i in items) + "]"
+        case ir.Call(func=f, args=args):
+            return f"{f.name}(" + ", ".join(expr_text(a) for a in args) + ")"
+        case ir.Unary(op=op, operand=operand):
+            inner = expr_text(operand)
+            mine = _prec(expr)
+            if _prec(operand) < mine:
+                inner = f"({inner})"
+            return f"not {inner}" if op == "not" else f"{op}{inner}"
+        case ir.Binary(op=op, left=left, right=right):
+            mine = _PREC[op]
+            comparison = mine == _PREC["=="]
+            lt, rt = expr_text(left), expr_text(right)
+            if _prec(left) < mine or (comparison and _prec(left) <= mine):
+                lt = f"({lt})"
+            if _prec(right) <= mine:
+                rt = f"({rt})"
+            return f"{lt} {op} {rt}"
+    raise TypeError(expr)  # pragma: no cover
+
+
+def symbol_text(value: ir.Ident | ir.StringLit) -> str:
+    return value.name if isinstance(value, ir.Ident) else value.text
+
+
+def amount_text(amount: ir.Amount) -> str:
+    match amount:
+        case ir.AmountFixed(value=v):
+            return expr_text(v)
+        case ir.AmountRange(low=lo, high=hi):
+            return f"between {expr_text(lo)} and {expr_text(hi)}"
+        case ir.AmountFull():
+            return "full"
+        case ir.AmountPartial(value=v):
+            return f"partial {expr_text(v)}"
+    raise TypeError(amount)  # pragma: no cover
+
+
+def selection_text(sel: ir.Selection) -> str:
+    what = f"{sel.state.name} {sel.kind.name}" if sel.state else sel.kind.name
+    match sel.mode:
+        case "each" | "all":
+            text = f"{sel.mode} {what}"
+        case "first":
+            text = f"first {expr_text(sel.quantity)} of {what}"  # type: ignore[arg-type]
+        case _:
+            text = f"{expr_text(sel.quantity)} of {what}"  # type: ignore[arg-type]
+    if sel.where is not None:
+        text += f" where {expr_text(sel.where)}"
+    return text
+
+
+def simple_clause_text(clause: ir.Clause) -> str:
+    """Text of a clause other than `then` (whose block the printer lays out)."""
+    match clause:
+        case ir.CountClause(value=v):
+            return f"count {expr_text(v)}"
+        case ir.AmountClause(amount=a):
+            return f"amount {amount_text(a)}"
+        case ir.MethodClause(method=m):
+            return f"method {m.name}"
+        case ir.ReasonClause(value=v):
+            return f"reason {symbol_text(v)}"
+        case ir.CodeClause(value=v):
+            return f"code {symbol_text(v)}"
+        case ir.AfterClause(value=v):
+            return f"after {expr_text(v)}"
+        case ir.OverClause(value=v):
+            return f"over {expr_text(v)}"
+        case ir.WithClause(mix=m):
+            return f"with {m.name}"
+    raise TypeError(clause)  # pragma: no cover
+
+
+def deliver_item_text(item: ir.DeliverItem) -> str:
+    match item:
+        case ir.OrderItem(mode=m, within=w):
+            return f"order {m.name}" + (f" within {expr_text(w)}" if w is not None else "")
+        case ir.RepeatItem(value=v):
+            return f"repeat {expr_text(v)}"
+        case ir.DelayItem(delay=d, jitter=j):
+            return f"delay {expr_text(d)}" + (f" jitter {expr_text(j)}" if j is not None else "")
+        case ir.DropItem(value=v):
+            return f"drop {expr_text(v)}"
+        case ir.SignatureItem(mode=m, share=s):
+            return f"signature {m.name}" + (f" {expr_text(s)}" if s is not None else "")
+        case ir.RetryItem(ladder=ladder):
+            return "retry " + (ladder.name if isinstance(ladder, ir.Ident) else expr_text(ladder))
+        case ir.FailItem(statuses=statuses):
+            return "fail on " + ", ".join(s.name for s in statuses)
+        case ir.VerdictItem(mode=m, verdict=v):
+            return f"verdict {m.name} {v.name}"
+        case ir.TimeoutItem(value=v):
+            return f"timeout {expr_text(v)}"
+        case ir.IncludeItem(profile=p):
+            return f"use {p.name}"
+    raise TypeError(item)  # pragma: no cover

@@ -1,0 +1,283 @@
+"""Lays out a module in canonical form: two-space indents, one item per line, fixed item order
+within a scenario, aligned parameters, short outcome mixes inline. Comments stay next to the
+item they were written next to; blank lines between items are kept (at most one)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from carbonc.fmt._exprs import deliver_item_text, expr_text, selection_text, simple_clause_text
+from carbonc.ir import nodes as ir
+from carbonc.source import Source
+
+#: Lines longer than this put outcome mixes on lines of their own.
+MAX_WIDTH = 88
+_INDENT = "  "
+
+
+class Printer:
+    """Accumulates output lines; places the source's comments as it goes."""
+
+    def __init__(self, source: Source, comments: Sequence[ir.Comment]):
+        self.source = source
+        self.lines: list[str] = []
+        self.comments = sorted(comments, key=lambda c: c.span.start)
+        self.next_comment = 0
+
+    # ------------------------------------------------------------ comments and blank lines
+
+    def _blank_before(self, offset: int) -> bool:
+        """Whether the source has an empty line just before the line holding `offset`."""
+        text = self.source.text
+        line_start = text.rfind("\n", 0, offset) + 1
+        if line_start == 0:
+            return False
+        prev_start = text.rfind("\n", 0, line_start - 1) + 1
+        return text[prev_start:line_start - 1].strip() == ""
+
+    def blank(self) -> None:
+        if self.lines and self.lines[-1] != "" and not self.lines[-1].endswith("{"):
+            self.lines.append("")
+
+    def leading(self, before: int, depth: int) -> None:
+        """Emit, on lines of their own, comments that start before offset `before`."""
+        while self.next_comment < len(self.comments) and self.comments[self.next_comment].span.start < before:
+            comment = self.comments[self.next_comment]
+            self.next_comment += 1
+            if self._blank_before(comment.span.start):
+                self.blank()
+            for i, part in enumerate(comment.text.split("\n")):
+                self.lines.append(_INDENT * depth + (part.strip() if i else part.rstrip()))
+
+    def trailing(self, node_end: int) -> None:
+        """Append to the last line the comments that follow `node_end` on the same source line."""
+        text = self.source.text
+        eol = text.find("\n", node_end)
+        eol = len(text) if eol < 0 else eol
+        while self.next_comment < len(self.comments):
+            comment = self.comments[self.next_comment]
+            if not (node_end <= comment.span.start < eol) or "\n" in comment.text:
+                break
+            self.next_comment += 1
+            self.lines[-1] += "  " + comment.text.rstrip()
+
+    def has_comments(self, start: int, end: int) -> bool:
+        return any(start <= c.span.start < end for c in self.comments[self.next_comment:])
+
+    def item(self, node: ir.Node, text: str, depth: int, keep_blank: bool = True) -> None:
+        """Emit a one-line item, with its leading and trailing comments."""
+        if keep_blank and self._blank_before(node.span.start):
+            self.blank()
+        self.leading(node.span.end, depth)  # comments inside a one-line item go above it
+        self.lines.append(_INDENT * depth + text)
+        self.trailing(node.span.end)
+
+    def open_block(self, node: ir.Node, header: str, depth: int, first_child: int | None) -> None:
+        """Emit `header {` for a block node; comments on the header's line trail it."""
+        if self._blank_before(node.span.start):
+            self.blank()
+        self.leading(node.span.start, depth)
+        self.lines.append(_INDENT * depth + header + " {")
+        limit = first_child if first_child is not None else node.span.end
+        text = self.source.text
+        line_end = text.find("\n", node.span.start)
+        line_end = len(text) if line_end < 0 else line_end
+        self.trailing_until(min(limit, line_end))
+
+    def trailing_until(self, limit: int) -> None:
+        while self.next_comment < len(self.comments):
+            comment = self.comments[self.next_comment]
+            if comment.span.start >= limit or "\n" in comment.text:
+                break
+            self.next_comment += 1
+            self.lines[-1] += "  " + comment.text.rstrip()
+
+    def close_block(self, node: ir.Node, depth: int, suffix: str = "") -> None:
+        self.leading(node.span.end - 1, depth + 1)
+        self.lines.append(_INDENT * depth + "}" + suffix)
+        self.trailing(node.span.end)
+
+    # ------------------------------------------------------------ declarations
+
+    def module(self, module: ir.Module) -> str:
+        previous: ir.Decl | None = None
+        for decl in module.decls:
+            if previous is not None and not (isinstance(previous, ir.Use) and isinstance(decl, ir.Use)):
+                self.blank()
+            self.decl(decl)
+            previous = decl
+        self.leading(len(self.source.text) + 1, 0)
+        while self.lines and self.lines[-1] == "":
+            self.lines.pop()
+        return "\n".join(self.lines) + "\n" if self.lines else ""
+
+    def decl(self, decl: ir.Decl) -> None:
+        match decl:
+            case ir.Use(target=t):
+                self.item(decl, f"use {t.text}", 0)
+            case ir.Ladder(name=n, steps=steps):
+                self.item(decl, f"ladder {n.name} {expr_text(steps)}", 0)
+            case ir.Mix(name=n, outcomes=outcomes):
+                self.open_block(decl, f"mix {n.name}", 0, _first(outcomes.items))
+                for outcome in outcomes.items:
+                    self.outcome(outcome, 1)
+                self.close_block(decl, 0)
+            case ir.Profile(name=n, items=items):
+                self.open_block(decl, f"profile {n.name}", 0, _first(items))
+                for item in items:
+                    self.item(item, deliver_item_text(item), 1)
+                self.close_block(decl, 0)
+            case ir.Scenario():
+                self.scenario(decl)
+
+    def scenario(self, sc: ir.Scenario) -> None:
+        header = f"scenario {sc.name.name}" + (f" extends {sc.extends.name}" if sc.extends else "")
+        children: list[ir.Node] = [n for n in (sc.about, sc.category, sc.seed) if n is not None]
+        children += [*sc.tags, *sc.params, *sc.phases, *sc.delivers, *sc.checks]
+        self.open_block(sc, header, 0, min((c.span.start for c in children), default=None))
+        if sc.about:
+            self.item(sc.about, f"about {sc.about.text}", 1)
+        if sc.category:
+            self.item(sc.category, f"category {sc.category.name}", 1)
+        if sc.tags:
+            self.item(sc.tags[0], "tags " + ", ".join(t.name for t in sc.tags), 1)
+        groups: list[Sequence[ir.Node]] = [sc.params, sc.phases, sc.delivers, sc.checks]
+        if sc.params or sc.seed:
+            self.blank()
+            self.params(sc.params)
+            if sc.seed is not None:
+                self.item(sc.seed, f"seed {sc.seed.text}", 1)
+        for phase in sc.phases:
+            self.blank()
+            self.phase(phase)
+        for deliver in sc.delivers:
+            self.blank()
+            self.deliver(deliver)
+        if sc.checks:
+            self.blank()
+            for check in sc.checks:
+                self.check(check)
+        del groups
+        self.close_block(sc, 0)
+
+    def params(self, params: Sequence[ir.Param]) -> None:
+        if not params:
+            return
+        name_w = max(len(p.name.name) for p in params)
+        value_w = max(len(expr_text(p.default)) for p in params)
+        for p in params:
+            text = f"param {p.name.name:<{name_w}} = "
+            value = expr_text(p.default)
+            text += f"{value:<{value_w}}  {p.description.text}" if p.description else value
+            self.item(p, text.rstrip(), 1)
+
+    def phase(self, phase: ir.Phase) -> None:
+        header = f"phase {phase.name.name}"
+        if phase.after:
+            header += " after " + ", ".join(a.name for a in phase.after)
+        self.open_block(phase, header, 1, _first(phase.actions))
+        for action in phase.actions:
+            self.action(action, 2)
+        self.close_block(phase, 1)
+
+    # ------------------------------------------------------------ actions and mixes
+
+    def action(self, action: ir.Action, depth: int) -> None:
+        target = action.target.name if isinstance(action.target, ir.Ident) else selection_text(action.target)
+        parts = [f"{action.verb} {target}"]
+        self.clauses(action, parts, action.clauses, action.outcomes, depth)
+
+    def outcome(self, outcome: ir.Outcome, depth: int) -> None:
+        parts = [f"{outcome.name.name} {expr_text(outcome.share)}"]
+        self.clauses(outcome, parts, outcome.clauses, None, depth)
+
+    def clauses(self, node: ir.Node, parts: list[str], clauses: Sequence[ir.Clause],
+                block: ir.Outcomes | None, depth: int) -> None:
+        """Emit `parts` followed by clauses; outcome blocks go inline when short and comment-free."""
+        pieces: list[str | ir.Outcomes] = list(parts)
+        for clause in clauses:
+            if isinstance(clause, ir.ThenClause):
+                pieces += ["then", clause.outcomes]
+            else:
+                pieces.append(simple_clause_text(clause))
+        if block is not None:
+            pieces.append(block)
+        blocks = [p for p in pieces if isinstance(p, ir.Outcomes)]
+        inline = " ".join(p if isinstance(p, str) else _inline(p) for p in pieces)
+        fits = len(_INDENT * depth + inline) <= MAX_WIDTH
+        nested = any(isinstance(c, ir.ThenClause) for b in blocks for o in b.items for c in o.clauses)
+        commented = any(self.has_comments(b.span.start, b.span.end) for b in blocks)
+        if not blocks or (fits and not nested and not commented):
+            self.item(node, inline, depth)
+            return
+        if self._blank_before(node.span.start):
+            self.blank()
+        self.leading(blocks[0].span.start, depth)
+        line: list[str] = []
+        opened = False
+        for piece in pieces:
+            if isinstance(piece, str):
+                line.append(piece)
+                continue
+            prefix = " ".join(line)
+            text = (prefix + " {") if prefix else "{"
+            if opened:
+                self.lines[-1] += " " + text
+            else:
+                self.lines.append(_INDENT * depth + text)
+            opened = True
+            self.trailing_until(_first(piece.items) or piece.span.end)
+            for outcome in piece.items:
+                self.outcome(outcome, depth + 1)
+            self.leading(piece.span.end - 1, depth + 1)
+            self.lines.append(_INDENT * depth + "}")
+            line = []
+        if line:
+            self.lines[-1] += " " + " ".join(line)
+        self.trailing(node.span.end)
+
+    # ------------------------------------------------------------ delivery and checks
+
+    def deliver(self, deliver: ir.Deliver) -> None:
+        header = "deliver"
+        if deliver.target is not None:
+            target = deliver.target.name if isinstance(deliver.target, ir.Ident) else deliver.target.text
+            header += f" for {target}"
+        self.open_block(deliver, header, 1, _first(deliver.items))
+        for item in deliver.items:
+            self.item(item, deliver_item_text(item), 2)
+        self.close_block(deliver, 1)
+
+    def check(self, check: ir.Check) -> None:
+        severity = f" severity {check.severity.name}" if check.severity else ""
+        match check:
+            case ir.Expect(condition=c):
+                self.item(check, f"expect {expr_text(c)}{severity}", 1)
+            case ir.Finding(condition=c, message=m):
+                self.item(check, f"finding when {expr_text(c)} {m.text}{severity}", 1)
+            case ir.Probe(method=method, url=url, selection=sel, expects=expects):
+                header = f"probe {method} {url.text} for {selection_text(sel)}"
+                self.open_block(check, header, 1, _first(expects))
+                for e in expects:
+                    self.item(e, f"expect {expr_text(e)}", 2)
+                self.close_block(check, 1, severity)
+
+
+def _first(nodes: Sequence[ir.Node]) -> int | None:
+    return nodes[0].span.start if nodes else None
+
+
+def _inline(block: ir.Outcomes) -> str:
+    if not block.items:
+        return "{}"
+    return "{ " + ", ".join(_outcome_inline(o) for o in block.items) + " }"
+
+
+def _outcome_inline(outcome: ir.Outcome) -> str:
+    parts = [f"{outcome.name.name} {expr_text(outcome.share)}"]
+    for clause in outcome.clauses:
+        if isinstance(clause, ir.ThenClause):
+            parts += ["then", _inline(clause.outcomes)]
+        else:
+            parts.append(simple_clause_text(clause))
+    return " ".join(parts)

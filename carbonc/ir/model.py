@@ -1,0 +1,112 @@
+"""The payment domain the language talks about: entity kinds and states, what each verb and
+outcome accepts, delivery options, metrics and functions. Passes and the compiler share it."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final
+
+#: Entity kinds, singular; the plural (`orders`) names the same kind.
+KINDS: Final = ("order", "payment", "refund", "dispute", "settlement", "mandate")
+PLURALS: Final = MappingProxyType({f"{k}s": k for k in KINDS})
+
+#: States an entity of each kind can be in (selections filter on them: `captured payments`).
+STATES: Final = MappingProxyType({
+    "order": ("created", "paid", "attempted"),
+    "payment": ("created", "authorized", "captured", "failed", "pending", "timed_out",
+                "stuck", "refunded", "partially_refunded", "disputed", "settled"),
+    "refund": ("created", "processed", "failed"),
+    "dispute": ("created", "under_review", "won", "lost", "closed"),
+    "settlement": ("created", "processed", "failed"),
+    "mandate": ("created", "confirmed", "rejected", "cancelled", "paused", "active"),
+})
+
+
+def kind_of(word: str) -> str | None:
+    """Return the entity kind `word` names (`orders` -> `order`), or None."""
+    if word in KINDS:
+        return word
+    return PLURALS.get(word)
+
+
+class VerbSpec:
+    """What a verb acts on and accepts: target `kinds`, `clauses` (`required` among them),
+    `outcomes` (the context key into OUTCOMES, or None), and `states` the target must be in
+    when the selection names one."""
+
+    def __init__(self, kinds: tuple[str, ...], clauses: frozenset[str], required: frozenset[str] = frozenset(),
+                 outcomes: str | None = None, states: tuple[str, ...] = ()):
+        self.kinds, self.clauses, self.required, self.outcomes, self.states = kinds, clauses, required, outcomes, states
+
+
+VERBS: Final = MappingProxyType({
+    "create": VerbSpec(("order", "mandate"), frozenset({"count", "amount", "method", "over"}),
+                       frozenset({"count", "amount"}), outcomes="create"),
+    "pay": VerbSpec(("order",), frozenset({"method", "with", "after"}), outcomes="pay",
+                    states=("created", "attempted")),
+    "capture": VerbSpec(("payment",), frozenset({"after"}), states=("authorized",)),
+    "refund": VerbSpec(("payment",), frozenset({"amount", "after", "reason", "with"}), outcomes="refund",
+                       states=("captured", "settled", "partially_refunded", "disputed")),
+    "dispute": VerbSpec(("payment",), frozenset({"reason", "after", "amount", "then"}),
+                        frozenset({"reason"}), outcomes="dispute",
+                        states=("captured", "settled", "refunded", "partially_refunded")),
+    "settle": VerbSpec(("payment",), frozenset({"after"}), frozenset({"after"}),
+                       states=("captured", "partially_refunded", "refunded", "disputed")),
+    "cancel": VerbSpec(("mandate",), frozenset({"after", "reason"}), states=("confirmed", "active", "paused")),
+    "pause": VerbSpec(("mandate",), frozenset({"after"}), states=("confirmed", "active")),
+})
+
+_FAIL = frozenset({"reason", "code", "after"})
+_AFTER = frozenset({"after"})
+_NEXT = frozenset({"after", "then"})
+
+#: Outcome contexts: a verb (`pay`), `create.mandate`, or `context.outcome` for a `then` block
+#: under an outcome. Each maps outcome names to the clauses they accept.
+OUTCOMES: Final = MappingProxyType({
+    "pay": {"captured": _AFTER, "authorized": _NEXT, "failed": _FAIL, "pending": _NEXT},
+    "pay.authorized": {"captured": _AFTER, "failed": _FAIL},
+    "pay.pending": {"captured": _AFTER, "failed": _FAIL, "timed_out": _FAIL, "stuck": frozenset()},
+    "refund": {"processed": frozenset({"after", "amount"}), "failed": frozenset({"reason", "code", "after", "amount"})},
+    "dispute": {"won": _AFTER, "lost": _AFTER, "closed": _AFTER, "under_review": _NEXT},
+    "dispute.under_review": {"won": _AFTER, "lost": _AFTER, "closed": _AFTER},
+    "create.mandate": {"confirmed": _NEXT, "rejected": _FAIL},
+    "create.mandate.confirmed": {"cancelled": frozenset({"after", "reason"}), "paused": _AFTER,
+                                 "active": frozenset()},
+})
+
+PAYMENT_METHODS: Final = ("card", "upi", "netbanking", "wallet", "emandate")
+ORDER_MODES: Final = ("sequence", "reverse", "random", "shuffle")
+SIGNATURE_MODES: Final = ("valid", "missing", "corrupted", "wrong_secret", "stale", "future", "old_secret",
+                          "rotation", "reserialized", "ms_vs_s", "bad_basic_auth")
+VERDICTS: Final = ("accept", "reject")
+RETRY_KEYWORDS: Final = ("gateway", "none")
+FAIL_STATUSES: Final = ("3xx", "4xx", "5xx", "timeout", "error")
+SEVERITIES: Final = ("low", "medium", "high", "critical")
+HTTP_METHODS: Final = ("GET", "POST", "PUT", "PATCH", "HEAD")
+
+#: Provider-neutral webhook events a plan can produce; `deliver for "glob"` matches these.
+NEUTRAL_EVENTS: Final = (
+    "order.paid",
+    "payment.authorized", "payment.captured", "payment.failed", "payment.pending",
+    "refund.created", "refund.processed", "refund.failed",
+    "dispute.created", "dispute.under_review", "dispute.won", "dispute.lost", "dispute.closed",
+    "settlement.processed", "settlement.failed",
+    "mandate.confirmed", "mandate.rejected", "mandate.cancelled", "mandate.paused",
+)
+
+#: Numbers of the run that checks can name: `payments`, `payments.captured`, `deliveries.rejected`.
+METRICS: Final = frozenset(
+    {f"{k}s" for k in KINDS}
+    | {f"{k}s.{s}" for k in KINDS for s in STATES[k]}
+    | {"messages", "messages.dropped", "messages.duplicated", "deliveries", "deliveries.accepted",
+       "deliveries.rejected", "deliveries.failed", "deliveries.mismatched", "deliveries.retried"}
+)
+
+#: Fields of an entity that `where` filters and probe templates can use.
+ENTITY_FIELDS: Final = ("amount", "currency", "method", "state", "ref", "id")
+
+#: Built-in functions: name -> (min args, max args).
+FUNCTIONS: Final = MappingProxyType({
+    "round": (1, 1), "floor": (1, 1), "ceil": (1, 1), "abs": (1, 1),
+    "min": (2, 8), "max": (2, 8), "rate": (2, 2),
+})

@@ -1,0 +1,179 @@
+"""Evaluates constant IR expressions to exact values: int, Decimal (ratios and numbers),
+`Money`, `Duration`, str, bool, tuples. No float anywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from typing import Union
+
+import msgspec
+
+from carbonc.ir import nodes as ir
+from carbonc.ir.units import decimal_value, duration_ms, percent_value, to_minor
+
+
+class Money(msgspec.Struct, frozen=True):
+    """An amount of `currency` in minor units; `minor` may carry a fraction mid-computation."""
+
+    currency: str
+    minor: Decimal
+
+
+class Duration(msgspec.Struct, frozen=True):
+    """A span of virtual time in milliseconds."""
+
+    ms: int
+
+
+Value = Union[int, Decimal, Money, Duration, str, bool, tuple]
+
+
+class NotConstant(Exception):
+    """The expression depends on something only known at run time (a metric, an entity field)."""
+
+
+class EvalError(Exception):
+    """The expression cannot be evaluated (division by zero, mismatched currencies)."""
+
+
+def _num(v: Value) -> Decimal:
+    if isinstance(v, bool) or not isinstance(v, (int, Decimal)):
+        raise EvalError(f"expected a number, got {v!r}")
+    return Decimal(v)
+
+
+def evaluate(expr: ir.Expr, env: Mapping[str, Value]) -> Value:
+    """Return the value of `expr` with names bound by `env`; raise NotConstant or EvalError."""
+    match expr:
+        case ir.IntLit(value=v):
+            return v
+        case ir.DecimalLit(text=t):
+            return decimal_value(t)
+        case ir.PercentLit(text=t):
+            return percent_value(t)
+        case ir.MoneyLit(currency=c, amount=a):
+            return Money(c, Decimal(to_minor(a, c)))
+        case ir.DurationLit(text=t):
+            return Duration(duration_ms(t))
+        case ir.StringLit(value=v):
+            return v
+        case ir.Name(parts=parts):
+            key = ".".join(parts)
+            if key not in env:
+                raise NotConstant(key)
+            return env[key]
+        case ir.ListLit(items=items):
+            return tuple(evaluate(i, env) for i in items)
+        case ir.Unary(op=op, operand=operand):
+            v = evaluate(operand, env)
+            if op == "not":
+                return not v
+            if isinstance(v, Money):
+                return Money(v.currency, -v.minor if op == "-" else v.minor)
+            if isinstance(v, Duration):
+                return Duration(-v.ms if op == "-" else v.ms)
+            return -v if op == "-" else v  # type: ignore[operator]
+        case ir.Binary(op=op, left=left, right=right):
+            return _binary(op, evaluate(left, env), evaluate(right, env))
+        case ir.Call(func=func, args=args):
+            return _call(func.name, [evaluate(a, env) for a in args])
+    raise EvalError(f"cannot evaluate {type(expr).__name__}")
+
+
+def _binary(op: str, a: Value, b: Value) -> Value:
+    if op == "and":
+        return bool(a) and bool(b)
+    if op == "or":
+        return bool(a) or bool(b)
+    if op in ("==", "!=", "<", "<=", ">", ">="):
+        x, y = _comparable(a, b)
+        return {"==": x == y, "!=": x != y, "<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
+    if isinstance(a, Money) or isinstance(b, Money):
+        return _money_arith(op, a, b)
+    if isinstance(a, Duration) or isinstance(b, Duration):
+        return _duration_arith(op, a, b)
+    if op == "/":
+        if _num(b) == 0:
+            raise EvalError("division by zero")
+        return _num(a) / _num(b)
+    if isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool):
+        return {"+": a + b, "-": a - b, "*": a * b}[op]
+    x, y = _num(a), _num(b)
+    return {"+": x + y, "-": x - y, "*": x * y}[op]
+
+
+def _comparable(a: Value, b: Value) -> tuple:
+    if isinstance(a, Money) and isinstance(b, Money):
+        if a.currency != b.currency:
+            raise EvalError("mixed currencies")
+        return a.minor, b.minor
+    if isinstance(a, Duration) and isinstance(b, Duration):
+        return a.ms, b.ms
+    if isinstance(a, (int, Decimal)) and isinstance(b, (int, Decimal)):
+        return Decimal(a), Decimal(b)
+    return a, b
+
+
+def _money_arith(op: str, a: Value, b: Value) -> Value:
+    if isinstance(a, Money) and isinstance(b, Money):
+        if a.currency != b.currency:
+            raise EvalError("mixed currencies")
+        if op == "+":
+            return Money(a.currency, a.minor + b.minor)
+        if op == "-":
+            return Money(a.currency, a.minor - b.minor)
+        if op == "/":
+            if b.minor == 0:
+                raise EvalError("division by zero")
+            return a.minor / b.minor
+        raise EvalError("money times money")
+    if isinstance(a, Money):
+        if op == "*":
+            return Money(a.currency, a.minor * _num(b))
+        if op == "/":
+            if _num(b) == 0:
+                raise EvalError("division by zero")
+            return Money(a.currency, a.minor / _num(b))
+    if isinstance(b, Money) and op == "*":
+        return Money(b.currency, b.minor * _num(a))
+    raise EvalError("money and a number")
+
+
+def _duration_arith(op: str, a: Value, b: Value) -> Value:
+    if isinstance(a, Duration) and isinstance(b, Duration):
+        if op == "+":
+            return Duration(a.ms + b.ms)
+        if op == "-":
+            return Duration(a.ms - b.ms)
+        if op == "/":
+            if b.ms == 0:
+                raise EvalError("division by zero")
+            return Decimal(a.ms) / Decimal(b.ms)
+        raise EvalError("duration times duration")
+    if isinstance(a, Duration) and op in ("*", "/"):
+        if op == "/" and _num(b) == 0:
+            raise EvalError("division by zero")
+        ms = Decimal(a.ms) * _num(b) if op == "*" else Decimal(a.ms) / _num(b)
+        return Duration(int(ms.to_integral_value(ROUND_HALF_EVEN)))
+    if isinstance(b, Duration) and op == "*":
+        return Duration(int((Decimal(b.ms) * _num(a)).to_integral_value(ROUND_HALF_EVEN)))
+    raise EvalError("duration and a number")
+
+
+def _call(name: str, args: list[Value]) -> Value:
+    if name in ("round", "floor", "ceil"):
+        mode = {"round": ROUND_HALF_EVEN, "floor": ROUND_FLOOR, "ceil": ROUND_CEILING}[name]
+        return int(_num(args[0]).to_integral_value(mode))
+    if name == "abs":
+        v = args[0]
+        return Money(v.currency, abs(v.minor)) if isinstance(v, Money) else abs(v)  # type: ignore[arg-type]
+    if name in ("min", "max"):
+        keyed = [(_comparable(v, args[0])[0], i) for i, v in enumerate(args)]
+        pick = min(keyed) if name == "min" else max(keyed)
+        return args[pick[1]]
+    if name == "rate":
+        if _num(args[1]) == 0:
+            return Decimal(0)
+        return _num(args[0]) / _num(args[1])
+    raise EvalError(f"unknown function {name}")

@@ -1,0 +1,290 @@
+"""Resolves names: declarations and their duplicates, `extends`, parameters, metrics, entity
+kinds and states, named mixes, profiles and ladders, functions. Merges each scenario with the
+scenario it extends.
+
+>>> # `refund refund_rat of captured payments` -> C0204 unknown parameter, did you mean `refund_rate`?
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from carbonc.diagnostics import did_you_mean
+from carbonc.ir import model
+from carbonc.ir import nodes as ir
+from carbonc.ir.walk import action_expressions, deliver_item_expressions, outcome_expressions, subexpressions
+from carbonc.passes._program import Context, Program
+
+_DeclKind = ir.Scenario | ir.Profile | ir.Mix | ir.Ladder
+
+
+def _named_decls(module: ir.Module) -> Iterable[_DeclKind]:
+    return (d for d in module.decls if not isinstance(d, ir.Use))
+
+
+def _kind_word(decl: _DeclKind) -> str:
+    return type(decl).__name__.lower()
+
+
+class _Scope:
+    """Declarations visible in one module: its own, then those of the modules it uses."""
+
+    def __init__(self, program: Program, key: str, ctx: Context):
+        self.names: dict[str, tuple[_DeclKind, str]] = {}
+        module = program.modules[key]
+        own: dict[str, _DeclKind] = {}
+        for decl in _named_decls(module):
+            name = decl.name.name
+            if name in own:
+                ctx.report("C0202", f"{_kind_word(decl)} `{name}` is defined twice", module.path, decl.name.span,
+                           label="second definition", help="rename or remove one of them")
+                continue
+            own[name] = decl
+            self.names[name] = (decl, module.path)
+        for dep in program.imports.get(key, ()):
+            if dep not in program.modules:
+                continue
+            dep_module = program.modules[dep]
+            for decl in _named_decls(dep_module):
+                name = decl.name.name
+                if name in own:
+                    continue  # a module's own declaration shadows an imported one
+                if name in self.names and self.names[name][1] != dep_module.path:
+                    use = next((u for u in module.uses if Path(u.target.value).stem == Path(dep).stem),
+                               module.uses[0])
+                    ctx.report("C0202", f"`{name}` is defined in both `{self.names[name][1]}` and `{dep_module.path}`",
+                               module.path, use.span, label="ambiguous import",
+                               help="rename one of the declarations")
+                    continue
+                self.names[name] = (decl, dep_module.path)
+
+    def find(self, name: str, kind: type) -> _DeclKind | None:
+        found = self.names.get(name)
+        return found[0] if found and isinstance(found[0], kind) else None
+
+    def names_of(self, kind: type) -> list[str]:
+        return [n for n, (d, _) in self.names.items() if isinstance(d, kind)]
+
+
+def _merge(child: ir.Scenario, base: ir.Scenario) -> ir.Scenario:
+    """Return `child` with `base`'s items: child params and phases replace base ones by name."""
+    params = {p.name.name: p for p in base.params}
+    params.update({p.name.name: p for p in child.params})
+    phases = {p.name.name: p for p in base.phases}
+    phases.update({p.name.name: p for p in child.phases})
+    return ir.Scenario(
+        span=child.span, name=child.name, extends=child.extends,
+        about=child.about or base.about, category=child.category or base.category,
+        tags=child.tags or base.tags, params=tuple(params.values()), seed=child.seed or base.seed,
+        phases=tuple(phases.values()), delivers=base.delivers + child.delivers, checks=base.checks + child.checks,
+    )
+
+
+class _Resolver:
+    def __init__(self, program: Program, ctx: Context):
+        self.program, self.ctx = program, ctx
+        self.scopes = {key: _Scope(program, key, ctx) for key in program.modules}
+
+    # ------------------------------------------------------------ scenarios
+
+    def merged(self, scenario: ir.Scenario, key: str, path: str, chain: tuple[str, ...] = ()) -> ir.Scenario:
+        if scenario.extends is None:
+            return scenario
+        base_name = scenario.extends.name
+        if base_name == scenario.name.name or base_name in chain:
+            ctx_chain = " -> ".join((*chain, scenario.name.name, base_name))
+            self.ctx.report("C0213", f"scenario `{scenario.name.name}` extends itself ({ctx_chain})", path,
+                            scenario.extends.span, label="cycle", help="extend a different scenario")
+            return scenario
+        scope = self.scopes[key]
+        base = scope.find(base_name, ir.Scenario)
+        if base is None:
+            self.ctx.report("C0211", f"unknown scenario `{base_name}` to extend", path, scenario.extends.span,
+                            label="not defined or used here",
+                            help=did_you_mean(base_name, scope.names_of(ir.Scenario))
+                            or "define it in this file or `use` the module that defines it")
+            return scenario
+        base_key = self._key_of(base, key)
+        base = self.merged(base, base_key, self.program.modules[base_key].path, (*chain, scenario.name.name))
+        return _merge(scenario, base)
+
+    def _key_of(self, decl: ir.Scenario, fallback: str) -> str:
+        for key, module in self.program.modules.items():
+            if decl in module.decls:
+                return key
+        return fallback
+
+    def check_scenario(self, merged: ir.Scenario, declared: ir.Scenario, key: str, path: str) -> None:
+        """Check what `declared` itself writes (in its own file), knowing every parameter of `merged`."""
+        scope = self.scopes[key]
+        self._duplicates(declared.params, "parameter", path, lambda p: p.name)
+        self._duplicates(declared.phases, "phase", path, lambda p: p.name)
+
+        params: list[str] = []
+        own = {id(p) for p in declared.params}
+        for param in merged.params:
+            if id(param) in own:
+                self.check_expr(param.default, params, (), path, where="a parameter default")
+            params.append(param.name.name)
+        param_set = set(params)
+
+        for phase in declared.phases:
+            for action in phase.actions:
+                self.check_action(action, param_set, scope, path)
+        for deliver in declared.delivers:
+            self.check_deliver(deliver, param_set, scope, path)
+        for check in declared.checks:
+            match check:
+                case ir.Expect(condition=cond) | ir.Finding(condition=cond):
+                    self.check_expr(cond, param_set, model.METRICS, path, where="a check")
+                case ir.Probe(selection=sel, expects=expects):
+                    kind = self.check_selection(sel, param_set, path)
+                    fields = {"status", "json", "headers"} | ({kind} if kind else set())
+                    for e in expects:
+                        self.check_expr(e, param_set, (), path, where="a probe", prefixes=fields)
+
+    def _duplicates(self, items: Iterable, what: str, path: str, name_of) -> None:
+        seen: set[str] = set()
+        for item in items:
+            ident = name_of(item)
+            if ident.name in seen:
+                self.ctx.report("C0202", f"{what} `{ident.name}` is defined twice", path, ident.span,
+                                label="second definition", help=f"rename or remove one of the {what}s")
+            seen.add(ident.name)
+
+    # ------------------------------------------------------------ pieces
+
+    def check_action(self, action: ir.Action, params: set[str], scope: _Scope, path: str) -> None:
+        if isinstance(action.target, ir.Selection):
+            self.check_selection(action.target, params, path)
+        else:
+            self.check_kind(action.target, path)
+        for expr in action_expressions(action):
+            self.check_expr(expr, params, (), path, where="a phase")
+        for clause in _all_clauses(action):
+            if isinstance(clause, ir.WithClause) and scope.find(clause.mix.name, ir.Mix) is None:
+                self._unknown_decl(clause.mix, "outcome mix", ir.Mix, scope, path)
+
+    def check_kind(self, ident: ir.Ident, path: str) -> str | None:
+        kind = model.kind_of(ident.name)
+        if kind is None:
+            self.ctx.report("C0209", f"unknown entity kind `{ident.name}`", path, ident.span,
+                            label="not an entity kind",
+                            help=did_you_mean(ident.name, [*model.KINDS, *model.PLURALS])
+                            or "kinds: " + ", ".join(f"`{k}`" for k in model.KINDS))
+        return kind
+
+    def check_selection(self, sel: ir.Selection, params: set[str], path: str) -> str | None:
+        kind = self.check_kind(sel.kind, path)
+        if kind is not None and sel.state is not None and sel.state.name not in model.STATES[kind]:
+            self.ctx.report("C0210", f"`{sel.state.name}` is not a state of a {kind}", path, sel.state.span,
+                            label="unknown state",
+                            help=did_you_mean(sel.state.name, model.STATES[kind])
+                            or f"{kind} states: " + ", ".join(f"`{s}`" for s in model.STATES[kind]))
+        if sel.quantity is not None:
+            self.check_expr(sel.quantity, params, (), path, where="a selection")
+        if sel.where is not None:
+            self.check_expr(sel.where, params, (), path, where="a filter", fields=model.ENTITY_FIELDS)
+        return kind
+
+    def check_deliver(self, deliver: ir.Deliver, params: set[str], scope: _Scope, path: str) -> None:
+        if isinstance(deliver.target, ir.Ident):
+            self.check_kind(deliver.target, path)
+        self.check_deliver_items(deliver.items, params, scope, path)
+
+    def check_deliver_items(self, items: Iterable[ir.DeliverItem], params: set[str], scope: _Scope, path: str) -> None:
+        for item in items:
+            for expr in deliver_item_expressions(item):
+                self.check_expr(expr, params, (), path, where="a delivery setting")
+            if isinstance(item, ir.IncludeItem) and scope.find(item.profile.name, ir.Profile) is None:
+                self._unknown_decl(item.profile, "profile", ir.Profile, scope, path)
+            if (isinstance(item, ir.RetryItem) and isinstance(item.ladder, ir.Ident)
+                    and item.ladder.name not in model.RETRY_KEYWORDS
+                    and scope.find(item.ladder.name, ir.Ladder) is None):
+                self._unknown_decl(item.ladder, "retry ladder", ir.Ladder, scope, path,
+                                   extra=model.RETRY_KEYWORDS)
+
+    def _unknown_decl(self, ident: ir.Ident, what: str, kind: type, scope: _Scope, path: str,
+                      extra: Iterable[str] = ()) -> None:
+        known = [*scope.names_of(kind), *extra]
+        self.ctx.report("C0208", f"unknown {what} `{ident.name}`", path, ident.span, label=f"no such {what}",
+                        help=did_you_mean(ident.name, known)
+                        or (f"a {what} must be declared here or in a module this file `use`s"))
+
+    def check_expr(self, expr: ir.Expr, params: Iterable[str], metrics: Iterable[str], path: str, *,
+                   where: str, fields: Iterable[str] = (), prefixes: Iterable[str] = ()) -> None:
+        params, metrics, fields, prefixes = set(params), set(metrics), set(fields), set(prefixes)
+        for node in subexpressions(expr):
+            if isinstance(node, ir.Call):
+                if node.func.name not in model.FUNCTIONS:
+                    self.ctx.report("C0214", f"unknown function `{node.func.name}`", path, node.func.span,
+                                    label="not a function",
+                                    help=did_you_mean(node.func.name, model.FUNCTIONS)
+                                    or "functions: " + ", ".join(f"`{f}`" for f in model.FUNCTIONS))
+                    continue
+                lo, hi = model.FUNCTIONS[node.func.name]
+                if not lo <= len(node.args) <= hi:
+                    want = str(lo) if lo == hi else f"{lo} to {hi}"
+                    self.ctx.report("C0315", f"`{node.func.name}` takes {want} argument(s), not {len(node.args)}",
+                                    path, node.span, label="wrong number of arguments")
+            if not isinstance(node, ir.Name):
+                continue
+            dotted = node.dotted
+            if dotted in params or dotted in metrics or dotted in fields or node.parts[0] in prefixes:
+                continue
+            if len(node.parts) == 1 and not metrics:
+                self.ctx.report("C0204", f"unknown parameter `{dotted}`", path, node.span,
+                                label=f"not defined in this scenario",
+                                help=did_you_mean(dotted, params | fields) or (
+                                    f"declare it with `param {dotted} = …`" if not fields else
+                                    "filters can use parameters and " + ", ".join(f"`{f}`" for f in sorted(fields))))
+            else:
+                known = params | metrics | fields
+                self.ctx.report("C0201", f"unknown name `{dotted}` in {where}", path, node.span,
+                                label="not a parameter or a metric of the run" if metrics else "not defined here",
+                                help=did_you_mean(dotted, known))
+
+    def check_module_decls(self, key: str) -> None:
+        module = self.program.modules[key]
+        scope = self.scopes[key]
+        for decl in module.decls:
+            match decl:
+                case ir.Profile(items=items):
+                    self.check_deliver_items(items, set(), scope, module.path)
+                case ir.Mix(outcomes=outcomes):
+                    for expr in outcome_expressions(outcomes):
+                        self.check_expr(expr, (), (), module.path, where="a mix")
+                case ir.Ladder(steps=steps):
+                    self.check_expr(steps, (), (), module.path, where="a ladder")
+                case _:
+                    pass
+
+
+def _all_clauses(action: ir.Action):
+    """Yield an action's clauses and those of its outcome mixes, nested ones included."""
+    stack: list[ir.Clause] = list(action.clauses)
+    if action.outcomes is not None:
+        stack += [c for o in action.outcomes.items for c in o.clauses]
+    while stack:
+        clause = stack.pop()
+        yield clause
+        if isinstance(clause, ir.ThenClause):
+            stack += [c for o in clause.outcomes.items for c in o.clauses]
+
+
+def resolve(program: Program, ctx: Context) -> Program:
+    """Check every name in the program and merge scenarios with the scenarios they extend."""
+    resolver = _Resolver(program, ctx)
+    for key in program.modules:
+        resolver.check_module_decls(key)
+    declared: dict[str, tuple[tuple[ir.Scenario, ir.Scenario], ...]] = {}
+    for key, module in program.modules.items():
+        pairs = []
+        for scenario in module.scenarios:
+            merged = resolver.merged(scenario, key, module.path)
+            resolver.check_scenario(merged, scenario, key, module.path)
+            pairs.append((scenario, merged))
+        declared[key] = tuple(pairs)
+    return Program(root=program.root, modules=program.modules, imports=program.imports,
+                   scenarios=tuple(m for _, m in declared[program.root]), declared=declared)

@@ -1,0 +1,65 @@
+"""Warns about parameters a scenario declares but never uses (W0401).
+
+A parameter counts as used when any expression of the scenario — or of a scenario extending it
+in the same program — names it.
+"""
+
+from __future__ import annotations
+
+from carbonc.ir import nodes as ir
+from carbonc.ir.walk import action_expressions, deliver_item_expressions, subexpressions
+from carbonc.passes._program import Context, Program
+
+
+def _names(scenario: ir.Scenario) -> set[str]:
+    exprs: list[ir.Expr] = [p.default for p in scenario.params]
+    for phase in scenario.phases:
+        for action in phase.actions:
+            exprs += action_expressions(action)
+            if isinstance(action.target, ir.Selection) and action.target.where is not None:
+                exprs.append(action.target.where)
+    for deliver in scenario.delivers:
+        for item in deliver.items:
+            exprs += deliver_item_expressions(item)
+    for check in scenario.checks:
+        match check:
+            case ir.Expect(condition=c) | ir.Finding(condition=c):
+                exprs.append(c)
+            case ir.Probe(expects=expects, selection=sel):
+                exprs += expects
+                if sel.quantity is not None:
+                    exprs.append(sel.quantity)
+    return {n.parts[0] for e in exprs for n in subexpressions(e) if isinstance(n, ir.Name)}
+
+
+def check_usage(program: Program, ctx: Context) -> Program:
+    """Report each declared parameter that no expression uses."""
+    merged_all = [m for pairs in program.declared.values() for _, m in pairs]
+    used_anywhere: dict[str, set[str]] = {}
+    for merged in merged_all:
+        used_anywhere.setdefault(merged.name.name, set()).update(_names(merged))
+    for key, pairs in program.declared.items():
+        path = program.modules[key].path
+        for declared, merged in pairs:
+            used = set(used_anywhere.get(merged.name.name, set()))
+            # Parameters of a base scenario may be used only by scenarios extending it.
+            for other in merged_all:
+                if other.extends is not None and other.extends.name == declared.name.name:
+                    used |= _names(other)
+            for param in declared.params:
+                # A parameter is "used" by its own default only if another one refers to it.
+                if param.name.name not in used or _only_self(param, merged):
+                    ctx.report("W0401", f"parameter `{param.name.name}` is never used", path, param.name.span,
+                               label="declared here", severity="warning",
+                               help="use it in the scenario, or remove it")
+    return program
+
+
+def _only_self(param: ir.Param, scenario: ir.Scenario) -> bool:
+    name = param.name.name
+    others = ir.Scenario(
+        span=scenario.span, name=scenario.name, extends=scenario.extends, about=None, category=None, tags=(),
+        params=tuple(p for p in scenario.params if p is not param), seed=None, phases=scenario.phases,
+        delivers=scenario.delivers, checks=scenario.checks,
+    )
+    return name not in _names(others)
