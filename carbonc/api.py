@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
@@ -26,8 +29,29 @@ class CheckResult(msgspec.Struct, frozen=True):
         return not any(d.is_error for d in self.diagnostics)
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building trees.
+
+    Parsing allocates hundreds of thousands of acyclic objects; the collector's repeated full
+    scans of them cost a third of the front end's time. Reference counting still frees them.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def check_source(source: Source) -> CheckResult:
     """Parse and check `source` and every module it uses."""
+    with paused_gc():
+        return _check_source(source)
+
+
+def _check_source(source: Source) -> CheckResult:
     ctx = Context(stdlib=data_dir("stdlib"), sources={})
     key = str(Path(source.file).resolve()) if source.file else source.path
     ctx.sources[key] = source
@@ -81,7 +105,8 @@ def format_path(path: Path, shown: str | None = None) -> FormatOutcome:
     source = read_or_diagnose(path, shown)
     if isinstance(source, CheckResult):
         return FormatOutcome(errors=source)
-    result = format_source(source)
+    with paused_gc():
+        result = format_source(source)
     if result.text is None:
         return FormatOutcome(errors=CheckResult(None, result.diagnostics, {source.path: source}))
     return FormatOutcome(text=result.text, changed=result.text != source.text)
