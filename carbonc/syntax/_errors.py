@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import lark
+import msgspec
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from carbonc.diagnostics import Diagnostic
@@ -26,15 +27,17 @@ _WORDS: dict[str, str] = {
     "$END": "the end of the file",
 }
 
-#: When every terminal of a group is expected, it is named by the group's description instead.
+#: When every terminal of a group is expected, the group is named by its description instead.
 _GROUPS: tuple[tuple[frozenset[str], str], ...] = (
-    (frozenset({"_ABOUT", "_PARAM", "_PHASE", "_DELIVER", "_EXPECT", "_FINDING", "_PROBE"}),
+    (frozenset({"_ABOUT", "_CATEGORY", "_TAGS", "_PARAM", "_SEED", "_PHASE", "_DELIVER", "_EXPECT",
+                "_FINDING", "_PROBE"}),
      "a scenario item (`about`, `param`, `phase`, `deliver`, `expect`, …)"),
-    (frozenset({"CREATE", "PAY", "REFUND", "DISPUTE", "SETTLE"}),
-     "a statement (`create`, `pay`, `capture`, `refund`, `dispute`, `settle`, …)"),
-    (frozenset({"_ORDER", "_REPEAT", "_DELAY", "_DROP", "_SIGNATURE", "_RETRY"}),
+    (frozenset({"CREATE", "PAY", "CAPTURE", "REFUND", "DISPUTE", "SETTLE", "CANCEL", "PAUSE"}),
+     "a statement (`create`, `pay`, `refund`, `dispute`, `settle`, …)"),
+    (frozenset({"_ORDER", "_REPEAT", "_DELAY", "_DROP", "_SIGNATURE", "_RETRY", "_FAIL", "_VERDICT",
+                "_TIMEOUT", "_USE"}),
      "a delivery setting (`order`, `repeat`, `delay`, `drop`, `signature`, `retry`, …)"),
-    (frozenset({"_COUNT", "_AMOUNT", "_REASON", "_AFTER", "_THEN"}),
+    (frozenset({"_COUNT", "_AMOUNT", "_METHOD", "_REASON", "_CODE", "_AFTER", "_OVER", "_WITH", "_THEN"}),
      "a clause (`count`, `amount`, `reason`, `after`, `then`, …)"),
     (frozenset({"_USE", "_SCENARIO", "_PROFILE", "_MIX", "_LADDER"}),
      "`use`, `scenario`, `profile`, `mix` or `ladder`"),
@@ -44,6 +47,9 @@ _GROUPS: tuple[tuple[frozenset[str], str], ...] = (
 )
 
 _PUNCT_WORDS = {"$END": "the end of the file"}
+
+#: Currency signs people write for money, and an ISO 4217 code each may stand for.
+_CURRENCY_SIGNS = {"$": "USD", "€": "EUR", "£": "GBP", "₹": "INR", "¥": "JPY"}
 
 
 def _terminal_word(name: str, parser: lark.Lark) -> str:
@@ -63,12 +69,10 @@ def describe_expected(expected: set[str], parser: lark.Lark) -> str:
         if group <= remaining:
             words.append(description)
             remaining -= group
-            # Keywords that only make sense alongside the group are covered by its "…".
-            remaining -= {n for n in remaining if n.isupper() and n.startswith("_") and description.endswith("…)")}
     words += sorted(_terminal_word(n, parser) for n in remaining)
     words = list(dict.fromkeys(words))
     if len(words) > 6:
-        words = words[:6] + ["…"]
+        return ", ".join(words[:6]) + ", …"
     if len(words) == 1:
         return words[0]
     return ", ".join(words[:-1]) + " or " + words[-1]
@@ -84,7 +88,16 @@ def _found(token: lark.Token) -> str:
 
 
 def parse_error_diagnostic(err: UnexpectedInput, source: Source, parser: lark.Lark) -> Diagnostic:
-    """Translate one Lark error into a C01xx diagnostic."""
+    """Translate one Lark error into a C01xx diagnostic, with help for known mistakes."""
+    diag = _diagnostic(err, source, parser)
+    if diag.code in ("C0101", "C0103"):
+        help = known_mistake_help(err, parser)
+        if help is not None:
+            diag = msgspec.structs.replace(diag, help=help)
+    return diag
+
+
+def _diagnostic(err: UnexpectedInput, source: Source, parser: lark.Lark) -> Diagnostic:
     text = source.text
     if isinstance(err, UnexpectedToken):
         tok = err.token
@@ -115,9 +128,12 @@ def parse_error_diagnostic(err: UnexpectedInput, source: Source, parser: lark.La
             return _unterminated_comment(source, pos)
         allowed = describe_expected(set(err.allowed or ()), parser) if err.allowed else None
         shown = repr(ch)[1:-1] if ch.isprintable() else f"U+{ord(ch):04X}"
+        help = f"expected {allowed}" if allowed else None
+        if ch in _CURRENCY_SIGNS:
+            help = f"write money as an ISO 4217 code and an amount, e.g. `{_CURRENCY_SIGNS[ch]} 25`"
         return Diagnostic(
             code="C0103", message=f"unexpected character `{shown}`", path=source.path, span=span,
-            label="not part of the language here", help=f"expected {allowed}" if allowed else None,
+            label="not part of the language here", help=help,
         )
     raise TypeError(err)  # pragma: no cover
 
@@ -136,3 +152,47 @@ def _unterminated_comment(source: Source, pos: int) -> Diagnostic:
         code="C0108", message="unterminated block comment", path=source.path, span=source.span_at(pos, 2),
         label="opened here", help="close it with `*/`",
     )
+
+
+#: Known mistakes, each with the help that fixes it. Lark matches a parse error against the
+#: parser state each snippet fails in; the table doubles as a test list (tests/syntax).
+KNOWN_MISTAKES: dict[str, list[str]] = {
+    "compare with `==`; `=` only gives a parameter its default": [
+        "scenario s { expect orders = 10 }",
+        "scenario s { finding when disputes = 0 \"none\" }",
+    ],
+    "a share of entities is written `25% of captured payments`": [
+        "scenario s { phase p { refund 25% captured payments } }",
+        "scenario s { phase p { dispute rate captured payments } }",
+    ],
+    "durations are written with a unit suffix: `7d`, `2h`, `15m`, `30s`": [
+        "scenario s { phase p { settle each captured payment after 3 days } }",
+        "scenario s { deliver { delay 5 seconds } }",
+    ],
+    "money is written as a currency code and an amount: `INR 2500`": [
+        "scenario s { phase p { create orders count 10 amount 2500 INR } }",
+        "scenario s { param v = 2500 INR }",
+    ],
+    "percentages take no space before `%`: `15%`": [
+        "scenario s { param r = 15 % }",
+    ],
+    "parameters are declared as `param NAME = VALUE \"description\"`": [
+        "scenario s { param orders: 10 }",
+        "scenario s { param orders 10 }",
+    ],
+    "an outcome mix lists outcomes with shares, e.g. `{ captured 90%, failed 10% }`": [
+        "scenario s { phase p { pay each order { captured } } }",
+        "scenario s { phase p { pay each order { 90% captured } } }",
+    ],
+    "scenario names are written bare, e.g. `scenario dispute-spike {`": [
+        "scenario \"dispute-spike\" { }",
+    ],
+}
+
+
+def known_mistake_help(err: UnexpectedInput, parser: lark.Lark) -> str | None:
+    """Return the help for a known mistake the error matches, if any."""
+    try:
+        return err.match_examples(parser.parse, KNOWN_MISTAKES, use_accepts=True)
+    except Exception:  # noqa: BLE001 - a failed match only means no extra help
+        return None
