@@ -1,0 +1,131 @@
+"""Compiles a checked program into a plan (`compile_plan`), writes and reads saved plans."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import msgspec
+
+from carbonc.diagnostics import Diagnostic, did_you_mean
+from carbonc.errors import CompileError
+from carbonc.ir import nodes as ir
+from carbonc.passes import Program
+from carbonc.plan._compile import Compiler
+from carbonc.plan._deliver import Policies, Schedule, schedule
+from carbonc.plan._records import records, summarize
+from carbonc.plan._world import World
+from carbonc.plan.model import FORMAT_VERSION, Entity, Header, Message, Record, Summary
+from carbonc.plan.params import display_value, resolve_params
+
+__all__ = ["CompiledPlan", "compile_plan", "read_plan_summary", "write_plan", "FORMAT_VERSION"]
+
+
+class CompiledPlan:
+    """A compiled plan: its `header` and `summary`, and its records on demand."""
+
+    def __init__(self, header: Header, world: World, schedule: Schedule, policies: Policies):
+        self.header, self._world, self._schedule, self._policies = header, world, schedule, policies
+        self.summary = summarize(world, schedule)
+
+    def records(self) -> Iterator[Record]:
+        return records(self.header, self._world, self._schedule, self._policies, self.summary)
+
+
+def _pick(program: Program, name: str | None, path: str) -> ir.Scenario:
+    scenarios = program.scenarios
+    if not scenarios:
+        raise CompileError([Diagnostic(code="C0211", message="this file defines no scenario", path=path,
+                                       help="a plan needs a `scenario NAME { … }`")])
+    if name is None:
+        return scenarios[0]
+    for sc in scenarios:
+        if sc.name.name == name:
+            return sc
+    raise CompileError([Diagnostic(code="C0211", message=f"no scenario `{name}` in this file", path=path,
+                                   help=did_you_mean(name, [s.name.name for s in scenarios]))])
+
+
+def _declarations(program: Program, kind: type) -> dict:
+    out: dict = {}
+    for key in [program.root, *sorted(k for k in program.modules if k != program.root)]:
+        for decl in program.modules[key].decls:
+            if isinstance(decl, kind):
+                out.setdefault(decl.name.name, decl)
+    return out
+
+
+def compile_plan(program: Program, source_text: str, *, scenario: str | None = None,
+                 overrides: Mapping[str, str] | None = None, seed: int | None = None) -> CompiledPlan:
+    """Compile the checked `program` (its root's first scenario, or `scenario`) into a plan.
+
+    Raises CompileError for unknown or ill-typed overrides and for anything the payment state
+    machine forbids (refunding more than was captured, disputing an uncaptured payment, …).
+    """
+    path = program.root_module.path
+    sc = _pick(program, scenario, path)
+    values = resolve_params(sc, program.param_types.get(sc.name.name, {}), overrides or {})
+    chosen_seed = seed if seed is not None else (sc.seed.value if sc.seed is not None else 0)
+    world = Compiler(sc, values, chosen_seed, path, _declarations(program, ir.Mix)).run()
+    policies = Policies(sc, values, _declarations(program, ir.Profile), _declarations(program, ir.Ladder))
+    plan_schedule = schedule(world, policies, chosen_seed)
+    header = Header(
+        format_version=FORMAT_VERSION,
+        scenario=sc.name.name,
+        seed=chosen_seed,
+        params={name: display_value(v) for name, v in values.items()},
+        source_sha256=hashlib.sha256(source_text.encode()).hexdigest(),
+        policies=tuple(policies.policies),
+    )
+    return CompiledPlan(header, world, plan_schedule, policies)
+
+
+_encoder = msgspec.json.Encoder(order="deterministic")
+
+
+def write_plan(plan: CompiledPlan, path: Path) -> None:
+    """Write the whole plan as newline-delimited JSON, streaming record by record."""
+    buffer = bytearray()
+    with path.open("wb") as out:
+        for record in plan.records():
+            _encoder.encode_into(record, buffer, -1)
+            buffer.extend(b"\n")
+            if len(buffer) > 1 << 20:
+                out.write(buffer)
+                buffer.clear()
+        out.write(buffer)
+
+
+_decoder = msgspec.json.Decoder(Header | Entity | Message | Summary)
+
+
+def iter_plan(path: Path) -> Iterator[Record]:
+    """Read a saved plan record by record."""
+    with path.open("rb") as f:
+        for line in f:
+            if line.strip():
+                yield _decoder.decode(line)
+
+
+def read_plan_summary(path: Path) -> tuple[Header, Summary]:
+    """Return a saved plan's header and summary (its first and last records)."""
+    header = summary = None
+    with path.open("rb") as f:
+        first = f.readline()
+        header = _decoder.decode(first)
+        # The summary is the last line: read backwards from the end.
+        f.seek(0, 2)
+        size = f.tell()
+        chunk = min(size, 1 << 16)
+        while True:
+            f.seek(size - chunk)
+            tail = f.read(chunk)
+            lines = tail.rstrip(b"\n").split(b"\n")
+            if len(lines) > 1 or chunk == size:
+                summary = _decoder.decode(lines[-1])
+                break
+            chunk = min(size, chunk * 4)
+    if not isinstance(header, Header) or not isinstance(summary, Summary):
+        raise ValueError("not a carbonc plan")
+    return header, summary

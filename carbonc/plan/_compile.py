@@ -1,0 +1,453 @@
+"""Compiles a checked scenario into a `World`: runs its phases in dependency order, applies
+selections and outcome mixes with exact counts, and enforces the payment state machine.
+
+Time: a phase starts when everything the phases it comes `after` set in motion has happened
+(their last transition); root phases start at 0. Within a phase, actions run in order. An
+action on existing entities happens at `max(phase start, the entity's last transition) + after`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from carbonc.diagnostics import Diagnostic
+from carbonc.errors import CompileError
+from carbonc.ir import model
+from carbonc.ir import nodes as ir
+from carbonc.ir.model import STATES, kind_of
+from carbonc.ir.values import Duration, EvalError, Money, NotConstant, Value, evaluate
+from carbonc.passes.phases import phase_order
+from carbonc.plan._world import STATE_CODE, World
+from carbonc.plan.rng import Stream, apportion
+
+#: Payments are attempted this long after their order is created (virtual time).
+PAYMENT_DELAY_MS = 1_000
+
+
+def round_count(value: Decimal) -> int:
+    """Counts from ratios round half to even, like `round()` in the language: 12.5 -> 12."""
+    return int(value.to_integral_value(ROUND_HALF_EVEN))
+
+
+def _minor(value: Decimal) -> int:
+    return int(value.to_integral_value(ROUND_HALF_EVEN))
+
+
+class Compiler:
+    """Builds the world for one scenario with resolved parameter `values` and `seed`."""
+
+    def __init__(self, scenario: ir.Scenario, values: dict[str, Value], seed: int, path: str,
+                 mixes: dict[str, ir.Mix]):
+        self.scenario, self.values, self.seed, self.path, self.mixes = scenario, values, seed, path, mixes
+        self.world = World()
+        self.errors: list[Diagnostic] = []
+        self.phase_end: dict[str, int] = {}
+        self.max_t = 0
+
+    # ------------------------------------------------------------ helpers
+
+    def error(self, code: str, message: str, node: ir.Node, label: str | None = None, help: str | None = None) -> None:
+        self.errors.append(Diagnostic(code=code, message=message, path=self.path, span=node.span,
+                                      label=label, help=help))
+
+    def stream(self, name: str) -> Stream:
+        return Stream(self.seed, name)
+
+    def value(self, expr: ir.Expr, env: dict[str, Value] | None = None) -> Value:
+        try:
+            return evaluate(expr, env if env is not None else self.values)
+        except (NotConstant, EvalError, ArithmeticError) as exc:
+            self.error("C0303", f"cannot evaluate this expression: {exc}", expr)
+            raise _Abort from None
+
+    def duration(self, expr: ir.Expr | None) -> int:
+        if expr is None:
+            return 0
+        v = self.value(expr)
+        if not isinstance(v, Duration) or v.ms < 0:
+            self.error("C0308", "a duration here must be zero or more", expr)
+            raise _Abort
+        return v.ms
+
+    def ratio(self, expr: ir.Expr) -> Decimal:
+        v = self.value(expr)
+        if isinstance(v, bool) or not isinstance(v, (int, Decimal)):
+            self.error("C0303", "expected a ratio", expr)
+            raise _Abort
+        v = Decimal(v)
+        if not 0 <= v <= 1:
+            self.error("C0305", f"a ratio must lie within 0–100%, this is {v * 100:f}%", expr,
+                       help="check the --set values this depends on")
+            raise _Abort
+        return v
+
+    def touch(self, at: int) -> None:
+        if at > self.max_t:
+            self.max_t = at
+
+    # ------------------------------------------------------------ phases
+
+    def run(self) -> World:
+        for phase in phase_order(self.scenario):
+            start = max((self.phase_end.get(d.name, 0) for d in phase.after), default=0)
+            self.max_t = start
+            for index, action in enumerate(phase.actions):
+                try:
+                    self.action(action, f"{phase.name.name}/{index}", start)
+                except _Abort:
+                    continue
+            self.phase_end[phase.name.name] = self.max_t
+        if self.errors:
+            raise CompileError(self.errors)
+        return self.world
+
+    def action(self, action: ir.Action, stream: str, start: int) -> None:
+        match action.verb:
+            case "create":
+                self.create(action, stream, start)
+            case "pay":
+                self.pay(action, stream, start)
+            case "capture":
+                self.capture(action, stream, start)
+            case "refund":
+                self.refund(action, stream, start)
+            case "dispute":
+                self.dispute(action, stream, start)
+            case "settle":
+                self.settle(action, stream, start)
+            case "cancel" | "pause":
+                self.mandate_change(action, stream, start)
+
+    # ------------------------------------------------------------ selections and mixes
+
+    def select(self, action: ir.Action, stream: str) -> tuple[str, list[int]]:
+        sel = action.target
+        assert isinstance(sel, ir.Selection)
+        kind = kind_of(sel.kind.name)
+        assert kind is not None
+        table = self.world.tables[kind]
+        wanted = STATE_CODE[kind][sel.state.name] if sel.state is not None else None
+        states = table.state
+        members = [i for i in range(len(table)) if wanted is None or states[i] == wanted]
+        if sel.where is not None:
+            members = [i for i in members if self._where(sel.where, kind, i)]
+        if sel.mode == "first":
+            n = self.value(sel.quantity)  # type: ignore[arg-type]
+            members = members[: max(0, int(n))]  # type: ignore[arg-type]
+        elif sel.mode == "share":
+            share = self.ratio(sel.quantity)  # type: ignore[arg-type]
+            k = round_count(share * len(members))
+            members = sorted(self.stream(f"{stream}/select").order(members)[:k])
+        allowed = model.VERBS[action.verb].states
+        if allowed:
+            bad = Counter(STATES[kind][states[i]] for i in members if STATES[kind][states[i]] not in allowed)
+            if bad:
+                listed = ", ".join(f"{n} {s}" for s, n in sorted(bad.items()))
+                self.error("C0317", f"`{action.verb}` would act on {kind}s it cannot: {listed}", sel,
+                           label=f"{action.verb} needs " + " or ".join(allowed),
+                           help=f"select `{allowed[0]} {kind}s`")
+                raise _Abort
+        return kind, members
+
+    def _where(self, expr: ir.Expr, kind: str, idx: int) -> bool:
+        t = self.world.tables[kind]
+        currency = self.world.strings[t.currency[idx]]
+        env = dict(self.values)
+        env.update(amount=Money(currency, Decimal(t.amount[idx])), currency=currency,
+                   method=self.world.strings[t.method[idx]], state=STATES[kind][t.state[idx]])
+        return bool(self.value(expr, env))
+
+    def split(self, outcomes: ir.Outcomes, members: list[int], stream: str) -> list[tuple[ir.Outcome, list[int]]]:
+        """Divide `members` among the mix's outcomes with exact, largest-remainder counts."""
+        shares: list[Decimal | None] = []
+        for o in outcomes.items:
+            shares.append(None if isinstance(o.share, ir.Rest) else self.ratio(o.share))
+        known = sum((s for s in shares if s is not None), Decimal(0))
+        if None in shares:
+            if known > 1:
+                self.error("C0306", f"outcome shares add up to {known * 100:f}% before `rest`", outcomes,
+                           help="check the --set values the shares depend on")
+                raise _Abort
+            shares = [Decimal(1) - known if s is None else s for s in shares]
+        elif known != 1:
+            self.error("C0306", f"outcome shares add up to {known * 100:f}%, not 100%", outcomes,
+                       help="check the --set values the shares depend on")
+            raise _Abort
+        counts = apportion(len(members), shares)
+        ordered = self.stream(f"{stream}/mix").order(members)
+        out, pos = [], 0
+        for outcome, count in zip(outcomes.items, counts):
+            out.append((outcome, sorted(ordered[pos:pos + count])))
+            pos += count
+        return out
+
+    def outcomes_of(self, action: ir.Action) -> ir.Outcomes | None:
+        if action.outcomes is not None:
+            return action.outcomes
+        for clause in action.clauses:
+            if isinstance(clause, ir.ThenClause):
+                return clause.outcomes
+            if isinstance(clause, ir.WithClause) and clause.mix.name in self.mixes:
+                return self.mixes[clause.mix.name].outcomes
+        return None
+
+    # ------------------------------------------------------------ verbs
+
+    def create(self, action: ir.Action, stream: str, start: int) -> None:
+        assert isinstance(action.target, ir.Ident)
+        kind = kind_of(action.target.name)
+        count_expr = _clause(action.clauses, ir.CountClause)
+        count = self.value(count_expr.value)  # type: ignore[union-attr]
+        if not isinstance(count, int) or count < 0:
+            self.error("C0308", "`count` must be a whole number of zero or more", count_expr)  # type: ignore[arg-type]
+            raise _Abort
+        over = self.duration(getattr(_clause(action.clauses, ir.OverClause), "value", None))
+        method = getattr(_clause(action.clauses, ir.MethodClause), "method", None)
+        amounts = self.amounts(_clause(action.clauses, ir.AmountClause), count, f"{stream}/amount")
+        created = []
+        for i in range(count):
+            at = start + (over * i // count if count else 0)
+            currency, minor = amounts(i)
+            created.append(self.world.add(kind, parent=-1, amount=minor, currency=currency,  # type: ignore[arg-type]
+                                          method=method.name if method else None, at=at, state="created"))
+            self.touch(at)
+        mix = self.outcomes_of(action)
+        if kind == "mandate" and mix is not None:
+            self.mandate_outcomes(mix, created, stream, "create.mandate")
+
+    def amounts(self, clause: ir.AmountClause | None, count: int, stream: str):
+        """Return a function from entity number to (currency, minor units)."""
+        assert clause is not None
+        amount = clause.amount
+        match amount:
+            case ir.AmountFixed(value=ir.ListLit(items=items)):
+                values = [self.money(i) for i in items]
+                return lambda i: values[i % len(values)]
+            case ir.AmountFixed(value=v):
+                fixed = self.money(v)
+                return lambda i: fixed
+            case ir.AmountRange(low=lo, high=hi):
+                (cur, a), (_, b) = self.money(lo), self.money(hi)
+                draw = self.stream(stream)
+                return lambda i: (cur, a + draw.below(i, b - a + 1))
+        self.error("C0310", "this amount does not apply here", clause)
+        raise _Abort
+
+    def money(self, expr: ir.Expr) -> tuple[str, int]:
+        v = self.value(expr)
+        if not isinstance(v, Money):
+            self.error("C0304", "an amount needs money with a currency", expr)
+            raise _Abort
+        minor = _minor(v.minor)
+        if minor < 1:
+            self.error("C0308", "an amount must be at least one minor unit", expr)
+            raise _Abort
+        return v.currency, minor
+
+    def pay(self, action: ir.Action, stream: str, start: int) -> None:
+        kind, orders = self.select(action, stream)
+        mix = self.outcomes_of(action)
+        assert mix is not None
+        method = getattr(_clause(action.clauses, ir.MethodClause), "method", None)
+        after = self.duration(getattr(_clause(action.clauses, ir.AfterClause), "value", None))
+        w = self.world
+        otab = w.tables["order"]
+        payments: list[int] = []
+        for o in orders:
+            at = max(start, otab.last_t[o]) + PAYMENT_DELAY_MS + after
+            m = method.name if method else (w.strings[otab.method[o]] or None)
+            payments.append(w.add("payment", parent=o, amount=otab.amount[o], currency=w.strings[otab.currency[o]],
+                                  method=m, at=at, state="created"))
+            self.touch(at)
+        self.payment_outcomes(mix, payments, stream, "pay")
+
+    def payment_outcomes(self, mix: ir.Outcomes, payments: list[int], stream: str, context: str) -> None:
+        w = self.world
+        ptab = w.tables["payment"]
+        for outcome, members in self.split(mix, payments, f"{stream}/{context}"):
+            name = outcome.name.name
+            after = self.duration(getattr(_clause(outcome.clauses, ir.AfterClause), "value", None))
+            reason, code = _symbol(outcome, ir.ReasonClause), _symbol(outcome, ir.CodeClause)
+            for p in members:
+                at = ptab.last_t[p] + after
+                self.touch(at)
+                order = ptab.parent[p]
+                if name == "captured":
+                    if w.state_of("payment", p) != "authorized":
+                        w.move("payment", p, at, "authorized")
+                    w.move("payment", p, at, "captured")
+                    w.move("order", order, at, "paid")
+                elif name == "authorized":
+                    w.move("payment", p, at, "authorized")
+                elif name in ("failed", "timed_out"):
+                    w.move("payment", p, at, name, reason or ("payment_timed_out" if name == "timed_out" else None), code)
+                    w.move("order", order, at, "attempted")
+                elif name == "pending":
+                    w.move("payment", p, at, "pending")
+                elif name == "stuck":
+                    w.move("payment", p, at, "stuck")
+            then = _clause(outcome.clauses, ir.ThenClause)
+            if then is not None:
+                self.payment_outcomes(then.outcomes, members, f"{stream}/{name}", f"{context}.{name}")
+
+    def capture(self, action: ir.Action, stream: str, start: int) -> None:
+        _, payments = self.select(action, stream)
+        after = self.duration(getattr(_clause(action.clauses, ir.AfterClause), "value", None))
+        w = self.world
+        ptab = w.tables["payment"]
+        for p in payments:
+            at = max(start, ptab.last_t[p]) + after
+            w.move("payment", p, at, "captured")
+            w.move("order", ptab.parent[p], at, "paid")
+            self.touch(at)
+
+    def refund(self, action: ir.Action, stream: str, start: int) -> None:
+        _, payments = self.select(action, stream)
+        after = self.duration(getattr(_clause(action.clauses, ir.AfterClause), "value", None))
+        default_amount = _clause(action.clauses, ir.AmountClause)
+        reason = _symbol(action, ir.ReasonClause)
+        mix = self.outcomes_of(action)
+        w = self.world
+        ptab = w.tables["payment"]
+        groups = self.split(mix, payments, f"{stream}/refund") if mix is not None else [(None, payments)]
+        for outcome, members in groups:
+            clauses = outcome.clauses if outcome is not None else ()
+            amount_clause = _clause(clauses, ir.AmountClause) or default_amount
+            outcome_after = self.duration(getattr(_clause(clauses, ir.AfterClause), "value", None))
+            state = outcome.name.name if outcome is not None else "processed"
+            o_reason = _symbol(outcome, ir.ReasonClause) if outcome is not None else None
+            code = _symbol(outcome, ir.CodeClause) if outcome is not None else None
+            for p in members:
+                remaining = ptab.amount[p] - ptab.reserved[p]
+                amount = self.refund_amount(amount_clause, ptab.amount[p], remaining, w.strings[ptab.currency[p]])
+                if amount > remaining:
+                    self.error("C0318", f"a refund of {amount} minor units exceeds the {remaining} left to refund "
+                                        f"on a payment of {ptab.amount[p]}", amount_clause or action,
+                               label="more than was captured", help="refund at most what is left: `amount full`")
+                    raise _Abort
+                at = max(start, ptab.last_t[p]) + after
+                r = w.add("refund", parent=p, amount=amount, currency=w.strings[ptab.currency[p]], method=None,
+                          at=at, state="created", attr="full" if amount == remaining else "partial")
+                done = at + outcome_after
+                self.touch(done)
+                if state == "failed":
+                    w.move("refund", r, done, "failed", o_reason or reason, code)
+                    continue
+                ptab.reserved[p] += amount
+                w.move("refund", r, done, "processed", reason)
+                w.move("payment", p, done, "refunded" if ptab.reserved[p] >= ptab.amount[p] else "partially_refunded")
+
+    def refund_amount(self, clause: ir.AmountClause | None, amount: int, remaining: int, currency: str) -> int:
+        if clause is None or isinstance(clause.amount, ir.AmountFull):
+            return remaining
+        if isinstance(clause.amount, ir.AmountPartial):
+            v = self.value(clause.amount.value)
+            if isinstance(v, Money):
+                if v.currency != currency:
+                    self.error("C0307", f"a {v.currency} refund of a {currency} payment", clause)
+                    raise _Abort
+                return _minor(v.minor)
+            if isinstance(v, (int, Decimal)) and not isinstance(v, bool):
+                return max(1, _minor(Decimal(amount) * Decimal(v)))
+        self.error("C0310", "refunds take `amount full` or `amount partial …`", clause)
+        raise _Abort
+
+    def dispute(self, action: ir.Action, stream: str, start: int) -> None:
+        _, payments = self.select(action, stream)
+        after = self.duration(getattr(_clause(action.clauses, ir.AfterClause), "value", None))
+        reason = _symbol(action, ir.ReasonClause)
+        amount_clause = _clause(action.clauses, ir.AmountClause)
+        w = self.world
+        ptab = w.tables["payment"]
+        disputes = []
+        for p in payments:
+            at = max(start, ptab.last_t[p]) + after
+            amount = self.refund_amount(amount_clause, ptab.amount[p], ptab.amount[p], w.strings[ptab.currency[p]])
+            disputes.append(w.add("dispute", parent=p, amount=amount, currency=w.strings[ptab.currency[p]],
+                                  method=None, at=at, state="created", attr=reason))
+            w.move("payment", p, at, "disputed")
+            self.touch(at)
+        mix = self.outcomes_of(action)
+        if mix is not None:
+            self.dispute_outcomes(mix, disputes, stream, "dispute")
+
+    def dispute_outcomes(self, mix: ir.Outcomes, disputes: list[int], stream: str, context: str) -> None:
+        w = self.world
+        dtab = w.tables["dispute"]
+        for outcome, members in self.split(mix, disputes, f"{stream}/{context}"):
+            name = outcome.name.name
+            after = self.duration(getattr(_clause(outcome.clauses, ir.AfterClause), "value", None))
+            for d in members:
+                at = dtab.last_t[d] + after
+                w.move("dispute", d, at, name)
+                self.touch(at)
+            then = _clause(outcome.clauses, ir.ThenClause)
+            if then is not None:
+                self.dispute_outcomes(then.outcomes, members, f"{stream}/{name}", f"{context}.{name}")
+
+    def settle(self, action: ir.Action, stream: str, start: int) -> None:
+        _, payments = self.select(action, stream)
+        after = self.duration(getattr(_clause(action.clauses, ir.AfterClause), "value", None))
+        w = self.world
+        ptab = w.tables["payment"]
+        # Gateways settle in batches: one settlement per day and currency.
+        batches: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        for p in payments:
+            at = max(start, ptab.last_t[p]) + after
+            currency = w.strings[ptab.currency[p]]
+            batches.setdefault((at // 86_400_000, currency), []).append((p, at))
+        for (_, currency), members in sorted(batches.items()):
+            at = max(t for _, t in members)
+            total = sum(ptab.amount[p] - ptab.reserved[p] for p, _ in members)
+            s = w.add("settlement", parent=-1, amount=total, currency=currency, method=None, at=at, state="created",
+                      attr=str(len(members)))
+            w.move("settlement", s, at, "processed")
+            for p, _ in members:
+                w.move("payment", p, at, "settled")
+            self.touch(at)
+
+    def mandate_outcomes(self, mix: ir.Outcomes, mandates: list[int], stream: str, context: str) -> None:
+        w = self.world
+        mtab = w.tables["mandate"]
+        for outcome, members in self.split(mix, mandates, f"{stream}/{context}"):
+            name = outcome.name.name
+            after = self.duration(getattr(_clause(outcome.clauses, ir.AfterClause), "value", None))
+            reason, code = _symbol(outcome, ir.ReasonClause), _symbol(outcome, ir.CodeClause)
+            for m in members:
+                at = mtab.last_t[m] + after
+                w.move("mandate", m, at, name, reason, code)
+                self.touch(at)
+            then = _clause(outcome.clauses, ir.ThenClause)
+            if then is not None:
+                self.mandate_outcomes(then.outcomes, members, f"{stream}/{name}", f"{context}.{name}")
+
+    def mandate_change(self, action: ir.Action, stream: str, start: int) -> None:
+        _, mandates = self.select(action, stream)
+        after = self.duration(getattr(_clause(action.clauses, ir.AfterClause), "value", None))
+        reason = _symbol(action, ir.ReasonClause)
+        state = "cancelled" if action.verb == "cancel" else "paused"
+        mtab = self.world.tables["mandate"]
+        for m in mandates:
+            at = max(start, mtab.last_t[m]) + after
+            self.world.move("mandate", m, at, state, reason)
+            self.touch(at)
+
+
+class _Abort(Exception):
+    """Stop compiling one action after reporting why; the others are still compiled."""
+
+
+def _clause(clauses: Sequence[ir.Clause], kind: type):
+    return next((c for c in clauses if isinstance(c, kind)), None)
+
+
+def _symbol(node: ir.Action | ir.Outcome | None, kind: type) -> str | None:
+    if node is None:
+        return None
+    clause = _clause(node.clauses, kind)
+    if clause is None:
+        return None
+    value = clause.value
+    return value.name if isinstance(value, ir.Ident) else value.value

@@ -1,0 +1,113 @@
+"""The plan: what will happen, in provider-neutral facts and webhook messages, in virtual time.
+
+A saved plan is newline-delimited JSON, one record a line, so a million orders can be written
+and read without holding them all: a `Header`, then every `Entity`, then every `Message` in
+delivery order, then the `Summary`. `format_version` changes whenever a record's meaning does.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+FORMAT_VERSION = 1
+
+
+class Transition(msgspec.Struct, frozen=True, array_like=True):
+    """An entity entered `state` at `at_ms` of virtual time; `reason` and `code` for failures."""
+
+    at_ms: int
+    state: str
+    reason: str | None = None
+    code: str | None = None
+
+
+class Entity(msgspec.Struct, frozen=True, kw_only=True, tag="entity", tag_field="type"):
+    """A fact: an order, payment, refund, dispute, settlement or mandate, with its parent, its
+    amount in minor units of `currency`, its final `state` and every `transition`."""
+
+    id: str
+    kind: str
+    parent: str | None
+    amount_minor: int
+    currency: str
+    method: str | None
+    state: str
+    transitions: tuple[Transition, ...]
+    attrs: dict[str, str] = {}
+
+
+class SignatureShare(msgspec.Struct, frozen=True, array_like=True):
+    """A signature mode and the ratio (decimal text) of messages that carry it."""
+
+    mode: str
+    share: str
+
+
+class Policy(msgspec.Struct, frozen=True, kw_only=True):
+    """How the messages it applies to are delivered: order, copies, delay and jitter, drops,
+    signature modes, the retry ladder (`gateway`, `none`, or waits in ms), which answers count as
+    failure, the per-request timeout, and expected-verdict overrides per signature mode."""
+
+    id: int
+    applies_to: tuple[str, ...]
+    order: str = "sequence"
+    shuffle_within_ms: int = 0
+    repeat: int = 1
+    delay_ms: int = 0
+    jitter_ms: int = 0
+    drop: str = "0"
+    signatures: tuple[SignatureShare, ...] = (SignatureShare("valid", "1"),)
+    retry: str | tuple[int, ...] = "gateway"
+    fail_on: tuple[str, ...] = ("3xx", "4xx", "5xx", "timeout", "error")
+    timeout_ms: int | None = None
+    verdicts: dict[str, str] = {}
+
+
+class Header(msgspec.Struct, frozen=True, kw_only=True, tag="header", tag_field="type"):
+    """What the plan is of: scenario, seed, resolved params (as written in the language), the
+    source's sha256, and the delivery policies that messages refer to by id."""
+
+    format_version: int = FORMAT_VERSION
+    scenario: str
+    seed: int
+    params: dict[str, int | str]
+    source_sha256: str
+    policies: tuple[Policy, ...]
+    warnings: tuple[str, ...] = ()
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True, tag="message", tag_field="type"):
+    """One webhook delivery to make: position `seq` in delivery order, the neutral `event` about
+    `entity` that happened at `at_ms`, sent at `send_ms`. Copies of one event share `id`
+    (`copy` 0 is the original, 1.. the duplicates). `signature` is the mode it is signed with;
+    `verdict` the handler answer expected (None: the provider's dialect decides); `dropped`
+    messages are never sent."""
+
+    seq: int
+    id: str
+    copy: int
+    at_ms: int
+    send_ms: int
+    event: str
+    entity: str
+    policy: int
+    signature: str
+    verdict: Literal["accept", "reject"] | None
+    dropped: bool
+
+
+class Summary(msgspec.Struct, frozen=True, kw_only=True, tag="summary", tag_field="type"):
+    """Counts over the plan: entities by kind and final state, messages by event (originals),
+    faults, and the span of virtual time covered."""
+
+    entities: dict[str, dict[str, int]]
+    messages: dict[str, int]
+    faults: dict[str, int]
+    deliveries: int
+    first_ms: int
+    last_ms: int
+
+
+Record = Header | Entity | Message | Summary

@@ -1,0 +1,152 @@
+"""Resolves a scenario's parameters: defaults, overridden by `--set name=value` typed like the
+parameter they set (`dispute_rate=0.3` and `dispute_rate=30%` are the same ratio)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from carbonc.diagnostics import Diagnostic, did_you_mean
+from carbonc.errors import CompileError
+from carbonc.ir import nodes as ir
+from carbonc.ir.units import exponent, format_ratio
+from carbonc.ir.values import Duration, EvalError, Money, NotConstant, Value, evaluate
+from carbonc.passes import Type
+from carbonc.source import Source
+
+_WHERE = "--set"
+
+
+def _error(code: str, message: str, help: str | None = None) -> Diagnostic:
+    return Diagnostic(code=code, message=message, path=_WHERE, help=help)
+
+
+def split_assignments(pairs: list[str]) -> dict[str, str]:
+    """Turn `["a=1", "b=2"]` into `{"a": "1", "b": "2"}`; a malformed pair raises CompileError."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise CompileError([_error("C0303", f"`{pair}` is not of the form `name=value`",
+                                       help="write e.g. `--set dispute_rate=30%`")])
+        out[name] = value
+    return out
+
+
+def _parse_value(name: str, text: str) -> ir.Expr | None:
+    """Parse `text` as a .carbon value, or None if it is not one."""
+    from carbonc.syntax import parse
+
+    result = parse(Source(path=_WHERE, text=f"scenario s {{ param v = {text} }}"))
+    if result.module is None or result.diagnostics:
+        return None
+    return result.module.scenarios[0].params[0].default
+
+
+def _convert(name: str, text: str, want: Type, env: Mapping[str, Value]) -> Value:
+    if want.kind == "string":
+        return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
+    expr = _parse_value(name, text)
+    value: Value | None = None
+    if expr is not None and not any(isinstance(n, ir.Name) for n in _names(expr)):
+        try:
+            value = evaluate(expr, env)
+        except (NotConstant, EvalError, ArithmeticError):
+            value = None
+    if value is None:
+        raise CompileError([_error("C0303", f"`{text}` is not a value for parameter `{name}` ({want})",
+                                   help=_example(want))])
+    ok = _fits(value, want)
+    if not ok:
+        raise CompileError([_error("C0303", f"parameter `{name}` is a {want}; `{text}` is not",
+                                   help=_example(want))])
+    if want.kind == "ratio":
+        value = Decimal(value)  # type: ignore[arg-type]
+        if not 0 <= value <= 1:
+            raise CompileError([_error("C0305", f"parameter `{name}` must lie within 0–100%, `{text}` is "
+                                               f"{format_ratio(value)}", help=_example(want))])
+    if want.kind == "money" and isinstance(value, Money) and value.minor != value.minor.to_integral_value():
+        raise CompileError([_error("C0302", f"`{text}` has more decimal places than {value.currency} allows")])
+    return value
+
+
+def _names(expr: ir.Expr):
+    from carbonc.ir.walk import subexpressions
+
+    return subexpressions(expr)
+
+
+def _fits(value: Value, want: Type) -> bool:
+    match want.kind:
+        case "int":
+            return isinstance(value, int) and not isinstance(value, bool)
+        case "ratio" | "number":
+            return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+        case "money":
+            return isinstance(value, Money) and (want.currency is None or value.currency == want.currency)
+        case "duration":
+            return isinstance(value, Duration)
+        case "list":
+            return isinstance(value, tuple)
+    return True
+
+
+def _example(want: Type) -> str:
+    return {
+        "int": "an integer, e.g. `500`",
+        "ratio": "a ratio, e.g. `0.3` or `30%`",
+        "number": "a number, e.g. `1.5`",
+        "money": f"money, e.g. `{want.currency or 'INR'} 2500`",
+        "duration": "a duration, e.g. `30s`, `15m`, `2h` or `3d`",
+    }.get(want.kind, f"a {want}")
+
+
+def resolve_params(scenario: ir.Scenario, types: Mapping[str, Type],
+                   overrides: Mapping[str, str]) -> dict[str, Value]:
+    """Return every parameter's value, in declaration order; raise CompileError naming an unknown
+    or ill-typed override."""
+    declared = [p.name.name for p in scenario.params]
+    errors = []
+    for name in overrides:
+        if name not in declared:
+            errors.append(_error("C0204", f"unknown parameter `{name}` for scenario `{scenario.name.name}`",
+                                 help=did_you_mean(name, declared)
+                                 or "parameters: " + ", ".join(f"`{d}`" for d in declared)))
+    if errors:
+        raise CompileError(errors)
+    values: dict[str, Value] = {}
+    for param in scenario.params:
+        name = param.name.name
+        if name in overrides:
+            values[name] = _convert(name, overrides[name], types.get(name, Type("any")), values)
+        else:
+            values[name] = evaluate(param.default, values)
+    return values
+
+
+def display_value(value: Value) -> int | str:
+    """A parameter value as it would be written in the language (ints stay ints)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal):
+        return format_ratio(value)
+    if isinstance(value, Money):
+        places = exponent(value.currency)
+        major = (value.minor / (Decimal(10) ** places)).quantize(Decimal(1).scaleb(-places))
+        return f"{value.currency} {major}"
+    if isinstance(value, Duration):
+        return duration_text(value.ms)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(str(display_value(v)) for v in value) + "]"
+    return str(value)
+
+
+def duration_text(ms: int) -> str:
+    """`259200000` -> `3d`: the largest unit that divides the duration exactly."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"

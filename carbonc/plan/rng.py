@@ -1,0 +1,64 @@
+"""A counter-based random generator: every draw is BLAKE2b over (seed, stream name, index), so
+a value depends only on what it is for, never on call order, process or platform."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_MAX = 2**64
+
+
+class Stream:
+    """Draws of one named stream: `stream.u64(i)` is the same for the same seed and name."""
+
+    __slots__ = ("_prefix",)
+
+    def __init__(self, seed: int, name: str):
+        self._prefix = f"{seed}\x1f{name}\x1f".encode()
+
+    def digest(self, index: int) -> bytes:
+        return hashlib.blake2b(self._prefix + str(index).encode(), digest_size=16).digest()
+
+    def u64(self, index: int) -> int:
+        """A uniform integer in [0, 2**64)."""
+        return int.from_bytes(self.digest(index)[:8], "big")
+
+    def below(self, index: int, n: int) -> int:
+        """A uniform integer in [0, n) (n ≤ 2**32 keeps the bias below 2**-32)."""
+        return self.u64(index) % n if n > 0 else 0
+
+    def base62(self, index: int, length: int = 14) -> str:
+        """`length` base62 characters (IDs like Razorpay's `pay_` + 14)."""
+        value = int.from_bytes(self.digest(index), "big")
+        chars = []
+        for _ in range(length):
+            value, r = divmod(value, 62)
+            chars.append(_BASE62[r])
+        return "".join(chars)
+
+    def order(self, items: Iterable[int]) -> list[int]:
+        """Return `items` in this stream's pseudo-random order (sorted by draw, then item)."""
+        return sorted(sorted(items), key=self.u64)
+
+
+def apportion(total: int, weights: Sequence) -> list[int]:
+    """Split `total` into parts proportional to `weights` (exact Decimals or ints) that sum to
+    `total`: the largest-remainder method, ties going to the earlier part.
+
+    >>> apportion(1000, [Decimal("0.6"), Decimal("0.4")])
+    [600, 400]
+    >>> apportion(7, [1, 1, 1])
+    [3, 2, 2]
+    """
+    weight_sum = sum(weights)
+    if total == 0 or weight_sum == 0:
+        return [0 for _ in weights]
+    quotas = [total * w / weight_sum for w in weights]
+    parts = [int(q) for q in quotas]  # floor: weights are non-negative
+    left = total - sum(parts)
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(quotas[i] - parts[i]), i))
+    for i in by_remainder[:left]:
+        parts[i] += 1
+    return parts
