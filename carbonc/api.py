@@ -110,3 +110,21 @@ def format_path(path: Path, shown: str | None = None) -> FormatOutcome:
     if result.text is None:
         return FormatOutcome(errors=CheckResult(None, result.diagnostics, {source.path: source}))
     return FormatOutcome(text=result.text, changed=result.text != source.text)
+
+
+def compile_source(source: Source, *, overrides: dict[str, str] | None = None, seed: int | None = None,
+                   scenario: str | None = None):
+    """Check `source` and compile its scenario into a plan. Return the CompiledPlan, or the
+    CheckResult whose diagnostics say why it could not be compiled."""
+    from carbonc.errors import CompileError
+    from carbonc.plan import compile_plan
+
+    checked = check_source(source)
+    if not checked.ok or checked.program is None:
+        return checked
+    try:
+        with paused_gc():
+            return compile_plan(checked.program, source.text, scenario=scenario, overrides=overrides, seed=seed)
+    except CompileError as err:
+        diagnostics = tuple(sorted((*checked.diagnostics, *err.diagnostics), key=sort_key))
+        return CheckResult(checked.program, diagnostics, checked.sources)

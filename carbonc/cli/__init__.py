@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from carbonc.cli._plan import plan
 from carbonc.cli._common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, emit_diagnostics, guard, resolve_refs, shown
 
 
@@ -96,3 +97,6 @@ def scenarios(fmt_: str) -> None:
     click.echo(f"{'NAME':<{width}}  {'CATEGORY':<{cat_width}}  ABOUT")
     for i in infos:
         click.echo(f"{i.name:<{width}}  {i.category:<{cat_width}}  {i.about}")
+
+
+main.add_command(plan)

@@ -39,6 +39,15 @@ def summarize(world: World, schedule: Schedule) -> Summary:
         if len(table):
             counts = Counter(table.state)
             entities[kind] = {model.STATES[kind][code]: n for code, n in sorted(counts.items())}
+    details: dict[str, dict[str, int]] = {}
+    for kind, attr in _ATTR_NAME.items():
+        if kind == "settlement":
+            continue
+        table = world.tables[kind]
+        counts = Counter(table.attr)
+        if counts:
+            details[kind] = {f"{attr} {world.strings[code]}": n
+                             for code, n in sorted(counts.items(), key=lambda kv: world.strings[kv[0]]) if code}
     messages: Counter[str] = Counter()
     faults: Counter[str] = Counter()
     deliveries = 0
@@ -57,6 +66,7 @@ def summarize(world: World, schedule: Schedule) -> Summary:
     times = world.tr_t
     return Summary(
         entities=entities,
+        details=details,
         messages=dict(sorted(messages.items())),
         faults=dict(sorted(faults.items())),
         deliveries=deliveries,

@@ -99,10 +99,12 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, tag="message", tag_fiel
 
 
 class Summary(msgspec.Struct, frozen=True, kw_only=True, tag="summary", tag_field="type"):
-    """Counts over the plan: entities by kind and final state, messages by event (originals),
-    faults, and the span of virtual time covered."""
+    """Counts over the plan: entities by kind and final state, `details` by kind (disputes by
+    reason, refunds by type), messages by event (originals), faults, and the span of virtual
+    time covered."""
 
     entities: dict[str, dict[str, int]]
+    details: dict[str, dict[str, int]] = {}
     messages: dict[str, int]
     faults: dict[str, int]
     deliveries: int

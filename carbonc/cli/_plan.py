@@ -1,0 +1,131 @@
+"""`carbonc plan`: compile a scenario and show, save or diff its plan."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from carbonc.cli._common import (
+    EXIT_CHANGES, EXIT_INVALID, EXIT_OK, emit_diagnostics, fail, guard, resolve_refs, shown,
+)
+
+
+def _is_saved_plan(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(32).startswith(b'{"type":"header"')
+    except OSError:
+        return False
+
+
+def _git_source(ref: str, new_path: Path):
+    """The NEW file's text at git revision `ref`, as a Source."""
+    from carbonc.source import Source, SourceReadError, decode_source
+
+    here = new_path.resolve().parent
+    try:
+        top = subprocess.run(["git", "-C", str(here), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        fail(f"`git:{ref}` needs {new_path} to be inside a git repository")
+    rel = new_path.resolve().relative_to(Path(top)).as_posix()
+    shown_as = f"git:{ref}:{rel}"
+    done = subprocess.run(["git", "-C", top, "show", f"{ref}:{rel}"], capture_output=True)
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        fail(f"cannot read `{rel}` at git revision `{ref}`: {message[-1] if message else 'git failed'}")
+    try:
+        text = decode_source(done.stdout)
+    except SourceReadError as err:
+        fail(f"{shown_as}: {err.message}")
+    return Source(path=shown_as, text=text, file=str(new_path.resolve()))
+
+
+def load(ref_path: tuple[str, Path] | None, source, overrides, seed, scenario):
+    """Return (header, summary, compiled-or-None) for a .carbon source or a saved plan; exit 2 on errors."""
+    from carbonc.api import CheckResult, compile_source, read_or_diagnose
+    from carbonc.plan import CompiledPlan, read_plan_summary
+
+    if source is None and ref_path is not None:
+        ref, path = ref_path
+        if _is_saved_plan(path):
+            try:
+                header, summary = read_plan_summary(path)
+            except (ValueError, OSError, Exception) as exc:  # noqa: BLE001 - any decode failure
+                fail(f"`{ref}` is not a readable carbonc plan: {exc}")
+            return header, summary, None
+        source = read_or_diagnose(path, shown(ref, path))
+    if isinstance(source, CheckResult):
+        emit_diagnostics(source)
+        sys.exit(EXIT_INVALID)
+    result = compile_source(source, overrides=overrides, seed=seed, scenario=scenario)
+    if isinstance(result, CheckResult):
+        emit_diagnostics(result)
+        sys.exit(EXIT_INVALID)
+    assert isinstance(result, CompiledPlan)
+    return result.header, result.summary, result
+
+
+@click.command()
+@click.argument("ref", metavar="FILE|NAME")
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
+              help="Override a parameter, typed like it (repeatable).")
+@click.option("--seed", type=int, default=None, help="Seed for every random choice (default: the scenario's).")
+@click.option("--scenario", "scenario", default=None, help="Which scenario of the file (default: the first).")
+@click.option("--format", "fmt_", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the whole plan (newline-delimited JSON) for `carbonc run PLAN`.")
+@click.option("--diff", "diff_ref", default=None, metavar="OLD",
+              help="Compare with OLD: a .carbon file or name, a saved plan, or git:REF.")
+@click.option("--detailed-exitcode", is_flag=True, help="With --diff: exit 3 when there are changes.")
+@guard
+def plan(ref, assignments, seed, scenario, fmt_, out, diff_ref, detailed_exitcode) -> None:
+    """Compile a scenario into its deterministic event plan and show what will happen."""
+    import msgspec
+
+    from carbonc.errors import CompileError
+    from carbonc.plan import write_plan
+    from carbonc.plan.params import split_assignments
+    from carbonc.plan.render import json_summary, text
+
+    try:
+        overrides = split_assignments(list(assignments))
+    except CompileError as err:
+        fail(err.diagnostics[0].message, err.diagnostics[0].help)
+    (new_ref, new_path), = resolve_refs([ref])
+    header, summary, compiled = load((new_ref, new_path), None, overrides, seed, scenario)
+
+    if out is not None:
+        if compiled is None:
+            fail("--out needs a .carbon scenario, not a saved plan")
+        try:
+            write_plan(compiled, out)
+        except OSError as exc:
+            fail(f"cannot write the plan to `{out}`: {exc.strerror or exc}")
+        click.echo(f"wrote {out}", err=True)
+
+    if diff_ref is None:
+        if fmt_ == "json":
+            click.echo(msgspec.json.encode(json_summary(header, summary), order="deterministic").decode())
+        else:
+            click.echo(text(header, summary), nl=False)
+        sys.exit(EXIT_OK)
+
+    from carbonc.plan.diff import diff, render
+
+    if diff_ref.startswith("git:"):
+        old = load(None, _git_source(diff_ref[4:], new_path), overrides, seed, scenario)
+    else:
+        (old_ref, old_path), = resolve_refs([diff_ref])
+        old = load((old_ref, old_path), None, {}, seed, scenario)
+    changes = diff(old[:2], (header, summary))
+    if fmt_ == "json":
+        payload = {"changes": {name: lines for name, lines in changes.groups}, "added": changes.added,
+                   "changed": changes.changed, "removed": changes.removed}
+        click.echo(msgspec.json.encode(payload, order="deterministic").decode())
+    else:
+        click.echo(render(changes, shown(new_ref, new_path), diff_ref), nl=False)
+    sys.exit(EXIT_CHANGES if (detailed_exitcode and changes.has_changes) else EXIT_OK)

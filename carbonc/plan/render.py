@@ -1,0 +1,126 @@
+"""Renders a plan for people (`text`, Terraform-like) and machines (`json_summary`)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from carbonc.ir.units import format_ratio
+from carbonc.plan.model import Header, Policy, Summary
+from carbonc.plan.params import duration_text
+
+_PLURAL = {"order": "orders", "payment": "payments", "refund": "refunds", "dispute": "disputes",
+           "settlement": "settlements", "mandate": "mandates"}
+
+
+def span_text(ms: int) -> str:
+    """`864001000` -> `10d 0h 0m 1s`, dropping leading zero units."""
+    if ms == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        value, ms = divmod(ms, size)
+        if value or parts:
+            parts.append(f"{value}{unit}")
+    if ms:
+        parts.append(f"{ms}ms")
+    return " ".join(parts)
+
+
+def policy_words(policy: Policy) -> str:
+    """Describe a delivery policy in a sentence."""
+    words = []
+    if policy.order == "shuffle":
+        words.append(f"shuffled within {duration_text(policy.shuffle_within_ms)}")
+    else:
+        words.append({"sequence": "in sequence", "reverse": "in reverse order", "random": "in random order"}
+                     .get(policy.order, policy.order))
+    words.append("once" if policy.repeat == 1 else f"{policy.repeat} times each (same event id)")
+    if policy.delay_ms or policy.jitter_ms:
+        delay = f"delayed {duration_text(policy.delay_ms)}"
+        if policy.jitter_ms:
+            delay += f" ± up to {duration_text(policy.jitter_ms)} jitter"
+        words.append(delay)
+    if Decimal(policy.drop):
+        words.append(f"{format_ratio(Decimal(policy.drop))} dropped")
+    sigs = ", ".join(f"{s.mode} {format_ratio(Decimal(s.share))}" for s in policy.signatures)
+    words.append(f"signed {policy.signatures[0].mode}" if len(policy.signatures) == 1 else f"signatures {sigs}")
+    if isinstance(policy.retry, str):
+        words.append({"gateway": "retried on the gateway's own ladder", "none": "never retried"}
+                     .get(policy.retry, f"retried on `{policy.retry}`"))
+    else:
+        words.append("retried after " + ", ".join(duration_text(ms) for ms in policy.retry))
+    words.append("failure on " + "/".join(policy.fail_on))
+    if policy.timeout_ms:
+        words.append(f"timeout {duration_text(policy.timeout_ms)}")
+    for mode, verdict in sorted(policy.verdicts.items()):
+        words.append(f"expect {verdict} for {mode}")
+    return ", ".join(words)
+
+
+def text(header: Header, summary: Summary) -> str:
+    """The human summary of a plan."""
+    out = [f"Plan for scenario {header.scenario} (seed {header.seed}, format {header.format_version})", ""]
+    if header.params:
+        out.append("Parameters:")
+        width = max(len(n) for n in header.params)
+        for name, value in header.params.items():
+            out.append(f"  {name:<{width}} = {value}")
+        out.append("")
+    out.append("Entities, by final state:")
+    total_entities = 0
+    for kind, states in summary.entities.items():
+        n = sum(states.values())
+        total_entities += n
+        detail = ", ".join(f"{count:,} {state}" for state, count in states.items())
+        out.append(f"  + {n:>9,} {_PLURAL[kind]:<12} {detail}")
+    out.append("")
+    out.append("Webhook messages, by event:")
+    total_messages = sum(summary.messages.values())
+    width = max((len(e) for e in summary.messages), default=0)
+    for event, count in summary.messages.items():
+        out.append(f"  {event:<{width}}  {count:>9,}")
+    out.append("")
+    if summary.faults:
+        out.append("Faults:")
+        for fault, count in summary.faults.items():
+            out.append(f"  {fault:<{width}}  {count:>9,}")
+        out.append("")
+    out.append("Delivery:")
+    for policy in header.policies:
+        out.append(f"  {_applies(policy)}: {policy_words(policy)}")
+    out.append("")
+    out.append(f"Virtual time: {span_text(summary.first_ms)} to {span_text(summary.last_ms)} "
+               f"({span_text(summary.last_ms - summary.first_ms)})")
+    for warning in header.warnings:
+        out.append(f"warning: {warning}")
+    out.append(f"Plan: {total_entities:,} entities, {total_messages:,} messages, "
+               f"{summary.deliveries:,} deliveries.")
+    return "\n".join(out) + "\n"
+
+
+def _applies(policy: Policy) -> str:
+    events = sorted(policy.applies_to)
+    if len(events) > 4:
+        return f"{len(events)} events ({', '.join(events[:3])}, …)"
+    return ", ".join(events)
+
+
+def json_summary(header: Header, summary: Summary) -> dict:
+    """The machine summary: format_version, scenario, seed, resolved params, and counts."""
+    return {
+        "format_version": header.format_version,
+        "scenario": header.scenario,
+        "seed": header.seed,
+        "params": header.params,
+        "source_sha256": header.source_sha256,
+        "summary": {
+            "entities": summary.entities,
+            "messages": summary.messages,
+            "faults": summary.faults,
+            "deliveries": summary.deliveries,
+            "virtual_ms": {"first": summary.first_ms, "last": summary.last_ms},
+        },
+        "policies": [
+            {"applies_to": sorted(p.applies_to), "description": policy_words(p)} for p in header.policies
+        ],
+    }
