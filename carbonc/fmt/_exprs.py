@@ -29,6 +29,8 @@ def expr_text(expr: ir.Expr | ir.Rest) -> str:
             return t
         case ir.StringLit(text=t):
             return t
+        case ir.BoolLit(value=v):
+            return "true" if v else "false"
         case ir.MoneyLit(currency=c, amount=a):
             return f"{c} {a}"
         case ir.Name() as n:
@@ -57,6 +59,13 @@ def expr_text(expr: ir.Expr | ir.Rest) -> str:
     raise TypeError(expr)  # pragma: no cover
 
 
+def sum_text(expr: ir.Expr) -> str:
+    """Canonical source for `expr` where the grammar takes only `+ - * /` and tighter (a
+    selection's quantity, `between LO and HI`): anything looser goes in parentheses."""
+    text = expr_text(expr)
+    return f"({text})" if _prec(expr) < _PREC["+"] else text
+
+
 def symbol_text(value: ir.Ident | ir.StringLit) -> str:
     return value.name if isinstance(value, ir.Ident) else value.text
 
@@ -66,7 +75,7 @@ def amount_text(amount: ir.Amount) -> str:
         case ir.AmountFixed(value=v):
             return expr_text(v)
         case ir.AmountRange(low=lo, high=hi):
-            return f"between {expr_text(lo)} and {expr_text(hi)}"
+            return f"between {sum_text(lo)} and {sum_text(hi)}"
         case ir.AmountFull():
             return "full"
         case ir.AmountPartial(value=v):
@@ -80,9 +89,9 @@ def selection_text(sel: ir.Selection) -> str:
         case "each" | "all":
             text = f"{sel.mode} {what}"
         case "first":
-            text = f"first {expr_text(sel.quantity)} of {what}"  # type: ignore[arg-type]
+            text = f"first {sum_text(sel.quantity)} of {what}"  # type: ignore[arg-type]
         case _:
-            text = f"{expr_text(sel.quantity)} of {what}"  # type: ignore[arg-type]
+            text = f"{sum_text(sel.quantity)} of {what}"  # type: ignore[arg-type]
     if sel.where is not None:
         text += f" where {expr_text(sel.where)}"
     return text

@@ -63,7 +63,8 @@ _NEXT = frozenset({"after", "then"})
 #: Outcome contexts: a verb (`pay`), `create.mandate`, or `context.outcome` for a `then` block
 #: under an outcome. Each maps outcome names to the clauses they accept.
 OUTCOMES: Final = MappingProxyType({
-    "pay": {"captured": _AFTER, "authorized": _NEXT, "failed": _FAIL, "pending": _NEXT},
+    "pay": {"captured": _AFTER, "authorized": _NEXT, "failed": _FAIL | {"then"}, "pending": _NEXT},
+    "pay.failed": {"captured": _AFTER, "failed": frozenset()},  # late authorisation, or stays failed
     "pay.authorized": {"captured": _AFTER, "failed": _FAIL},
     "pay.pending": {"captured": _AFTER, "failed": _FAIL, "timed_out": _FAIL, "stuck": frozenset()},
     "refund": {"processed": frozenset({"after", "amount"}), "failed": frozenset({"reason", "code", "after", "amount"})},

@@ -68,6 +68,12 @@ class StringLit(Node, tag=True):
     text: str
 
 
+class BoolLit(Node, tag=True):
+    """`true` or `false`."""
+
+    value: bool
+
+
 class Name(Node, tag=True):
     """A (dotted) reference: `parts` such as ("payments", "captured")."""
 
@@ -113,7 +119,7 @@ class Rest(Node, tag=True):
     """`rest`: the share of an outcome mix the other outcomes leave."""
 
 
-Expr = IntLit | DecimalLit | PercentLit | MoneyLit | DurationLit | StringLit | Name | Unary | Binary | Call | ListLit
+Expr = IntLit | DecimalLit | PercentLit | MoneyLit | DurationLit | StringLit | BoolLit | Name | Unary | Binary | Call | ListLit
 Share = Expr | Rest
 
 

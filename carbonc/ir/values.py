@@ -56,7 +56,7 @@ def evaluate(expr: ir.Expr, env: Mapping[str, Value]) -> Value:
             return Money(c, Decimal(to_minor(a, c)))
         case ir.DurationLit(text=t):
             return Duration(duration_ms(t))
-        case ir.StringLit(value=v):
+        case ir.StringLit(value=v) | ir.BoolLit(value=v):
             return v
         case ir.Name(parts=parts):
             key = ".".join(parts)

@@ -17,6 +17,7 @@ from carbonc.ir import nodes as ir
 from carbonc.ir.units import CURRENCIES, decimal_places, exponent
 from carbonc.ir.values import Duration, EvalError, Money, NotConstant, Value, evaluate
 from carbonc.passes._program import Context, Program, Type
+from carbonc.source import Span
 
 INT, NUMBER, RATIO, DURATION, STRING, BOOL, ANY, LIST = (
     Type("int"), Type("number"), Type("ratio"), Type("duration"), Type("string"), Type("bool"), Type("any"),
@@ -59,6 +60,8 @@ class _Checker:
                 return DURATION
             case ir.StringLit():
                 return STRING
+            case ir.BoolLit():
+                return BOOL
             case ir.MoneyLit(currency=cur, amount=amount):
                 return self._money_literal(expr, cur, amount)
             case ir.Name(parts=parts):
@@ -78,7 +81,7 @@ class _Checker:
                     self.want(operand, BOOL, "`not`")
                     return BOOL
                 if t.kind not in (*_NUMERIC, "money", "duration", "any"):
-                    self.report("C0303", f"cannot negate a {t}", expr, label=f"this is a {t}")
+                    self.report("C0303", f"cannot negate {_a(t)}", expr, label=f"this is {_a(t)}")
                 return t
             case ir.Binary(op=op, left=left, right=right):
                 return self._binary(expr, op, left, right)
@@ -86,7 +89,7 @@ class _Checker:
                 types = [self.infer(a) for a in args]
                 if func.name in ("round", "floor", "ceil"):
                     if types and types[0].kind not in (*_NUMERIC, "any"):
-                        self.report("C0303", f"`{func.name}` needs a number, not a {types[0]}", args[0])
+                        self.report("C0303", f"`{func.name}` needs a number, not {_a(types[0])}", args[0])
                     return INT
                 if func.name == "rate":
                     return RATIO
@@ -95,8 +98,10 @@ class _Checker:
 
     def _money_literal(self, expr: ir.MoneyLit, cur: str, amount: str) -> Type:
         if cur not in CURRENCIES:
-            self.report("C0301", f"unknown currency `{cur}`", expr, label="not an ISO 4217 code",
-                        help=did_you_mean(cur, CURRENCIES) or "use a three-letter ISO 4217 code such as `INR`")
+            code = Span(expr.span.start, expr.span.start + len(cur), expr.span.line, expr.span.col,
+                        expr.span.line, expr.span.col + len(cur))
+            self.ctx.report("C0301", f"unknown currency `{cur}`", self.path, code, label="not an ISO 4217 code",
+                            help=_currency_help(cur))
             return _money(None)
         places = decimal_places(amount)
         if places > exponent(cur):
@@ -121,14 +126,14 @@ class _Checker:
         if op in ("==", "!=", "<", "<=", ">", ">="):
             comparable = (a.kind == b.kind or (a.kind in _NUMERIC and b.kind in _NUMERIC))
             if not comparable:
-                self._mismatch(expr, f"cannot compare a {a} with a {b}", a, b)
+                self._mismatch(expr, f"cannot compare {_a(a)} with {_a(b)}", a, b)
             return BOOL
         if op == "/" and isinstance(right, (ir.IntLit, ir.DecimalLit)) and self._const(right) == 0:
             self.report("C0316", "division by zero", right, label="this is zero")
             return a
         result = _arith(op, a, b)
         if result is None:
-            self._mismatch(expr, f"cannot use `{op}` on a {a} and a {b}", a, b)
+            self._mismatch(expr, f"cannot use `{op}` on {_a(a)} and {_a(b)}", a, b)
             return ANY
         return result
 
@@ -155,13 +160,13 @@ class _Checker:
             self.report("C0304", f"{what} needs money with a currency, not a bare number", expr,
                         label="no currency", help=f"write it as money, e.g. `INR {_text(expr)}`")
         elif want.kind == "duration" and got.kind in ("int", "number"):
-            self.report("C0303", f"{what} needs a duration, not a {got}", expr, label="no unit",
+            self.report("C0303", f"{what} needs a duration, not {_a(got)}", expr, label="no unit",
                         help=f"add a unit: `{_text(expr)}s`, `{_text(expr)}m`, `{_text(expr)}h` or `{_text(expr)}d`")
         elif want.kind == "ratio" and got.kind == "int":
             self.report("C0303", f"{what} needs a ratio, not an integer", expr, label="an integer",
                         help=f"write a percentage such as `{_text(expr)}%`")
         else:
-            self.report("C0303", f"{what} needs a {want}, not a {got}", expr, label=f"this is a {got}")
+            self.report("C0303", f"{what} needs {_a(want)}, not {_a(got)}", expr, label=f"this is {_a(got)}")
         return got
 
     def _const(self, expr: ir.Expr) -> Value | None:
@@ -313,7 +318,7 @@ class _Checker:
                 if t.kind == "ratio" or t.kind == "number":
                     self.ratio_range(v)
                 elif t.kind not in ("money", "any"):
-                    self.report("C0303", f"`partial` needs a ratio or money, not a {t}", v,
+                    self.report("C0303", f"`partial` needs a ratio or money, not {_a(t)}", v,
                                 help="write `partial 50%` or `partial INR 100`")
 
     def outcomes(self, mix: ir.Outcomes, context: str, used_at: ir.Ident | None = None) -> None:
@@ -513,6 +518,24 @@ def _clause_name(clause: ir.Clause | ir.Node) -> str:
     return type(clause).__name__.removesuffix("Clause").lower()
 
 
+def _a(t: Type) -> str:
+    """Name a type with its article for a message: `an integer`, `a ratio`, `money (INR)`."""
+    return {"int": "an integer", "bool": "a condition", "any": "a value"}.get(
+        t.kind, str(t) if t.kind == "money" else f"a {t}")
+
+
+#: Names people write for a currency instead of its ISO 4217 code.
+_CURRENCY_ALIASES = {"RMB": "CNY", "CNH": "CNY", "NTD": "TWD", "YEN": "JPY", "UKP": "GBP", "STG": "GBP"}
+
+
+def _currency_help(cur: str) -> str:
+    """Suggest the ISO code meant by an alias or a transposition (`IRN` -> `INR`), else the closest."""
+    guess = _CURRENCY_ALIASES.get(cur) or next((c for c in sorted(CURRENCIES) if sorted(c) == sorted(cur)), None)
+    if guess:
+        return f"did you mean `{guess}`?"
+    return did_you_mean(cur, CURRENCIES) or "use a three-letter ISO 4217 code such as `INR`"
+
+
 def _pct(value: Decimal) -> str:
     from carbonc.ir.units import format_ratio
     return format_ratio(value)
@@ -544,9 +567,10 @@ def _param_env(ctx: Context, path: str, scenario: ir.Scenario,
         types[name] = t
         try:
             values[name] = evaluate(param.default, values)
-        except NotConstant:
-            report_to.report("C0303", f"the default of `{name}` must be a constant", path, param.default.span,
-                       label="depends on the run", help="use literals and earlier parameters only")
+        except NotConstant as err:
+            if str(err) in model.METRICS:  # unknown names were reported by resolve
+                report_to.report("C0303", f"the default of `{name}` must be a constant", path, param.default.span,
+                                 label=f"`{err}` depends on the run", help="use literals and earlier parameters only")
         except (EvalError, ArithmeticError):
             pass
     return types, values

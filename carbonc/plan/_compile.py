@@ -20,6 +20,7 @@ from carbonc.ir.model import STATES, kind_of
 from carbonc.ir.values import Duration, EvalError, Money, NotConstant, Value, evaluate
 from carbonc.passes.phases import phase_order
 from carbonc.plan._world import STATE_CODE, World
+from carbonc.plan.ids import Ids
 from carbonc.plan.rng import Stream, apportion
 
 #: Payments are attempted this long after their order is created (virtual time).
@@ -42,6 +43,7 @@ class Compiler:
                  mixes: dict[str, ir.Mix]):
         self.scenario, self.values, self.seed, self.path, self.mixes = scenario, values, seed, path, mixes
         self.world = World()
+        self.ids = Ids(seed)
         self.errors: list[Diagnostic] = []
         self.phase_end: dict[str, int] = {}
         self.max_t = 0
@@ -155,8 +157,10 @@ class Compiler:
         t = self.world.tables[kind]
         currency = self.world.strings[t.currency[idx]]
         env = dict(self.values)
+        entity_id = self.ids.entity(kind, idx)
         env.update(amount=Money(currency, Decimal(t.amount[idx])), currency=currency,
-                   method=self.world.strings[t.method[idx]], state=STATES[kind][t.state[idx]])
+                   method=self.world.strings[t.method[idx]], state=STATES[kind][t.state[idx]],
+                   id=entity_id, ref=entity_id)
         return bool(self.value(expr, env))
 
     def split(self, outcomes: ir.Outcomes, members: list[int], stream: str) -> list[tuple[ir.Outcome, list[int]]]:
@@ -281,6 +285,8 @@ class Compiler:
                     w.move("order", order, at, "paid")
                 elif name == "authorized":
                     w.move("payment", p, at, "authorized")
+                elif name == "failed" and context.endswith(".failed"):
+                    continue  # stays failed: nothing new happens
                 elif name in ("failed", "timed_out"):
                     w.move("payment", p, at, name, reason or ("payment_timed_out" if name == "timed_out" else None), code)
                     w.move("order", order, at, "attempted")
@@ -395,7 +401,9 @@ class Compiler:
         # Gateways settle in batches: one settlement per day and currency.
         batches: dict[tuple[int, str], list[tuple[int, int]]] = {}
         for p in payments:
-            at = max(start, ptab.last_t[p]) + after
+            # T+N counts from capture, whatever happened to the payment since.
+            captured = ptab.captured[p]
+            at = max(start, captured + after) if captured >= 0 else max(start, ptab.last_t[p]) + after
             currency = w.strings[ptab.currency[p]]
             batches.setdefault((at // 86_400_000, currency), []).append((p, at))
         for (_, currency), members in sorted(batches.items()):

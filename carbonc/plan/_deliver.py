@@ -9,6 +9,7 @@ Exact counts here too: `drop 2%` of 1,000 messages drops exactly 20; a signature
 from __future__ import annotations
 
 import fnmatch
+import heapq
 from array import array
 from decimal import Decimal
 
@@ -138,21 +139,25 @@ def _applies(target: ir.Ident | ir.StringLit | None, kind: str, event: str) -> b
 
 
 class Schedule:
-    """Messages in delivery order, as columns: transition index, send time, policy, signature
-    mode (index into `modes`), copy number and whether dropped."""
+    """Messages in delivery order. Per original message `k` (numbered in creation order): its
+    `transition`, `policy`, signature `mode` (index into `modes`) and whether `dropped`; per
+    delivery position: which original (`order`) and when it is sent (`send_ms`). Copies of a
+    repeated message follow it, numbered from 1; they are expanded while iterating."""
 
-    def __init__(self) -> None:
-        self.transition = array("q")
-        self.send_ms = array("q")
-        self.policy = array("H")
-        self.mode = array("B")
-        self.copy = array("H")
-        self.dropped = array("B")
-        self.event_number = array("q")
+    def __init__(self, transition: array, policy: array, mode: array, dropped: array, order: array,
+                 send_ms: array, repeats: list[int]):
+        self.transition, self.policy, self.mode, self.dropped = transition, policy, mode, dropped
+        self.order, self.send_ms, self.repeats = order, send_ms, repeats
         self.modes: list[str] = list(model.SIGNATURE_MODES)
 
-    def __len__(self) -> int:
-        return len(self.transition)
+    def __iter__(self):
+        """Yield (seq, original number, copy number, send time) in delivery order."""
+        seq = 0
+        policy, repeats, send = self.policy, self.repeats, self.send_ms
+        for position, k in enumerate(self.order):
+            for copy in range(repeats[policy[k]]):
+                yield seq, k, copy, send[position]
+                seq += 1
 
 
 def _event_codes() -> dict[tuple[int, int], str]:
@@ -187,23 +192,30 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
         send.append(at)
     n = len(originals)
     # 2. Sequence order: by send time, ties by creation (both packed into one sortable int).
-    width = max(1, n).bit_length()
-    mask = (1 << width) - 1
-    slots = array("q", sorted((send[k] << width) | k for k in range(n)))
-    for pos in range(n):
-        slots[pos] &= mask
+    slots = _sorted_by_time(send)
     slot_time = array("q", (send[k] for k in slots))
+    del send
     final = array("q", slots)
     dropped = array("B", bytes(n))
     mode_of = array("B", bytes(n))
-    out = Schedule()
-    valid = out.modes.index("valid")
+    modes = list(model.SIGNATURE_MODES)
+    valid = modes.index("valid")
     for pid, p in enumerate(policies.policies):
+        reorders = p.order in ("reverse", "random")
+        drops = bool(Decimal(p.drop))
+        if len(p.signatures) == 1 and not reorders and not drops:
+            # Nothing drawn at random: one pass, no per-message lists.
+            code = modes.index(p.signatures[0].mode)
+            if code != valid:
+                for k in range(n):
+                    if policy_of[k] == pid:
+                        mode_of[k] = code
+            continue
         positions = [pos for pos in range(n) if policy_of[slots[pos]] == pid]
         if not positions:
             continue
         # 3. Reverse or random order among the policy's own slots.
-        if p.order in ("reverse", "random"):
+        if reorders:
             members = [slots[pos] for pos in positions]
             if p.order == "reverse":
                 members.reverse()
@@ -213,37 +225,42 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
                 final[pos] = k
         # 4. Exact drops and signature modes, chosen by rank.
         members = sorted(slots[pos] for pos in positions)
+        del positions
         k_drop = round_count(Decimal(p.drop) * len(members))
         if k_drop:
             for k in _ranked(Stream(seed, f"deliver/drop/{pid}"), members)[:k_drop]:
                 dropped[k] = 1
-        if len(p.signatures) == 1:
-            code = out.modes.index(p.signatures[0].mode)
-            if code != valid:
-                for k in members:
-                    mode_of[k] = code
-            continue
         counts = apportion(len(members), [Decimal(s.share) for s in p.signatures])
-        ranked = _ranked(Stream(seed, f"deliver/signature/{pid}"), members)
+        ranked = _ranked(Stream(seed, f"deliver/signature/{pid}"), members) if len(p.signatures) > 1 else members
         start = 0
         for share, count in zip(p.signatures, counts):
-            code = out.modes.index(share.mode)
+            code = modes.index(share.mode)
             for k in ranked[start:start + count]:
                 mode_of[k] = code
             start += count
-    # 5. Emit in order, copies right after their original.
-    for position in range(n):
-        k = final[position]
-        repeat = max(1, policies.policies[policy_of[k]].repeat)
-        for copy in range(repeat):
-            out.transition.append(originals[k])
-            out.send_ms.append(slot_time[position])
-            out.policy.append(policy_of[k])
-            out.mode.append(mode_of[k])
-            out.copy.append(copy)
-            out.dropped.append(dropped[k])
-            out.event_number.append(k)
-    return out
+    del slots
+    repeats = [max(1, p.repeat) for p in policies.policies]
+    return Schedule(originals, policy_of, mode_of, dropped, final, slot_time, repeats)
+
+
+#: Messages sorted at once; larger plans are sorted in runs of this size and merged, so the
+#: sort never holds more than one run's worth of Python integers.
+_RUN = 1 << 18
+
+
+def _sorted_by_time(send: array) -> array:
+    """Return message numbers ordered by send time, ties by number."""
+    n = len(send)
+    width = max(1, n).bit_length()
+    mask = (1 << width) - 1
+    runs = []
+    for lo in range(0, n, _RUN):
+        runs.append(array("q", sorted((send[k] << width) | k for k in range(lo, min(n, lo + _RUN)))))
+    merged = runs[0] if len(runs) == 1 else array("q", heapq.merge(*runs))
+    del runs
+    for pos in range(n):
+        merged[pos] &= mask
+    return merged
 
 
 def _ranked(stream: Stream, members: list[int]) -> list[int]:

@@ -9,26 +9,12 @@ from collections.abc import Iterator
 
 from carbonc.ir import model
 from carbonc.plan._deliver import DEFAULT_VERDICTS, Policies, Schedule, event_name
-from carbonc.plan._world import ID_PREFIX, KIND_CODE, World
+from carbonc.plan._world import EVENTS, KIND_CODE, World
 from carbonc.plan.model import Entity, Header, Message, Summary, Transition
-from carbonc.plan.rng import Stream
+from carbonc.plan.ids import Ids
 
 #: Which kind an entity's parent is.
 PARENT_KIND = {"payment": "order", "refund": "payment", "dispute": "payment"}
-
-
-class Ids:
-    """Deterministic IDs: `pay_` + 14 base62 characters drawn from (seed, kind, index)."""
-
-    def __init__(self, seed: int):
-        self.streams = {k: Stream(seed, f"id/{k}") for k in model.KINDS}
-        self.events = Stream(seed, "id/event")
-
-    def entity(self, kind: str, idx: int) -> str:
-        return f"{ID_PREFIX[kind]}_{self.streams[kind].base62(idx)}"
-
-    def event(self, number: int) -> str:
-        return f"evt_{self.events.base62(number)}"
 
 
 def summarize(world: World, schedule: Schedule) -> Summary:
@@ -51,18 +37,24 @@ def summarize(world: World, schedule: Schedule) -> Summary:
     messages: Counter[str] = Counter()
     faults: Counter[str] = Counter()
     deliveries = 0
-    for j in range(len(schedule)):
-        if schedule.copy[j] == 0:
-            messages[event_name(world, schedule.transition[j])] += 1
-            if schedule.dropped[j]:
-                faults["dropped"] += 1
-            mode = schedule.modes[schedule.mode[j]]
-            if mode != "valid":
-                faults[f"signature {mode}"] += 1
+    repeats = schedule.repeats
+    by_event: Counter[tuple[int, int]] = Counter()
+    for k in range(len(schedule.transition)):
+        tr = schedule.transition[k]
+        by_event[(world.tr_kind[tr], world.tr_state[tr])] += 1
+        copies = repeats[schedule.policy[k]]
+        faults["duplicates"] += copies - 1
+        if schedule.dropped[k]:
+            faults["dropped"] += 1
         else:
-            faults["duplicates"] += 1
-        if not schedule.dropped[j]:
-            deliveries += 1
+            deliveries += copies
+        mode = schedule.mode[k]
+        if mode:
+            faults[f"signature {schedule.modes[mode]}"] += 1
+    for (kc, sc), count in by_event.items():
+        kind = model.KINDS[kc]
+        messages[EVENTS[(kind, model.STATES[kind][sc])]] += count
+    faults = +faults  # drop zero counts
     times = world.tr_t
     return Summary(
         entities=entities,
@@ -77,10 +69,11 @@ def summarize(world: World, schedule: Schedule) -> Summary:
 
 def entity_records(world: World, ids: Ids) -> Iterator[Entity]:
     """Every entity with its transitions, kind by kind, in creation order."""
+    # Chain each entity's transitions: heads[kind][entity] -> first, following[t] -> next.
     n = world.transitions()
-    following = array("q", [-1]) * n
-    heads: dict[int, array] = {KIND_CODE[k]: array("q", [-1]) * len(world.tables[k]) for k in model.KINDS}
-    tails: dict[int, array] = {KIND_CODE[k]: array("q", [-1]) * len(world.tables[k]) for k in model.KINDS}
+    following = array("i", [-1]) * n
+    heads: dict[int, array] = {KIND_CODE[k]: array("i", [-1]) * len(world.tables[k]) for k in model.KINDS}
+    tails: dict[int, array] = {KIND_CODE[k]: array("i", [-1]) * len(world.tables[k]) for k in model.KINDS}
     for j in range(n):
         kc, idx = world.tr_kind[j], world.tr_idx[j]
         if heads[kc][idx] < 0:
@@ -88,6 +81,7 @@ def entity_records(world: World, ids: Ids) -> Iterator[Entity]:
         else:
             following[tails[kc][idx]] = j
         tails[kc][idx] = j
+    del tails
     strings = world.strings
     for kind in model.KINDS:
         table = world.tables[kind]
@@ -123,30 +117,37 @@ _ATTR_NAME = {"refund": "type", "dispute": "reason", "settlement": "payments"}
 def message_records(world: World, schedule: Schedule, policies: Policies, ids: Ids) -> Iterator[Message]:
     """Every message in delivery order."""
     kinds = list(model.KINDS)
-    for j in range(len(schedule)):
-        tr = schedule.transition[j]
-        mode = schedule.modes[schedule.mode[j]]
-        policy = policies.policies[schedule.policy[j]]
-        verdict = policy.verdicts.get(mode) or DEFAULT_VERDICTS.get(mode)
-        kind = kinds[world.tr_kind[tr]]
+    verdicts = [{m: p.verdicts.get(m) or DEFAULT_VERDICTS.get(m) for m in schedule.modes}
+                for p in policies.policies]
+    event_id = entity_id = ""
+    for seq, k, copy, send_ms in schedule:
+        tr = schedule.transition[k]
+        mode = schedule.modes[schedule.mode[k]]
+        pid = schedule.policy[k]
+        if copy == 0:
+            event_id = ids.event(k)
+            entity_id = ids.entity(kinds[world.tr_kind[tr]], world.tr_idx[tr])
         yield Message(
-            seq=j,
-            id=ids.event(schedule.event_number[j]),
-            copy=schedule.copy[j],
+            seq=seq,
+            id=event_id,
+            copy=copy,
             at_ms=world.tr_t[tr],
-            send_ms=schedule.send_ms[j],
+            send_ms=send_ms,
             event=event_name(world, tr),
-            entity=ids.entity(kind, world.tr_idx[tr]),
-            policy=schedule.policy[j],
+            entity=entity_id,
+            policy=pid,
             signature=mode,
-            verdict=verdict,  # type: ignore[arg-type]
-            dropped=bool(schedule.dropped[j]),
+            verdict=verdicts[pid][mode],  # type: ignore[arg-type]
+            dropped=bool(schedule.dropped[k]),
         )
 
 
 def records(header: Header, world: World, schedule: Schedule, policies: Policies,
             summary: Summary) -> Iterator[Header | Entity | Message | Summary]:
     ids = Ids(header.seed)
+    for kind in model.KINDS:
+        ids.reserve(kind, len(world.tables[kind]))
+    ids.reserve_events(len(schedule.transition))
     yield header
     yield from entity_records(world, ids)
     yield from message_records(world, schedule, policies, ids)

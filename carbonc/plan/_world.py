@@ -44,15 +44,16 @@ class Table:
 
     def __init__(self, kind: str):
         self.kind = kind
-        self.parent = array("q")
+        self.parent = array("i")
         self.amount = array("q")
         self.currency = array("H")
         self.method = array("H")
         self.state = array("B")
-        self.created = array("q")
         self.last_t = array("q")
         self.attr = array("H")
-        self.reserved = array("q")  # payments: amount refunded or being refunded
+        # Payments only: the amount refunded so far, and when captured (-1: not captured).
+        self.reserved = array("q")
+        self.captured = array("q")
 
     def __len__(self) -> int:
         return len(self.state)
@@ -67,7 +68,7 @@ class World:
         self.tables = {k: Table(k) for k in KINDS}
         self.tr_t = array("q")
         self.tr_kind = array("B")
-        self.tr_idx = array("q")
+        self.tr_idx = array("i")
         self.tr_state = array("B")
         self.tr_reason = array("H")
         self.tr_code = array("H")
@@ -91,10 +92,11 @@ class World:
         t.currency.append(self.intern(currency))
         t.method.append(self.intern(method))
         t.state.append(STATE_CODE[kind][state])
-        t.created.append(at)
         t.last_t.append(at)
         t.attr.append(self.intern(attr))
-        t.reserved.append(0)
+        if kind == "payment":
+            t.reserved.append(0)
+            t.captured.append(-1)
         self._transition(kind, idx, at, state, None, None)
         return idx
 
@@ -103,6 +105,8 @@ class World:
         """Record that entity `idx` entered `state` at `at`."""
         t = self.tables[kind]
         t.state[idx] = STATE_CODE[kind][state]
+        if state == "captured" and kind == "payment":
+            t.captured[idx] = at
         if at > t.last_t[idx]:
             t.last_t[idx] = at
         self._transition(kind, idx, at, state, reason, code)
@@ -112,8 +116,8 @@ class World:
         self.tr_kind.append(KIND_CODE[kind])
         self.tr_idx.append(idx)
         self.tr_state.append(STATE_CODE[kind][state])
-        self.tr_reason.append(self.intern(reason))
-        self.tr_code.append(self.intern(code))
+        self.tr_reason.append(self.intern(reason) if reason else 0)
+        self.tr_code.append(self.intern(code) if code else 0)
 
     def state_of(self, kind: str, idx: int) -> str:
         return STATES[kind][self.tables[kind].state[idx]]

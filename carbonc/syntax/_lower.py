@@ -317,6 +317,9 @@ class Lower(Transformer):
             ms = MAX_INT
         return ir.DurationLit(span=token_span(tok), text=str(tok), ms=ms)
 
+    def bool_lit(self, meta, children):
+        return ir.BoolLit(span=token_span(children[0]), value=str(children[0]) == "true")
+
     def string_lit(self, meta, children):
         return self._string(children[0])
 
