@@ -28,7 +28,7 @@ def _locate(use: ir.Use, importer: str, ctx: Context) -> Path | None:
         base = Path(ctx.sources[importer].file or importer).parent
         candidate = (base / target)
         if candidate.suffix != ".carbon":
-            candidate = candidate.with_suffix(".carbon")
+            candidate = candidate.with_name(candidate.name + ".carbon")
         if candidate.is_file():
             return candidate.resolve()
         ctx.report("C0203", f"no module file `{target}`", path, use.target.span,

@@ -213,6 +213,9 @@ class _Checker:
         mixes = [c.outcomes for c in action.clauses if isinstance(c, ir.ThenClause)]
         if action.outcomes is not None:
             mixes.append(action.outcomes)
+        if len(mixes) > 1:
+            self.report("C0313", "two outcome mixes for one action", mixes[1], label="second mix",
+                        help="merge them into one `{ … }` block")
         if action.outcomes is not None and context is None:
             self.report("C0310", f"`{action.verb}`{' ' + kind + 's' if kind else ''} takes no outcome mix",
                         action.outcomes, label="not allowed here")
@@ -276,6 +279,9 @@ class _Checker:
     def amount(self, amount: ir.Amount, verb: str) -> None:
         partial_verbs = ("refund", "dispute")
         match amount:
+            case ir.AmountFixed(value=ir.ListLit()) | ir.AmountRange() if verb in partial_verbs:
+                self.report("C0310", f"`{verb}` takes `amount full` or `amount partial …`", amount,
+                            label="not a refundable amount", help="write `amount partial INR 100` or `amount full`")
             case ir.AmountFixed(value=ir.ListLit(items=items)):
                 if not items:
                     self.report("C0308", "an amount list needs at least one amount", amount, label="empty")
@@ -346,6 +352,23 @@ class _Checker:
         if used_at is None:
             self.shares(mix)
 
+    def mix_declaration(self, mix: ir.Outcomes) -> None:
+        """Check a named mix where it is declared: value types and shares, nested mixes too.
+        Which outcomes and clauses fit is checked where it is used (`with MIX`)."""
+        for outcome in mix.items:
+            for clause in outcome.clauses:
+                match clause:
+                    case ir.ThenClause(outcomes=inner):
+                        self.mix_declaration(inner)
+                    case ir.AfterClause(value=v):
+                        self.want(v, DURATION, "`after`")
+                        self.non_negative(v, "`after`")
+                    case ir.AmountClause(amount=ir.AmountPartial(value=v)):
+                        self.infer(v)
+                    case _:
+                        pass
+        self.shares(mix)
+
     def shares(self, mix: ir.Outcomes) -> None:
         """Shares are ratios; with all of them known, they add up to exactly 100% (or leave
         a non-negative remainder for a single `rest`)."""
@@ -362,7 +385,11 @@ class _Checker:
                 known = False
         for extra in rests[1:]:
             self.report("C0306", "only one outcome can take the `rest`", extra, label="second `rest`")
-        if not known or not mix.items:
+        if not mix.items:
+            self.report("C0312", "an outcome mix needs at least one outcome", mix, label="empty",
+                        help="e.g. `{ captured 100% }`")
+            return
+        if not known:
             return
         if rests and total > 1:
             self.report("C0306", f"outcome shares add up to {_pct(total)} before `rest`", mix,
@@ -399,6 +426,7 @@ class _Checker:
                             self.report("C0310", f"`within` goes with `shuffle`, not `{mode.name}`", within,
                                         help="write `order shuffle within 30s`")
                         self.want(within, DURATION, "`within`")
+                        self.non_negative(within, "`within`")
                 case ir.RepeatItem(value=v):
                     self.want(v, INT, "`repeat`")
                     self.non_negative(v, "`repeat`", 1)
@@ -576,6 +604,22 @@ def _param_env(ctx: Context, path: str, scenario: ir.Scenario,
     return types, values
 
 
+def _check_overrides(ctx: Context, path: str, child: ir.Scenario, base: ir.Scenario,
+                     types: dict[str, Type]) -> None:
+    """A parameter a child scenario overrides keeps the type the base scenario uses it as."""
+    base_types, _ = _param_env(Context(stdlib=ctx.stdlib), path, base, set())
+    for param in child.params:
+        name = param.name.name
+        want, got = base_types.get(name), types.get(name)
+        if want is None or got is None or "any" in (want.kind, got.kind):
+            continue
+        same = want.kind == got.kind or {want.kind, got.kind} == {"ratio", "number"}
+        if not same or (want.kind == "money" and want.currency != got.currency):
+            ctx.report("C0303", f"`{name}` is a {want} in `{base.name.name}`, not a {got}", path,
+                       param.default.span, label=f"a {got}",
+                       help=f"override it with a {want}, as `{base.name.name}` uses it")
+
+
 def check_types(program: Program, ctx: Context) -> Program:
     """Type-check every module's declarations and the root's scenarios; record parameter types."""
     param_types: dict[str, dict[str, Type]] = {}
@@ -589,20 +633,20 @@ def check_types(program: Program, ctx: Context) -> Program:
         for decl in module.decls:
             match decl:
                 case ir.Mix(outcomes=outcomes):
-                    for outcome in outcomes.items:
-                        for clause in outcome.clauses:
-                            checker.clause(clause, "mix", None)
-                    checker.shares(outcomes)
+                    checker.mix_declaration(outcomes)
                 case ir.Profile(items=items):
                     checker.deliver_items(items)
                 case ir.Ladder(steps=steps):
                     checker.ladder(steps)
                 case _:
                     pass
+    merged_by_name = {m.name.name: m for pairs in program.declared.values() for _, m in pairs}
     for key, pairs in program.declared.items():
         path = program.modules[key].path
         for declared, merged in pairs:
             types, values = _param_env(ctx, path, merged, {id(p) for p in declared.params})
+            if declared.extends is not None and declared.extends.name in merged_by_name:
+                _check_overrides(ctx, path, declared, merged_by_name[declared.extends.name], types)
             if key == program.root:
                 param_types[merged.name.name] = types
             checker = _Checker(ctx, path, types, values, all_mixes)
