@@ -1,0 +1,66 @@
+"""carbonc: chaos engineering for payment integrations, as a small declarative language.
+
+The public API; everything else is an implementation detail. Names load on first use, so
+`import carbonc` stays cheap for the command line.
+
+    >>> from carbonc import check_path
+    >>> result = check_path(Path("scenarios/dispute-spike.carbon"))
+    >>> result.ok
+    True
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__all__ = [
+    "CarbonError",
+    "CheckResult",
+    "CompileError",
+    "CompiledPlan",
+    "Diagnostic",
+    "ExecutionError",
+    "InternalError",
+    "Source",
+    "StoreError",
+    "check_path",
+    "check_source",
+    "compile_source",
+    "format_source",
+    "read_source",
+    "render",
+    "write_plan",
+]
+
+_WHERE = {
+    "CarbonError": "carbonc.errors",
+    "CompileError": "carbonc.errors",
+    "ExecutionError": "carbonc.errors",
+    "InternalError": "carbonc.errors",
+    "StoreError": "carbonc.errors",
+    "CheckResult": "carbonc.api",
+    "check_path": "carbonc.api",
+    "check_source": "carbonc.api",
+    "compile_source": "carbonc.api",
+    "CompiledPlan": "carbonc.plan",
+    "write_plan": "carbonc.plan",
+    "Diagnostic": "carbonc.diagnostics",
+    "render": "carbonc.diagnostics",
+    "Source": "carbonc.source",
+    "read_source": "carbonc.source",
+    "format_source": "carbonc.fmt",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'carbonc' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
