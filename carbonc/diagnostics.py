@@ -66,6 +66,7 @@ CODES: dict[str, str] = {
     "C0315": "wrong number of arguments",
     "C0316": "division by zero",
     "C0317": "action not allowed on these entities",
+    "C0318": "refund exceeds what is left to refund",
     # warnings
     "W0401": "unused parameter",
     "W0402": "duplicate use of a module",
@@ -106,6 +107,11 @@ def sort_key(diag: Diagnostic) -> tuple[str, int, int, str]:
 #: Source lines longer than this are shown as a window around the caret.
 _WINDOW = 100
 
+#: How control characters of a source line are shown: a tab as a space, others (NUL, ESC…) as
+#: their one-column Unicode control pictures, so the caret still lines up and nothing reaches
+#: the terminal raw.
+_SHOWN = {**{i: 0x2400 + i for i in range(32)}, 9: " ", 127: 0x2421}
+
 
 def render(diag: Diagnostic, source: Source | None) -> str:
     """Render `diag` as text: the header, then the source line with a caret and the help."""
@@ -115,7 +121,7 @@ def render(diag: Diagnostic, source: Source | None) -> str:
     out = [f"{where}: {diag.severity}[{diag.code}]: {diag.message}"]
     if diag.span is not None and source is not None:
         span = diag.span
-        line = source.line_text(span.line).replace("\t", " ")
+        line = source.line_text(span.line).translate(_SHOWN)
         start = span.col - 1
         width = (span.end_col - span.col) if span.end_line == span.line else len(line) - start
         width = max(1, width)

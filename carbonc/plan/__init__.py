@@ -81,7 +81,9 @@ def compile_plan(program: Program, source_text: str, *, scenario: str | None = N
     return CompiledPlan(header, world, plan_schedule, policies)
 
 
-_encoder = msgspec.json.Encoder(order="deterministic")
+# Dicts in records are built in a fixed order (declaration order, or sorted), so plain
+# insertion order is deterministic and keeps parameters in the order they were declared.
+_encoder = msgspec.json.Encoder()
 
 
 def write_plan(plan: CompiledPlan, path: Path) -> None:

@@ -17,6 +17,7 @@ from carbonc.errors import CompileError
 from carbonc.ir import model
 from carbonc.ir import nodes as ir
 from carbonc.ir.model import STATES, kind_of
+from carbonc.ir.units import format_ratio
 from carbonc.ir.values import Duration, EvalError, Money, NotConstant, Value, evaluate
 from carbonc.passes.phases import phase_order
 from carbonc.plan._world import STATE_CODE, World
@@ -80,7 +81,7 @@ class Compiler:
             raise _Abort
         v = Decimal(v)
         if not 0 <= v <= 1:
-            self.error("C0305", f"a ratio must lie within 0–100%, this is {v * 100:f}%", expr,
+            self.error("C0305", f"a ratio must lie within 0–100%, this is {format_ratio(v)}", expr,
                        help="check the --set values this depends on")
             raise _Abort
         return v
@@ -171,12 +172,12 @@ class Compiler:
         known = sum((s for s in shares if s is not None), Decimal(0))
         if None in shares:
             if known > 1:
-                self.error("C0306", f"outcome shares add up to {known * 100:f}% before `rest`", outcomes,
+                self.error("C0306", f"outcome shares add up to {format_ratio(known)} before `rest`", outcomes,
                            help="check the --set values the shares depend on")
                 raise _Abort
             shares = [Decimal(1) - known if s is None else s for s in shares]
         elif known != 1:
-            self.error("C0306", f"outcome shares add up to {known * 100:f}%, not 100%", outcomes,
+            self.error("C0306", f"outcome shares add up to {format_ratio(known)}, not 100%", outcomes,
                        help="check the --set values the shares depend on")
             raise _Abort
         counts = apportion(len(members), shares)

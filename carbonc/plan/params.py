@@ -59,7 +59,8 @@ def _convert(name: str, text: str, want: Type, env: Mapping[str, Value]) -> Valu
                                    help=_example(want))])
     ok = _fits(value, want)
     if not ok:
-        raise CompileError([_error("C0303", f"parameter `{name}` is a {want}; `{text}` is not",
+        article = "an" if str(want)[0] in "aeiou" else "a"
+        raise CompileError([_error("C0303", f"parameter `{name}` is {article} {want}; `{text}` is not",
                                    help=_example(want))])
     if want.kind == "ratio":
         value = Decimal(value)  # type: ignore[arg-type]
