@@ -120,7 +120,7 @@ def plan(ref, assignments, seed, scenario, fmt_, out, diff_ref, detailed_exitcod
         old = load(None, _git_source(diff_ref[4:], new_path), overrides, seed, scenario)
     else:
         (old_ref, old_path), = resolve_refs([diff_ref])
-        old = load((old_ref, old_path), None, {}, seed, scenario)
+        old = load((old_ref, old_path), None, overrides, seed, scenario)
     changes = diff(old[:2], (header, summary))
     if fmt_ == "json":
         payload = {"changes": {name: lines for name, lines in changes.groups}, "added": changes.added,
