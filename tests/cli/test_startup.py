@@ -1,0 +1,94 @@
+"""What a command costs at start-up: `check`, `fmt` and `scenarios` never import the executor's or
+the store's libraries, and the parser comes from the on-disk grammar cache, not a rebuild."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+#: Run in a fresh interpreter: `python probe.py OUT.json ARGS...` runs `carbonc ARGS...` and writes
+#: its exit code, every module it imported, and anything lark logged at warning level or above.
+PROBE = """\
+import json, logging, sys
+
+import lark
+
+records = []
+class Collect(logging.Handler):
+    def emit(self, record):
+        records.append(record.getMessage())
+lark.logger.addHandler(Collect())
+lark.logger.setLevel(logging.WARNING)
+
+from carbonc.cli import main
+
+out, args = sys.argv[1], sys.argv[2:]
+try:
+    main(args, prog_name="carbonc")
+    code = 0
+except SystemExit as exit:
+    code = exit.code
+with open(out, "w", encoding="utf-8") as f:
+    json.dump({"code": code, "modules": sorted(sys.modules), "lark_log": records}, f)
+"""
+
+#: Heavy libraries that only `run`, `report`, `query` and friends may load. Checked by module name,
+#: so this fails the day someone imports one, whether or not it is installed here.
+FORBIDDEN = {"duckdb", "trio", "httpx"}
+
+
+@pytest.fixture
+def probe(run_python, tmp_path: Path):
+    script = tmp_path / "probe.py"
+    script.write_text(PROBE, encoding="utf-8")
+
+    def run(*args: str, env: dict[str, str] | None = None) -> dict:
+        out = tmp_path / "probe-out.json"
+        out.unlink(missing_ok=True)
+        proc = run_python(str(script), str(out), *args, env=env)
+        assert out.exists(), f"probe did not finish:\n{proc.stderr}"
+        return json.loads(out.read_text(encoding="utf-8")) | {"stderr": proc.stderr, "stdout": proc.stdout}
+
+    return run
+
+
+@pytest.mark.parametrize(("args", "codes", "proof"), [
+    (["check", "dispute-spike"], {0}, "carbonc.passes"),
+    # fmt's verdict is tested elsewhere; here it only has to have run the formatter.
+    (["fmt", "--check", "dispute-spike"], {0, 1}, "carbonc.fmt"),
+    (["scenarios"], {0}, "carbonc.syntax"),
+    (["scenarios", "--format", "json"], {0}, "carbonc.syntax"),
+    (["plan", "dispute-spike"], {0}, "carbonc.plan._compile"),
+    (["plan", "dispute-spike", "--format", "json"], {0}, "carbonc.plan._compile"),
+])
+def test_commands_do_not_import_executor_or_store_libraries(probe, args, codes, proof):
+    result = probe(*args)
+    assert result["code"] in codes, result["stderr"]
+    modules = set(result["modules"])
+    assert proof in modules  # the command really did its work
+    assert not {m.partition(".")[0] for m in modules} & FORBIDDEN
+
+
+def test_grammar_is_loaded_from_the_disk_cache(probe, subprocess_env, tmp_path):
+    cache_home = tmp_path / "xdg-cache"
+    env = subprocess_env | {"XDG_CACHE_HOME": str(cache_home)}
+
+    first = probe("check", "dispute-spike", env=env)
+    assert first["code"] == 0, first["stderr"]
+    cached = [p for p in cache_home.rglob("*") if p.is_file()]
+    assert len(cached) == 1, f"expected one grammar cache file under {cache_home}, found {cached}"
+    assert first["lark_log"] == []
+
+    # Lark rewrites the cache file whenever it builds the grammar, so an untouched file after a
+    # second process means that process loaded it instead.
+    stamp = 1_000_000_000
+    os.utime(cached[0], (stamp, stamp))
+    second = probe("check", "dispute-spike", env=env)
+    assert second["code"] == 0, second["stderr"]
+    assert "checked 1 file: 0 errors" in second["stderr"]
+    assert second["lark_log"] == [], "lark could not load or save its cache"
+    assert [p for p in cache_home.rglob("*") if p.is_file()] == cached
+    assert cached[0].stat().st_mtime == stamp, "the second process rebuilt the grammar"
