@@ -90,14 +90,19 @@ class World:
         t.parent.append(parent)
         t.amount.append(amount)
         t.currency.append(self.intern(currency))
-        t.method.append(self.intern(method))
+        t.method.append(self.intern(method) if method else 0)
         t.state.append(STATE_CODE[kind][state])
         t.last_t.append(at)
-        t.attr.append(self.intern(attr))
+        t.attr.append(self.intern(attr) if attr else 0)
         if kind == "payment":
             t.reserved.append(0)
             t.captured.append(-1)
-        self._transition(kind, idx, at, state, None, None)
+        self.tr_t.append(at)
+        self.tr_kind.append(KIND_CODE[kind])
+        self.tr_idx.append(idx)
+        self.tr_state.append(STATE_CODE[kind][state])
+        self.tr_reason.append(0)
+        self.tr_code.append(0)
         return idx
 
     def move(self, kind: str, idx: int, at: int, state: str, reason: str | None = None,

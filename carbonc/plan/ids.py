@@ -27,6 +27,7 @@ class _Column:
     def __init__(self, seed: int, name: str):
         self._prefix = f"{seed}\x1fid/{name}\x1f".encode()
         self._chars = bytearray()
+        self._text = ""  # the characters decoded once, for fast slicing
 
     def _extend(self, count: int) -> None:
         batch = len(self._chars) // (_LENGTH * _PER_DIGEST)
@@ -41,11 +42,21 @@ class _Column:
 
     def reserve(self, count: int) -> None:
         """Compute the first `count` IDs now (exactly, so no memory is over-allocated)."""
+        self._thaw()
         if count * _LENGTH > len(self._chars):
             self._extend(count)
+        # Keep one copy only: the decoded text, which slices fastest.
+        self._text, self._chars = self._chars.decode("ascii"), bytearray()
+
+    def _thaw(self) -> None:
+        if self._text:
+            self._chars, self._text = bytearray(self._text, "ascii"), ""
 
     def get(self, index: int) -> str:
         end = (index + 1) * _LENGTH
+        if end <= len(self._text):
+            return self._text[end - _LENGTH:end]
+        self._thaw()
         if end > len(self._chars):
             self._extend(max(index + 1, len(self._chars) // _LENGTH * 2))
         return self._chars[end - _LENGTH:end].decode("ascii")
