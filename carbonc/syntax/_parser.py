@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -33,8 +34,12 @@ def grammar_path() -> Path:
 
 
 def _cache_file(text: str) -> str | bool:
-    """A cache path keyed by the grammar and Lark version, in a directory we can write."""
-    key = hashlib.sha256(f"{lark.__version__}\0{text}".encode()).hexdigest()[:16]
+    """A cache path keyed by the grammar, Lark and Python versions, in a directory we can write.
+
+    Lark's own check covers the Python version too; keying on it keeps two interpreters that
+    share a cache directory from overwriting each other's file on every start."""
+    py = "%d.%d" % sys.version_info[:2]
+    key = hashlib.sha256(f"{lark.__version__}\0{py}\0{text}".encode()).hexdigest()[:16]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     for root in (os.path.join(base, "carbonc"), os.path.join(tempfile.gettempdir(), "carbonc-cache")):
         try:
