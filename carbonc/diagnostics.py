@@ -46,6 +46,7 @@ CODES: dict[str, str] = {
     "C0209": "unknown entity kind",
     "C0210": "unknown entity state",
     "C0211": "unknown base scenario",
+    "C0212": "no scenario to plan",
     "C0213": "scenario extends itself",
     "C0214": "unknown function",
     # types and units

@@ -36,14 +36,14 @@ class CompiledPlan:
 def _pick(program: Program, name: str | None, path: str) -> ir.Scenario:
     scenarios = program.scenarios
     if not scenarios:
-        raise CompileError([Diagnostic(code="C0211", message="this file defines no scenario", path=path,
+        raise CompileError([Diagnostic(code="C0212", message="this file defines no scenario", path=path,
                                        help="a plan needs a `scenario NAME { … }`")])
     if name is None:
         return scenarios[0]
     for sc in scenarios:
         if sc.name.name == name:
             return sc
-    raise CompileError([Diagnostic(code="C0211", message=f"no scenario `{name}` in this file", path=path,
+    raise CompileError([Diagnostic(code="C0212", message=f"no scenario `{name}` in this file", path=path,
                                    help=did_you_mean(name, [s.name.name for s in scenarios]))])
 
 
