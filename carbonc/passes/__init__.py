@@ -10,6 +10,8 @@ and adds what it finds to `ctx.diagnostics`.
 
 from __future__ import annotations
 
+import sys
+
 from carbonc.passes._program import Context, Program, Type
 from carbonc.passes.imports import load_imports
 from carbonc.passes.phases import check_phases, phase_order
@@ -21,13 +23,27 @@ __all__ = ["PASSES", "Context", "Program", "Type", "phase_order", "run_passes"]
 
 PASSES = (load_imports, resolve, check_types, check_phases, check_usage)
 
+#: Recursion allowed while checking long expressions; as in `carbonc.syntax.parse`.
+_RECURSION_LIMIT = 6000
+
+#: Codes `load_imports` reports when a `use` could not be followed.
+_USE_FAILED = frozenset({"C0203", "C0205"})
+
 
 def run_passes(program: Program, ctx: Context) -> Program:
-    """Run every pass in order. Loading stops early when a used module has syntax errors,
-    since names from it would then be reported as unknown."""
+    """Run every pass in order. Checking stops after loading when a `use` failed (unknown
+    module, cycle, syntax errors in a used module), since names from it would then be
+    reported as unknown."""
+    loaded = len(ctx.diagnostics)
     program = load_imports(program, ctx)
-    if ctx.has_errors and any(d.code.startswith("C01") for d in ctx.diagnostics):
+    if any(d.code.startswith(("C00", "C01")) or d.code in _USE_FAILED for d in ctx.diagnostics[loaded:]):
         return program
-    for run in PASSES[1:]:
-        program = run(program, ctx)
+    # The passes recurse over expressions as deep as the parser accepts (see syntax.parse).
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, _RECURSION_LIMIT))
+    try:
+        for run in PASSES[1:]:
+            program = run(program, ctx)
+    finally:
+        sys.setrecursionlimit(old_limit)
     return program

@@ -41,8 +41,8 @@ def _cycles(scenario: ir.Scenario, ctx: Context, path: str, own: set[str]) -> No
         state[name] = 1
         trail.append(name)
         for dep in phases[name].after:
-            if dep.name not in phases:
-                continue
+            if dep.name not in phases or dep.name == name:
+                continue  # unknown phases and self-dependencies are reported by check_phases
             if state.get(dep.name) == 1:
                 cycle = trail[trail.index(dep.name):] + [dep.name]
                 key = frozenset(cycle)

@@ -85,6 +85,7 @@ class _Resolver:
     def __init__(self, program: Program, ctx: Context):
         self.program, self.ctx = program, ctx
         self.scopes = {key: _Scope(program, key, ctx) for key in program.modules}
+        self.cycles: set[frozenset[str]] = set()
 
     # ------------------------------------------------------------ scenarios
 
@@ -93,9 +94,13 @@ class _Resolver:
             return scenario
         base_name = scenario.extends.name
         if base_name == scenario.name.name or base_name in chain:
-            ctx_chain = " -> ".join((*chain, scenario.name.name, base_name))
-            self.ctx.report("C0213", f"scenario `{scenario.name.name}` extends itself ({ctx_chain})", path,
-                            scenario.extends.span, label="cycle", help="extend a different scenario")
+            cycle = (*chain, scenario.name.name)
+            cycle = cycle[cycle.index(base_name):]
+            if frozenset(cycle) not in self.cycles:
+                self.cycles.add(frozenset(cycle))
+                shown = f" ({' -> '.join((*cycle, base_name))})" if len(cycle) > 1 else ""
+                self.ctx.report("C0213", f"scenario `{scenario.name.name}` extends itself{shown}", path,
+                                scenario.extends.span, label="cycle", help="extend a different scenario")
             return scenario
         scope = self.scopes[key]
         base = scope.find(base_name, ir.Scenario)
@@ -140,6 +145,8 @@ class _Resolver:
                     self.check_expr(cond, param_set, model.METRICS, path, where="a check")
                 case ir.Probe(selection=sel, expects=expects):
                     kind = self.check_selection(sel, param_set, path)
+                    if sel.quantity is not None:
+                        self.check_expr(sel.quantity, param_set, (), path, where="a selection")
                     fields = {"status", "json", "headers"} | ({kind} if kind else set())
                     for e in expects:
                         self.check_expr(e, param_set, (), path, where="a probe", prefixes=fields)
@@ -182,8 +189,6 @@ class _Resolver:
                             label="unknown state",
                             help=did_you_mean(sel.state.name, model.STATES[kind])
                             or f"{kind} states: " + ", ".join(f"`{s}`" for s in model.STATES[kind]))
-        if sel.quantity is not None:
-            self.check_expr(sel.quantity, params, (), path, where="a selection")
         if sel.where is not None:
             self.check_expr(sel.where, params, (), path, where="a filter", fields=model.ENTITY_FIELDS)
         return kind
@@ -210,7 +215,8 @@ class _Resolver:
         known = [*scope.names_of(kind), *extra]
         self.ctx.report("C0208", f"unknown {what} `{ident.name}`", path, ident.span, label=f"no such {what}",
                         help=did_you_mean(ident.name, known)
-                        or (f"a {what} must be declared here or in a module this file `use`s"))
+                        or (f"{'an' if what[0] in 'aeiou' else 'a'} {what} must be declared here "
+                            "or in a module this file `use`s"))
 
     def check_expr(self, expr: ir.Expr, params: Iterable[str], metrics: Iterable[str], path: str, *,
                    where: str, fields: Iterable[str] = (), prefixes: Iterable[str] = ()) -> None:
@@ -226,13 +232,16 @@ class _Resolver:
                 lo, hi = model.FUNCTIONS[node.func.name]
                 if not lo <= len(node.args) <= hi:
                     want = str(lo) if lo == hi else f"{lo} to {hi}"
-                    self.ctx.report("C0315", f"`{node.func.name}` takes {want} argument(s), not {len(node.args)}",
+                    takes = f"{want} argument{'s' * (want != '1')}"
+                    self.ctx.report("C0315", f"`{node.func.name}` takes {takes}, not {len(node.args)}",
                                     path, node.span, label="wrong number of arguments")
             if not isinstance(node, ir.Name):
                 continue
             dotted = node.dotted
             if dotted in params or dotted in metrics or dotted in fields or node.parts[0] in prefixes:
                 continue
+            if where == "a parameter default" and dotted in model.METRICS:
+                continue  # check_types reports it: a default cannot depend on the run
             if len(node.parts) == 1 and not metrics:
                 self.ctx.report("C0204", f"unknown parameter `{dotted}`", path, node.span,
                                 label=f"not defined in this scenario",

@@ -78,7 +78,7 @@ class _Checker:
             case ir.Unary(op=op, operand=operand):
                 t = self.infer(operand)
                 if op == "not":
-                    self.want(operand, BOOL, "`not`")
+                    self.want(operand, BOOL, "`not`", got=t)
                     return BOOL
                 if t.kind not in (*_NUMERIC, "money", "duration", "any"):
                     self.report("C0303", f"cannot negate {_a(t)}", expr, label=f"this is {_a(t)}")
@@ -106,9 +106,9 @@ class _Checker:
         places = decimal_places(amount)
         if places > exponent(cur):
             allowed = exponent(cur)
-            self.report("C0302", f"`{cur}` has {allowed} decimal place(s), `{amount}` has {places}", expr,
-                        label="too precise",
-                        help=f"{cur} amounts are whole" if allowed == 0 else f"round to {allowed} decimal place(s)")
+            places_word = f"{allowed} decimal place{'s' * (allowed != 1)}"
+            self.report("C0302", f"`{cur}` has {places_word}, `{amount}` has {places}", expr, label="too precise",
+                        help=f"{cur} amounts are whole" if allowed == 0 else f"round to {places_word}")
         return _money(cur)
 
     def _binary(self, expr: ir.Binary, op: str, left: ir.Expr, right: ir.Expr) -> Type:
@@ -116,8 +116,8 @@ class _Checker:
         if ANY in (a, b) or a.kind == "any" or b.kind == "any":
             return BOOL if op in ("==", "!=", "<", "<=", ">", ">=", "and", "or") else (b if a.kind == "any" else a)
         if op in ("and", "or"):
-            self.want(left, BOOL, f"`{op}`")
-            self.want(right, BOOL, f"`{op}`")
+            self.want(left, BOOL, f"`{op}`", got=a)
+            self.want(right, BOOL, f"`{op}`", got=b)
             return BOOL
         if a.kind == "money" and b.kind == "money" and a.currency and b.currency and a.currency != b.currency:
             self.report("C0307", f"cannot combine {a.currency} and {b.currency}", expr,
@@ -145,9 +145,10 @@ class _Checker:
             help = "give the number a unit, e.g. `30s`"
         self.report("C0303", message, expr, label="type mismatch", help=help)
 
-    def want(self, expr: ir.Expr, want: Type, what: str) -> Type:
-        """Check `expr` can be used where a `want` is needed; return its type."""
-        got = self.infer(expr)
+    def want(self, expr: ir.Expr, want: Type, what: str, got: Type | None = None) -> Type:
+        """Check `expr` (of type `got`, if already inferred) can be used where a `want` is needed;
+        return its type."""
+        got = self.infer(expr) if got is None else got
         if got.kind == "any" or want.kind == "any":
             return got
         ok = got.kind == want.kind or (want.kind == "ratio" and got.kind == "number") or (

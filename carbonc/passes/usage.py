@@ -33,7 +33,10 @@ def _names(scenario: ir.Scenario) -> set[str]:
 
 
 def check_usage(program: Program, ctx: Context) -> Program:
-    """Report each declared parameter that no expression uses."""
+    """Report each declared parameter that no expression uses (not in a program with errors,
+    where a misspelt use would make its parameter look unused)."""
+    if ctx.has_errors:
+        return program
     merged_all = [m for pairs in program.declared.values() for _, m in pairs]
     used_anywhere: dict[str, set[str]] = {}
     for merged in merged_all:

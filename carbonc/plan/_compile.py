@@ -22,6 +22,7 @@ from carbonc.ir.values import Duration, EvalError, Money, NotConstant, Value, ev
 from carbonc.passes.phases import phase_order
 from carbonc.plan._world import STATE_CODE, World
 from carbonc.plan.ids import Ids
+from carbonc.plan.params import display_value
 from carbonc.plan.rng import Stream, apportion
 
 #: Payments are attempted this long after their order is created (virtual time).
@@ -330,9 +331,12 @@ class Compiler:
                 remaining = ptab.amount[p] - ptab.reserved[p]
                 amount = self.refund_amount(amount_clause, ptab.amount[p], remaining, w.strings[ptab.currency[p]])
                 if amount > remaining:
-                    self.error("C0318", f"a refund of {amount} minor units exceeds the {remaining} left to refund "
-                                        f"on a payment of {ptab.amount[p]}", amount_clause or action,
-                               label="more than was captured", help="refund at most what is left: `amount full`")
+                    cur = w.strings[ptab.currency[p]]
+                    asked, left, paid = (display_value(Money(cur, Decimal(m)))
+                                         for m in (amount, remaining, ptab.amount[p]))
+                    self.error("C0318", f"a refund of {asked} exceeds the {left} left to refund on a payment "
+                                        f"of {paid}", amount_clause or action,
+                               label="more than is left", help="refund at most what is left: `amount full`")
                     raise _Abort
                 at = max(start, ptab.last_t[p]) + after
                 r = w.add("refund", parent=p, amount=amount, currency=w.strings[ptab.currency[p]], method=None,
