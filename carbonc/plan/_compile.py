@@ -9,7 +9,7 @@ action on existing entities happens at `max(phase start, the entity's last trans
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from carbonc.diagnostics import Diagnostic
@@ -269,36 +269,44 @@ class Compiler:
             self.touch(at)
         self.payment_outcomes(mix, payments, stream, "pay")
 
-    def payment_outcomes(self, mix: ir.Outcomes, payments: list[int], stream: str, context: str) -> None:
-        w = self.world
-        ptab = w.tables["payment"]
-        for outcome, members in self.split(mix, payments, f"{stream}/{context}"):
+    def follow(self, kind: str, mix: ir.Outcomes, members: list[int], stream: str, context: str,
+               apply: Callable[[int, str, int, str | None, str | None], None]) -> None:
+        """Split `members` by the mix and `apply(entity, outcome, at, reason, code)` to each, at
+        the entity's last transition + the outcome's `after`; then follow nested `then` mixes."""
+        last_t = self.world.tables[kind].last_t
+        for outcome, group in self.split(mix, members, f"{stream}/{context}"):
             name = outcome.name.name
             after = self.duration(getattr(_clause(outcome.clauses, ir.AfterClause), "value", None))
             reason, code = _symbol(outcome, ir.ReasonClause), _symbol(outcome, ir.CodeClause)
-            for p in members:
-                at = ptab.last_t[p] + after
+            # Under `failed … then { … }`, `failed` means it stays failed: nothing happens.
+            effect = "" if (name == "failed" and context.endswith(".failed")) else name
+            for e in group:
+                at = last_t[e] + after
                 self.touch(at)
-                order = ptab.parent[p]
-                if name == "captured":
-                    if w.state_of("payment", p) != "authorized":
-                        w.move("payment", p, at, "authorized")
-                    w.move("payment", p, at, "captured")
-                    w.move("order", order, at, "paid")
-                elif name == "authorized":
-                    w.move("payment", p, at, "authorized")
-                elif name == "failed" and context.endswith(".failed"):
-                    continue  # stays failed: nothing new happens
-                elif name in ("failed", "timed_out"):
-                    w.move("payment", p, at, name, reason or ("payment_timed_out" if name == "timed_out" else None), code)
-                    w.move("order", order, at, "attempted")
-                elif name == "pending":
-                    w.move("payment", p, at, "pending")
-                elif name == "stuck":
-                    w.move("payment", p, at, "stuck")
+                apply(e, effect, at, reason, code)
             then = _clause(outcome.clauses, ir.ThenClause)
             if then is not None:
-                self.payment_outcomes(then.outcomes, members, f"{stream}/{name}", f"{context}.{name}")
+                self.follow(kind, then.outcomes, group, f"{stream}/{name}", f"{context}.{name}", apply)
+
+    def payment_outcomes(self, mix: ir.Outcomes, payments: list[int], stream: str, context: str) -> None:
+        w = self.world
+        parent = w.tables["payment"].parent
+
+        def apply(p: int, name: str, at: int, reason: str | None, code: str | None) -> None:
+            order = parent[p]
+            if name == "captured":
+                if w.state_of("payment", p) != "authorized":
+                    w.move("payment", p, at, "authorized")
+                w.move("payment", p, at, "captured")
+                w.move("order", order, at, "paid")
+            elif name in ("failed", "timed_out"):
+                w.move("payment", p, at, name, reason or ("payment_timed_out" if name == "timed_out" else None), code)
+                w.move("order", order, at, "attempted")
+            elif name in ("authorized", "pending", "stuck"):
+                w.move("payment", p, at, name)
+            # "" is a failed payment that stays failed under `failed … then { failed … }`.
+
+        self.follow("payment", mix, payments, stream, context, apply)
 
     def capture(self, action: ir.Action, stream: str, start: int) -> None:
         _, payments = self.select(action, stream)
@@ -385,18 +393,10 @@ class Compiler:
             self.dispute_outcomes(mix, disputes, stream, "dispute")
 
     def dispute_outcomes(self, mix: ir.Outcomes, disputes: list[int], stream: str, context: str) -> None:
-        w = self.world
-        dtab = w.tables["dispute"]
-        for outcome, members in self.split(mix, disputes, f"{stream}/{context}"):
-            name = outcome.name.name
-            after = self.duration(getattr(_clause(outcome.clauses, ir.AfterClause), "value", None))
-            for d in members:
-                at = dtab.last_t[d] + after
-                w.move("dispute", d, at, name)
-                self.touch(at)
-            then = _clause(outcome.clauses, ir.ThenClause)
-            if then is not None:
-                self.dispute_outcomes(then.outcomes, members, f"{stream}/{name}", f"{context}.{name}")
+        def apply(d: int, name: str, at: int, reason: str | None, code: str | None) -> None:
+            self.world.move("dispute", d, at, name)
+
+        self.follow("dispute", mix, disputes, stream, context, apply)
 
     def settle(self, action: ir.Action, stream: str, start: int) -> None:
         _, payments = self.select(action, stream)
@@ -422,19 +422,10 @@ class Compiler:
             self.touch(at)
 
     def mandate_outcomes(self, mix: ir.Outcomes, mandates: list[int], stream: str, context: str) -> None:
-        w = self.world
-        mtab = w.tables["mandate"]
-        for outcome, members in self.split(mix, mandates, f"{stream}/{context}"):
-            name = outcome.name.name
-            after = self.duration(getattr(_clause(outcome.clauses, ir.AfterClause), "value", None))
-            reason, code = _symbol(outcome, ir.ReasonClause), _symbol(outcome, ir.CodeClause)
-            for m in members:
-                at = mtab.last_t[m] + after
-                w.move("mandate", m, at, name, reason, code)
-                self.touch(at)
-            then = _clause(outcome.clauses, ir.ThenClause)
-            if then is not None:
-                self.mandate_outcomes(then.outcomes, members, f"{stream}/{name}", f"{context}.{name}")
+        def apply(m: int, name: str, at: int, reason: str | None, code: str | None) -> None:
+            self.world.move("mandate", m, at, name, reason, code)
+
+        self.follow("mandate", mix, mandates, stream, context, apply)
 
     def mandate_change(self, action: ir.Action, stream: str, start: int) -> None:
         _, mandates = self.select(action, stream)
