@@ -528,18 +528,14 @@ def _arith(op: str, a: Type, b: Type) -> Type | None:
         if ka == kb == "ratio" and op in ("+", "-", "*"):
             return RATIO
         return NUMBER
-    if ka == kb == "money":
-        return a if op in ("+", "-") else NUMBER if op == "/" else None
-    if ka == "money" and kb in _NUMERIC and op in ("*", "/"):
-        return a
-    if kb == "money" and ka in _NUMERIC and op == "*":
-        return b
-    if ka == kb == "duration":
-        return a if op in ("+", "-") else NUMBER if op == "/" else None
-    if ka == "duration" and kb in _NUMERIC and op in ("*", "/"):
-        return a
-    if kb == "duration" and ka in _NUMERIC and op == "*":
-        return b
+    # Quantities with a unit add to themselves, scale by numbers, and divide into a number.
+    for unit in ("money", "duration"):
+        if ka == kb == unit:
+            return a if op in ("+", "-") else NUMBER if op == "/" else None
+        if ka == unit and kb in _NUMERIC and op in ("*", "/"):
+            return a
+        if kb == unit and ka in _NUMERIC and op == "*":
+            return b
     return None
 
 
