@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from typing import Literal
 
@@ -113,13 +114,24 @@ _WINDOW = 100
 #: the terminal raw.
 _SHOWN = {**{i: 0x2400 + i for i in range(32)}, 9: " ", 127: 0x2421}
 
+#: A name in backticks longer than this loses its middle (a 2 MB name must not make a 2 MB
+#: message; a long path keeps its file name).
+_NAME_WIDTH = 200
+_NAMED = re.compile(r"`([^`]{%d,})`" % (_NAME_WIDTH + 1))
+
+
+def _words(text: str) -> str:
+    """`text` (a message, label or help) with long names cut short and control characters shown."""
+    half = _NAME_WIDTH // 2
+    return _NAMED.sub(lambda m: f"`{m[1][:half]}…{m[1][-half:]}`", text).translate(_SHOWN)
+
 
 def render(diag: Diagnostic, source: Source | None) -> str:
     """Render `diag` as text: the header, then the source line with a caret and the help."""
     where = diag.path
     if diag.span is not None:
         where = f"{diag.path}:{diag.span.line}:{diag.span.col}"
-    out = [f"{where}: {diag.severity}[{diag.code}]: {diag.message}"]
+    out = [f"{where}: {diag.severity}[{diag.code}]: {_words(diag.message)}"]
     if diag.span is not None and source is not None:
         span = diag.span
         line = source.line_text(span.line).translate(_SHOWN)
@@ -138,10 +150,10 @@ def render(diag: Diagnostic, source: Source | None) -> str:
         gutter = " " * len(str(span.line))
         caret = " " * start + "^" * max(1, width)
         if diag.label:
-            caret += " " + diag.label
+            caret += " " + _words(diag.label)
         out += [f"{gutter} |", f"{span.line} | {line}", f"{gutter} | {caret}"]
         if diag.help:
-            out.append(f"{gutter} = help: {diag.help}")
+            out.append(f"{gutter} = help: {_words(diag.help)}")
     elif diag.help:
-        out.append(f"  = help: {diag.help}")
+        out.append(f"  = help: {_words(diag.help)}")
     return "\n".join(out)

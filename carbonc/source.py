@@ -84,7 +84,11 @@ def read_source(path: Path, shown_as: str | None = None) -> Source:
             raise SourceReadError(
                 "C0001", f"`{shown}` is {size:,} bytes; the limit is {MAX_SOURCE_BYTES:,}"
             )
-        data = path.read_bytes()
+        # Read no more than the limit: a device or pipe (`/dev/zero`) has no size to check.
+        with path.open("rb") as file:
+            data = file.read(MAX_SOURCE_BYTES + 1)
+        if len(data) > MAX_SOURCE_BYTES:
+            raise SourceReadError("C0001", f"`{shown}` is more than {MAX_SOURCE_BYTES:,} bytes, the limit")
     except OSError as exc:
         raise SourceReadError("C0001", f"cannot read `{shown}`: {exc.strerror or exc}") from None
     return Source(path=shown, text=decode_source(data), file=str(path))

@@ -71,7 +71,12 @@ def fmt(refs: tuple[str, ...], check_only: bool) -> None:
             if check_only:
                 click.echo(f"would reformat {shown(ref, path)}")
             else:
-                path.write_text(outcome.text, encoding="utf-8")
+                try:
+                    path.write_text(outcome.text, encoding="utf-8")
+                except OSError as exc:
+                    click.echo(f"error: cannot write `{shown(ref, path)}`: {exc.strerror or exc}", err=True)
+                    invalid = True
+                    continue
                 click.echo(f"reformatted {shown(ref, path)}")
     if invalid:
         sys.exit(EXIT_INVALID)

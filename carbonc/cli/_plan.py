@@ -69,12 +69,34 @@ def load(ref_path: tuple[str, Path] | None, source, overrides, seed, scenario):
     return result.header, result.summary, result
 
 
+def check_provider(provider: str, header, summary) -> None:
+    """Exit 2 if the plan signs in a mode `provider` cannot produce; warn about events it never
+    sends (those messages are not delivered when run against it)."""
+    from decimal import Decimal
+
+    from carbonc.dialects import check_modes, unsupported_events
+
+    modes = [s.mode for p in header.policies for s in p.signatures if Decimal(s.share) > 0]
+    errors = check_modes(provider, modes)
+    for event, why in sorted(unsupported_events(provider).items()):
+        count = summary.messages.get(event, 0)
+        if count:
+            click.echo(f"warning: {why} ({count:,} message{'s' * (count != 1)})", err=True)
+    if errors:
+        for error in errors:
+            click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_INVALID)
+
+
 @click.command()
 @click.argument("ref", metavar="FILE|NAME")
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
               help="Override a parameter, typed like it (repeatable).")
 @click.option("--seed", type=int, default=None, help="Seed for every random choice (default: the scenario's).")
 @click.option("--scenario", "scenario", default=None, help="Which scenario of the file (default: the first).")
+@click.option("--provider", type=click.Choice(["mock", "razorpay", "stripe", "cashfree", "juspay", "standard"]),
+              default=None, help="Check the plan against a provider: signature modes it cannot produce are "
+                                 "errors, events it never sends are warnings.")
 @click.option("--format", "fmt_", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the whole plan (newline-delimited JSON) for `carbonc run PLAN`.")
@@ -82,7 +104,7 @@ def load(ref_path: tuple[str, Path] | None, source, overrides, seed, scenario):
               help="Compare with OLD: a .carbon file or name, a saved plan, or git:REF.")
 @click.option("--detailed-exitcode", is_flag=True, help="With --diff: exit 3 when there are changes.")
 @guard
-def plan(ref, assignments, seed, scenario, fmt_, out, diff_ref, detailed_exitcode) -> None:
+def plan(ref, assignments, seed, scenario, provider, fmt_, out, diff_ref, detailed_exitcode) -> None:
     """Compile a scenario into its deterministic event plan and show what will happen."""
     import msgspec
 
@@ -97,6 +119,8 @@ def plan(ref, assignments, seed, scenario, fmt_, out, diff_ref, detailed_exitcod
         fail(err.diagnostics[0].message, err.diagnostics[0].help)
     (new_ref, new_path), = resolve_refs([ref])
     header, summary, compiled = load((new_ref, new_path), None, overrides, seed, scenario)
+    if provider is not None:
+        check_provider(provider, header, summary)
 
     if out is not None:
         if compiled is None:

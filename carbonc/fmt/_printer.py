@@ -23,20 +23,23 @@ class Printer:
         self.lines: list[str] = []
         self.comments = sorted(comments, key=lambda c: c.span.start)
         self.next_comment = 0
+        #: Indexes of the lines that end in `{` (perhaps followed by comments).
+        self.openers: set[int] = set()
 
     # ------------------------------------------------------------ comments and blank lines
 
     def _blank_before(self, offset: int) -> bool:
-        """Whether the source has an empty line just before the line holding `offset`."""
+        """Whether what starts at `offset` begins its source line, below an empty line."""
         text = self.source.text
         line_start = text.rfind("\n", 0, offset) + 1
-        if line_start == 0:
+        if line_start == 0 or text[line_start:offset].strip():
             return False
         prev_start = text.rfind("\n", 0, line_start - 1) + 1
         return text[prev_start:line_start - 1].strip() == ""
 
     def blank(self) -> None:
-        if self.lines and self.lines[-1] != "" and not self.lines[-1].endswith("{"):
+        """Separate what follows by an empty line, unless it opens a block or follows one."""
+        if self.lines and self.lines[-1] != "" and len(self.lines) - 1 not in self.openers:
             self.lines.append("")
 
     def leading(self, before: int, depth: int) -> None:
@@ -46,48 +49,72 @@ class Printer:
             self.next_comment += 1
             if self._blank_before(comment.span.start):
                 self.blank()
-            for i, part in enumerate(comment.text.split("\n")):
-                self.lines.append(_INDENT * depth + (part.strip() if i else part.rstrip()))
+            # Only the first line moves: later lines of a block comment are its text, kept as
+            # written (their indentation may be a list or a drawing).
+            first, *rest = comment.text.split("\n")
+            self.lines.append(_INDENT * depth + first.rstrip())
+            self.lines += [part.rstrip() for part in rest]
 
     def trailing(self, node_end: int) -> None:
-        """Append to the last line the comments that follow `node_end` on the same source line."""
+        """Append to the last line the comments that follow `node_end` on the same source line
+        with nothing but commas before them (a comment after the next item is that item's)."""
         text = self.source.text
-        eol = text.find("\n", node_end)
-        eol = len(text) if eol < 0 else eol
+        pos = node_end
         while self.next_comment < len(self.comments):
             comment = self.comments[self.next_comment]
-            if not (node_end <= comment.span.start < eol) or "\n" in comment.text:
+            gap = text[pos:comment.span.start]
+            if comment.span.start < pos or gap.strip(" \t\r,") or "\n" in gap or "\n" in comment.text:
                 break
             self.next_comment += 1
             self.lines[-1] += "  " + comment.text.rstrip()
+            pos = comment.span.end
 
     def has_comments(self, start: int, end: int) -> bool:
         return any(start <= c.span.start < end for c in self.comments[self.next_comment:])
 
-    def item(self, node: ir.Node, text: str, depth: int, keep_blank: bool = True) -> None:
-        """Emit a one-line item, with its leading and trailing comments."""
-        if keep_blank and self._blank_before(node.span.start):
-            self.blank()
-        self.leading(node.span.end, depth)  # comments inside a one-line item go above it
+    def item(self, node: ir.Node, text: str, depth: int, start: int | None = None, end: int | None = None) -> None:
+        """Emit a one-line item, with its leading and trailing comments; `start` and `end` are
+        where the item's text begins and ends when `node` does not cover it (the keyword of
+        `about "…"`, the later names of `tags a, b`)."""
+        end = node.span.end if end is None else end
+        self.begin(node.span.start if start is None else start, depth)
+        self.leading(end, depth)  # comments inside a one-line item go above it
         self.lines.append(_INDENT * depth + text)
-        self.trailing(node.span.end)
+        self.trailing(end)
+
+    def begin(self, start: int, depth: int) -> None:
+        """Emit the comments before an item starting at `start`, then the empty line that
+        separates it from them or from the item before, if the source has one."""
+        self.leading(start, depth)
+        if self._blank_before(start):
+            self.blank()
+
+    def _keyword(self, keyword: str, value: ir.Node) -> int:
+        """Where the `keyword` written before `value` starts (the IR keeps only the value)."""
+        text = self.source.text
+        pos = value.span.start
+        while (pos := text.rfind(keyword, 0, pos)) > 0:
+            if not any(c.span.start <= pos < c.span.end for c in self.comments):
+                break
+        return max(pos, 0)
 
     def open_block(self, node: ir.Node, header: str, depth: int, first_child: int | None) -> None:
         """Emit `header {` for a block node; comments on the header's line trail it."""
-        if self._blank_before(node.span.start):
-            self.blank()
-        self.leading(node.span.start, depth)
+        self.begin(node.span.start, depth)
+        self.openers.add(len(self.lines))
         self.lines.append(_INDENT * depth + header + " {")
-        limit = first_child if first_child is not None else node.span.end
-        text = self.source.text
-        line_end = text.find("\n", node.span.start)
-        line_end = len(text) if line_end < 0 else line_end
-        self.trailing_until(min(limit, line_end))
+        self.trailing_until(node.span.start, first_child if first_child is not None else node.span.end)
 
-    def trailing_until(self, limit: int) -> None:
+    def trailing_until(self, anchor: int, limit: int) -> None:
+        """Append to the last line the one-line comments before `limit` that are on the source
+        line of offset `anchor`."""
+        text = self.source.text
+        line_start = text.rfind("\n", 0, anchor) + 1
+        line_end = text.find("\n", anchor)
+        limit = min(limit, len(text) if line_end < 0 else line_end)
         while self.next_comment < len(self.comments):
             comment = self.comments[self.next_comment]
-            if comment.span.start >= limit or "\n" in comment.text:
+            if not line_start <= comment.span.start < limit or "\n" in comment.text:
                 break
             self.next_comment += 1
             self.lines[-1] += "  " + comment.text.rstrip()
@@ -136,17 +163,18 @@ class Printer:
         children += [*sc.tags, *sc.params, *sc.phases, *sc.delivers, *sc.checks]
         self.open_block(sc, header, 0, min((c.span.start for c in children), default=None))
         if sc.about:
-            self.item(sc.about, f"about {sc.about.text}", 1)
+            self.item(sc.about, f"about {sc.about.text}", 1, self._keyword("about", sc.about))
         if sc.category:
-            self.item(sc.category, f"category {sc.category.name}", 1)
+            self.item(sc.category, f"category {sc.category.name}", 1, self._keyword("category", sc.category))
         if sc.tags:
-            self.item(sc.tags[0], "tags " + ", ".join(t.name for t in sc.tags), 1)
+            self.item(sc.tags[0], "tags " + ", ".join(t.name for t in sc.tags), 1,
+                      self._keyword("tags", sc.tags[0]), sc.tags[-1].span.end)
         groups: list[Sequence[ir.Node]] = [sc.params, sc.phases, sc.delivers, sc.checks]
         if sc.params or sc.seed:
             self.blank()
             self.params(sc.params)
             if sc.seed is not None:
-                self.item(sc.seed, f"seed {sc.seed.text}", 1)
+                self.item(sc.seed, f"seed {sc.seed.text}", 1, self._keyword("seed", sc.seed))
         for phase in sc.phases:
             self.blank()
             self.phase(phase)
@@ -210,8 +238,7 @@ class Printer:
         if not blocks or (fits and not nested and not commented):
             self.item(node, inline, depth)
             return
-        if self._blank_before(node.span.start):
-            self.blank()
+        self.begin(node.span.start, depth)
         self.leading(blocks[0].span.start, depth)
         line: list[str] = []
         opened = False
@@ -226,7 +253,8 @@ class Printer:
             else:
                 self.lines.append(_INDENT * depth + text)
             opened = True
-            self.trailing_until(_first(piece.items) or piece.span.end)
+            self.openers.add(len(self.lines) - 1)
+            self.trailing_until(piece.span.start, _first(piece.items) or piece.span.end)
             for outcome in piece.items:
                 self.outcome(outcome, depth + 1)
             self.leading(piece.span.end - 1, depth + 1)
@@ -259,7 +287,7 @@ class Printer:
                 header = f"probe {method} {url.text} for {selection_text(sel)}"
                 self.open_block(check, header, 1, _first(expects))
                 for e in expects:
-                    self.item(e, f"expect {expr_text(e)}", 2)
+                    self.item(e, f"expect {expr_text(e)}", 2, self._keyword("expect", e))
                 self.close_block(check, 1, severity)
 
 

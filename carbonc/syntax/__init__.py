@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 
+import lark
 import msgspec
 from lark.exceptions import UnexpectedInput, VisitError
 
@@ -13,12 +14,16 @@ from carbonc.ir import nodes as ir
 from carbonc.source import Source, Span
 from carbonc.syntax import _parser
 from carbonc.syntax._errors import parse_error_diagnostic
-from carbonc.syntax._lower import lower
+from carbonc.syntax._lower import lower, token_span
 
 __all__ = ["ParseResult", "parse"]
 
 #: Deepest bracket nesting accepted; real scenarios stay under 8.
 MAX_NESTING = 64
+#: Deepest expression accepted, counting operators, calls and lists (not parentheses): the
+#: passes and the formatter walk expressions recursively.
+MAX_EXPRESSION_DEPTH = 200
+_EXPRESSION_RULES = frozenset({"binary", "unary", "call", "list"})
 #: Syntax errors reported per file before giving up.
 MAX_SYNTAX_ERRORS = 20
 #: Recursion allowed while lowering long expressions (a few frames per operator).
@@ -56,6 +61,26 @@ def _too_deep(source: Source) -> Diagnostic | None:
                 )
         elif tok in ")]}":
             depth = max(0, depth - 1)
+    return None
+
+
+def _expression_too_deep(tree: lark.Tree, source: Source) -> Diagnostic | None:
+    """Find an expression nested more than MAX_EXPRESSION_DEPTH deep, walking the tree without
+    recursion: `1+1+…` with thousands of operators is a tree thousands deep."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if node.data in _EXPRESSION_RULES:
+            depth += 1
+            if depth > MAX_EXPRESSION_DEPTH:
+                token = next((c for c in node.children if isinstance(c, lark.Token)), None)
+                span = token_span(token) if token is not None else source.span_at(node.meta.start_pos)
+                return Diagnostic(
+                    code="C0105", message=f"expression nested more than {MAX_EXPRESSION_DEPTH} deep",
+                    path=source.path, span=span, label="too deep here",
+                    help="split the expression into smaller parts, e.g. with a `param`",
+                )
+        stack.extend((c, depth) for c in node.children if isinstance(c, lark.Tree))
     return None
 
 
@@ -109,6 +134,9 @@ def parse(source: Source) -> ParseResult:
     )
     if errors or tree is None:
         return ParseResult(None, comments, tuple(errors))
+    too_deep = _expression_too_deep(tree, source)
+    if too_deep is not None:
+        return ParseResult(None, comments, (too_deep,))
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, _RECURSION_LIMIT))
     try:

@@ -9,7 +9,7 @@ from lark import Token, Transformer, v_args
 
 from carbonc.diagnostics import Diagnostic
 from carbonc.ir import nodes as ir
-from carbonc.ir.units import MAX_INT, duration_ms
+from carbonc.ir.units import MAX_INT, duration_ms, to_minor
 from carbonc.source import Span
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
@@ -289,8 +289,8 @@ class Lower(Transformer):
 
     def int_lit(self, meta, children):
         tok = children[0]
-        value = int(str(tok).replace("_", ""))
-        if value > MAX_INT:
+        value = _int_value(str(tok))
+        if value is None:
             self._error(
                 "C0106", "integer literal is too large", token_span(tok),
                 label=f"more than {MAX_INT:,}", help="integers are 64-bit; use a smaller value",
@@ -307,11 +307,16 @@ class Lower(Transformer):
     def money_lit(self, meta, children):
         tok = children[0]
         currency, amount = str(tok).split(None, 1)
+        if _int_value(amount.split(".")[0]) is None or to_minor(amount, currency) > MAX_INT:
+            self._error(
+                "C0106", "amount is too large", token_span(tok),
+                label=f"more than {MAX_INT:,} minor units", help="amounts are 64-bit; use a smaller value",
+            )
         return ir.MoneyLit(span=token_span(tok), currency=currency, amount=amount)
 
     def duration_lit(self, meta, children):
         tok = children[0]
-        ms = duration_ms(str(tok))
+        ms = duration_ms(str(tok)) if _int_value(str(tok).rstrip("mshd")) is not None else MAX_INT + 1
         if ms > MAX_INT:
             self._error("C0106", "duration is too large", token_span(tok), help="use a smaller duration")
             ms = MAX_INT
@@ -331,6 +336,16 @@ class Lower(Transformer):
 
     def list(self, meta, children):
         return ir.ListLit(span=meta_span(meta), items=tuple(children))
+
+
+def _int_value(digits: str) -> int | None:
+    """The integer `1_000`-style `digits` denote, or None above MAX_INT. Length is checked
+    first: Python refuses to convert more than 4,300 digits, and a 2 MB literal is slow."""
+    digits = digits.replace("_", "").lstrip("0") or "0"
+    if len(digits) > len(str(MAX_INT)):
+        return None
+    value = int(digits)
+    return value if value <= MAX_INT else None
 
 
 class _ScenarioParts:

@@ -166,3 +166,22 @@ def test_diff_against_garbage_exits_2(tmp_path: Path) -> None:
     result = run("plan", "dispute-spike", "--diff", str(junk))
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_provider_warns_about_events_it_never_sends() -> None:
+    result = run("plan", "dispute-spike", "--provider", "juspay")
+    assert result.exit_code == 0, result.output
+    assert "warning: juspay has no dispute webhook: `dispute.created` is not sent (150 messages)" in result.output
+
+
+def test_provider_refuses_signature_modes_it_cannot_produce() -> None:
+    result = run("plan", "webhook-fault-sweep", "--provider", "juspay")
+    assert result.exit_code == 2
+    assert "error: signature mode `old_secret` does not apply to `juspay`" in result.output
+    assert run("plan", "webhook-fault-sweep", "--provider", "mock").exit_code == 0
+
+
+def test_unknown_provider_is_a_usage_error() -> None:
+    result = run("plan", "dispute-spike", "--provider", "paypal")
+    assert result.exit_code == 2
+    assert "Invalid value for '--provider'" in result.output

@@ -1,0 +1,91 @@
+"""Standard Webhooks (the scheme Svix uses), carrying the neutral events as they are:
+`{"type":"payment.captured","timestamp":"…Z","data":{…}}` with `webhook-id` (the same on every
+retry and copy), `webhook-timestamp` (unix seconds) and `webhook-signature`
+(space-separated `v1,<base64>` values of HMAC-SHA256 over `f"{id}.{timestamp}.{body}"`, keyed
+with the bytes the `whsec_…` secret encodes).
+
+The verifier rejects timestamps more than 5 minutes away in either direction, so `stale`,
+`future` and `ms_vs_s` (a timestamp in milliseconds) are all rejected; `rotation` sends two
+`v1` values and passes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from typing import Any
+
+import msgspec
+
+from carbonc.dialects._base import BASE_MODES, Dialect, Keys, b64, derived_bytes, flip_b64
+from carbonc.dialects._facts import Facts, chars, iso_utc_ms
+from carbonc.errors import ExecutionError
+from carbonc.ir.model import NEUTRAL_EVENTS
+
+_PARENT_FIELD = {"payment": "order_id", "refund": "payment_id", "dispute": "payment_id"}
+
+_ENCODE = msgspec.json.Encoder().encode
+
+
+class Standard(Dialect):
+    """Standard Webhooks: every neutral event, under its own name."""
+
+    name = "standard"
+    modes = BASE_MODES | {"stale", "future", "old_secret", "rotation", "reserialized", "ms_vs_s"}
+    not_applicable = {"bad_basic_auth": "only juspay authenticates with HTTP Basic auth"}
+
+    def __init__(self) -> None:
+        self.events = {e: e for e in NEUTRAL_EVENTS}
+        self.unsupported = {}
+        super().__init__()
+
+    def key(self, secret: str) -> bytes:
+        encoded = secret.removeprefix("whsec_")
+        try:
+            key = base64.b64decode(encoded + "==")
+        except (binascii.Error, ValueError):
+            raise ExecutionError("the standard webhooks secret must be `whsec_` followed by Base64") from None
+        if not key:
+            raise ExecutionError("the standard webhooks secret encodes no key")
+        return key
+
+    def derive_secret(self, secret: str, label: str) -> str:
+        return "whsec_" + b64(derived_bytes(secret, label))
+
+    def sign(self, body: bytes, facts: Facts, mode: str, keys: Keys, attempt: int) -> dict[str, str]:
+        msg_id = f"msg_{chars(facts.message.id, 27, 'standard')}"
+        skew = {"stale": -1, "future": 1}.get(mode, 0) * self.skew_ms
+        # ms_vs_s: the timestamp written (and signed) in milliseconds instead of seconds.
+        timestamp = str(facts.now_ms if mode == "ms_vs_s" else (facts.now_ms + skew) // 1000)
+        headers = {"Content-Type": "application/json", "webhook-id": msg_id, "webhook-timestamp": timestamp}
+        if mode == "missing":
+            return headers
+        signed = f"{msg_id}.{timestamp}.".encode() + body
+        key = {"wrong_secret": keys.wrong, "old_secret": keys.previous}.get(mode, keys.current)
+        signature = b64(hmac.digest(key, signed, "sha256"))
+        if mode == "corrupted":
+            signature = flip_b64(signature)
+        value = f"v1,{signature}"
+        if mode == "rotation":
+            value = f"v1,{b64(hmac.digest(keys.previous, signed, 'sha256'))} {value}"
+        headers["webhook-signature"] = value
+        return headers
+
+    def payload(self, f: Facts) -> bytes:
+        e = f.entity
+        data: dict[str, Any] = {"id": e.id, "object": e.kind, "status": f.state, "amount": e.amount_minor,
+                                "currency": e.currency}
+        if e.method:
+            data["method"] = e.method
+        parent = _PARENT_FIELD.get(e.kind)
+        if parent:
+            data[parent] = e.parent
+        if e.kind == "order" and f.payment is not None:
+            data["payment_id"] = f.payment.id
+        if f.reason or f.code:
+            data["failure"] = {"reason": f.reason, "code": f.code}
+        if e.attrs:
+            data["attrs"] = dict(sorted(e.attrs.items()))
+        data["created_at"] = iso_utc_ms(f.created_ms(e))
+        return _ENCODE({"type": f.message.event, "timestamp": iso_utc_ms(f.event_ms), "data": data})
