@@ -32,7 +32,7 @@ CODES: dict[str, str] = {
     "C0103": "unexpected character",
     "C0104": "unterminated string",
     "C0105": "nesting too deep",
-    "C0106": "integer literal too large",
+    "C0106": "number too large",
     "C0107": "invalid string escape",
     "C0108": "unterminated block comment",
     # names

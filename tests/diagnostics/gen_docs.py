@@ -58,7 +58,7 @@ EXPLANATIONS: dict[str, str] = {
              "write a line break inside a string as `\\n`.",
     "C0105": "Brackets are nested more than 64 deep, or an expression is so long that checking it "
              "would exhaust the stack. Split the expression, or give a part of it a name with `param`.",
-    "C0106": "An integer, or a duration in milliseconds, does not fit in a signed 64-bit value. "
+    "C0106": "An integer, a duration in milliseconds or an amount in minor units does not fit in a signed 64-bit value. "
              "Use a smaller value.",
     "C0107": "A backslash in a string starts an escape carbonc does not know. The escapes are `\\\"`, "
              "`\\\\`, `\\n`, `\\t`, `\\r` and `\\uXXXX`; a backslash itself is written `\\\\`.",
