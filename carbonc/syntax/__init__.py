@@ -7,7 +7,7 @@ import sys
 
 import lark
 import msgspec
-from lark.exceptions import UnexpectedInput, VisitError
+from lark.exceptions import UnexpectedInput
 
 from carbonc.diagnostics import Diagnostic
 from carbonc.ir import nodes as ir
@@ -73,8 +73,10 @@ def _expression_too_deep(tree: lark.Tree, source: Source) -> Diagnostic | None:
         if node.data in _EXPRESSION_RULES:
             depth += 1
             if depth > MAX_EXPRESSION_DEPTH:
-                token = next((c for c in node.children if isinstance(c, lark.Token)), None)
-                span = token_span(token) if token is not None else source.span_at(node.meta.start_pos)
+                token = next((c for c in node.children if isinstance(c, lark.Token) and c.type[0] != "_"), None)
+                if token is None:
+                    token = next(node.scan_values(lambda v: isinstance(v, lark.Token)), None)
+                span = token_span(token) if token is not None else source.span_at(0)
                 return Diagnostic(
                     code="C0105", message=f"expression nested more than {MAX_EXPRESSION_DEPTH} deep",
                     path=source.path, span=span, label="too deep here",
@@ -141,9 +143,7 @@ def parse(source: Source) -> ParseResult:
     sys.setrecursionlimit(max(old_limit, _RECURSION_LIMIT))
     try:
         module, diags = lower(tree, source.path)
-    except (RecursionError, VisitError) as err:
-        if isinstance(err, VisitError) and not isinstance(err.orig_exc, RecursionError):
-            raise err.orig_exc from None
+    except RecursionError:
         return ParseResult(None, comments, (Diagnostic(
             code="C0105", message="expression nested too deeply", path=source.path,
             help="split the expression into smaller parts",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import lark
-from lark import Token, Transformer, v_args
+from lark import Token, Tree
 
 from carbonc.diagnostics import Diagnostic
 from carbonc.ir import nodes as ir
@@ -19,8 +19,13 @@ def token_span(tok: Token) -> Span:
     return Span(tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
-def meta_span(meta: Any) -> Span:
-    return Span(meta.start_pos, meta.end_pos, meta.line, meta.column, meta.end_line, meta.end_column)
+#: The span of a node with no tokens at all (an empty file).
+_NOWHERE = Span(0, 0, 1, 1, 1, 1)
+
+
+def meta_span(meta: Span) -> Span:
+    """A rule method's `meta` is already its node's span (see `Lower._walk`)."""
+    return meta
 
 
 def _join(a: Span, b: Span) -> Span:
@@ -31,14 +36,48 @@ def _span_of(node: Any) -> Span:
     return node.span if isinstance(node, ir.Node) else token_span(node)
 
 
-@v_args(meta=True)
-class Lower(Transformer):
-    """Tree → IR. Literal problems (huge integers, bad escapes) go to `diagnostics`."""
+class Lower:
+    """Tree → IR, bottom up: each rule's method gets the node's span (as `meta`) and its
+    children already lowered, without punctuation and keywords (tokens named `_…`). Literal
+    problems (huge integers, bad escapes) go to `diagnostics`.
+
+    A plain recursive walk rather than `lark.Transformer` (which builds a wrapper object per
+    node), computing each node's span from its first and last token as it goes.
+    """
 
     def __init__(self, path: str):
-        super().__init__()
         self.path = path
         self.diagnostics: list[Diagnostic] = []
+        self._rules: dict[str, Any] = {}
+
+    def transform(self, tree: Tree) -> Any:
+        return self._walk(tree)[0]
+
+    def _walk(self, tree: Tree) -> tuple[Any, Token | None, Token | None]:
+        first = last = None
+        children: list[Any] = []
+        for child in tree.children:
+            if isinstance(child, Tree):
+                value, head, tail = self._walk(child)
+                children.append(value)
+                if head is not None:
+                    first = first or head
+                    last = tail
+            else:
+                first = first or child
+                last = child
+                if child.type[0] != "_":
+                    children.append(child)
+        span = _NOWHERE if first is None else Span(
+            first.start_pos, last.end_pos, first.line, first.column, last.end_line, last.end_column)
+        rule = self._rules.get(tree.data)
+        if rule is None:
+            rule = self._rules[tree.data] = getattr(self, tree.data)
+        return rule(span, children), first, last
+
+    def atom(self, meta, children):
+        # `( expr )`: the parentheses only group; the tree keeps the grouping.
+        return children[0]
 
     def _error(self, code: str, message: str, span: Span, label: str | None = None, help: str | None = None) -> None:
         self.diagnostics.append(
@@ -358,7 +397,7 @@ class _ScenarioParts:
 def lower(tree: lark.Tree, path: str) -> tuple[ir.Module, list[Diagnostic]]:
     """Return the IR module for `tree` and any literal diagnostics."""
     lowerer = Lower(path)
-    decls_raw = lowerer.transform(tree)
+    decls_raw, first, last = lowerer._walk(tree)
     diagnostics = lowerer.diagnostics
     decls: list[ir.Decl] = []
     for d in decls_raw:
@@ -366,7 +405,8 @@ def lower(tree: lark.Tree, path: str) -> tuple[ir.Module, list[Diagnostic]]:
             decls.append(_scenario(d, path, diagnostics))
         else:
             decls.append(d)
-    span = meta_span(tree.meta) if not tree.meta.empty else Span(0, 0, 1, 1, 1, 1)
+    span = _NOWHERE if first is None or last is None else Span(
+        first.start_pos, last.end_pos, first.line, first.column, last.end_line, last.end_column)
     return ir.Module(span=span, path=path, decls=tuple(decls)), diagnostics
 
 

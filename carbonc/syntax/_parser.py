@@ -33,13 +33,22 @@ def grammar_path() -> Path:
     return data_dir("grammar") / "carbon.lark"
 
 
+#: How the parser is built. Positions come from the tokens, which `carbonc.syntax._lower`
+#: keeps (all of them, so a node's span includes its keyword and braces): Lark's own
+#: `propagate_positions` doubled the parse time.
+OPTIONS = {"parser": "lalr", "lexer": "contextual", "propagate_positions": False, "keep_all_tokens": True,
+           "maybe_placeholders": False}
+
+
 def _cache_file(text: str) -> str | bool:
-    """A cache path keyed by the grammar, Lark and Python versions, in a directory we can write.
+    """A cache path keyed by the grammar, the options, Lark's and Python's versions, in a
+    directory we can write.
 
     Lark's own check covers the Python version too; keying on it keeps two interpreters that
     share a cache directory from overwriting each other's file on every start."""
     py = "%d.%d" % sys.version_info[:2]
-    key = hashlib.sha256(f"{lark.__version__}\0{py}\0{text}".encode()).hexdigest()[:16]
+    options = repr(sorted(OPTIONS.items()))
+    key = hashlib.sha256(f"{lark.__version__}\0{py}\0{options}\0{text}".encode()).hexdigest()[:16]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     for root in (os.path.join(base, "carbonc"), os.path.join(tempfile.gettempdir(), "carbonc-cache")):
         try:
@@ -57,10 +66,7 @@ def get_parser() -> lark.Lark:
     text = grammar_path().read_text(encoding="utf-8")
     return lark.Lark(
         text,
-        parser="lalr",
-        lexer="contextual",
-        propagate_positions=True,
-        maybe_placeholders=False,
+        **OPTIONS,
         cache=_cache_file(text),
         lexer_callbacks={"LINE_COMMENT": COMMENTS, "BLOCK_COMMENT": COMMENTS},
     )
