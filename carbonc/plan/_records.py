@@ -145,9 +145,6 @@ def message_records(world: World, schedule: Schedule, policies: Policies, ids: I
 def records(header: Header, world: World, schedule: Schedule, policies: Policies,
             summary: Summary) -> Iterator[Header | Entity | Message | Summary]:
     ids = Ids(header.seed)
-    for kind in model.KINDS:
-        ids.reserve(kind, len(world.tables[kind]))
-    ids.reserve_events(len(schedule.transition))
     yield header
     yield from entity_records(world, ids)
     yield from message_records(world, schedule, policies, ids)

@@ -18,48 +18,34 @@ _BASE62 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _TABLE = bytes(_BASE62[b % 62] for b in range(256))
 _LENGTH = 14
 _PER_DIGEST = 4
-_CHUNK = 1 << 14  # digests translated at a time, to keep the transient copy small
+_DIGESTS_PER_CHUNK = 1 << 12
+_PER_CHUNK = _DIGESTS_PER_CHUNK * _PER_DIGEST  # IDs per chunk string (16,384: 229 KB)
 
 
 class _Column:
-    """The ID characters of one kind (or of events), computed in bulk and extended on demand."""
+    """The ID characters of one kind (or of events), computed a chunk at a time: each chunk is
+    one string of `_PER_CHUNK` IDs, so no step ever holds two copies of the whole column."""
 
     def __init__(self, seed: int, name: str):
         self._prefix = f"{seed}\x1fid/{name}\x1f".encode()
-        self._chars = bytearray()
-        self._text = ""  # the characters decoded once, for fast slicing
+        self._chunks: list[str] = []
 
     def _extend(self, count: int) -> None:
-        batch = len(self._chars) // (_LENGTH * _PER_DIGEST)
-        needed = -(-count // _PER_DIGEST)
         blake = hashlib.blake2b
         prefix = self._prefix
-        for lo in range(batch, needed, _CHUNK):
+        while len(self._chunks) * _PER_CHUNK < count:
+            first = len(self._chunks) * _DIGESTS_PER_CHUNK
             raw = bytearray()
-            for b in range(lo, min(needed, lo + _CHUNK)):
+            for b in range(first, first + _DIGESTS_PER_CHUNK):
                 raw += blake(prefix + str(b).encode(), digest_size=_LENGTH * _PER_DIGEST).digest()
-            self._chars += raw.translate(_TABLE)
-
-    def reserve(self, count: int) -> None:
-        """Compute the first `count` IDs now (exactly, so no memory is over-allocated)."""
-        self._thaw()
-        if count * _LENGTH > len(self._chars):
-            self._extend(count)
-        # Keep one copy only: the decoded text, which slices fastest.
-        self._text, self._chars = self._chars.decode("ascii"), bytearray()
-
-    def _thaw(self) -> None:
-        if self._text:
-            self._chars, self._text = bytearray(self._text, "ascii"), ""
+            self._chunks.append(raw.translate(_TABLE).decode("ascii"))
 
     def get(self, index: int) -> str:
-        end = (index + 1) * _LENGTH
-        if end <= len(self._text):
-            return self._text[end - _LENGTH:end]
-        self._thaw()
-        if end > len(self._chars):
-            self._extend(max(index + 1, len(self._chars) // _LENGTH * 2))
-        return self._chars[end - _LENGTH:end].decode("ascii")
+        chunk, offset = divmod(index, _PER_CHUNK)
+        if chunk >= len(self._chunks):
+            self._extend(index + 1)
+        start = offset * _LENGTH
+        return self._chunks[chunk][start:start + _LENGTH]
 
 
 class Ids:
@@ -68,12 +54,6 @@ class Ids:
     def __init__(self, seed: int):
         self._columns = {k: _Column(seed, k) for k in model.KINDS}
         self._events = _Column(seed, "event")
-
-    def reserve(self, kind: str, count: int) -> None:
-        self._columns[kind].reserve(count)
-
-    def reserve_events(self, count: int) -> None:
-        self._events.reserve(count)
 
     def entity(self, kind: str, idx: int) -> str:
         return f"{ID_PREFIX[kind]}_{self._columns[kind].get(idx)}"
