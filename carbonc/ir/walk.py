@@ -87,3 +87,19 @@ def deliver_item_expressions(item: ir.DeliverItem) -> Iterator[ir.Expr]:
                 yield ladder
         case _:
             pass
+
+
+def without_spans(node: object) -> object:
+    """`node` as plain builtins with every `span` dropped: what two programs that differ only
+    in layout have in common (the formatter's contract is that this does not change)."""
+    import msgspec
+
+    def strip(value: object) -> object:
+        match value:
+            case dict():
+                return {k: strip(v) for k, v in value.items() if k != "span"}
+            case list() | tuple():
+                return [strip(v) for v in value]
+        return value
+
+    return strip(msgspec.to_builtins(node))

@@ -7,7 +7,6 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import msgspec
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 
 from carbonc.cli import main
 from carbonc.fmt import format_source
+from carbonc.ir.walk import without_spans
 from carbonc.source import Source
 from carbonc.syntax import parse
 from strategies import layout, program_tokens, programs
@@ -26,21 +26,12 @@ GENERATED = settings(max_examples=150, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def _without_spans(value):
-    match value:
-        case dict():
-            return {k: _without_spans(v) for k, v in value.items() if k != "span"}
-        case list() | tuple():
-            return [_without_spans(v) for v in value]
-    return value
-
-
 def ir_of(text: str):
     """The module `text` compiles to, as builtins with every `span` dropped."""
     result = parse(Source("input.carbon", text))
     assert result.module is not None, result.diagnostics
     assert not [d for d in result.diagnostics if d.is_error], result.diagnostics
-    return _without_spans(msgspec.to_builtins(result.module))
+    return without_spans(result.module)
 
 
 def fmt(text: str) -> str:
