@@ -65,16 +65,23 @@ def compile_plan(program: Program, source_text: str, *, scenario: str | None = N
     """
     path = program.root_module.path
     sc = _pick(program, scenario, path)
-    values = resolve_params(sc, program.param_types.get(sc.name.name, {}), overrides or {})
+    types = program.param_types.get(sc.name.name, {})
+    values = resolve_params(sc, types, overrides or {})
     chosen_seed = seed if seed is not None else (sc.seed.value if sc.seed is not None else 0)
     world = Compiler(sc, values, chosen_seed, path, _declarations(program, ir.Mix)).run()
     policies = Policies(sc, values, _declarations(program, ir.Profile), _declarations(program, ir.Ladder))
     plan_schedule = schedule(world, policies, chosen_seed)
+    if policies.errors:
+        raise CompileError([
+            Diagnostic(code=code, message=f"{why} with these parameter values", path=path, span=node.span,
+                       help="check the --set values this depends on")
+            for code, node, why in policies.errors.values()
+        ])
     header = Header(
         format_version=FORMAT_VERSION,
         scenario=sc.name.name,
         seed=chosen_seed,
-        params={name: display_value(v) for name, v in values.items()},
+        params={name: display_value(v, types.get(name)) for name, v in values.items()},
         source_sha256=hashlib.sha256(source_text.encode()).hexdigest(),
         policies=tuple(policies.policies),
     )

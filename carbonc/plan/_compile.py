@@ -27,6 +27,8 @@ from carbonc.plan.rng import Stream, apportion
 
 #: Payments are attempted this long after their order is created (virtual time).
 PAYMENT_DELAY_MS = 1_000
+#: The longest duration a plan accepts (ten years): virtual times stay well inside 64 bits.
+MAX_DURATION_MS = 10 * 366 * 86_400_000
 
 
 def round_count(value: Decimal) -> int:
@@ -70,8 +72,9 @@ class Compiler:
         if expr is None:
             return 0
         v = self.value(expr)
-        if not isinstance(v, Duration) or v.ms < 0:
-            self.error("C0308", "a duration here must be zero or more", expr)
+        if not isinstance(v, Duration) or not 0 <= v.ms <= MAX_DURATION_MS:
+            self.error("C0308", "a duration here must be between zero and ten years", expr,
+                       help="check the --set values this depends on")
             raise _Abort
         return v.ms
 
@@ -236,6 +239,10 @@ class Compiler:
                 return lambda i: fixed
             case ir.AmountRange(low=lo, high=hi):
                 (cur, a), (_, b) = self.money(lo), self.money(hi)
+                if a > b:
+                    self.error("C0308", "the range's low end is above its high end", amount,
+                               help="check the --set values the range depends on")
+                    raise _Abort
                 draw = self.stream(stream)
                 return lambda i: (cur, a + draw.below(i, b - a + 1))
         self.error("C0310", "this amount does not apply here", clause)
@@ -260,12 +267,24 @@ class Compiler:
         after = self.duration(getattr(_clause(action.clauses, ir.AfterClause), "value", None))
         w = self.world
         otab = w.tables["order"]
+        # An order whose last payment is still open (authorised, pending, stuck, captured) is
+        # not paid again: only a failed attempt leaves it to retry.
+        open_ = [o for o in orders if otab.payment[o] >= 0
+                 and w.state_of("payment", otab.payment[o]) not in ("failed", "timed_out")]
+        if open_:
+            states = Counter(w.state_of("payment", otab.payment[o]) for o in open_)
+            listed = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+            self.error("C0317", f"`pay` would pay orders again whose payment is still open: {listed}",
+                       action.target, label="already has a payment",
+                       help="pay `created` orders, or `attempted` ones whose payment failed")
+            raise _Abort
         payments: list[int] = []
         for o in orders:
             at = max(start, otab.last_t[o]) + PAYMENT_DELAY_MS + after
             m = method.name if method else (w.strings[otab.method[o]] or None)
             payments.append(w.add("payment", parent=o, amount=otab.amount[o], currency=w.strings[otab.currency[o]],
                                   method=m, at=at, state="created"))
+            otab.payment[o] = payments[-1]
             self.touch(at)
         self.payment_outcomes(mix, payments, stream, "pay")
 
@@ -338,13 +357,21 @@ class Compiler:
             for p in members:
                 remaining = ptab.amount[p] - ptab.reserved[p]
                 amount = self.refund_amount(amount_clause, ptab.amount[p], remaining, w.strings[ptab.currency[p]])
-                if amount > remaining:
+                if amount < 1 or amount > remaining:
                     cur = w.strings[ptab.currency[p]]
                     asked, left, paid = (display_value(Money(cur, Decimal(m)))
                                          for m in (amount, remaining, ptab.amount[p]))
-                    self.error("C0318", f"a refund of {asked} exceeds the {left} left to refund on a payment "
-                                        f"of {paid}", amount_clause or action,
-                               label="more than is left", help="refund at most what is left: `amount full`")
+                    if remaining == 0:
+                        message = f"nothing is left to refund on a payment of {paid}: it is refunded in full"
+                        help = "select payments with something left to refund, e.g. `captured payments`"
+                    elif amount < 1:
+                        message = f"a refund of {asked} refunds nothing"
+                        help = "refund at least one minor unit"
+                    else:
+                        message = f"a refund of {asked} exceeds the {left} left to refund on a payment of {paid}"
+                        help = "refund at most what is left: `amount full`"
+                    self.error("C0318", message, amount_clause or action,
+                               label="more than is left" if amount > remaining else "nothing to refund", help=help)
                     raise _Abort
                 at = max(start, ptab.last_t[p]) + after
                 r = w.add("refund", parent=p, amount=amount, currency=w.strings[ptab.currency[p]], method=None,
@@ -384,6 +411,12 @@ class Compiler:
         for p in payments:
             at = max(start, ptab.last_t[p]) + after
             amount = self.refund_amount(amount_clause, ptab.amount[p], ptab.amount[p], w.strings[ptab.currency[p]])
+            if not 1 <= amount <= ptab.amount[p]:
+                cur = w.strings[ptab.currency[p]]
+                asked, paid = (display_value(Money(cur, Decimal(m))) for m in (amount, ptab.amount[p]))
+                self.error("C0308", f"a dispute of {asked} on a payment of {paid}", amount_clause or action,
+                           label="not within the payment", help="dispute at most the payment: `amount full`")
+                raise _Abort
             disputes.append(w.add("dispute", parent=p, amount=amount, currency=w.strings[ptab.currency[p]],
                                   method=None, at=at, state="created", attr=reason))
             w.move("payment", p, at, "disputed")
@@ -405,7 +438,13 @@ class Compiler:
         ptab = w.tables["payment"]
         # Gateways settle in batches: one settlement per day and currency.
         batches: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        twice = [p for p in payments if ptab.settled[p]]
+        if twice:
+            self.error("C0317", f"`settle` would settle {len(twice)} payments a second time", action.target,
+                       label="already settled", help="settle each payment once")
+            raise _Abort
         for p in payments:
+            ptab.settled[p] = 1
             # T+N counts from capture, whatever happened to the payment since.
             captured = ptab.captured[p]
             at = max(start, captured + after) if captured >= 0 else max(start, ptab.last_t[p]) + after

@@ -16,7 +16,8 @@ from decimal import Decimal
 from carbonc.ir import model
 from carbonc.ir import nodes as ir
 from carbonc.ir.values import Duration, Value, evaluate
-from carbonc.plan._compile import round_count
+from carbonc.ir.units import format_ratio
+from carbonc.plan._compile import MAX_DURATION_MS, round_count
 from carbonc.plan._world import EVENTS, KIND_CODE, World
 from carbonc.plan.model import Policy, SignatureShare
 from carbonc.plan.rng import Stream, apportion
@@ -36,6 +37,8 @@ class Policies:
                  ladders: dict[str, ir.Ladder]):
         self.scenario, self.values, self.profiles, self.ladders = scenario, values, profiles, ladders
         self.policies: list[Policy] = []
+        #: Settings that --set values made invalid (the checker saw only the defaults).
+        self.errors: dict[tuple[int, str], tuple[str, ir.Node, str]] = {}
         self._by_settings: dict[tuple, int] = {}
         self._by_event: dict[tuple[str, str], int] = {}
 
@@ -73,16 +76,16 @@ class Policies:
                     settings["order"] = m.name
                     settings["shuffle_within_ms"] = self._ms(w) if w is not None else 0
                 case ir.RepeatItem(value=v):
-                    settings["repeat"] = int(self._value(v))  # type: ignore[arg-type]
+                    settings["repeat"] = self._count(v)
                 case ir.DelayItem(delay=d, jitter=j):
                     settings["delay_ms"] = self._ms(d)
                     settings["jitter_ms"] = self._ms(j) if j is not None else 0
                 case ir.DropItem(value=v):
-                    settings["drop"] = format(Decimal(self._value(v)), "f")  # type: ignore[arg-type]
+                    settings["drop"] = format(self._ratio(v), "f")
                 case ir.SignatureItem(mode=m, share=s):
                     if signatures is None:
                         signatures = []
-                    share = format(Decimal(self._value(s)), "f") if s is not None else "rest"  # type: ignore[arg-type]
+                    share = format(self._ratio(s), "f") if s is not None else "rest"
                     signatures.append(SignatureShare(m.name, share))
                 case ir.RetryItem(ladder=ladder):
                     settings["retry"] = self._ladder(ladder)
@@ -95,14 +98,40 @@ class Policies:
                     verdicts[m.name] = v.name
                     settings["verdicts"] = verdicts
         if signatures is not None:
+            total = sum((Decimal(s.share) for s in signatures if s.share != "rest"), Decimal(0))
+            if total > 1:
+                self._error("C0306", items[0], f"signature shares add up to {format_ratio(total)}")
             settings["signatures"] = _normalise_signatures(signatures)
+
+    def _error(self, code: str, node: ir.Node, why: str) -> None:
+        # A setting shared by several events is evaluated once per event: report it once.
+        self.errors.setdefault((node.span.start, why), (code, node, why))
 
     def _value(self, expr: ir.Expr) -> Value:
         return evaluate(expr, self.values)
 
     def _ms(self, expr: ir.Expr) -> int:
         v = self._value(expr)
-        return v.ms if isinstance(v, Duration) else 0
+        ms = v.ms if isinstance(v, Duration) else 0
+        if not 0 <= ms <= MAX_DURATION_MS:
+            self._error("C0308", expr, "a delivery duration must be between zero and ten years")
+            return 0
+        return ms
+
+    def _ratio(self, expr: ir.Expr) -> Decimal:
+        v = self._value(expr)
+        ratio = Decimal(v) if isinstance(v, (int, Decimal)) and not isinstance(v, bool) else Decimal(-1)
+        if not 0 <= ratio <= 1:
+            self._error("C0305", expr, "a ratio must lie within 0–100%")
+            return Decimal(0)
+        return ratio
+
+    def _count(self, expr: ir.Expr) -> int:
+        v = self._value(expr)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            self._error("C0308", expr, "`repeat` must be a whole number of at least 1")
+            return 1
+        return v
 
     def _ladder(self, ladder: ir.Ident | ir.ListLit) -> str | tuple[int, ...]:
         if isinstance(ladder, ir.ListLit):

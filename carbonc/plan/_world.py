@@ -51,9 +51,12 @@ class Table:
         self.state = array("B")
         self.last_t = array("q")
         self.attr = array("H")
-        # Payments only: the amount refunded so far, and when captured (-1: not captured).
+        # Payments only: the amount refunded so far, when captured (-1: not captured), and
+        # whether settled. Orders only: their latest payment (-1: none).
         self.reserved = array("q")
         self.captured = array("q")
+        self.settled = array("B")
+        self.payment = array("i")
 
     def __len__(self) -> int:
         return len(self.state)
@@ -97,6 +100,9 @@ class World:
         if kind == "payment":
             t.reserved.append(0)
             t.captured.append(-1)
+            t.settled.append(0)
+        elif kind == "order":
+            t.payment.append(-1)
         self.tr_t.append(at)
         self.tr_kind.append(KIND_CODE[kind])
         self.tr_idx.append(idx)

@@ -122,17 +122,25 @@ def resolve_params(scenario: ir.Scenario, types: Mapping[str, Type],
         if name in overrides:
             values[name] = _convert(name, overrides[name], types.get(name, Type("any")), values)
         else:
-            values[name] = evaluate(param.default, values)
+            try:
+                values[name] = evaluate(param.default, values)
+            except (EvalError, ArithmeticError, NotConstant) as exc:
+                raise CompileError([_error("C0316" if "zero" in str(exc) else "C0303",
+                                           f"the default of `{name}` cannot be computed with these values: {exc}",
+                                           help="check the --set values it depends on")]) from None
     return values
 
 
-def display_value(value: Value) -> int | str:
-    """A parameter value as it would be written in the language (ints stay ints)."""
+def display_value(value: Value, declared: Type | None = None) -> int | str:
+    """A parameter value as it would be written in the language (ints stay ints; a ratio as a
+    percentage, a plain number as a decimal)."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int):
         return value
     if isinstance(value, Decimal):
+        if declared is not None and declared.kind == "number":
+            return format(value.normalize(), "f")
         return format_ratio(value)
     if isinstance(value, Money):
         places = exponent(value.currency)

@@ -218,3 +218,83 @@ def test_bad_overrides_name_the_parameter(overrides, code, words) -> None:
     diag = result.diagnostics[0]
     assert diag.path == "--set"
     assert words in f"{diag.message} {diag.help}"
+
+
+PAID = """
+scenario s {
+  phase a {
+    create orders count 4 amount INR 100
+    pay each order { captured 100% }
+  }
+  phase b after a {
+    BODY
+  }
+}"""
+
+
+@pytest.mark.parametrize(("body", "code", "words"), [
+    # an order whose payment is still open is not paid again
+    ("pay each paid order { captured 100% }", "C0317", "cannot"),
+    # nothing left to refund after a full refund, even once the payment is disputed
+    ("refund each captured payment amount full\n"
+     "    dispute each refunded payment reason fraudulent\n"
+     "    refund each disputed payment amount full", "C0318", "nothing is left to refund"),
+    ("refund each captured payment amount partial INR 0", "C0318", "refunds nothing"),
+    ("dispute each captured payment reason x amount partial INR 500", "C0308", "a dispute of INR 500.00"),
+    ("settle each captured payment after 1d\n"
+     "    refund each settled payment amount partial INR 10\n"
+     "    settle each partially_refunded payment after 1d", "C0317", "a second time"),
+])
+def test_state_machine_holes_are_closed(body: str, code: str, words: str) -> None:
+    result = compile_text(PAID.replace("BODY", body))
+    assert _codes(result) == [code]
+    assert words in result.diagnostics[-1].message
+
+
+def test_open_payment_blocks_a_second_pay() -> None:
+    text_ = PAID.replace("captured 100% }\n  }\n  phase b", "authorized 100% }\n  }\n  phase b")
+    result = compile_text(text_.replace("BODY", "pay each created order { captured 100% }"))
+    assert _codes(result) == ["C0317"]
+    assert "still open: 4 authorized" in result.diagnostics[0].message
+
+
+DELIVERY = """
+scenario s {
+  param base = 10%
+  param dr = base * 3
+  param k = 1
+  param d = 5s
+  param n = 4
+  param per = 100 / n
+  param x = 1.5
+  phase a {
+    create orders count 4 amount INR 100
+    pay each order { captured 100% }
+  }
+  deliver { drop dr, repeat k, delay d }
+  deliver for orders { signature missing dr, signature corrupted 50% }
+  expect per > 0 and x > 0
+}"""
+
+
+@pytest.mark.parametrize(("overrides", "code"), [
+    ({"base": "50%"}, "C0305"),
+    ({"k": "0"}, "C0308"),
+    ({"d": "-5s"}, "C0308"),
+    ({"d": "99999999999d"}, "C0308"),
+    ({"n": "0"}, "C0316"),
+])
+def test_overrides_that_break_delivery_settings_are_reported_once(overrides, code) -> None:
+    result = compile_text(DELIVERY, overrides=overrides)
+    codes = _codes(result)
+    assert codes and set(codes) == {code}
+    assert len({(d.span, d.message) for d in result.diagnostics}) == len(result.diagnostics)
+
+
+def test_numbers_are_shown_as_written_and_ratios_as_percentages() -> None:
+    plan = compile_text(DELIVERY)
+    assert isinstance(plan, CompiledPlan)
+    assert plan.header.params["x"] == "1.5"
+    assert plan.header.params["per"] == "25"
+    assert plan.header.params["base"] == "10%"
+    assert plan.header.params["dr"] == "0.3"  # ratio × integer is a number in the type system
