@@ -43,7 +43,8 @@ class Standard(Dialect):
     def key(self, secret: str) -> bytes:
         encoded = secret.removeprefix("whsec_")
         try:
-            key = base64.b64decode(encoded + "==")
+            # Strict: a typo in the secret must be an error, not silently a different key.
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
         except (binascii.Error, ValueError):
             raise ExecutionError("the standard webhooks secret must be `whsec_` followed by Base64") from None
         if not key:
