@@ -77,19 +77,25 @@ def list_scenarios() -> list[ScenarioInfo]:
     from carbonc.source import SourceReadError, read_source
     from carbonc.syntax import parse
 
-    out = []
+    found = []
     for path in bundled_files():
         try:
             result = parse(read_source(path))
         except SourceReadError:
             continue
-        if result.module is None or not result.module.scenarios:
-            continue
-        sc = result.module.scenarios[0]
-        out.append(ScenarioInfo(
-            name=sc.name.name,
-            category=sc.category.name if sc.category else "",
-            about=sc.about.value if sc.about else "",
-            path=str(path),
-        ))
-    return out
+        if result.module is not None and result.module.scenarios:
+            found.append((path, result.module.scenarios[0]))
+    by_name = {sc.name.name: sc for _, sc in found}
+
+    def inherited(sc, field: str, seen: frozenset[str] = frozenset()) -> str:
+        """A scenario's category or about, taken from the scenario it extends if it has none."""
+        node = getattr(sc, field)
+        if node is not None:
+            return node.name if field == "category" else node.value
+        base = by_name.get(sc.extends.name) if sc.extends is not None else None
+        if base is None or base.name.name in seen:
+            return ""
+        return inherited(base, field, seen | {sc.name.name})
+
+    return [ScenarioInfo(name=sc.name.name, category=inherited(sc, "category"), about=inherited(sc, "about"),
+                         path=str(path)) for path, sc in found]
