@@ -78,6 +78,10 @@ class Compiler:
             raise _Abort
         return v.ms
 
+    def after(self, clauses: Sequence[ir.Clause]) -> int:
+        """The `after` of an action or outcome in ms (0 when it has none)."""
+        return self.duration(getattr(_clause(clauses, ir.AfterClause), "value", None))
+
     def ratio(self, expr: ir.Expr) -> Decimal:
         v = self.value(expr)
         if isinstance(v, bool) or not isinstance(v, (int, Decimal)):
@@ -264,7 +268,7 @@ class Compiler:
         mix = self.outcomes_of(action)
         assert mix is not None
         method = getattr(_clause(action.clauses, ir.MethodClause), "method", None)
-        after = self.duration(getattr(_clause(action.clauses, ir.AfterClause), "value", None))
+        after = self.after(action.clauses)
         w = self.world
         otab = w.tables["order"]
         # An order whose last payment is still open (authorised, pending, stuck, captured) is
@@ -295,7 +299,7 @@ class Compiler:
         last_t = self.world.tables[kind].last_t
         for outcome, group in self.split(mix, members, f"{stream}/{context}"):
             name = outcome.name.name
-            after = self.duration(getattr(_clause(outcome.clauses, ir.AfterClause), "value", None))
+            after = self.after(outcome.clauses)
             reason, code = _symbol(outcome, ir.ReasonClause), _symbol(outcome, ir.CodeClause)
             # Under `failed … then { … }`, `failed` means it stays failed: nothing happens.
             effect = "" if (name == "failed" and context.endswith(".failed")) else name
@@ -329,7 +333,7 @@ class Compiler:
 
     def capture(self, action: ir.Action, stream: str, start: int) -> None:
         _, payments = self.select(action, stream)
-        after = self.duration(getattr(_clause(action.clauses, ir.AfterClause), "value", None))
+        after = self.after(action.clauses)
         w = self.world
         ptab = w.tables["payment"]
         for p in payments:
@@ -340,7 +344,7 @@ class Compiler:
 
     def refund(self, action: ir.Action, stream: str, start: int) -> None:
         _, payments = self.select(action, stream)
-        after = self.duration(getattr(_clause(action.clauses, ir.AfterClause), "value", None))
+        after = self.after(action.clauses)
         default_amount = _clause(action.clauses, ir.AmountClause)
         reason = _symbol(action, ir.ReasonClause)
         mix = self.outcomes_of(action)
@@ -350,7 +354,7 @@ class Compiler:
         for outcome, members in groups:
             clauses = outcome.clauses if outcome is not None else ()
             amount_clause = _clause(clauses, ir.AmountClause) or default_amount
-            outcome_after = self.duration(getattr(_clause(clauses, ir.AfterClause), "value", None))
+            outcome_after = self.after(clauses)
             state = outcome.name.name if outcome is not None else "processed"
             o_reason = _symbol(outcome, ir.ReasonClause) if outcome is not None else None
             code = _symbol(outcome, ir.CodeClause) if outcome is not None else None
@@ -402,7 +406,7 @@ class Compiler:
 
     def dispute(self, action: ir.Action, stream: str, start: int) -> None:
         _, payments = self.select(action, stream)
-        after = self.duration(getattr(_clause(action.clauses, ir.AfterClause), "value", None))
+        after = self.after(action.clauses)
         reason = _symbol(action, ir.ReasonClause)
         amount_clause = _clause(action.clauses, ir.AmountClause)
         w = self.world
@@ -433,7 +437,7 @@ class Compiler:
 
     def settle(self, action: ir.Action, stream: str, start: int) -> None:
         _, payments = self.select(action, stream)
-        after = self.duration(getattr(_clause(action.clauses, ir.AfterClause), "value", None))
+        after = self.after(action.clauses)
         w = self.world
         ptab = w.tables["payment"]
         # Gateways settle in batches: one settlement per day and currency.
@@ -468,7 +472,7 @@ class Compiler:
 
     def mandate_change(self, action: ir.Action, stream: str, start: int) -> None:
         _, mandates = self.select(action, stream)
-        after = self.duration(getattr(_clause(action.clauses, ir.AfterClause), "value", None))
+        after = self.after(action.clauses)
         reason = _symbol(action, ir.ReasonClause)
         state = "cancelled" if action.verb == "cancel" else "paused"
         mtab = self.world.tables["mandate"]
