@@ -1,0 +1,293 @@
+"""Runs a plan: the simulated gateway records its facts, every webhook message is delivered to
+the target (a URL or an in-process ASGI app) on trio, every attempt and the run's checks are
+written to the store, and a `RunResult` says how it went. Never prints.
+
+    >>> result = execute(PlanInput.from_compiled(plan), RunOptions(url="http://127.0.0.1:8000/hooks"), store)
+    >>> result.status, result.tally.metrics["deliveries.mismatched"]
+    ('completed', 0)
+
+Virtual time maps to wall time by `time_scale` (None: as fast as possible, in order). SIGINT or
+SIGTERM stops sending: attempts in flight finish, everything is flushed and the run is marked
+`interrupted`; a second signal abandons the attempts in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import msgspec
+import trio
+
+from carbonc.dialects import EntityIndex, Secrets, get_dialect
+from carbonc.errors import CarbonError, ExecutionError, StoreError
+from carbonc.exec._deliver import Clock, Deliverer, Job
+from carbonc.exec.gateway import SimulatedGateway, default_secret
+from carbonc.exec.policy import resolve
+from carbonc.exec.tally import Tally
+from carbonc.exec.transport import AppConnection, Connection, parse_target
+from carbonc.exec.writer import Writer
+from carbonc.plan.model import Entity, Header, Message, Record, Summary
+from carbonc.store import CheckRow, RunRow, Store
+
+__all__ = ["PlanInput", "RunOptions", "RunResult", "execute"]
+
+
+class PlanInput(NamedTuple):
+    """A plan to run: its header and summary up front, and its records on demand."""
+
+    header: Header
+    summary: Summary
+    records: Callable[[], Iterator[Record]]
+
+    @classmethod
+    def from_compiled(cls, plan: Any) -> PlanInput:
+        return cls(plan.header, plan.summary, plan.records)
+
+    @classmethod
+    def from_file(cls, path: Path) -> PlanInput:
+        from carbonc.plan import iter_plan, read_plan_summary
+
+        header, summary = read_plan_summary(path)
+        return cls(header, summary, lambda: iter_plan(path))
+
+
+class RunOptions(msgspec.Struct, kw_only=True):
+    """How to run: the provider whose dialect signs the messages, the target (`url`, or `app`,
+    an ASGI callable posted to at `app_path`; neither: the gateway side only), the webhook
+    secret (None: a built-in test secret), and delivery settings that override the plan's."""
+
+    provider: str = "mock"
+    url: str | None = None
+    app: Any = None
+    app_path: str = "/webhooks"
+    app_name: str | None = None
+    secret: str | None = None
+    previous_secret: str | None = None
+    concurrency: int = 10
+    timeout_s: float | None = None
+    time_scale: float | None = None
+    dialect_options: dict[str, Any] = {}
+
+    def __repr__(self) -> str:  # never show the secrets
+        return f"RunOptions(provider={self.provider!r}, url={self.url!r}, concurrency={self.concurrency})"
+
+
+class RunResult(NamedTuple):
+    """How a run went: its id and `status`, the counts, the judged checks, and how long it took."""
+
+    run_id: str
+    status: str
+    header: Header
+    summary: Summary
+    provider: str
+    target: str | None
+    tally: Tally
+    checks: list[CheckRow]
+    elapsed_s: float
+    rows_written: int
+    warnings: list[str]
+    error: str | None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "completed" and all(c.passed for c in self.checks)
+
+
+def execute(plan: PlanInput, options: RunOptions, store: Store, *, run_id: str | None = None,
+            progress: Callable[[Tally], None] | None = None, clock: trio.abc.Clock | None = None) -> RunResult:
+    """Run `plan` with `options`, recording into `store`. Raises ExecutionError before anything is
+    recorded if the run cannot start (bad URL, provider or secret); after that, failures are in
+    the result (`status` `failed`, `error`), and what was recorded stays recorded."""
+    run = _Run(plan, options, store, run_id or new_run_id(), progress)
+    return trio.run(run.main, clock=clock)
+
+
+def new_run_id() -> str:
+    """A fresh run id: the UTC start time and 4 random bytes (`run_20261126T051200_9f3ab2c1`)."""
+    import secrets
+
+    return f"run_{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}_{secrets.token_hex(4)}"
+
+
+class _Run:
+    def __init__(self, plan: PlanInput, options: RunOptions, store: Store, run_id: str,
+                 progress: Callable[[Tally], None] | None):
+        self.plan, self.options, self.store, self.run_id, self.progress = plan, options, store, run_id, progress
+        self.dialect = get_dialect(options.provider, **options.dialect_options)
+        secret = options.secret or default_secret(self.dialect.name)
+        self.secrets = Secrets(secret, options.previous_secret)
+        self.secrets.keys(self.dialect)  # a malformed secret fails here, before the run starts
+        self.target = parse_target(options.url) if options.url else None
+        if options.concurrency < 1:
+            raise ExecutionError("--concurrency must be at least 1")
+        self.tally = Tally(plan.summary.deliveries)
+        self.warnings: list[str] = []
+        self.gateway = SimulatedGateway(self.dialect)
+        self.status = "running"
+        self.error: str | None = None
+        self.interrupts = 0
+
+    def shown_target(self) -> str | None:
+        if self.target is not None:
+            return self.target.shown
+        if self.options.app is not None:
+            return f"app:{self.options.app_name or 'asgi'}"
+        return None
+
+    async def main(self) -> RunResult:
+        header = self.plan.header
+        started = time.time()
+        row = RunRow(run_id=self.run_id, scenario=header.scenario, source_sha256=header.source_sha256,
+                     plan_sha256="", seed=header.seed, provider=self.options.provider,
+                     params=msgspec.json.encode(header.params).decode(), started_at_ms=int(started * 1000),
+                     version=_version(), target=self.shown_target(),
+                     time_scale="max" if self.options.time_scale is None else f"{self.options.time_scale:g}",
+                     concurrency=self.options.concurrency)
+        self.store.begin_run(row)
+        writer = Writer(self.store)
+        plan_hash = hashlib.sha256()
+        try:
+            async with trio.open_nursery() as outer:
+                outer.start_soon(writer.run)
+                try:
+                    await self._deliver_all(writer, plan_hash, int(started * 1000))
+                finally:
+                    writer.close()
+        except StoreError as exc:
+            self.status, self.error = "failed", str(exc)
+        except CarbonError as exc:
+            self.status, self.error = "failed", str(exc)
+        checks: list[CheckRow] = []
+        if self.status == "running":
+            self.status = "interrupted" if self.interrupts else "completed"
+            # Checks judge a whole run; an interrupted one is incomplete, not failing.
+            checks = self._judge() if self.status == "completed" else []
+            if checks:
+                try:
+                    await trio.to_thread.run_sync(self.store.append, _checks_batch(checks))
+                except StoreError as exc:
+                    self.status, self.error = "failed", str(exc)
+        finished = int(time.time() * 1000)
+        try:
+            self.store.finish_run(self.run_id, self.status, finished, plan_hash.hexdigest())
+        except StoreError as exc:
+            self.status, self.error = "failed", self.error or str(exc)
+        return RunResult(self.run_id, self.status, header, self.plan.summary, self.options.provider,
+                         self.shown_target(), self.tally, checks, time.time() - started, writer.rows_written,
+                         self.warnings, self.error)
+
+    async def _deliver_all(self, writer: Writer, plan_hash: Any, origin_ms: int) -> None:
+        encoder = msgspec.json.Encoder()
+        records = self.plan.records()
+        header = next(records)
+        plan_hash.update(encoder.encode(header) + b"\n")
+        entities: list[Entity] = []
+        first: Message | None = None
+        for record in records:
+            plan_hash.update(encoder.encode(record) + b"\n")
+            if isinstance(record, Entity):
+                entities.append(record)
+                writer.add(self.gateway.entity_row(self.run_id, record))
+                await writer.wait_for_room()
+            elif isinstance(record, Message):
+                first = record
+                break
+        lookup = EntityIndex(entities)
+        clock = Clock(self.options.time_scale, origin_ms)
+        policies = {p.id: resolve(p, self.options.provider, self.options.timeout_s) for p in header.policies}
+
+        def jobs() -> Iterator[Job]:
+            message = first
+            while message is not None:
+                message_id, row = self.gateway.message_row(self.run_id, message, header, lookup)
+                writer.add(row)
+                self.tally.faults[message_id] = row.fault
+                if row.skipped is not None or not self._has_target():
+                    self.tally.skipped()
+                else:
+                    yield Job(message, message_id, row.provider_event or message.event, policies[message.policy], 1,
+                              message.send_ms)
+                message = None
+                for record in records:
+                    plan_hash.update(encoder.encode(record) + b"\n")
+                    if isinstance(record, Message):
+                        message = record
+                        break
+
+        dispatching = trio.CancelScope()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_signals, dispatching, nursery.cancel_scope)
+            if self.progress is not None:
+                nursery.start_soon(self._report_progress)
+            if self._has_target():
+                deliverer = Deliverer(run_id=self.run_id, dialect=self.dialect, lookup=lookup, secrets=self.secrets,
+                                      clock=clock, connect=self._connector(), concurrency=self.options.concurrency,
+                                      writer=writer, tally=self.tally)
+                await deliverer.run(jobs(), dispatching)
+            else:
+                with dispatching:
+                    for _ in jobs():
+                        pass
+                    await trio.sleep(0)
+            if dispatching.cancelled_caught:
+                # Interrupted: the rest of the plan still counts towards its hash.
+                for record in records:
+                    plan_hash.update(encoder.encode(record) + b"\n")
+            nursery.cancel_scope.cancel()
+
+    def _has_target(self) -> bool:
+        return self.target is not None or self.options.app is not None
+
+    def _connector(self) -> Callable[[], Any]:
+        if self.target is not None:
+            import ssl
+
+            context = ssl.create_default_context() if self.target.scheme == "https" else None
+            target = self.target
+            return lambda: Connection(target, context)
+        app, path = self.options.app, self.options.app_path
+        return lambda: AppConnection(app, path)
+
+    async def _watch_signals(self, dispatching: trio.CancelScope, everything: trio.CancelScope) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            await trio.sleep_forever()
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                self.interrupts += 1
+                dispatching.cancel()
+                if self.interrupts > 1:
+                    everything.cancel()
+
+    async def _report_progress(self) -> None:
+        assert self.progress is not None
+        while True:
+            self.progress(self.tally)
+            await trio.sleep(0.25)
+
+    def _judge(self) -> list[CheckRow]:
+        from carbonc.plan.checks import entity_metrics, evaluate_checks
+
+        metrics = {**entity_metrics(self.plan.summary), **self.tally.delivery_metrics()}
+        return [CheckRow(self.run_id, c.kind, c.name, c.severity, c.passed, c.expected, c.actual, c.message)
+                for c in evaluate_checks(self.plan.header.checks, metrics)]
+
+
+def _checks_batch(checks: list[CheckRow]):
+    from carbonc.store import Batch
+
+    return Batch(checks=checks)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("carbonc")
+    except PackageNotFoundError:
+        return "0+unknown"

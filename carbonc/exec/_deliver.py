@@ -1,0 +1,166 @@
+"""Delivers a plan's messages on trio: a dispatcher hands each message to a pool of workers when
+its virtual time comes (retries go back into a queue at their own virtual time), each worker
+owns one keep-alive connection, renders and signs the request, sends it, judges the answer, and
+passes a row for every attempt to the writer."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import trio
+
+from carbonc.dialects import Dialect, Lookup, Secrets
+from carbonc.errors import ExecutionError
+from carbonc.exec.policy import Delivery, outcome_of, verdict_ok
+from carbonc.exec.tally import Tally
+from carbonc.exec.transport import Answer
+from carbonc.exec.writer import Writer
+from carbonc.plan.model import Message
+from carbonc.store.rows import DeliveryRow
+
+
+class Sender(Protocol):
+    """A connection a worker owns: a URL's (`transport.Connection`) or an ASGI app's."""
+
+    async def send(self, method: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Answer: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Clock:
+    """Maps virtual time (ms from the plan's start) to trio time and to epoch time.
+
+    `scale` is virtual seconds per wall second (1: real time); None sends as soon as possible,
+    in virtual-time order. `origin_epoch_ms` is the epoch time of virtual time 0 in bodies.
+    """
+
+    def __init__(self, scale: float | None, origin_epoch_ms: int):
+        self.scale, self.origin_epoch_ms = scale, origin_epoch_ms
+        self.start = trio.current_time()
+
+    def trio_at(self, virtual_ms: int) -> float:
+        if self.scale is None:
+            return self.start
+        return self.start + virtual_ms / 1000 / self.scale
+
+    def epoch_now_ms(self) -> int:
+        return self.origin_epoch_ms + int((trio.current_time() - self.start) * 1000)
+
+
+class Job:
+    """One attempt to make: the message, which attempt, and its virtual time."""
+
+    __slots__ = ("message", "message_id", "event_type", "delivery", "attempt", "virtual_ms")
+
+    def __init__(self, message: Message, message_id: str, event_type: str, delivery: Delivery, attempt: int,
+                 virtual_ms: int):
+        self.message, self.message_id, self.event_type = message, message_id, event_type
+        self.delivery, self.attempt, self.virtual_ms = delivery, attempt, virtual_ms
+
+    def key(self) -> tuple[int, int, int]:
+        return (self.virtual_ms, self.message.seq, self.attempt)
+
+
+class Deliverer:
+    """Sends jobs with `concurrency` workers; see the module docstring."""
+
+    def __init__(self, *, run_id: str, dialect: Dialect, lookup: Lookup, secrets: Secrets, clock: Clock,
+                 connect: Callable[[], Sender], concurrency: int, writer: Writer, tally: Tally):
+        self.run_id, self.dialect, self.lookup, self.secrets = run_id, dialect, lookup, secrets
+        self.clock, self.connect, self.concurrency = clock, connect, concurrency
+        self.writer, self.tally = writer, tally
+        self._retries: list[tuple[tuple[int, int, int], Job]] = []
+        self._in_flight = 0
+        self._changed = trio.Event()
+
+    async def run(self, jobs: Iterator[Job], dispatching: trio.CancelScope) -> None:
+        """Deliver every job (and its retries). Cancelling `dispatching` stops new sends; the
+        attempts in flight finish and are recorded."""
+        send_jobs, receive_jobs = trio.open_memory_channel[Job](0)
+        async with trio.open_nursery() as nursery:
+            for _ in range(self.concurrency):
+                nursery.start_soon(self._worker, receive_jobs.clone())
+            receive_jobs.close()
+            async with send_jobs:
+                with dispatching:
+                    await self._dispatch(jobs, send_jobs)
+
+    async def _dispatch(self, jobs: Iterator[Job], send_jobs: trio.MemorySendChannel[Job]) -> None:
+        upcoming = next(jobs, None)
+        while True:
+            retry = self._retries[0][1] if self._retries else None
+            if upcoming is None and retry is None:
+                if self._in_flight == 0:
+                    return
+                await self._wait_for_change()
+                continue
+            job = upcoming if retry is None or (upcoming is not None and upcoming.key() <= retry.key()) else retry
+            due = self.clock.trio_at(job.virtual_ms)
+            if due > trio.current_time():
+                # Sleep until it is due, unless a retry that is due sooner arrives meanwhile.
+                with trio.move_on_at(due):
+                    await self._wait_for_change()
+                continue
+            if job is upcoming:
+                upcoming = next(jobs, None)
+            else:
+                heapq.heappop(self._retries)
+            self._in_flight += 1
+            await send_jobs.send(job)
+
+    async def _wait_for_change(self) -> None:
+        await self._changed.wait()
+        self._changed = trio.Event()
+
+    async def _worker(self, receive_jobs: trio.MemoryReceiveChannel[Job]) -> None:
+        sender = self.connect()
+        try:
+            async with receive_jobs:
+                async for job in receive_jobs:
+                    try:
+                        await self._attempt(sender, job)
+                    finally:
+                        self._in_flight -= 1
+                        self._changed.set()
+        finally:
+            with trio.CancelScope(shield=True):
+                await sender.aclose()
+
+    async def _attempt(self, sender: Sender, job: Job) -> None:
+        message = job.message
+        now_ms = self.clock.epoch_now_ms()
+        try:
+            request = self.dialect.render(message, self.lookup, secrets=self.secrets, now_ms=now_ms,
+                                          attempt=job.attempt, origin_ms=self.clock.origin_epoch_ms)
+        except ExecutionError as exc:
+            raise ExecutionError(f"cannot render message {job.message_id}: {exc}") from None
+        answer = await sender.send(request.method, request.headers, request.body, job.delivery.timeout_s)
+        outcome = outcome_of(answer.status, answer.error)
+        expected = self.dialect.expected(message)
+        ok = verdict_ok(expected, outcome)
+        failed = job.delivery.failed(outcome, answer.status)
+        row = DeliveryRow(
+            run_id=self.run_id, delivery_id=f"{job.message_id}/{job.attempt}", message_id=job.message_id,
+            attempt=job.attempt, event_type=job.event_type, signature_mode=message.signature, sent_at_ms=now_ms,
+            virtual_ms=job.virtual_ms, status_code=answer.status, latency_ms=round(answer.latency_ms, 3),
+            error=answer.error, outcome=outcome, failed=failed, expected_verdict=expected, verdict_ok=ok,
+            request_body=request.body.decode("utf-8", "replace"),
+            response_snippet=answer.snippet.decode("utf-8", "replace") if answer.snippet is not None else None,
+        )
+        self.tally.attempt(row, last=not (failed and self._retry(job, expected)))
+        self.writer.add(row)
+        await self.writer.wait_for_room()
+
+    def _retry(self, job: Job, expected: str) -> bool:
+        """Queue the next attempt if the gateway would make one; say whether it did."""
+        # Only genuine messages are retried: a gateway does not resend a forgery its
+        # handler rightly refused, and a fault-injected message stands for one attempt.
+        ladder = job.delivery.ladder
+        if expected != "accept" or job.attempt > len(ladder):
+            return False
+        wait = ladder[job.attempt - 1]
+        nxt = Job(job.message, job.message_id, job.event_type, job.delivery, job.attempt + 1, job.virtual_ms + wait)
+        heapq.heappush(self._retries, (nxt.key(), nxt))
+        return True

@@ -1,0 +1,72 @@
+"""Counts a run as it goes: deliveries by event type and outcome, verdicts by fault, latencies,
+and the `deliveries.*` metrics that checks name."""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+
+from carbonc.store.rows import DeliveryRow
+
+#: Answer classes in the order the summary shows them.
+OUTCOMES = ("2xx", "3xx", "4xx", "5xx", "timeout", "error")
+
+
+class Tally:
+    """Running counts; `faults` maps a message id to its fault label (None: no fault)."""
+
+    def __init__(self, messages_planned: int):
+        self.messages_planned = messages_planned
+        self.messages_done = 0
+        self.by_event: Counter[tuple[str, str]] = Counter()
+        self.by_fault: Counter[tuple[str, bool]] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.latencies = array("d")
+        self.metrics: Counter[str] = Counter()
+        self.faults: dict[str, str] = {}
+
+    def attempt(self, row: DeliveryRow, *, last: bool) -> None:
+        """Count one attempt; `last` when no retry of it follows (its message is done)."""
+        self.by_event[(row.event_type, row.outcome)] += 1
+        self.by_fault[(self.faults.get(row.message_id) or "none", row.verdict_ok)] += 1
+        if row.error:
+            self.errors[row.error] += 1
+        self.latencies.append(row.latency_ms)
+        m = self.metrics
+        m["deliveries"] += 1
+        m["deliveries.accepted"] += row.outcome == "2xx"
+        m["deliveries.rejected"] += row.outcome == "4xx"
+        m["deliveries.failed"] += row.failed
+        m["deliveries.mismatched"] += not row.verdict_ok
+        m["deliveries.retried"] += row.attempt > 1
+        if last:
+            self.messages_done += 1
+
+    def skipped(self) -> None:
+        """A message that is not sent (dropped by the plan, or not sent by this provider)."""
+        self.messages_done += 1
+
+    def delivery_metrics(self) -> dict[str, int]:
+        names = ("deliveries", "deliveries.accepted", "deliveries.rejected", "deliveries.failed",
+                 "deliveries.mismatched", "deliveries.retried")
+        return {name: self.metrics[name] for name in names}
+
+    def percentiles(self) -> dict[str, float]:
+        """Latency p50/p95/p99 in ms (nearest rank), or empty when nothing was sent."""
+        if not self.latencies:
+            return {}
+        ordered = sorted(self.latencies)
+        n = len(ordered)
+        return {f"p{p}": round(ordered[min(n - 1, max(0, -(-p * n // 100) - 1))], 2) for p in (50, 95, 99)}
+
+
+def by_event_table(tally: Tally) -> dict[str, dict[str, int]]:
+    """event type -> outcome -> attempts, every outcome present, events sorted."""
+    events = sorted({e for e, _ in tally.by_event})
+    return {e: {o: tally.by_event[(e, o)] for o in OUTCOMES} for e in events}
+
+
+def by_fault_table(tally: Tally) -> dict[str, dict[str, int]]:
+    """fault -> {"ok": n, "mismatched": n}, faults sorted with `none` first."""
+    faults = sorted({f for f, _ in tally.by_fault}, key=lambda f: (f != "none", f))
+    return {f: {"ok": tally.by_fault[(f, True)], "mismatched": tally.by_fault[(f, False)]} for f in faults}

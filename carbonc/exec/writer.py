@@ -1,0 +1,74 @@
+"""The run's one writer: rows accumulate in memory and are appended to the store in batches, in
+a worker thread (DuckDB calls block), so recording never holds up delivery. A crash loses at most
+the rows not yet flushed: one batch, or half a second's worth."""
+
+from __future__ import annotations
+
+import trio
+
+from carbonc.store import Batch, Store
+from carbonc.store.rows import CheckRow, DeliveryRow, EntityRow, MessageRow
+
+#: Rows that trigger a flush; DuckDB's bulk path is as fast at this size as at ten times it.
+BATCH_ROWS = 5_000
+#: Pending rows at which producers wait for the writer (memory stays flat if the disk is slow).
+MAX_PENDING = 50_000
+#: Longest a row waits before it is flushed.
+FLUSH_INTERVAL_S = 0.5
+
+
+class Writer:
+    """Collects rows (`add`) and flushes them from `run`, a task of the run's nursery."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.rows_written = 0
+        self._pending = Batch()
+        self._wake = trio.Event()
+        self._drained = trio.Event()
+        self._closed = False
+
+    def add(self, row: EntityRow | MessageRow | DeliveryRow | CheckRow) -> None:
+        pending = self._pending
+        match row:
+            case DeliveryRow():
+                pending.deliveries.append(row)
+            case MessageRow():
+                pending.messages.append(row)
+            case EntityRow():
+                pending.entities.append(row)
+            case CheckRow():
+                pending.checks.append(row)
+        if len(pending) >= BATCH_ROWS:
+            self._wake.set()
+
+    async def wait_for_room(self) -> None:
+        """Wait while too many rows are pending."""
+        while len(self._pending) >= MAX_PENDING:
+            self._wake.set()
+            await self._drained.wait()
+
+    def close(self) -> None:
+        """No more rows will be added: flush what is left and let `run` return."""
+        self._closed = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            with trio.move_on_after(FLUSH_INTERVAL_S):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            await self.flush()
+            if self._closed and not len(self._pending):
+                return
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, Batch()
+        if len(batch):
+            # Shielded: once a batch is handed to the database it is written whole, even if
+            # the run is being cancelled.
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self.store.append, batch)
+            self.rows_written += len(batch)
+        self._drained.set()
+        self._drained = trio.Event()

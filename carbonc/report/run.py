@@ -1,0 +1,150 @@
+"""One run's result as a terminal summary, a JSON document, JUnit XML, or a callback POST."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree as ET
+
+from carbonc.exec.tally import OUTCOMES, Tally, by_event_table, by_fault_table
+
+if TYPE_CHECKING:
+    from carbonc.exec import RunResult
+
+
+def document(result: RunResult, db: str | None = None) -> dict[str, Any]:
+    """The run as one JSON-ready document."""
+    t = result.tally
+    total = t.metrics["deliveries"]
+    by_outcome = {o: sum(row[o] for row in by_event_table(t).values()) for o in OUTCOMES}
+    return {
+        "run_id": result.run_id,
+        "scenario": result.header.scenario,
+        "provider": result.provider,
+        "target": result.target,
+        "status": result.status,
+        "passed": result.passed,
+        "error": result.error,
+        "seed": result.header.seed,
+        "params": result.header.params,
+        "elapsed_s": round(result.elapsed_s, 3),
+        "messages": {"planned": sum(result.summary.messages.values()) + result.summary.faults.get("duplicates", 0),
+                     "done": t.messages_done},
+        "deliveries": {
+            "total": total,
+            "per_second": round(total / result.elapsed_s, 1) if result.elapsed_s > 0 else 0.0,
+            "by_outcome": by_outcome,
+            "by_event": by_event_table(t),
+            "errors": dict(sorted(t.errors.items())),
+            **{name.split(".", 1)[1]: value for name, value in t.delivery_metrics().items() if "." in name},
+        },
+        "verdicts": by_fault_table(t),
+        "latency_ms": t.percentiles(),
+        "checks": [{"kind": c.kind, "name": c.name, "severity": c.severity, "passed": c.passed,
+                    "expected": c.expected, "actual": c.actual, "message": c.message} for c in result.checks],
+        "rows_written": result.rows_written,
+        "db": db,
+        "warnings": result.warnings,
+    }
+
+
+def terminal_text(result: RunResult, db: str | None = None) -> str:
+    """The summary printed after a run."""
+    t = result.tally
+    lines = [f"Run {result.run_id}: {result.header.scenario} on {result.provider}"
+             f"{' -> ' + result.target if result.target else ' (no webhook target: gateway side only)'}",
+             f"  {result.status} in {result.elapsed_s:.1f} s" + (f": {result.error}" if result.error else ""), ""]
+    events = by_event_table(t)
+    if events:
+        width = max(22, *(len(e) for e in events))
+        lines.append(f"{'Deliveries by event':<{width}}" + "".join(f"{o:>9}" for o in OUTCOMES))
+        for event, row in events.items():
+            lines.append(f"  {event:<{width - 2}}" + "".join(f"{row[o]:>9,}" for o in OUTCOMES))
+        totals = {o: sum(r[o] for r in events.values()) for o in OUTCOMES}
+        lines.append(f"  {'total':<{width - 2}}" + "".join(f"{totals[o]:>9,}" for o in OUTCOMES))
+        lines.append("")
+        faults = by_fault_table(t)
+        fwidth = max(22, *(len(f) for f in faults))
+        lines.append(f"{'Verdicts by fault':<{fwidth}}{'ok':>9}{'mismatched':>12}")
+        for fault, row in faults.items():
+            lines.append(f"  {fault:<{fwidth - 2}}{row['ok']:>9,}{row['mismatched']:>12,}")
+        lines.append("")
+        p = t.percentiles()
+        rate = t.metrics["deliveries"] / result.elapsed_s if result.elapsed_s > 0 else 0.0
+        lines.append(f"Latency: p50 {p['p50']:.1f} ms, p95 {p['p95']:.1f} ms, p99 {p['p99']:.1f} ms "
+                     f"({t.metrics['deliveries']:,} deliveries, {rate:,.0f}/s, "
+                     f"{t.metrics['deliveries.retried']:,} retries)")
+        if t.errors:
+            lines.append("Errors: " + ", ".join(f"{kind} {n:,}" for kind, n in sorted(t.errors.items())))
+        lines.append("")
+    if result.checks:
+        failed = [c for c in result.checks if not c.passed]
+        lines.append(f"Checks: {len(result.checks) - len(failed)} passed, {len(failed)} failed")
+        for c in result.checks:
+            mark = "ok  " if c.passed else "FAIL"
+            severity = f" [{c.severity}]" if c.severity else ""
+            detail = "" if c.passed else f": {c.message}"
+            lines.append(f"  {mark} {c.kind} {c.expected or c.name}{severity}{detail}")
+        lines.append("")
+    elif result.status != "completed":
+        lines.append("Checks: not judged (the run did not complete)")
+        lines.append("")
+    if db:
+        lines.append(f"Recorded in {db} (run_id '{result.run_id}').")
+    return "\n".join(lines) + "\n"
+
+
+def junit_xml(result: RunResult) -> bytes:
+    """JUnit XML: one test suite for the run, one test case per check (and one for the run
+    itself, failing when it did not complete)."""
+    suite = ET.Element("testsuite", name=f"carbonc.{result.header.scenario}", time=f"{result.elapsed_s:.3f}")
+    cases = [("run", result.status == "completed", f"the run ended {result.status}"
+              + (f": {result.error}" if result.error else ""), None)]
+    for c in result.checks:
+        cases.append((c.name, c.passed, c.message or "", c))
+    failures = 0
+    for name, passed, message, check in cases:
+        case = ET.SubElement(suite, "testcase", classname=f"carbonc.{result.header.scenario}", name=name)
+        if check is not None and check.severity:
+            ET.SubElement(ET.SubElement(case, "properties"), "property", name="severity", value=check.severity)
+        if not passed:
+            failures += 1
+            failure = ET.SubElement(case, "failure", message=message, type=check.kind if check else "run")
+            if check is not None:
+                failure.text = f"expected: {check.expected}\nactual: {check.actual}"
+    suite.set("tests", str(len(cases)))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def post_callback(url: str, payload: dict[str, Any], timeout_s: float = 10.0) -> str | None:
+    """POST the summary to `url`; return None on a 2xx, else what went wrong (never raises)."""
+    import httpx
+
+    try:
+        response = httpx.post(url, json=payload, timeout=timeout_s)
+    except httpx.InvalidURL as exc:
+        return f"invalid callback URL: {exc}"
+    except httpx.TimeoutException:
+        return "the callback timed out"
+    except httpx.HTTPError as exc:
+        return f"the callback failed: {type(exc).__name__}"
+    if not 200 <= response.status_code < 300:
+        return f"the callback answered {response.status_code}"
+    return None
+
+
+def progress_line(tally: Tally, elapsed_s: float, width: int = 24) -> str:
+    """`[#####-----]  1,234/3,300 messages  2,345 deliveries  1,020/s  ETA 2s`."""
+    total = max(tally.messages_planned, tally.messages_done, 1)
+    done = tally.messages_done
+    filled = int(width * done / total)
+    rate = tally.metrics["deliveries"] / elapsed_s if elapsed_s > 0 else 0.0
+    per_message = elapsed_s / done if done else 0.0
+    eta = f"ETA {per_message * (total - done):.0f}s" if done else "ETA -"
+    return (f"[{'#' * filled}{'-' * (width - filled)}] {done:,}/{total:,} messages  "
+            f"{tally.metrics['deliveries']:,} deliveries  {rate:,.0f}/s  {eta}")
+

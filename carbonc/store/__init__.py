@@ -1,0 +1,211 @@
+"""Keeps runs in DuckDB: opens (and creates) the database, appends batches of rows, and marks
+how each run ended. The only module that imports duckdb.
+
+    >>> store = open_store(Path("carbon.duckdb"))
+    >>> store.begin_run(run)
+    >>> store.append(Batch(deliveries=[...]))      # one transaction per batch
+    >>> store.finish_run(run.run_id, "completed", finished_at_ms)
+    >>> store.close()
+
+Default file `~/.carbon/carbon.duckdb`; `CARBON_DB` overrides it, and an explicit path both.
+A process holds the file for as long as it is open, so two runs at once on one file cannot
+interleave: the second is refused with a message naming the first. A run still `running`
+when the file is next opened belonged to a process that died, and is marked `interrupted`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import msgspec
+
+from carbonc.errors import StoreError
+from carbonc.store.rows import Batch, CheckRow, DeliveryRow, EntityRow, MessageRow, RunRow
+from carbonc.store.schema import TABLES, create_statements, staged_select
+
+__all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRow", "Store", "default_path",
+           "open_store"]
+
+_STATUSES = ("running", "completed", "failed", "interrupted")
+
+
+def default_path() -> Path:
+    """`CARBON_DB`, else `~/.carbon/carbon.duckdb`."""
+    env = os.environ.get("CARBON_DB")
+    return Path(env).expanduser() if env else Path.home() / ".carbon" / "carbon.duckdb"
+
+
+def open_store(path: Path | None = None, *, read_only: bool = False) -> Store:
+    """Open (creating if needed) the database at `path` (default: `default_path()`).
+
+    Raises StoreError when the file is held by another process, is not a DuckDB database, or
+    cannot be created.
+    """
+    path = (path or default_path()).expanduser()
+    if path.is_dir():
+        raise StoreError(f"`{path}` is a directory, not a database file")
+    if not read_only:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory for `{path}`: {exc.strerror or exc}") from None
+    elif not path.exists():
+        raise StoreError(f"no database at `{path}` (nothing has been run yet?)")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        raise StoreError(_open_error(path, exc)) from None
+    store = Store(path, con)
+    if not read_only:
+        try:
+            store._prepare()
+        except duckdb.Error as exc:
+            con.close()
+            raise StoreError(f"cannot prepare `{path}`: {_first_line(exc)}") from None
+    return store
+
+
+class Store:
+    """An open results database; see the module docstring. Not thread-safe: one writer."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection):
+        self.path, self._con = path, con
+        self._encoder = msgspec.json.Encoder()
+        self._stage_dir: tempfile.TemporaryDirectory[str] | None = None
+
+    # Lifecycle.
+
+    def _prepare(self) -> None:
+        for statement in create_statements():
+            self._con.execute(statement)
+        # We hold the file: any run still `running` belonged to a process that is gone.
+        self._con.execute(
+            "UPDATE runs SET status = 'interrupted', finished_at = coalesce(finished_at, "
+            "(SELECT max(sent_at) FROM deliveries d WHERE d.run_id = runs.run_id), started_at) "
+            "WHERE status = 'running'")
+
+    def close(self) -> None:
+        self._con.close()
+        if self._stage_dir is not None:
+            self._stage_dir.cleanup()
+            self._stage_dir = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Writing.
+
+    def begin_run(self, run: RunRow) -> None:
+        """Record that `run` has started (status `running`)."""
+        self._guarded(lambda: self._con.execute(
+            "INSERT INTO runs (run_id, scenario, source_sha256, plan_sha256, seed, provider, params, started_at, "
+            "status, version, target, time_scale, concurrency) VALUES (?, ?, ?, ?, ?, ?, ?, epoch_ms(?), ?, ?, ?, ?, ?)",
+            [run.run_id, run.scenario, run.source_sha256, run.plan_sha256, run.seed, run.provider, run.params,
+             run.started_at_ms, run.status, run.version, run.target, run.time_scale, run.concurrency]))
+
+    def append(self, batch: Batch) -> None:
+        """Append every row of `batch` in one transaction: all of it is kept, or none."""
+        parts = [(table, rows) for table, rows in (("entities", batch.entities), ("messages", batch.messages),
+                                                   ("deliveries", batch.deliveries), ("checks", batch.checks)) if rows]
+        if not parts:
+            return
+        staged = [(table, self._stage(table, rows)) for table, rows in parts]
+
+        def write() -> None:
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                for table, file in staged:
+                    self._con.execute(staged_select(table), [file])
+                self._con.execute("COMMIT")
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+
+        try:
+            self._guarded(write)
+        finally:
+            for _, file in staged:
+                os.unlink(file)
+
+    def finish_run(self, run_id: str, status: str, finished_at_ms: int, plan_sha256: str | None = None) -> None:
+        """Record how the run ended (`completed`, `failed` or `interrupted`) and, once the whole
+        plan has been read, its hash."""
+        if status not in _STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        self._guarded(lambda: self._con.execute(
+            "UPDATE runs SET status = ?, finished_at = epoch_ms(?), plan_sha256 = coalesce(?, plan_sha256) "
+            "WHERE run_id = ?", [status, finished_at_ms, plan_sha256, run_id]))
+
+    def _stage(self, table: str, rows: Sequence[Any]) -> str:
+        # Bulk path: DuckDB reads newline-delimited JSON ~40x faster than `executemany` inserts.
+        if self._stage_dir is None:
+            self._stage_dir = tempfile.TemporaryDirectory(prefix="carbonc-stage-")
+        fd, name = tempfile.mkstemp(suffix=f".{table}.ndjson", dir=self._stage_dir.name)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(self._encoder.encode_lines(rows))
+        except OSError as exc:
+            os.unlink(name)
+            raise StoreError(_os_error("stage rows for", self.path, exc)) from None
+        return name
+
+    def _guarded(self, action) -> Any:
+        try:
+            return action()
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot write to `{self.path}`: {_first_line(exc)}") from None
+
+    # Reading.
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
+        """Run `sql`; return column names and rows."""
+        try:
+            cursor = self._con.execute(sql, list(params))
+            rows = cursor.fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(_first_line(exc)) from None
+        return [d[0] for d in cursor.description or ()], rows
+
+    def tables(self) -> dict[str, list[str]]:
+        """Each table's columns, as the file has them."""
+        names, rows = self.query(
+            "SELECT table_name, column_name FROM information_schema.columns ORDER BY table_name, ordinal_position")
+        out: dict[str, list[str]] = {}
+        for table, column in rows:
+            out.setdefault(table, []).append(column)
+        return {t: out[t] for t in TABLES if t in out}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _open_error(path: Path, exc: duckdb.Error) -> str:
+    text = str(exc)
+    lock = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", text)
+    if lock or "Could not set lock" in text:
+        who = f" (pid {lock.group(2)})" if lock else ""
+        return (f"the database `{path}` is in use by another carbonc process{who}; wait for it to finish, "
+                f"or choose another file with --db or CARBON_DB")
+    if "No space left" in text:
+        return f"no space left on the device holding `{path}`"
+    if "not a valid DuckDB database" in text or "Not a valid DuckDB" in text or "file is not a" in text.lower():
+        return f"`{path}` is not a DuckDB database"
+    return f"cannot open `{path}`: {_first_line(exc)}"
+
+
+def _os_error(doing: str, path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on the device while trying to {doing} `{path}`"
+    return f"cannot {doing} `{path}`: {exc.strerror or exc}"

@@ -1,0 +1,110 @@
+"""The rows a run writes, one typed struct per table of the store; free of duckdb, so the
+executor builds them without loading the database library."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class RunRow(msgspec.Struct, kw_only=True):
+    """One run: what ran (scenario, hashes of its source and plan, seed, provider, params as
+    JSON text), against what `target` (a URL without credentials, `app:module:attr`, or None
+    when only the gateway side ran), and how it ended."""
+
+    run_id: str
+    scenario: str
+    source_sha256: str
+    plan_sha256: str
+    seed: int
+    provider: str
+    params: str
+    started_at_ms: int
+    status: str = "running"
+    version: str
+    target: str | None = None
+    time_scale: str = "max"
+    concurrency: int = 1
+
+
+class EntityRow(msgspec.Struct):
+    """A fact the gateway holds at the end of the run: an order, payment, refund, …"""
+
+    run_id: str
+    entity_id: str
+    kind: str
+    parent_id: str | None
+    state: str
+    amount_minor: int
+    currency: str
+    method: str | None
+    attrs: str
+
+
+class MessageRow(msgspec.Struct):
+    """A webhook message of the plan: a copy of a repeated event has its own `message_id`
+    and names the original in `duplicate_of`. `fault` lists what the plan does to it
+    (`dropped`, `duplicate`, `delayed`, `signature:MODE`), comma-separated, or is None."""
+
+    run_id: str
+    message_id: str
+    seq: int
+    virtual_ms: int
+    send_ms: int
+    neutral_event: str
+    provider_event: str | None
+    entity_id: str
+    fault: str | None
+    signature_mode: str
+    duplicate_of: str | None
+    event_id: str
+    skipped: str | None
+
+
+class DeliveryRow(msgspec.Struct):
+    """One attempt to deliver a message: when, what came back (`status_code` and a bounded
+    `response_snippet`, or an `error` kind), how long it took, which `outcome` class that is
+    (`2xx` `3xx` `4xx` `5xx` `timeout` `error`), whether the gateway counts it as `failed`, and
+    whether the answer matched the `expected_verdict`."""
+
+    run_id: str
+    delivery_id: str
+    message_id: str
+    attempt: int
+    event_type: str
+    signature_mode: str
+    sent_at_ms: int
+    virtual_ms: int
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    outcome: str
+    failed: bool
+    expected_verdict: str
+    verdict_ok: bool
+    request_body: str
+    response_snippet: str | None
+
+
+class CheckRow(msgspec.Struct):
+    """A judged check: an `expect`, an oracle's verdict, a probe, or a `finding`."""
+
+    run_id: str
+    kind: str
+    name: str
+    severity: str | None
+    passed: bool
+    expected: str | None
+    actual: str | None
+    message: str | None
+
+
+class Batch(msgspec.Struct):
+    """Rows to append in one transaction."""
+
+    entities: list[EntityRow] = msgspec.field(default_factory=list)
+    messages: list[MessageRow] = msgspec.field(default_factory=list)
+    deliveries: list[DeliveryRow] = msgspec.field(default_factory=list)
+    checks: list[CheckRow] = msgspec.field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.entities) + len(self.messages) + len(self.deliveries) + len(self.checks)
