@@ -1,69 +1,17 @@
-"""Prints IR expressions and clauses back to canonical text, with the fewest parentheses that
-keep the same tree."""
+"""Prints IR clauses, selections and delivery settings back to canonical text (expressions are
+printed by `carbonc.ir.text`, which the plan shares)."""
 
 from __future__ import annotations
 
 from carbonc.ir import nodes as ir
-
-#: Binding strength, lowest to highest (mirrors the grammar's precedence ladder).
-_PREC = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
-         "+": 5, "-": 5, "*": 6, "/": 6}
-_UNARY, _ATOM = 7, 8
-
-
-def _prec(expr: ir.Expr) -> int:
-    match expr:
-        case ir.Binary(op=op):
-            return _PREC[op]
-        case ir.Unary(op="not"):
-            return _PREC["not"]
-        case ir.Unary():
-            return _UNARY
-    return _ATOM
-
-
-def expr_text(expr: ir.Expr | ir.Rest) -> str:
-    """Return canonical source for `expr`."""
-    match expr:
-        case ir.IntLit(text=t) | ir.DecimalLit(text=t) | ir.PercentLit(text=t) | ir.DurationLit(text=t):
-            return t
-        case ir.StringLit(text=t):
-            return t
-        case ir.BoolLit(value=v):
-            return "true" if v else "false"
-        case ir.MoneyLit(currency=c, amount=a):
-            return f"{c} {a}"
-        case ir.Name() as n:
-            return n.dotted
-        case ir.Rest():
-            return "rest"
-        case ir.ListLit(items=items):
-            return "[" + ", ".join(expr_text(i) for i in items) + "]"
-        case ir.Call(func=f, args=args):
-            return f"{f.name}(" + ", ".join(expr_text(a) for a in args) + ")"
-        case ir.Unary(op=op, operand=operand):
-            inner = expr_text(operand)
-            mine = _prec(expr)
-            if _prec(operand) < mine:
-                inner = f"({inner})"
-            return f"not {inner}" if op == "not" else f"{op}{inner}"
-        case ir.Binary(op=op, left=left, right=right):
-            mine = _PREC[op]
-            comparison = mine == _PREC["=="]
-            lt, rt = expr_text(left), expr_text(right)
-            if _prec(left) < mine or (comparison and _prec(left) <= mine):
-                lt = f"({lt})"
-            if _prec(right) <= mine:
-                rt = f"({rt})"
-            return f"{lt} {op} {rt}"
-    raise TypeError(expr)  # pragma: no cover
+from carbonc.ir.text import PRECEDENCE, expr_text, precedence
 
 
 def sum_text(expr: ir.Expr) -> str:
     """Canonical source for `expr` where the grammar takes only `+ - * /` and tighter (a
     selection's quantity, `between LO and HI`): anything looser goes in parentheses."""
     text = expr_text(expr)
-    return f"({text})" if _prec(expr) < _PREC["+"] else text
+    return f"({text})" if precedence(expr) < PRECEDENCE["+"] else text
 
 
 def symbol_text(value: ir.Ident | ir.StringLit) -> str:

@@ -1,5 +1,10 @@
 """Evaluates constant IR expressions to exact values: int, Decimal (ratios and numbers),
-`Money`, `Duration`, str, bool, tuples. No float anywhere."""
+`Money`, `Duration`, str, bool, tuples. No float anywhere.
+
+The operators and functions (`unary`, `binary`, `call`, with `decided_by` for `and`/`or`) are
+public so that every evaluator of the language — this one over the IR, and the plan's checks
+over a run's metrics — gives an expression the same meaning.
+"""
 
 from __future__ import annotations
 
@@ -66,22 +71,48 @@ def evaluate(expr: ir.Expr, env: Mapping[str, Value]) -> Value:
         case ir.ListLit(items=items):
             return tuple(evaluate(i, env) for i in items)
         case ir.Unary(op=op, operand=operand):
-            v = evaluate(operand, env)
-            if op == "not":
-                return not v
-            if isinstance(v, Money):
-                return Money(v.currency, -v.minor if op == "-" else v.minor)
-            if isinstance(v, Duration):
-                return Duration(-v.ms if op == "-" else v.ms)
-            return -v if op == "-" else v  # type: ignore[operator]
+            return unary(op, evaluate(operand, env))
         case ir.Binary(op=op, left=left, right=right):
-            return _binary(op, evaluate(left, env), evaluate(right, env))
+            a = evaluate(left, env)
+            decided = decided_by(op, a)
+            return decided if decided is not None else binary(op, a, evaluate(right, env))
         case ir.Call(func=func, args=args):
-            return _call(func.name, [evaluate(a, env) for a in args])
+            return call(func.name, [evaluate(a, env) for a in args])
     raise EvalError(f"cannot evaluate {type(expr).__name__}")
 
 
-def _binary(op: str, a: Value, b: Value) -> Value:
+def unary(op: str, v: Value) -> Value:
+    """`-v`, `+v` or `not v`."""
+    if op == "not":
+        return not v
+    if isinstance(v, Money):
+        return Money(v.currency, -v.minor if op == "-" else v.minor)
+    if isinstance(v, Duration):
+        return Duration(-v.ms if op == "-" else v.ms)
+    if op == "-":
+        return -v if isinstance(v, Decimal) else -_int(v)
+    return v
+
+
+def _int(v: Value) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise EvalError(f"expected a number, got {v!r}")
+    return v
+
+
+def decided_by(op: str, left: Value) -> bool | None:
+    """The value of `left and …` / `left or …` when `left` alone decides it, else None: the
+    right side of `disputes > 0 and lost / disputes > 0.5` is not evaluated without disputes."""
+    if op == "and" and not left:
+        return False
+    if op == "or" and left:
+        return True
+    return None
+
+
+def binary(op: str, a: Value, b: Value) -> Value:
+    """`a op b` for every binary operator of the language; raise EvalError when it has no value
+    (division by zero, mixed currencies, money times money)."""
     if op == "and":
         return bool(a) and bool(b)
     if op == "or":
@@ -112,7 +143,9 @@ def _comparable(a: Value, b: Value) -> tuple:
         return a.ms, b.ms
     if isinstance(a, (int, Decimal)) and isinstance(b, (int, Decimal)):
         return Decimal(a), Decimal(b)
-    return a, b
+    if type(a) is type(b):
+        return a, b
+    raise EvalError(f"cannot compare {a!r} with {b!r}")
 
 
 def _money_arith(op: str, a: Value, b: Value) -> Value:
@@ -161,7 +194,8 @@ def _duration_arith(op: str, a: Value, b: Value) -> Value:
     raise EvalError("duration and a number")
 
 
-def _call(name: str, args: list[Value]) -> Value:
+def call(name: str, args: list[Value]) -> Value:
+    """The built-in function `name` applied to `args` (see `model.FUNCTIONS`)."""
     if name in ("round", "floor", "ceil"):
         mode = {"round": ROUND_HALF_EVEN, "floor": ROUND_FLOOR, "ceil": ROUND_CEILING}[name]
         return int(_num(args[0]).to_integral_value(mode))

@@ -12,8 +12,9 @@ from carbonc.diagnostics import Diagnostic, did_you_mean
 from carbonc.errors import CompileError
 from carbonc.ir import nodes as ir
 from carbonc.passes import Program
+from carbonc.plan._checks import compile_checks
 from carbonc.plan._compile import Compiler
-from carbonc.plan._deliver import Policies, Schedule, schedule
+from carbonc.plan._deliver import Policies, Schedule, delivery_overrides, schedule
 from carbonc.plan._records import records, summarize
 from carbonc.plan._world import World
 from carbonc.plan.model import FORMAT_VERSION, Entity, Header, Message, Record, Summary
@@ -57,19 +58,26 @@ def _declarations(program: Program, kind: type) -> dict:
 
 
 def compile_plan(program: Program, source_text: str, *, scenario: str | None = None,
-                 overrides: Mapping[str, str] | None = None, seed: int | None = None) -> CompiledPlan:
+                 overrides: Mapping[str, str] | None = None, seed: int | None = None,
+                 delivery: Mapping[str, object] | None = None) -> CompiledPlan:
     """Compile the checked `program` (its root's first scenario, or `scenario`) into a plan.
+
+    `overrides` set parameters (`--set`); `delivery` imposes on every message an `order`
+    (`sequence`, `reverse` or `random`), a `repeat` count and a `signature` mode, over what the
+    scenario's `deliver` blocks say (`--webhook-order`, `--webhook-repeat`, `--webhook-signature`).
 
     Raises CompileError for unknown or ill-typed overrides and for anything the payment state
     machine forbids (refunding more than was captured, disputing an uncaptured payment, …).
     """
     path = program.root_module.path
     sc = _pick(program, scenario, path)
+    imposed = delivery_overrides(delivery or {})
     types = program.param_types.get(sc.name.name, {})
     values = resolve_params(sc, types, overrides or {})
+    checks = compile_checks(program, sc, values)
     chosen_seed = seed if seed is not None else (sc.seed.value if sc.seed is not None else 0)
     world = Compiler(sc, values, chosen_seed, path, _declarations(program, ir.Mix)).run()
-    policies = Policies(sc, values, _declarations(program, ir.Profile), _declarations(program, ir.Ladder))
+    policies = Policies(sc, values, _declarations(program, ir.Profile), _declarations(program, ir.Ladder), imposed)
     plan_schedule = schedule(world, policies, chosen_seed)
     if policies.errors:
         raise CompileError([
@@ -84,6 +92,7 @@ def compile_plan(program: Program, source_text: str, *, scenario: str | None = N
         params={name: display_value(v, types.get(name)) for name, v in values.items()},
         source_sha256=hashlib.sha256(source_text.encode()).hexdigest(),
         policies=tuple(policies.policies),
+        checks=checks,
     )
     return CompiledPlan(header, world, plan_schedule, policies)
 

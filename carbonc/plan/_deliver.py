@@ -4,6 +4,9 @@ messages — delay, jitter, order, drops, signature modes and copies — determi
 
 Exact counts here too: `drop 2%` of 1,000 messages drops exactly 20; a signature mix of
 90%/10% over 1,000 messages signs exactly 900 and 100. Which ones is drawn from the seed.
+
+Overrides from the command line (`--webhook-order`, `--webhook-repeat`, `--webhook-signature`)
+are applied after every block, so they win for every message.
 """
 
 from __future__ import annotations
@@ -11,8 +14,11 @@ from __future__ import annotations
 import fnmatch
 import heapq
 from array import array
+from collections.abc import Mapping
 from decimal import Decimal
 
+from carbonc.diagnostics import Diagnostic, did_you_mean
+from carbonc.errors import CompileError
 from carbonc.ir import model
 from carbonc.ir import nodes as ir
 from carbonc.ir.values import Duration, Value, evaluate
@@ -29,13 +35,60 @@ DEFAULT_VERDICTS = {"valid": "accept", "rotation": "accept", "missing": "reject"
 
 _KINDS_BY_CODE = list(model.KINDS)
 
+#: Orders a run may impose on every message (`shuffle` needs a window, which only a scenario gives).
+OVERRIDE_ORDERS = ("sequence", "reverse", "random")
+
+#: The command-line flag behind each key of a delivery override, for diagnostics.
+_OVERRIDE_FLAGS = {"order": "--webhook-order", "repeat": "--webhook-repeat", "signature": "--webhook-signature"}
+
+
+def delivery_overrides(delivery: Mapping[str, object]) -> dict[str, object]:
+    """Turn `{"order": "reverse", "repeat": 3, "signature": "missing"}` into policy settings;
+    raise CompileError naming each key or value that is not valid."""
+    settings: dict[str, object] = {}
+    errors: list[Diagnostic] = []
+
+    def error(key: str, code: str, message: str, help: str | None) -> None:
+        errors.append(Diagnostic(code=code, message=message, path=_OVERRIDE_FLAGS.get(key, "delivery"), help=help))
+
+    for key, value in delivery.items():
+        if key == "order":
+            if value not in OVERRIDE_ORDERS:
+                error(key, "C0311", f"unknown webhook order `{value}`",
+                      did_you_mean(str(value), OVERRIDE_ORDERS)
+                      or "orders: " + ", ".join(f"`{o}`" for o in OVERRIDE_ORDERS))
+                continue
+            settings["order"] = value
+            settings["shuffle_within_ms"] = 0
+        elif key == "repeat":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                error(key, "C0308", f"webhook repeat must be a whole number of at least 1, not `{value}`",
+                      "`1` delivers every message once, `3` three times with the same event id")
+                continue
+            settings["repeat"] = value
+        elif key == "signature":
+            if value not in model.SIGNATURE_MODES:
+                error(key, "C0311", f"unknown signature mode `{value}`",
+                      did_you_mean(str(value), model.SIGNATURE_MODES)
+                      or "modes: " + ", ".join(f"`{m}`" for m in model.SIGNATURE_MODES))
+                continue
+            settings["signatures"] = (SignatureShare(str(value), "1"),)
+        else:
+            error(key, "C0311", f"unknown delivery override `{key}`",
+                  did_you_mean(key, _OVERRIDE_FLAGS) or "overrides: `order`, `repeat`, `signature`")
+    if errors:
+        raise CompileError(errors)
+    return settings
+
 
 class Policies:
-    """Finds the delivery policy for each (kind, event), building each distinct one once."""
+    """Finds the delivery policy for each (kind, event), building each distinct one once;
+    `overrides` (settings from `delivery_overrides`) replace what the scenario says."""
 
     def __init__(self, scenario: ir.Scenario, values: dict[str, Value], profiles: dict[str, ir.Profile],
-                 ladders: dict[str, ir.Ladder]):
+                 ladders: dict[str, ir.Ladder], overrides: Mapping[str, object] | None = None):
         self.scenario, self.values, self.profiles, self.ladders = scenario, values, profiles, ladders
+        self.overrides = dict(overrides or {})
         self.policies: list[Policy] = []
         #: Settings that --set values made invalid (the checker saw only the defaults).
         self.errors: dict[tuple[int, str], tuple[str, ir.Node, str]] = {}
@@ -54,6 +107,7 @@ class Policies:
         for deliver in self.scenario.delivers:
             if _applies(deliver.target, kind, event):
                 self._apply(deliver.items, settings, set())
+        settings.update(self.overrides)
         key = tuple(sorted((k, repr(v)) for k, v in settings.items()))
         if key in self._by_settings:
             policy_id = self._by_settings[key]

@@ -2,11 +2,13 @@
 
 A saved plan is newline-delimited JSON, one record a line, so a million orders can be written
 and read without holding them all: a `Header`, then every `Entity`, then every `Message` in
-delivery order, then the `Summary`. `format_version` changes whenever a record's meaning does.
+delivery order, then the `Summary`. `format_version` changes whenever a record's meaning does;
+fields added with a default (such as `Header.checks`) do not change it.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 import msgspec
@@ -65,9 +67,110 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     verdicts: dict[str, str] = {}
 
 
+class _Node(msgspec.Struct, frozen=True, kw_only=True, tag_field="node"):
+    """Base of the nodes of a check's condition (`CheckExpr`)."""
+
+
+class IntConst(_Node, tag="int"):
+    """An integer."""
+
+    value: int
+
+
+class DecimalConst(_Node, tag="decimal"):
+    """An exact ratio or number: `0.15` for `15%`."""
+
+    value: Decimal
+
+
+class MoneyConst(_Node, tag="money"):
+    """An amount of `currency` in minor units (a fraction only mid-computation)."""
+
+    currency: str
+    minor: Decimal
+
+
+class DurationConst(_Node, tag="duration"):
+    """A span of virtual time in milliseconds."""
+
+    ms: int
+
+
+class StrConst(_Node, tag="str"):
+    """A string."""
+
+    value: str
+
+
+class BoolConst(_Node, tag="bool"):
+    """`true` or `false`."""
+
+    value: bool
+
+
+class ListExpr(_Node, tag="list"):
+    """`[items…]`."""
+
+    items: tuple[CheckExpr, ...]
+
+
+class MetricRef(_Node, tag="metric"):
+    """A number of the run, by dotted `name` (`payments.captured`), known only after it."""
+
+    name: str
+
+
+class UnaryExpr(_Node, tag="unary"):
+    """`op operand`: `-`, `+` or `not`."""
+
+    op: Literal["-", "+", "not"]
+    operand: CheckExpr
+
+
+class BinaryExpr(_Node, tag="binary"):
+    """`left op right`."""
+
+    op: Literal["or", "and", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/"]
+    left: CheckExpr
+    right: CheckExpr
+
+
+class CallExpr(_Node, tag="call"):
+    """A built-in function (`round`, `floor`, `ceil`, `abs`, `min`, `max`, `rate`) of `args`."""
+
+    func: str
+    args: tuple[CheckExpr, ...]
+
+
+CheckExpr = (
+    IntConst | DecimalConst | MoneyConst | DurationConst | StrConst | BoolConst | ListExpr
+    | MetricRef | UnaryExpr | BinaryExpr | CallExpr
+)
+"""A check's condition with the scenario's parameters substituted and every part that does not
+depend on the run folded to a constant: `disputes == round(baseline_orders * dispute_rate)`
+becomes `BinaryExpr("==", MetricRef("disputes"), IntConst(150))`."""
+
+Constant = IntConst | DecimalConst | MoneyConst | DurationConst | StrConst | BoolConst
+
+
+class Check(msgspec.Struct, frozen=True, kw_only=True):
+    """An `expect CONDITION` or `finding when CONDITION "message"` of the scenario, to judge the
+    run by. `name` is unique within the plan and stable while the line is (`expect disputes ==
+    round(baseline_orders * dispute_rate)`); `text` is the condition as written (in canonical
+    layout); `expr` the condition to evaluate over the run's metrics; `message` a finding's."""
+
+    kind: Literal["expect", "finding"]
+    name: str
+    severity: str | None
+    text: str
+    expr: CheckExpr
+    message: str | None = None
+
+
 class Header(msgspec.Struct, frozen=True, kw_only=True, tag="header", tag_field="type"):
     """What the plan is of: scenario, seed, resolved params (as written in the language), the
-    source's sha256, and the delivery policies that messages refer to by id."""
+    source's sha256, the delivery policies that messages refer to by id, and the checks that
+    judge the run."""
 
     format_version: int = FORMAT_VERSION
     scenario: str
@@ -75,6 +178,7 @@ class Header(msgspec.Struct, frozen=True, kw_only=True, tag="header", tag_field=
     params: dict[str, int | str]
     source_sha256: str
     policies: tuple[Policy, ...]
+    checks: tuple[Check, ...] = ()
     warnings: tuple[str, ...] = ()
 
 

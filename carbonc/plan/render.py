@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from carbonc.ir.units import format_ratio
-from carbonc.plan.model import Header, Policy, Summary
+from carbonc.plan.checks import condition_text, string_text
+from carbonc.plan.model import Check, Header, Policy, Summary
 from carbonc.plan.params import duration_text
 
 _PLURAL = {"order": "orders", "payment": "payments", "refund": "refunds", "dispute": "disputes",
@@ -89,6 +90,12 @@ def text(header: Header, summary: Summary) -> str:
     for policy in header.policies:
         out.append(f"  {_applies(policy)}: {policy_words(policy)}")
     out.append("")
+    if header.checks:
+        out.append("Checks:")
+        width = max(len(c.severity or "-") for c in header.checks)
+        for check in header.checks:
+            out.append(f"  {check.severity or '-':<{width}}  {check_line(check)}")
+        out.append("")
     out.append(f"Virtual time: {span_text(summary.first_ms)} to {span_text(summary.last_ms)} "
                f"({span_text(summary.last_ms - summary.first_ms)})")
     for warning in header.warnings:
@@ -96,6 +103,13 @@ def text(header: Header, summary: Summary) -> str:
     out.append(f"Plan: {total_entities:,} entities, {total_messages:,} messages, "
                f"{summary.deliveries:,} deliveries.")
     return "\n".join(out) + "\n"
+
+
+def check_line(check: Check) -> str:
+    """A check as it will be judged, parameters substituted: `expect disputes == 150`."""
+    if check.kind == "expect":
+        return f"expect {condition_text(check.expr)}"
+    return f"finding when {condition_text(check.expr)} {string_text(check.message or '')}"
 
 
 def _applies(policy: Policy) -> str:
@@ -106,7 +120,8 @@ def _applies(policy: Policy) -> str:
 
 
 def json_summary(header: Header, summary: Summary) -> dict:
-    """The machine summary: format_version, scenario, seed, resolved params, and counts."""
+    """The machine summary: format_version, scenario, seed, resolved params, counts, delivery
+    policies and checks (each with its `condition` as it will be judged)."""
     return {
         "format_version": header.format_version,
         "scenario": header.scenario,
@@ -122,5 +137,10 @@ def json_summary(header: Header, summary: Summary) -> dict:
         },
         "policies": [
             {"applies_to": sorted(p.applies_to), "description": policy_words(p)} for p in header.policies
+        ],
+        "checks": [
+            {"kind": c.kind, "name": c.name, "severity": c.severity, "text": c.text,
+             "condition": condition_text(c.expr), "message": c.message}
+            for c in header.checks
         ],
     }

@@ -1,4 +1,5 @@
-"""Every bundled scenario's `expect` lines over entity counts hold on its own plan.
+"""Every bundled scenario's `expect` lines over entity counts hold on its own plan, evaluated
+on the IR (a cross-check of the plan's folded checks, which `test_checks.py` evaluates).
 
 Checks over deliveries and messages need the executor; they are skipped here. Counts are of
 final states (`payments.captured` is the payments that end captured).
@@ -11,23 +12,13 @@ from pathlib import Path
 import pytest
 
 from carbonc.api import check_path
-from carbonc.ir import model
 from carbonc.ir import nodes as ir
 from carbonc.ir.values import NotConstant, evaluate
 from carbonc.ir.walk import subexpressions
+from carbonc.plan.checks import entity_metrics
 from carbonc.plan.params import resolve_params
 
 from plan_helpers import SCENARIOS, compile_file
-
-
-def _metrics(summary) -> dict[str, int]:
-    values: dict[str, int] = {}
-    for kind in model.KINDS:
-        states = summary.entities.get(kind, {})
-        values[f"{kind}s"] = sum(states.values())
-        for state in model.STATES[kind]:
-            values[f"{kind}s.{state}"] = states.get(state, 0)
-    return values
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
@@ -37,7 +28,7 @@ def test_entity_expectations_hold(path: Path) -> None:
     scenario = checked.program.scenarios[0]
     plan = compile_file(path)
     env = dict(resolve_params(scenario, checked.program.param_types[scenario.name.name], {}))
-    env.update(_metrics(plan.summary))
+    env.update(entity_metrics(plan.summary))
     evaluated = 0
     for check in scenario.checks:
         if not isinstance(check, ir.Expect):
