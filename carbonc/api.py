@@ -113,7 +113,7 @@ def format_path(path: Path, shown: str | None = None) -> FormatOutcome:
 
 
 def compile_source(source: Source, *, overrides: dict[str, str] | None = None, seed: int | None = None,
-                   scenario: str | None = None):
+                   scenario: str | None = None, delivery: dict[str, object] | None = None):
     """Check `source` and compile its scenario into a plan. Return the CompiledPlan, or the
     CheckResult whose diagnostics say why it could not be compiled."""
     from carbonc.errors import CompileError
@@ -124,7 +124,8 @@ def compile_source(source: Source, *, overrides: dict[str, str] | None = None, s
         return checked
     try:
         with paused_gc():
-            return compile_plan(checked.program, source.text, scenario=scenario, overrides=overrides, seed=seed)
+            return compile_plan(checked.program, source.text, scenario=scenario, overrides=overrides, seed=seed,
+                                delivery=delivery)
     except CompileError as err:
         diagnostics = tuple(sorted((*checked.diagnostics, *err.diagnostics), key=sort_key))
         return CheckResult(checked.program, diagnostics, checked.sources)

@@ -8,6 +8,7 @@ import sys
 import click
 
 from carbonc.cli._plan import plan
+from carbonc.cli._run import run
 from carbonc.cli._common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, emit_diagnostics, guard, resolve_refs, shown
 
 
@@ -105,3 +106,4 @@ def scenarios(fmt_: str) -> None:
 
 
 main.add_command(plan)
+main.add_command(run)

@@ -13,7 +13,7 @@ from carbonc.cli._common import (
 )
 
 
-def _is_saved_plan(path: Path) -> bool:
+def is_saved_plan(path: Path) -> bool:
     try:
         with path.open("rb") as f:
             return f.read(32).startswith(b'{"type":"header"')
@@ -44,14 +44,14 @@ def _git_source(ref: str, new_path: Path):
     return Source(path=shown_as, text=text, file=str(new_path.resolve()))
 
 
-def load(ref_path: tuple[str, Path] | None, source, overrides, seed, scenario):
+def load(ref_path: tuple[str, Path] | None, source, overrides, seed, scenario, delivery=None):
     """Return (header, summary, compiled-or-None) for a .carbon source or a saved plan; exit 2 on errors."""
     from carbonc.api import CheckResult, compile_source, read_or_diagnose
     from carbonc.plan import CompiledPlan, read_plan_summary
 
     if source is None and ref_path is not None:
         ref, path = ref_path
-        if _is_saved_plan(path):
+        if is_saved_plan(path):
             try:
                 header, summary = read_plan_summary(path)
             except (ValueError, OSError, Exception) as exc:  # noqa: BLE001 - any decode failure
@@ -61,7 +61,7 @@ def load(ref_path: tuple[str, Path] | None, source, overrides, seed, scenario):
     if isinstance(source, CheckResult):
         emit_diagnostics(source)
         sys.exit(EXIT_INVALID)
-    result = compile_source(source, overrides=overrides, seed=seed, scenario=scenario)
+    result = compile_source(source, overrides=overrides, seed=seed, scenario=scenario, delivery=delivery)
     if isinstance(result, CheckResult):
         emit_diagnostics(result)
         sys.exit(EXIT_INVALID)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from carbonc.cli._common import guard
+from carbonc.cli._run import delivery_options, run_plan
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,3 +26,41 @@ def scenarios_list() -> None:
     width = max((len(i.name) for i in infos), default=4)
     for i in infos:
         click.echo(f"{i.name:<{width}}  {i.about}")
+
+
+#: The older tool's credential flags and environment variables, by provider. Real gateway API
+#: calls are not yet available, so they only change the notice a run prints.
+_CREDENTIALS = {
+    "razorpay": (("--api-key", "RAZORPAY_API_KEY", "Razorpay API key"),
+                 ("--api-secret", "RAZORPAY_API_SECRET", "Razorpay API secret")),
+    "stripe": (("--stripe-key", "STRIPE_API_KEY", "Stripe secret key"),),
+    "cashfree": (("--cashfree-id", "CASHFREE_CLIENT_ID", "Cashfree client id"),
+                 ("--cashfree-secret", "CASHFREE_CLIENT_SECRET", "Cashfree client secret")),
+    "juspay": (("--juspay-key", "JUSPAY_API_KEY", "Juspay API key"),
+               ("--juspay-merchant-id", "JUSPAY_MERCHANT_ID", "Juspay merchant id")),
+}
+
+
+def _credential_options(func):
+    for flags in reversed(_CREDENTIALS.values()):
+        for flag, env, label in reversed(flags):
+            func = click.option(flag, envvar=env, default=None, show_envvar=True, metavar="TEXT",
+                                help=f"{label} (real-gateway runs: not yet available).")(func)
+    return func
+
+
+@main.command("run")
+@click.argument("name", metavar="SCENARIO")
+@delivery_options
+@_credential_options
+def run(name: str, provider: str, **kwargs: Any) -> None:
+    """Run a scenario against the (simulated) gateway and your webhook endpoint."""
+    creds = {flag: kwargs.pop(flag[2:].replace("-", "_")) for flags in _CREDENTIALS.values() for flag, _, _ in flags}
+    notes = []
+    given = [flag for flag, _, _ in _CREDENTIALS.get(provider, ()) if creds[flag]]
+    if given:
+        # Never echo a credential: name the flags only.
+        notes.append(f"calling the real {provider.capitalize()} API is not yet available in carbonc; "
+                     f"{' and '.join(given)} are ignored and the gateway side is simulated "
+                     f"(the webhooks are {provider.capitalize()}'s)")
+    guard(run_plan)(ref=name, provider=provider, notes=notes, **kwargs)

@@ -202,17 +202,17 @@ class _Run:
         clock = Clock(self.options.time_scale, origin_ms)
         policies = {p.id: resolve(p, self.options.provider, self.options.timeout_s) for p in header.policies}
 
-        def jobs() -> Iterator[Job]:
+        def jobs() -> Iterator[Job | None]:
             message = first
             while message is not None:
                 message_id, row = self.gateway.message_row(self.run_id, message, header, lookup)
                 writer.add(row)
-                self.tally.faults[message_id] = row.fault
                 if row.skipped is not None or not self._has_target():
                     self.tally.skipped()
+                    yield None
                 else:
-                    yield Job(message, message_id, row.provider_event or message.event, policies[message.policy], 1,
-                              message.send_ms)
+                    yield Job(message, message_id, row.provider_event or message.event, row.fault,
+                              policies[message.policy], 1, message.send_ms)
                 message = None
                 for record in records:
                     plan_hash.update(encoder.encode(record) + b"\n")
@@ -233,7 +233,7 @@ class _Run:
             else:
                 with dispatching:
                     for _ in jobs():
-                        pass
+                        await writer.wait_for_room()
                     await trio.sleep(0)
             if dispatching.cancelled_caught:
                 # Interrupted: the rest of the plan still counts towards its hash.

@@ -52,11 +52,11 @@ class Clock:
 class Job:
     """One attempt to make: the message, which attempt, and its virtual time."""
 
-    __slots__ = ("message", "message_id", "event_type", "delivery", "attempt", "virtual_ms")
+    __slots__ = ("message", "message_id", "event_type", "fault", "delivery", "attempt", "virtual_ms")
 
-    def __init__(self, message: Message, message_id: str, event_type: str, delivery: Delivery, attempt: int,
-                 virtual_ms: int):
-        self.message, self.message_id, self.event_type = message, message_id, event_type
+    def __init__(self, message: Message, message_id: str, event_type: str, fault: str | None, delivery: Delivery,
+                 attempt: int, virtual_ms: int):
+        self.message, self.message_id, self.event_type, self.fault = message, message_id, event_type, fault
         self.delivery, self.attempt, self.virtual_ms = delivery, attempt, virtual_ms
 
     def key(self) -> tuple[int, int, int]:
@@ -75,9 +75,9 @@ class Deliverer:
         self._in_flight = 0
         self._changed = trio.Event()
 
-    async def run(self, jobs: Iterator[Job], dispatching: trio.CancelScope) -> None:
-        """Deliver every job (and its retries). Cancelling `dispatching` stops new sends; the
-        attempts in flight finish and are recorded."""
+    async def run(self, jobs: Iterator[Job | None], dispatching: trio.CancelScope) -> None:
+        """Deliver every job (and its retries); None stands for a message not sent. Cancelling
+        `dispatching` stops new sends; the attempts in flight finish and are recorded."""
         send_jobs, receive_jobs = trio.open_memory_channel[Job](0)
         async with trio.open_nursery() as nursery:
             for _ in range(self.concurrency):
@@ -87,8 +87,8 @@ class Deliverer:
                 with dispatching:
                     await self._dispatch(jobs, send_jobs)
 
-    async def _dispatch(self, jobs: Iterator[Job], send_jobs: trio.MemorySendChannel[Job]) -> None:
-        upcoming = next(jobs, None)
+    async def _dispatch(self, jobs: Iterator[Job | None], send_jobs: trio.MemorySendChannel[Job]) -> None:
+        upcoming = await self._next_job(jobs)
         while True:
             retry = self._retries[0][1] if self._retries else None
             if upcoming is None and retry is None:
@@ -104,11 +104,19 @@ class Deliverer:
                     await self._wait_for_change()
                 continue
             if job is upcoming:
-                upcoming = next(jobs, None)
+                upcoming = await self._next_job(jobs)
             else:
                 heapq.heappop(self._retries)
             self._in_flight += 1
             await send_jobs.send(job)
+
+    async def _next_job(self, jobs: Iterator[Job | None]) -> Job | None:
+        for job in jobs:
+            if job is not None:
+                return job
+            # Unsent messages still make rows: keep the writer's backlog bounded.
+            await self.writer.wait_for_room()
+        return None
 
     async def _wait_for_change(self) -> None:
         await self._changed.wait()
@@ -149,7 +157,7 @@ class Deliverer:
             request_body=request.body.decode("utf-8", "replace"),
             response_snippet=answer.snippet.decode("utf-8", "replace") if answer.snippet is not None else None,
         )
-        self.tally.attempt(row, last=not (failed and self._retry(job, expected)))
+        self.tally.attempt(row, job.fault, last=not (failed and self._retry(job, expected)))
         self.writer.add(row)
         await self.writer.wait_for_room()
 
@@ -161,6 +169,7 @@ class Deliverer:
         if expected != "accept" or job.attempt > len(ladder):
             return False
         wait = ladder[job.attempt - 1]
-        nxt = Job(job.message, job.message_id, job.event_type, job.delivery, job.attempt + 1, job.virtual_ms + wait)
+        nxt = Job(job.message, job.message_id, job.event_type, job.fault, job.delivery, job.attempt + 1,
+                  job.virtual_ms + wait)
         heapq.heappush(self._retries, (nxt.key(), nxt))
         return True

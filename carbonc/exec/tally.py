@@ -13,7 +13,7 @@ OUTCOMES = ("2xx", "3xx", "4xx", "5xx", "timeout", "error")
 
 
 class Tally:
-    """Running counts; `faults` maps a message id to its fault label (None: no fault)."""
+    """Running counts."""
 
     def __init__(self, messages_planned: int):
         self.messages_planned = messages_planned
@@ -23,12 +23,12 @@ class Tally:
         self.errors: Counter[str] = Counter()
         self.latencies = array("d")
         self.metrics: Counter[str] = Counter()
-        self.faults: dict[str, str] = {}
 
-    def attempt(self, row: DeliveryRow, *, last: bool) -> None:
-        """Count one attempt; `last` when no retry of it follows (its message is done)."""
+    def attempt(self, row: DeliveryRow, fault: str | None, *, last: bool) -> None:
+        """Count one attempt of a message with `fault` (None: none); `last` when no retry of it
+        follows (its message is done)."""
         self.by_event[(row.event_type, row.outcome)] += 1
-        self.by_fault[(self.faults.get(row.message_id) or "none", row.verdict_ok)] += 1
+        self.by_fault[(fault or "none", row.verdict_ok)] += 1
         if row.error:
             self.errors[row.error] += 1
         self.latencies.append(row.latency_ms)

@@ -257,17 +257,17 @@ class _Failure(Exception):
         self.kind = kind
 
 
-def _connect_error(exc: OSError) -> str:
-    if exc.errno == errno.ECONNREFUSED or isinstance(exc, ConnectionRefusedError):
+def _connect_error(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
         return "refused"
-    if exc.errno in (errno.ECONNRESET, errno.EPIPE):
+    if getattr(exc, "errno", None) in (errno.ECONNRESET, errno.EPIPE):
         return "reset"
-    # trio.open_tcp_stream folds every address's failure into one OSError whose cause chain
-    # holds the real ones.
-    causes = getattr(exc, "exceptions", None) or ([exc.__cause__] if exc.__cause__ else [])
-    for cause in causes:
-        if isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED:
-            return "refused"
+    # trio.open_tcp_stream folds every address's failure into one OSError whose cause is an
+    # ExceptionGroup holding the real ones.
+    cause = exc.__cause__
+    if isinstance(cause, BaseExceptionGroup):
+        kinds = {_connect_error(inner) for inner in cause.exceptions}
+        return "refused" if kinds == {"refused"} else "connect"
     return "connect"
 
 

@@ -12,7 +12,7 @@ from carbonc.store.rows import CheckRow, DeliveryRow, EntityRow, MessageRow
 #: Rows that trigger a flush; DuckDB's bulk path is as fast at this size as at ten times it.
 BATCH_ROWS = 5_000
 #: Pending rows at which producers wait for the writer (memory stays flat if the disk is slow).
-MAX_PENDING = 50_000
+MAX_PENDING = 20_000
 #: Longest a row waits before it is flushed.
 FLUSH_INTERVAL_S = 0.5
 

@@ -54,6 +54,7 @@ class Exchange:
         self._sock = sock
         self._conn = conn
         self._closing = closing
+        self.hang_up = False
 
     def send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         """Answer `status` with `body` and `headers`."""
@@ -71,6 +72,11 @@ class Exchange:
         """Write `partial`, then have the close abort the connection with a TCP reset."""
         self._sock.sendall(partial)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def close_after(self) -> None:
+        """Close the connection after this answer without saying so (no `Connection: close`),
+        as servers do with idle keep-alive connections."""
+        self.hang_up = True
 
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Wait until the server closes (True) or `timeout` seconds pass (False)."""
@@ -105,6 +111,8 @@ class Server:
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
         self.url = ""
+        #: Connections accepted so far.
+        self.connections = 0
 
     def __enter__(self) -> Server:
         self._listener = socket.create_server((_HOST, 0))
@@ -169,6 +177,7 @@ class Server:
                 self._threads = [t for t in self._threads if t.is_alive()]
                 self._threads.append(thread)
                 self._open.add(sock)
+                self.connections += 1
             thread.start()
 
     def _serve(self, sock: socket.socket) -> None:
@@ -198,7 +207,7 @@ class Server:
                 self._requests.append(received)
                 self._arrived.notify_all()
             self._respond(received, exchange)
-            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+            if exchange.hang_up or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return
             conn.start_next_cycle()
 

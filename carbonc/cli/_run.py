@@ -1,0 +1,218 @@
+"""`carbonc run` (and `carbon run`): compile or load a plan, run it against the webhook target,
+record it, report it, and exit by the contract's codes."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from carbonc.cli._common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, resolve_refs, shown
+from carbonc.ir.model import SIGNATURE_MODES
+
+PROVIDER_NAMES = ["mock", "razorpay", "stripe", "cashfree", "juspay", "standard"]
+
+
+class TimeScale(click.ParamType):
+    """`max`, or a positive number of virtual seconds per wall second."""
+
+    name = "X|max"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float | None:
+        if value is None or value == "max":
+            return None
+        try:
+            scale = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a number nor `max`", param, ctx)
+        if not 0 < scale < float("inf"):
+            self.fail("must be a positive number (1 = real time), or `max`", param, ctx)
+        return scale
+
+
+def delivery_options(func: Callable) -> Callable:
+    """The options `carbonc run` and `carbon run` share."""
+    options = [
+        click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
+                     help="Override a parameter, typed like it (repeatable)."),
+        click.option("--provider", type=click.Choice(PROVIDER_NAMES), default="mock", show_default=True,
+                     help="Whose webhooks to send: event names, payloads and signatures."),
+        click.option("--webhook-url", "url", default=None, metavar="URL",
+                     help="Deliver the webhooks here (none: run the gateway side only)."),
+        click.option("--webhook-secret", "secret", envvar="CARBON_WEBHOOK_SECRET", default=None,
+                     help="The secret your handler verifies with (or CARBON_WEBHOOK_SECRET; default: a "
+                          "built-in test secret)."),
+        click.option("--webhook-repeat", "repeat", type=click.IntRange(min=1), default=None, metavar="N",
+                     help="Deliver every message N times, with the same event id."),
+        click.option("--webhook-order", "order", type=click.Choice(["sequence", "reverse", "random"]),
+                     default=None, help="Send in plan order, reversed, or shuffled."),
+        click.option("--webhook-signature", "signature", type=click.Choice(list(SIGNATURE_MODES)), default=None,
+                     help="Sign every message in this mode."),
+        click.option("--ci", is_flag=True, help="Exit 1 if any check fails (a mismatched verdict included)."),
+        click.option("--callback-url", default=None, metavar="URL", help="POST the JSON summary here when done."),
+        click.option("--output", type=click.Choice(["terminal", "json"]), default="terminal", show_default=True),
+    ]
+    return functools.reduce(lambda f, option: option(f), reversed(options), func)
+
+
+def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str | None, secret: str | None,
+             repeat: int | None, order: str | None, signature: str | None, ci: bool, callback_url: str | None,
+             output: str, seed: int | None = None, scenario: str | None = None, app: str | None = None,
+             app_path: str = "/webhooks", concurrency: int = 10, timeout: float | None = None,
+             time_scale: float | None = None, db: Path | None = None, junit: Path | None = None,
+             notes: list[str] | None = None) -> None:
+    """Everything `run` does after parsing its flags; exits with the contract's code."""
+    from carbonc.errors import CompileError, ExecutionError, StoreError
+    from carbonc.plan.params import split_assignments
+
+    if url and app:
+        fail("give --webhook-url or --app, not both")
+    try:
+        overrides = split_assignments(list(assignments))
+    except CompileError as err:
+        fail(err.diagnostics[0].message, err.diagnostics[0].help)
+    plan = _load_plan(ref, overrides, seed, scenario, {"order": order, "repeat": repeat, "signature": signature})
+    asgi = _import_app(app) if app else None
+
+    from carbonc.exec import RunOptions, execute
+    from carbonc.report import document, junit_xml, post_callback, progress_line, terminal_text
+    from carbonc.store import default_path, open_store
+
+    options = RunOptions(provider=provider, url=url, app=asgi, app_path=app_path, app_name=app, secret=secret,
+                         concurrency=concurrency, timeout_s=timeout, time_scale=time_scale)
+    path = (db or default_path()).expanduser()
+    try:
+        store = open_store(path)
+    except StoreError as exc:
+        fail(str(exc), code=EXIT_FAILED)
+    for note in notes or ():
+        click.echo(f"note: {note}", err=True)
+    progress = _Progress(progress_line) if output == "terminal" and sys.stderr.isatty() else None
+    try:
+        result = execute(plan, options, store, progress=progress)
+    except ExecutionError as exc:
+        store.close()
+        fail(str(exc))
+    finally:
+        if progress is not None:
+            progress.clear()
+    store.close()
+
+    summary = document(result, str(path))
+    if output == "json":
+        import msgspec
+
+        click.echo(msgspec.json.encode(summary).decode())
+    else:
+        click.echo(terminal_text(result, str(path)), nl=False)
+    if result.error:
+        click.echo(f"error: {result.error}", err=True)
+    if junit is not None:
+        try:
+            junit.write_bytes(junit_xml(result))
+        except OSError as exc:
+            click.echo(f"error: cannot write the JUnit report to `{junit}`: {exc.strerror or exc}", err=True)
+    if callback_url:
+        problem = post_callback(callback_url, summary)
+        if problem:
+            click.echo(f"warning: {problem}; the run itself is recorded", err=True)
+    if result.status != "completed":
+        sys.exit(EXIT_FAILED)
+    sys.exit(EXIT_FAILED if ci and not result.passed else EXIT_OK)
+
+
+def _load_plan(ref: str, overrides: dict[str, str], seed: int | None, scenario: str | None,
+               delivery: dict[str, Any]):
+    """The plan to run, from a .carbon file, a bundled scenario's name, or a saved plan."""
+    from carbonc.cli._plan import check_provider, is_saved_plan, load
+    from carbonc.exec import PlanInput
+
+    (ref_, path), = resolve_refs([ref])
+    delivery = {k: v for k, v in delivery.items() if v is not None}
+    if is_saved_plan(path):
+        if overrides or seed is not None or scenario or delivery:
+            fail(f"`{ref}` is a saved plan, which --set, --seed, --scenario and the --webhook-order/-repeat/"
+                 "-signature flags cannot change", "run the .carbon scenario instead, or plan it again with them")
+        try:
+            plan = PlanInput.from_file(path)
+        except (ValueError, OSError, Exception) as exc:  # noqa: BLE001 - any decode failure
+            fail(f"`{ref}` is not a readable carbonc plan: {exc}")
+    else:
+        header, summary, compiled = load((ref_, path), None, overrides, seed, scenario, delivery or None)
+        plan = PlanInput.from_compiled(compiled)
+    return plan
+
+
+def _import_app(spec: str) -> Any:
+    """Import `module:attr` (the ASGI app), from the current directory first."""
+    module_name, colon, attr = spec.partition(":")
+    if not colon or not module_name or not attr:
+        fail(f"--app must be `module:attribute`, not `{spec}`", "e.g. --app myshop.main:app")
+    sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - the user's module failing to import is their input error
+        fail(f"cannot import `{module_name}` for --app: {type(exc).__name__}: {exc}")
+    finally:
+        sys.path.remove(os.getcwd())
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            fail(f"`{module_name}` has no attribute `{attr}`")
+        target = getattr(target, part)
+    if not callable(target):
+        fail(f"`{spec}` is not an ASGI app (it is not callable)")
+    return target
+
+
+class _Progress:
+    """Redraws one progress line on stderr, at most a few times a second."""
+
+    def __init__(self, render: Callable[..., str]):
+        self.render, self.start, self.drawn = render, time.monotonic(), False
+
+    def __call__(self, tally: Any) -> None:
+        line = self.render(tally, time.monotonic() - self.start)
+        sys.stderr.write("\r\x1b[2K" + line)
+        sys.stderr.flush()
+        self.drawn = True
+
+    def clear(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+
+
+@click.command()
+@click.argument("ref", metavar="FILE|NAME|PLAN")
+@delivery_options
+@click.option("--seed", type=int, default=None, help="Seed for every random choice (default: the scenario's).")
+@click.option("--scenario", "scenario", default=None, help="Which scenario of the file (default: the first).")
+@click.option("--app", default=None, metavar="MODULE:ATTR",
+              help="Deliver to an ASGI app in-process (FastAPI, Starlette) instead of a URL.")
+@click.option("--app-path", default="/webhooks", show_default=True, help="The path posted to with --app.")
+@click.option("--concurrency", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="Deliveries in flight at once.")
+@click.option("--timeout", type=click.FloatRange(min=0.001), default=None, metavar="S",
+              help="Per-request deadline in seconds (default: the plan's, else the gateway's).")
+@click.option("--time-scale", type=TimeScale(), default="max", show_default=True,
+              help="Virtual seconds per wall second (1 = real time), or `max`: no waiting, order kept.")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The DuckDB file (default: CARBON_DB, else ~/.carbon/carbon.duckdb).")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a JUnit XML report here (one test case per check).")
+def run(**kwargs: Any) -> None:
+    """Run a scenario (or a saved plan) against your webhook endpoint and record every attempt."""
+    from carbonc.cli._common import guard
+
+    guard(run_plan)(**kwargs)
+
+
+__all__ = ["delivery_options", "run", "run_plan", "EXIT_INVALID"]

@@ -1,0 +1,279 @@
+"""`carbonc run` end to end through click's CliRunner: a real server on 127.0.0.1 (verifying
+signatures with the official SDKs where it matters), a real DuckDB file in tmp_path, and every
+answer judged and recorded."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import duckdb
+import pytest
+import servers
+from click.testing import CliRunner
+
+from carbonc.cli import main
+from carbonc.cli.legacy import main as legacy_main
+
+#: A small scenario: 10 orders, all paid, with a mix of forged signatures and a fault profile.
+FORGERIES = """
+scenario forgeries {
+  param n = 10
+  seed 3
+  phase p {
+    create orders count n amount INR 100 method card
+    pay each order { captured 100% }
+  }
+  deliver {
+    signature valid 70%
+    signature missing 10%
+    signature corrupted 10%
+    signature wrong_secret 10%
+    retry none
+  }
+  expect orders == n severity high
+  expect deliveries.mismatched == 0 severity critical
+}
+"""
+
+#: One message per order, never retried: the shape the misbehaving-endpoint tests need.
+TINY = """
+scenario tiny {
+  param n = 2
+  phase p {
+    create orders count n amount INR 100 method card
+    pay each order { failed 100% code BAD_REQUEST_ERROR reason payment_declined }
+  }
+  deliver { retry none }
+}
+"""
+
+
+def run(*args: str, command=main, env: dict[str, str] | None = None):
+    return CliRunner().invoke(command, list(args), prog_name="carbonc", env=env)
+
+
+def rows(db: Path, sql: str, *params) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "runs.duckdb"
+
+
+@pytest.fixture
+def scenario(tmp_path: Path):
+    def write(text: str, name: str = "s.carbon") -> str:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return str(path)
+
+    return write
+
+
+def test_every_attempt_is_recorded_and_the_summary_adds_up(db: Path, tmp_path: Path):
+    with servers.lax() as srv:
+        result = run("run", "dispute-spike", "--set", "baseline_orders=70", "--webhook-url", srv.url + "/hooks",
+                     "--db", str(db), "--output", "json", "--concurrency", "8")
+        received = srv.requests
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "completed" and doc["passed"] is True
+    total = doc["deliveries"]["total"]
+    assert total == len(received) == 230  # 70 orders x 3 messages, 10 disputes x 2
+    assert rows(db, "select count(*), count(distinct delivery_id) from deliveries") == [(total, total)]
+    assert rows(db, "select count(*) from messages") == [(total,)]
+    assert rows(db, "select kind, count(*) from entities group by 1 order by 1") == [
+        ("dispute", 10), ("order", 70), ("payment", 70)]
+    assert rows(db, "select status, scenario, provider, seed from runs") == [("completed", "dispute-spike", "mock", 7)]
+    # The bodies recorded are the bodies sent.
+    sent = sorted(r.body.decode() for r in received)
+    assert sorted(b for b, in rows(db, "select request_body from deliveries")) == sent
+    # Each check is a row, and all of dispute-spike's pass against a correct handler.
+    checks = rows(db, "select kind, passed from checks")
+    assert len(checks) == len(doc["checks"]) >= 5 and all(passed for _, passed in checks)
+    # The plan's hash is the hash of the saved plan.
+    out = tmp_path / "plan.ndjson"
+    assert run("plan", "dispute-spike", "--set", "baseline_orders=70", "--out", str(out)).exit_code == 0
+    assert rows(db, "select plan_sha256 from runs") == [(hashlib.sha256(out.read_bytes()).hexdigest(),)]
+
+
+@pytest.mark.parametrize("provider", ["mock", "razorpay", "stripe", "cashfree", "juspay", "standard"])
+def test_a_correct_handler_passes_ci_and_one_that_accepts_forgeries_fails(provider, db, scenario, tmp_path):
+    from dialect_helpers import SECRETS
+
+    dialect = "razorpay" if provider == "mock" else provider
+    secret = SECRETS[dialect]
+    path = scenario(FORGERIES)
+    junit = tmp_path / "report.xml"
+    with servers.strict(dialect, secret) as srv:
+        ok = run("run", path, "--provider", provider, "--webhook-url", srv.url, "--webhook-secret", secret,
+                 "--db", str(db), "--ci", "--junit", str(junit), "--output", "json")
+    assert ok.exit_code == 0, ok.output
+    doc = json.loads(ok.stdout)
+    assert doc["deliveries"]["mismatched"] == 0 and doc["deliveries"]["total"] == len(srv.requests)
+    # Every event this provider sends arrived, genuine ones accepted and forged ones rejected.
+    verdicts = doc["verdicts"]
+    assert all(v["mismatched"] == 0 for v in verdicts.values())
+    assert verdicts["none"]["ok"] > 0 and sum(v["ok"] for f, v in verdicts.items() if f != "none") > 0
+    assert doc["deliveries"]["by_outcome"]["2xx"] == verdicts["none"]["ok"]
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite.get("failures") == "0" and int(suite.get("tests")) == 3
+
+    with servers.lax() as srv:
+        bad = run("run", path, "--provider", provider, "--webhook-url", srv.url, "--webhook-secret", secret,
+                  "--db", str(db), "--ci", "--junit", str(junit))
+    assert bad.exit_code == 1, bad.output
+    assert "FAIL expect deliveries.mismatched == 0 [critical]" in bad.stdout
+    failed = [case.get("name") for case in ET.parse(junit).getroot().iter("testcase")
+              if case.find("failure") is not None]
+    assert len(failed) == 1 and "deliveries.mismatched" in failed[0]
+    # Without --ci a failing check is reported, not an exit code.
+    with servers.lax() as srv:
+        assert run("run", path, "--provider", provider, "--webhook-url", srv.url, "--db", str(db)).exit_code == 0
+
+
+def test_retries_resend_the_same_event_and_are_recorded_as_attempts(db, scenario):
+    path = scenario(FORGERIES.replace("retry none", "retry [1s, 1s, 1s]").replace(
+        "signature valid 70%\n    signature missing 10%\n    signature corrupted 10%\n    signature wrong_secret 10%",
+        "signature valid"))
+    with servers.flaky(failures=2, status=503) as srv:
+        result = run("run", path, "--webhook-url", srv.url, "--db", str(db), "--output", "json")
+        received = srv.requests
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["deliveries"]["total"] == 30 * 3 == len(received)
+    assert doc["deliveries"]["retried"] == 60 and doc["deliveries"]["by_outcome"]["5xx"] == 60
+    attempts = rows(db, "select message_id, list(attempt order by attempt), list(status_code order by attempt), "
+                        "count(distinct request_body) from deliveries group by 1")
+    assert len(attempts) == 30
+    assert all(a == [1, 2, 3] and s == [503, 503, 200] and bodies == 1 for _, a, s, bodies in attempts)
+    # The same event id on every attempt, as Razorpay sends it.
+    by_body: dict[bytes, set[str]] = {}
+    for r in received:
+        by_body.setdefault(r.body, set()).add(r.headers["x-razorpay-event-id"])
+    assert all(len(ids) == 1 for ids in by_body.values()) and len(by_body) == 30
+    # A 503 on a genuine message is a mismatch (the handler failed it), so the check fails.
+    assert doc["deliveries"]["mismatched"] == 60
+
+
+@pytest.mark.parametrize(("server", "error", "status"), [
+    (servers.garbage, "protocol", None),
+    (servers.resetting, "reset", None),
+    (servers.redirecting, "redirect", 302),
+    (lambda: servers.huge(size=10 * 1024 * 1024), "oversized", 200),
+    (servers.hanging, "timeout", None),
+])
+def test_a_misbehaving_endpoint_is_data_not_a_crash(server, error, status, db, scenario):
+    path = scenario(TINY)
+    with server() as srv:
+        result = run("run", path, "--webhook-url", srv.url + "/hooks", "--db", str(db), "--timeout", "0.3",
+                     "--output", "json")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert rows(db, "select error, status_code, verdict_ok from deliveries") == [(error, status, error == "oversized")] * 2
+    assert json.loads(result.stdout)["deliveries"]["errors"] == {error: 2}
+
+
+def test_refused_and_unresolvable_targets_are_recorded(db, scenario):
+    path = scenario(TINY)
+    for url, kind in [(servers.refused_url(), "refused"), ("http://no-such-host.invalid/", "dns")]:
+        result = run("run", path, "--webhook-url", url, "--db", str(db), "--output", "json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["deliveries"]["errors"] == {kind: 2}
+    assert rows(db, "select error, count(*) from deliveries group by 1 order by 1") == [("dns", 2), ("refused", 2)]
+
+
+def test_without_a_target_the_gateway_side_still_runs(db):
+    result = run("run", "refund-storm", "--set", "baseline_orders=30", "--db", str(db), "--output", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["target"] is None and doc["deliveries"]["total"] == 0 and doc["status"] == "completed"
+    assert rows(db, "select count(*) from deliveries") == [(0,)]
+    assert rows(db, "select count(*) > 0 from messages") == [(True,)]
+    assert rows(db, "select count(*) from entities where kind = 'order'") == [(30,)]
+
+
+def test_flags_override_the_scenarios_delivery(db, scenario):
+    path = scenario(TINY)
+    with servers.lax() as srv:
+        result = run("run", path, "--webhook-url", srv.url, "--db", str(db), "--webhook-repeat", "3",
+                     "--webhook-signature", "missing", "--webhook-order", "reverse", "--output", "json")
+        received = srv.requests
+    assert result.exit_code == 0, result.output
+    assert len(received) == 6
+    assert all("x-razorpay-signature" not in r.headers for r in received)
+    # Copies carry the original's event id.
+    assert len({r.headers["x-razorpay-event-id"] for r in received}) == 2
+    assert rows(db, "select count(*) from messages where duplicate_of is not null") == [(4,)]
+    assert rows(db, "select distinct expected_verdict, verdict_ok from deliveries") == [("reject", False)]
+
+
+def test_a_saved_plan_runs_and_refuses_changes(db, tmp_path):
+    out = tmp_path / "p.ndjson"
+    assert run("plan", "dispute-spike", "--set", "baseline_orders=10", "--out", str(out)).exit_code == 0
+    with servers.lax() as srv:
+        result = run("run", str(out), "--webhook-url", srv.url, "--db", str(db), "--output", "json")
+        assert json.loads(result.stdout)["deliveries"]["total"] == 34 == len(srv.requests)
+    refused = run("run", str(out), "--webhook-repeat", "2", "--db", str(db))
+    assert refused.exit_code == 2 and "saved plan" in refused.output
+
+
+def test_the_callback_gets_the_summary_and_its_failure_is_not_fatal(db, scenario):
+    path = scenario(TINY)
+    with servers.lax() as hook, servers.lax() as callback:
+        result = run("run", path, "--webhook-url", hook.url, "--db", str(db), "--callback-url", callback.url + "/cb")
+        assert result.exit_code == 0, result.output
+        posted, = callback.requests
+    summary = json.loads(posted.body)
+    assert posted.path == "/cb" and summary["passed"] is True and summary["deliveries"]["total"] == 2
+    with servers.lax() as hook:
+        result = run("run", path, "--webhook-url", hook.url, "--db", str(db), "--callback-url", servers.refused_url())
+    assert result.exit_code == 0
+    assert "warning: the callback failed" in result.stderr
+
+
+def test_an_asgi_app_is_called_in_process(db, monkeypatch, scenario):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    path = scenario(FORGERIES)
+    result = run("run", path, "--app", "asgi_app:app", "--app-path", "/hooks/razorpay", "--db", str(db),
+                 "--webhook-secret", "app-secret", "--ci", "--output", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["target"] == "app:asgi_app:app" and doc["deliveries"]["total"] == 30
+    assert doc["deliveries"]["mismatched"] == 0
+
+
+def test_terminal_summary(db, scenario):
+    path = scenario(FORGERIES)
+    with servers.lax() as srv:
+        result = run("run", path, "--webhook-url", srv.url, "--db", str(db))
+    out = result.stdout
+    assert "Deliveries by event" in out and "order.paid" in out and "payment.captured" in out
+    assert "Verdicts by fault" in out and "signature:missing" in out
+    assert "Latency: p50" in out and "Checks: 1 passed, 1 failed" in out
+    assert f"Recorded in {db}" in out
+    assert "\r" not in result.stderr  # no progress bar when not on a terminal
+
+
+def test_the_carbon_alias_runs_with_the_older_flags(db, monkeypatch):
+    monkeypatch.setenv("CARBON_DB", str(db))
+    monkeypatch.setenv("RAZORPAY_API_SECRET", "rzp-api-secret-value")
+    with servers.lax() as srv:
+        result = run("run", "dispute-spike", "--provider", "razorpay", "--set", "baseline_orders=70",
+                     "--webhook-url", srv.url, "--webhook-repeat", "2", "--webhook-order", "random",
+                     "--webhook-signature", "valid", "--api-key", "rzp_test_key_value", "--ci", "--output", "json",
+                     command=legacy_main)
+        assert len(srv.requests) == 460
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["deliveries"]["total"] == 460
+    assert "not yet available" in result.stderr
+    assert "rzp_test_key_value" not in result.output and "rzp-api-secret-value" not in result.output
+    assert rows(db, "select count(*) from runs") == [(1,)]

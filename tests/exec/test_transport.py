@@ -1,0 +1,93 @@
+"""The webhook client against real misbehaving servers on 127.0.0.1: every kind of failure is an
+`Answer` with its own error kind, never an exception, and keep-alive connections are reused."""
+
+from __future__ import annotations
+
+import pytest
+import servers
+import trio
+
+from carbonc.errors import ExecutionError
+from carbonc.exec.transport import MAX_BODY_BYTES, SNIPPET_BYTES, Connection, parse_target
+
+BODY = b'{"event":"payment.captured"}'
+
+
+def send_all(url: str, count: int = 1, timeout_s: float = 2.0):
+    """Send `count` requests over one Connection; return the answers."""
+
+    async def main():
+        conn = Connection(parse_target(url))
+        try:
+            return [await conn.send("POST", {"Content-Type": "application/json"}, BODY, timeout_s)
+                    for _ in range(count)]
+        finally:
+            await conn.aclose()
+
+    return trio.run(main)
+
+
+def test_keep_alive_reuses_one_connection():
+    with servers.lax() as srv:
+        answers = send_all(srv.url + "/hooks?x=1", count=20)
+        assert [a.status for a in answers] == [200] * 20
+        assert all(a.error is None and a.snippet == b"ok" for a in answers)
+        assert len(srv.requests) == 20
+        assert {r.path for r in srv.requests} == {"/hooks?x=1"}
+        assert srv.requests[0].body == BODY
+        assert srv.requests[0].headers["content-length"] == str(len(BODY))
+        assert srv.connections == 1
+
+
+@pytest.mark.parametrize(("server", "status", "error"), [
+    (lambda: servers.lax(status=503, body=b"busy"), 503, None),
+    (lambda: servers.lax(status=400, body=b"bad signature"), 400, None),
+    (servers.redirecting, 302, "redirect"),
+    (servers.garbage, None, "protocol"),
+    (servers.resetting, None, "reset"),
+])
+def test_misbehaviour_is_an_answer(server, status, error):
+    with server() as srv:
+        answer, = send_all(srv.url + "/hooks")
+    assert (answer.status, answer.error) == (status, error)
+
+
+def test_a_hanging_endpoint_times_out_at_the_deadline():
+    with servers.hanging() as srv:
+        answer, = send_all(srv.url + "/hooks", timeout_s=0.3)
+        assert (answer.status, answer.error) == (None, "timeout")
+        assert 300 <= answer.latency_ms < 2000
+
+
+def test_a_huge_body_is_read_only_up_to_the_bound():
+    with servers.huge(size=10 * 1024 * 1024) as srv:
+        answer, = send_all(srv.url + "/hooks", timeout_s=5)
+    assert answer.status == 200 and answer.error == "oversized"
+    assert len(answer.snippet) == SNIPPET_BYTES < MAX_BODY_BYTES
+
+
+def test_refused_and_unresolvable():
+    answer, = send_all(servers.refused_url() + "/hooks")
+    assert (answer.status, answer.error) == (None, "refused")
+    answer, = send_all("http://no-such-host.invalid/hooks")
+    assert (answer.status, answer.error) == (None, "dns")
+
+
+def test_a_dropped_idle_connection_is_reopened_not_reported():
+    # The server closes after every answer without saying so: the next request on the
+    # stale connection fails to get an answer, and the client retries it on a new one.
+    with servers.Server(lambda req, ex: (ex.send(200, b"ok"), ex.close_after())) as srv:
+        answers = send_all(srv.url, count=3)
+    assert [(a.status, a.error) for a in answers] == [(200, None)] * 3
+
+
+@pytest.mark.parametrize("url", ["ftp://x/", "http://", "http://h/a b", "localhost:8000"])
+def test_unusable_urls_are_refused_up_front(url):
+    with pytest.raises(ExecutionError):
+        parse_target(url)
+
+
+def test_credentials_in_the_url_are_not_shown():
+    target = parse_target("https://user:pa55@hooks.example.com/in?token=abc")
+    assert "pa55" not in target.shown and "token" not in target.shown
+    assert target.path == "/in?token=abc" and target.port == 443

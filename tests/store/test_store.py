@@ -1,0 +1,118 @@
+"""The store on a real DuckDB file: the contract's tables and columns, batches kept whole,
+stale runs marked, and errors as messages."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from carbonc.errors import StoreError
+from carbonc.store import Batch, CheckRow, DeliveryRow, RunRow, default_path, open_store
+from carbonc.store.schema import TABLES
+
+DOCS = Path(__file__).parents[2] / "docs" / "store.md"
+
+#: The contract (DESIGN.md): these columns, in these tables, under these names.
+CONTRACT = {
+    "runs": "run_id scenario source_sha256 plan_sha256 seed provider params started_at finished_at status version",
+    "entities": "run_id entity_id kind parent_id state amount_minor currency attrs",
+    "messages": "run_id message_id seq virtual_ms neutral_event provider_event entity_id fault signature_mode "
+                "duplicate_of",
+    "deliveries": "run_id delivery_id message_id attempt event_type signature_mode sent_at status_code latency_ms "
+                  "error expected_verdict verdict_ok request_body response_snippet",
+    "checks": "run_id kind name severity passed expected actual message",
+}
+
+
+def run_row(run_id: str = "run_1") -> RunRow:
+    return RunRow(run_id=run_id, scenario="s", source_sha256="a" * 64, plan_sha256="", seed=1, provider="mock",
+                  params='{"n":1}', started_at_ms=1_764_000_000_000, version="0.1.0")
+
+
+def delivery(n: int, run_id: str = "run_1") -> DeliveryRow:
+    return DeliveryRow(run_id, f"evt_{n}/1", f"evt_{n}", 1, "payment.captured", "valid", 1_764_000_000_000 + n, n,
+                       200, 1.25, None, "2xx", False, "accept", True, '{"n":%d}' % n, "ok")
+
+
+def test_every_contract_column_exists(tmp_path):
+    with open_store(tmp_path / "db.duckdb") as store:
+        tables = store.tables()
+    for table, columns in CONTRACT.items():
+        assert set(columns.split()) <= set(tables[table]), table
+
+
+def test_the_docs_list_every_column_in_order():
+    text = DOCS.read_text(encoding="utf-8")
+    for table, columns in TABLES.items():
+        section = text.split(f"<!-- table:{table} -->", 1)[1].split("<!-- table:", 1)[0]
+        documented = re.findall(r"^\| `(\w+)` \| (\w+) \|", section, flags=re.M)
+        assert documented == [(name, kind.split()[0]) for name, kind in columns], table
+
+
+def test_rows_round_trip_and_runs_finish(tmp_path):
+    path = tmp_path / "db.duckdb"
+    with open_store(path) as store:
+        store.begin_run(run_row())
+        store.append(Batch(deliveries=[delivery(n) for n in range(3)],
+                           checks=[CheckRow("run_1", "expect", "expect n == 1", "high", True, "n == 1", "n = 1", "ok")]))
+        store.finish_run("run_1", "completed", 1_764_000_001_000, "b" * 64)
+        _, rows = store.query("select status, plan_sha256, finished_at - started_at from runs")
+        assert rows == [("completed", "b" * 64, __import__("datetime").timedelta(seconds=1))]
+        _, rows = store.query("select delivery_id, sent_at, latency_ms, request_body from deliveries order by 1")
+        assert [r[0] for r in rows] == ["evt_0/1", "evt_1/1", "evt_2/1"]
+        assert rows[1][2] == 1.25 and rows[1][3] == '{"n":1}'
+
+
+def test_a_run_left_running_is_marked_interrupted_on_open(tmp_path):
+    path = tmp_path / "db.duckdb"
+    with open_store(path) as store:
+        store.begin_run(run_row())
+        store.append(Batch(deliveries=[delivery(1)]))
+    with open_store(path) as store:
+        _, rows = store.query("select status, finished_at is not null from runs")
+    assert rows == [("interrupted", True)]
+
+
+def test_a_failing_batch_is_kept_out_whole(tmp_path):
+    with open_store(tmp_path / "db.duckdb") as store:
+        store.begin_run(run_row())
+        bad = delivery(2)
+        bad.sent_at_ms = "not a number"  # type: ignore[assignment]
+        with pytest.raises(StoreError):
+            store.append(Batch(deliveries=[delivery(1), bad]))
+        _, rows = store.query("select count(*) from deliveries")
+        assert rows == [(0,)]
+        store.append(Batch(deliveries=[delivery(3)]))
+        _, rows = store.query("select count(*) from deliveries")
+        assert rows == [(1,)]
+
+
+def test_bad_files_are_errors_not_crashes(tmp_path):
+    garbage = tmp_path / "garbage.duckdb"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="not a DuckDB database|cannot open"):
+        open_store(garbage)
+    assert garbage.read_bytes() == b"this is not a database" * 100
+    with pytest.raises(StoreError, match="is a directory"):
+        open_store(tmp_path)
+    with pytest.raises(StoreError, match="no database"):
+        open_store(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_carbon_db_chooses_the_default_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("CARBON_DB", str(tmp_path / "x.duckdb"))
+    assert default_path() == tmp_path / "x.duckdb"
+    monkeypatch.delenv("CARBON_DB")
+    assert default_path() == Path.home() / ".carbon" / "carbon.duckdb"
+
+
+def test_the_file_is_plain_duckdb(tmp_path):
+    path = tmp_path / "db.duckdb"
+    with open_store(path) as store:
+        store.begin_run(run_row())
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("select scenario from runs").fetchall() == [("s",)]
+    con.close()
