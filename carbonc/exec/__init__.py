@@ -187,18 +187,17 @@ class _Run:
         records = self.plan.records()
         header = next(records)
         plan_hash.update(encoder.encode(header) + b"\n")
-        entities: list[Entity] = []
+        lookup = EntityIndex()
         first: Message | None = None
         for record in records:
             plan_hash.update(encoder.encode(record) + b"\n")
             if isinstance(record, Entity):
-                entities.append(record)
+                lookup.add(record)
                 writer.add(self.gateway.entity_row(self.run_id, record))
                 await writer.wait_for_room()
             elif isinstance(record, Message):
                 first = record
                 break
-        lookup = EntityIndex(entities)
         clock = Clock(self.options.time_scale, origin_ms)
         policies = {p.id: resolve(p, self.options.provider, self.options.timeout_s) for p in header.policies}
 

