@@ -83,7 +83,9 @@ def terminal_text(result: RunResult, db: str | None = None) -> str:
             mark = "ok  " if c.passed else "FAIL"
             severity = f" [{c.severity}]" if c.severity else ""
             detail = "" if c.passed else f": {c.message}"
-            lines.append(f"  {mark} {c.kind} {c.expected or c.name}{severity}{detail}")
+            # An expect shows its condition with the parameters filled in; a finding its name.
+            what = f"expect {c.expected}" if c.kind == "expect" and c.expected else c.name
+            lines.append(f"  {mark} {what}{severity}{detail}")
         lines.append("")
     elif result.status != "completed":
         lines.append("Checks: not judged (the run did not complete)")
