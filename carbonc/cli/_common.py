@@ -73,6 +73,8 @@ def guard(func: F) -> F:
         except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
             from carbonc.errors import InternalError
 
+            while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]  # name what went wrong, not the task group it came out of
             click.echo(f"error: {InternalError(f'{type(exc).__name__}: {exc}')}", err=True)
             sys.exit(EXIT_FAILED)
 

@@ -159,10 +159,8 @@ class _Run:
                     await self._deliver_all(writer, plan_hash, int(started * 1000))
                 finally:
                     writer.close()
-        except StoreError as exc:
-            self.status, self.error = "failed", str(exc)
-        except CarbonError as exc:
-            self.status, self.error = "failed", str(exc)
+        except* CarbonError as group:  # StoreError (a full disk) or ExecutionError, from any task
+            self.status, self.error = "failed", str(_first(group))
         checks: list[CheckRow] = []
         if self.status == "running":
             self.status = "interrupted" if self.interrupts else "completed"
@@ -275,6 +273,14 @@ class _Run:
         metrics = {**entity_metrics(self.plan.summary), **self.tally.delivery_metrics()}
         return [CheckRow(self.run_id, c.kind, c.name, c.severity, c.passed, c.expected, c.actual, c.message)
                 for c in evaluate_checks(self.plan.header.checks, metrics)]
+
+
+def _first(group: BaseExceptionGroup) -> BaseException:
+    """The first leaf exception of a (nested) exception group."""
+    found: BaseException = group
+    while isinstance(found, BaseExceptionGroup):
+        found = found.exceptions[0]
+    return found
 
 
 def _checks_batch(checks: list[CheckRow]):

@@ -132,7 +132,10 @@ class Store:
                     self._con.execute(staged_select(table), [file])
                 self._con.execute("COMMIT")
             except BaseException:
-                self._con.execute("ROLLBACK")
+                try:
+                    self._con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass  # a failed COMMIT has rolled back already; report what failed, not this
                 raise
 
         try:
@@ -167,6 +170,9 @@ class Store:
         try:
             return action()
         except duckdb.Error as exc:
+            if "No space left" in str(exc):
+                raise StoreError(f"no space left on the device holding `{self.path}`; what was recorded "
+                                 "before this batch is kept") from None
             raise StoreError(f"cannot write to `{self.path}`: {_first_line(exc)}") from None
 
     # Reading.
