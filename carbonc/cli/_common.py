@@ -68,14 +68,27 @@ def guard(func: F) -> F:
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+            _interrupted()
+        except BaseExceptionGroup as group:  # from a trio nursery: name what went wrong, not the group
+            leaf: BaseException = group
+            while isinstance(leaf, BaseExceptionGroup):
+                leaf = leaf.exceptions[0]
+            if isinstance(leaf, KeyboardInterrupt):
+                _interrupted()
+            _internal_error(leaf)
         except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
-            from carbonc.errors import InternalError
-
-            while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
-                exc = exc.exceptions[0]  # name what went wrong, not the task group it came out of
-            click.echo(f"error: {InternalError(f'{type(exc).__name__}: {exc}')}", err=True)
-            sys.exit(EXIT_FAILED)
+            _internal_error(exc)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _interrupted() -> None:
+    click.echo("interrupted", err=True)
+    sys.exit(130)
+
+
+def _internal_error(exc: BaseException) -> None:
+    from carbonc.errors import InternalError
+
+    click.echo(f"error: {InternalError(f'{type(exc).__name__}: {exc}')}", err=True)
+    sys.exit(EXIT_FAILED)

@@ -81,12 +81,16 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
     plan = _load_plan(ref, overrides, seed, scenario, {"order": order, "repeat": repeat, "signature": signature})
     asgi = _import_app(app) if app else None
 
-    from carbonc.exec import RunOptions, execute
+    from carbonc.exec import RunOptions, prepare
     from carbonc.report import document, junit_xml, post_callback, progress_line, terminal_text
     from carbonc.store import default_path, open_store
 
     options = RunOptions(provider=provider, url=url, app=asgi, app_path=app_path, app_name=app, secret=secret,
                          concurrency=concurrency, timeout_s=timeout, time_scale=time_scale)
+    try:
+        prepared = prepare(plan, options)  # before the database is touched: bad input changes nothing
+    except ExecutionError as exc:
+        fail(str(exc))
     path = (db or default_path()).expanduser()
     try:
         store = open_store(path)
@@ -96,14 +100,11 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
         click.echo(f"note: {note}", err=True)
     progress = _Progress(progress_line) if output == "terminal" and sys.stderr.isatty() else None
     try:
-        result = execute(plan, options, store, progress=progress)
-    except ExecutionError as exc:
-        store.close()
-        fail(str(exc))
+        result = prepared.execute(store, progress=progress)
     finally:
         if progress is not None:
             progress.clear()
-    store.close()
+        store.close()
 
     summary = document(result, str(path))
     if output == "json":

@@ -35,7 +35,7 @@ from carbonc.exec.writer import Writer
 from carbonc.plan.model import Entity, Header, Message, Record, Summary
 from carbonc.store import CheckRow, RunRow, Store
 
-__all__ = ["PlanInput", "RunOptions", "RunResult", "execute"]
+__all__ = ["PlanInput", "PreparedRun", "RunOptions", "RunResult", "execute", "prepare"]
 
 
 class PlanInput(NamedTuple):
@@ -101,11 +101,14 @@ class RunResult(NamedTuple):
 
 def execute(plan: PlanInput, options: RunOptions, store: Store, *, run_id: str | None = None,
             progress: Callable[[Tally], None] | None = None, clock: trio.abc.Clock | None = None) -> RunResult:
-    """Run `plan` with `options`, recording into `store`. Raises ExecutionError before anything is
-    recorded if the run cannot start (bad URL, provider or secret); after that, failures are in
-    the result (`status` `failed`, `error`), and what was recorded stays recorded."""
-    run = _Run(plan, options, store, run_id or new_run_id(), progress)
-    return trio.run(run.main, clock=clock)
+    """Run `plan` with `options`, recording into `store`: `prepare(plan, options).execute(store)`."""
+    return prepare(plan, options, run_id=run_id).execute(store, progress=progress, clock=clock)
+
+
+def prepare(plan: PlanInput, options: RunOptions, *, run_id: str | None = None) -> PreparedRun:
+    """Check that the run can start — provider, secret, target, concurrency — before anything is
+    opened or recorded. Raises ExecutionError (whose message never contains a secret)."""
+    return PreparedRun(plan, options, run_id or new_run_id())
 
 
 def new_run_id() -> str:
@@ -115,10 +118,11 @@ def new_run_id() -> str:
     return f"run_{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}_{secrets.token_hex(4)}"
 
 
-class _Run:
-    def __init__(self, plan: PlanInput, options: RunOptions, store: Store, run_id: str,
-                 progress: Callable[[Tally], None] | None):
-        self.plan, self.options, self.store, self.run_id, self.progress = plan, options, store, run_id, progress
+class PreparedRun:
+    """A run whose options have been checked; `execute` carries it out."""
+
+    def __init__(self, plan: PlanInput, options: RunOptions, run_id: str):
+        self.plan, self.options, self.run_id = plan, options, run_id
         self.dialect = get_dialect(options.provider, **options.dialect_options)
         secret = options.secret or default_secret(self.dialect.name)
         self.secrets = Secrets(secret, options.previous_secret)
@@ -132,6 +136,15 @@ class _Run:
         self.status = "running"
         self.error: str | None = None
         self.interrupts = 0
+        #: What the first Ctrl-C cancels: reading the plan, then dispatching.
+        self._stoppable = trio.CancelScope()
+
+    def execute(self, store: Store, *, progress: Callable[[Tally], None] | None = None,
+                clock: trio.abc.Clock | None = None) -> RunResult:
+        """Run it, recording into `store`. Failures after the run has started are in the result
+        (`status` `failed`, `error`); what was recorded stays recorded."""
+        self.store, self.progress = store, progress
+        return trio.run(self.main, clock=clock)
 
     def shown_target(self) -> str | None:
         if self.target is not None:
@@ -183,60 +196,70 @@ class _Run:
     async def _deliver_all(self, writer: Writer, plan_hash: Any, origin_ms: int) -> None:
         encoder = msgspec.json.Encoder()
         records = self.plan.records()
-        header = next(records)
-        plan_hash.update(encoder.encode(header) + b"\n")
-        lookup = EntityIndex()
-        first: Message | None = None
-        for record in records:
-            plan_hash.update(encoder.encode(record) + b"\n")
+
+        def read() -> Iterator[Record]:
+            for record in records:
+                plan_hash.update(encoder.encode(record) + b"\n")
+                yield record
+
+        plan = read()
+        header = next(plan)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._watch_signals, nursery.cancel_scope)
+            if self.progress is not None:
+                nursery.start_soon(self._report_progress)
+            lookup = EntityIndex()
+            first: Message | None = None
+            with self._stoppable:
+                first = await self._load_entities(plan, lookup, writer)
+            if not self.interrupts:
+                self._stoppable = trio.CancelScope()
+                jobs = self._jobs(first, plan, header, lookup, writer)
+                if self._has_target():
+                    clock = Clock(self.options.time_scale, origin_ms)
+                    deliverer = Deliverer(run_id=self.run_id, dialect=self.dialect, lookup=lookup,
+                                          secrets=self.secrets, clock=clock, connect=self._connector(),
+                                          concurrency=self.options.concurrency, writer=writer, tally=self.tally)
+                    await deliverer.run(jobs, self._stoppable)
+                else:
+                    with self._stoppable:
+                        for n, _ in enumerate(jobs):
+                            await writer.wait_for_room()
+                            if n % 1024 == 0:
+                                await trio.lowlevel.checkpoint()
+            if self.interrupts:
+                for _ in plan:  # the rest of the plan still counts towards its hash
+                    pass
+            nursery.cancel_scope.cancel()
+
+    async def _load_entities(self, plan: Iterator[Record], lookup: EntityIndex, writer: Writer) -> Message | None:
+        """Record the gateway's entities and index them; return the plan's first message."""
+        for n, record in enumerate(plan):
             if isinstance(record, Entity):
                 lookup.add(record)
                 writer.add(self.gateway.entity_row(self.run_id, record))
                 await writer.wait_for_room()
+                if n % 1024 == 0:
+                    await trio.lowlevel.checkpoint()  # let a Ctrl-C through on a big plan
             elif isinstance(record, Message):
-                first = record
-                break
-        clock = Clock(self.options.time_scale, origin_ms)
+                return record
+        return None
+
+    def _jobs(self, first: Message | None, plan: Iterator[Record], header: Header, lookup: EntityIndex,
+              writer: Writer) -> Iterator[Job | None]:
+        """Each message's row, and a Job for those to send (None for the rest)."""
         policies = {p.id: resolve(p, self.options.provider, self.options.timeout_s) for p in header.policies}
-
-        def jobs() -> Iterator[Job | None]:
-            message = first
-            while message is not None:
-                message_id, row = self.gateway.message_row(self.run_id, message, header, lookup)
-                writer.add(row)
-                if row.skipped is not None or not self._has_target():
-                    self.tally.skipped()
-                    yield None
-                else:
-                    yield Job(message, message_id, row.provider_event or message.event, row.fault,
-                              policies[message.policy], 1, message.send_ms)
-                message = None
-                for record in records:
-                    plan_hash.update(encoder.encode(record) + b"\n")
-                    if isinstance(record, Message):
-                        message = record
-                        break
-
-        dispatching = trio.CancelScope()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._watch_signals, dispatching, nursery.cancel_scope)
-            if self.progress is not None:
-                nursery.start_soon(self._report_progress)
-            if self._has_target():
-                deliverer = Deliverer(run_id=self.run_id, dialect=self.dialect, lookup=lookup, secrets=self.secrets,
-                                      clock=clock, connect=self._connector(), concurrency=self.options.concurrency,
-                                      writer=writer, tally=self.tally)
-                await deliverer.run(jobs(), dispatching)
+        message = first
+        while message is not None:
+            message_id, row = self.gateway.message_row(self.run_id, message, header, lookup)
+            writer.add(row)
+            if row.skipped is not None or not self._has_target():
+                self.tally.skipped()
+                yield None
             else:
-                with dispatching:
-                    for _ in jobs():
-                        await writer.wait_for_room()
-                    await trio.sleep(0)
-            if dispatching.cancelled_caught:
-                # Interrupted: the rest of the plan still counts towards its hash.
-                for record in records:
-                    plan_hash.update(encoder.encode(record) + b"\n")
-            nursery.cancel_scope.cancel()
+                yield Job(message, message_id, row.provider_event or message.event, row.fault,
+                          policies[message.policy], 1, message.send_ms)
+            message = next((r for r in plan if isinstance(r, Message)), None)
 
     def _has_target(self) -> bool:
         return self.target is not None or self.options.app is not None
@@ -251,13 +274,16 @@ class _Run:
         app, path = self.options.app, self.options.app_path
         return lambda: AppConnection(app, path)
 
-    async def _watch_signals(self, dispatching: trio.CancelScope, everything: trio.CancelScope) -> None:
+    async def _watch_signals(self, everything: trio.CancelScope, *,
+                             task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if threading.current_thread() is not threading.main_thread():
+            task_status.started()
             await trio.sleep_forever()
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
             async for _ in signals:
                 self.interrupts += 1
-                dispatching.cancel()
+                self._stoppable.cancel()
                 if self.interrupts > 1:
                     everything.cancel()
 
