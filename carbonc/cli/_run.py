@@ -37,6 +37,23 @@ class TimeScale(click.ParamType):
         return scale
 
 
+class Seconds(click.ParamType):
+    """A per-request deadline: a finite number of seconds, at least a millisecond."""
+
+    name = "S"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float | None:
+        if value is None or isinstance(value, float):
+            return value
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not 0.001 <= seconds <= 86_400:  # also false for nan
+            self.fail("must be between 0.001 and 86400 seconds", param, ctx)
+        return seconds
+
+
 def delivery_options(func: Callable) -> Callable:
     """The options `carbonc run` and `carbon run` share."""
     options = [
@@ -201,7 +218,7 @@ class _Progress:
 @click.option("--app-path", default="/webhooks", show_default=True, help="The path posted to with --app.")
 @click.option("--concurrency", type=click.IntRange(1, 1000), default=10, show_default=True,
               help="Deliveries in flight at once.")
-@click.option("--timeout", type=click.FloatRange(min=0.001), default=None, metavar="S",
+@click.option("--timeout", type=Seconds(), default=None, metavar="S",
               help="Per-request deadline in seconds (default: the plan's, else the gateway's).")
 @click.option("--time-scale", type=TimeScale(), default="max", show_default=True,
               help="Virtual seconds per wall second (1 = real time), or `max`: no waiting, order kept.")

@@ -58,6 +58,8 @@ def run(name: str, provider: str, **kwargs: Any) -> None:
     creds = {flag: kwargs.pop(flag[2:].replace("-", "_")) for flags in _CREDENTIALS.values() for flag, _, _ in flags}
     notes = []
     given = [flag for flag, _, _ in _CREDENTIALS.get(provider, ()) if creds[flag]]
+    if provider == "mock" and any(creds.values()):
+        notes.append("gateway credentials are not used with --provider mock (name the provider they are for)")
     if given:
         # Never echo a credential: name the flags only.
         notes.append(f"calling the real {provider.capitalize()} API is not yet available in carbonc; "

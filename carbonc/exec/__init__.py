@@ -13,6 +13,7 @@ SIGTERM stops sending: attempts in flight finish, everything is flushed and the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import signal
 import threading
@@ -25,7 +26,7 @@ import msgspec
 import trio
 
 from carbonc.dialects import EntityIndex, Secrets, get_dialect
-from carbonc.errors import CarbonError, ExecutionError, StoreError
+from carbonc.errors import CarbonError, ExecutionError, InternalError, StoreError
 from carbonc.exec._deliver import Clock, Deliverer, Job
 from carbonc.exec.gateway import SimulatedGateway, default_secret
 from carbonc.exec.policy import resolve
@@ -54,7 +55,14 @@ class PlanInput(NamedTuple):
         from carbonc.plan import iter_plan, read_plan_summary
 
         header, summary = read_plan_summary(path)
-        return cls(header, summary, lambda: iter_plan(path))
+
+        def records() -> Iterator[Record]:
+            try:
+                yield from iter_plan(path)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise ExecutionError(f"`{path}` is not a readable carbonc plan: {exc}") from None
+
+        return cls(header, summary, records)
 
 
 class RunOptions(msgspec.Struct, kw_only=True):
@@ -136,6 +144,7 @@ class PreparedRun:
         self.status = "running"
         self.error: str | None = None
         self.interrupts = 0
+        self.plan_complete = True
         #: What the first Ctrl-C cancels: reading the plan, then dispatching.
         self._stoppable = trio.CancelScope()
 
@@ -169,11 +178,14 @@ class PreparedRun:
             async with trio.open_nursery() as outer:
                 outer.start_soon(writer.run)
                 try:
-                    await self._deliver_all(writer, plan_hash, int(started * 1000))
+                    await self._deliver_all(writer, plan_hash)
                 finally:
                     writer.close()
         except* CarbonError as group:  # StoreError (a full disk) or ExecutionError, from any task
             self.status, self.error = "failed", str(_first(group))
+        except* Exception as group:  # a bug: still say how the run ended, then report it
+            leaf = _first(group)
+            self.status, self.error = "failed", str(InternalError(f"{type(leaf).__name__}: {leaf}"))
         checks: list[CheckRow] = []
         if self.status == "running":
             self.status = "interrupted" if self.interrupts else "completed"
@@ -186,24 +198,38 @@ class PreparedRun:
                     self.status, self.error = "failed", str(exc)
         finished = int(time.time() * 1000)
         try:
-            self.store.finish_run(self.run_id, self.status, finished, plan_hash.hexdigest())
+            self.store.finish_run(self.run_id, self.status, finished,
+                                  plan_hash.hexdigest() if self.plan_complete else None)
         except StoreError as exc:
             self.status, self.error = "failed", self.error or str(exc)
         return RunResult(self.run_id, self.status, header, self.plan.summary, self.options.provider,
                          self.shown_target(), self.tally, checks, time.time() - started, writer.rows_written,
                          self.warnings, self.error)
 
-    async def _deliver_all(self, writer: Writer, plan_hash: Any, origin_ms: int) -> None:
+    async def _deliver_all(self, writer: Writer, plan_hash: Any) -> None:
         encoder = msgspec.json.Encoder()
         records = self.plan.records()
 
         def read() -> Iterator[Record]:
-            for record in records:
-                plan_hash.update(encoder.encode(record) + b"\n")
-                yield record
+            try:
+                for record in records:
+                    plan_hash.update(encoder.encode(record) + b"\n")
+                    yield record
+            except Exception:
+                self.plan_complete = False  # a plan that cannot be read whole has no hash
+                raise
 
         plan = read()
         header = next(plan)
+        try:
+            await self._run_plan(plan, header, writer)
+        finally:
+            # A run cut short still records its plan's hash.
+            with contextlib.suppress(Exception):  # a reading error is reported where it happened
+                for _ in plan:
+                    pass
+
+    async def _run_plan(self, plan: Iterator[Record], header: Header, writer: Writer) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(self._watch_signals, nursery.cancel_scope)
             if self.progress is not None:
@@ -216,7 +242,8 @@ class PreparedRun:
                 self._stoppable = trio.CancelScope()
                 jobs = self._jobs(first, plan, header, lookup, writer)
                 if self._has_target():
-                    clock = Clock(self.options.time_scale, origin_ms)
+                    # Virtual time 0 is now, after the entities are recorded: bodies and sent_at agree.
+                    clock = Clock(self.options.time_scale, int(time.time() * 1000))
                     deliverer = Deliverer(run_id=self.run_id, dialect=self.dialect, lookup=lookup,
                                           secrets=self.secrets, clock=clock, connect=self._connector(),
                                           concurrency=self.options.concurrency, writer=writer, tally=self.tally)
@@ -227,9 +254,6 @@ class PreparedRun:
                             await writer.wait_for_room()
                             if n % 1024 == 0:
                                 await trio.lowlevel.checkpoint()
-            if self.interrupts:
-                for _ in plan:  # the rest of the plan still counts towards its hash
-                    pass
             nursery.cancel_scope.cancel()
 
     async def _load_entities(self, plan: Iterator[Record], lookup: EntityIndex, writer: Writer) -> Message | None:
@@ -251,6 +275,9 @@ class PreparedRun:
         policies = {p.id: resolve(p, self.options.provider, self.options.timeout_s) for p in header.policies}
         message = first
         while message is not None:
+            if message.policy not in policies or lookup.get(message.entity) is None:
+                raise ExecutionError(f"the plan is inconsistent: message {message.seq} names a delivery policy or "
+                                     "an entity it does not have")
             message_id, row = self.gateway.message_row(self.run_id, message, header, lookup)
             writer.add(row)
             if row.skipped is not None or not self._has_target():

@@ -45,6 +45,12 @@ class Clock:
             return self.start
         return self.start + virtual_ms / 1000 / self.scale
 
+    def virtual_now_ms(self) -> int | None:
+        """Virtual time now (None at `max`, where virtual time is only the plan's)."""
+        if self.scale is None:
+            return None
+        return int((trio.current_time() - self.start) * 1000 * self.scale)
+
     def epoch_now_ms(self) -> int:
         return self.origin_epoch_ms + int((trio.current_time() - self.start) * 1000)
 
@@ -52,12 +58,13 @@ class Clock:
 class Job:
     """One attempt to make: the message, which attempt, and its virtual time."""
 
-    __slots__ = ("message", "message_id", "event_type", "fault", "delivery", "attempt", "virtual_ms")
+    __slots__ = ("message", "message_id", "event_type", "fault", "delivery", "attempt", "virtual_ms", "token")
 
     def __init__(self, message: Message, message_id: str, event_type: str, fault: str | None, delivery: Delivery,
                  attempt: int, virtual_ms: int):
         self.message, self.message_id, self.event_type, self.fault = message, message_id, event_type, fault
         self.delivery, self.attempt, self.virtual_ms = delivery, attempt, virtual_ms
+        self.token = 0
 
     def key(self) -> tuple[int, int, int]:
         return (self.virtual_ms, self.message.seq, self.attempt)
@@ -74,6 +81,11 @@ class Deliverer:
         self._retries: list[tuple[tuple[int, int, int], Job]] = []
         self._in_flight = 0
         self._changed = trio.Event()
+        # The earliest each attempt in flight could be retried, so that nothing due later is
+        # handed out first ("order kept", even at --time-scale max): (retry key, token).
+        self._floors: list[tuple[tuple[int, int, int], int]] = []
+        self._open: set[int] = set()
+        self._tokens = 0
 
     async def run(self, jobs: Iterator[Job | None], dispatching: trio.CancelScope) -> None:
         """Deliver every job (and its retries); None stands for a message not sent. Cancelling
@@ -97,6 +109,10 @@ class Deliverer:
                 await self._wait_for_change()
                 continue
             job = upcoming if retry is None or (upcoming is not None and upcoming.key() <= retry.key()) else retry
+            floor = self._floor()
+            if floor is not None and floor < job.key():
+                await self._wait_for_change()  # an attempt in flight may yet be retried before it
+                continue
             due = self.clock.trio_at(job.virtual_ms)
             if due > trio.current_time():
                 # Sleep until it is due, unless a retry that is due sooner arrives meanwhile.
@@ -108,6 +124,7 @@ class Deliverer:
             else:
                 heapq.heappop(self._retries)
             self._in_flight += 1
+            self._hold_floor(job)
             await send_jobs.send(job)
 
     async def _next_job(self, jobs: Iterator[Job | None]) -> Job | None:
@@ -117,6 +134,21 @@ class Deliverer:
             # Unsent messages still make rows: keep the writer's backlog bounded.
             await self.writer.wait_for_room()
         return None
+
+    def _hold_floor(self, job: Job) -> None:
+        ladder = job.delivery.ladder
+        if job.attempt <= len(ladder) and self.dialect.expected(job.message) == "accept":
+            self._tokens += 1
+            job.token = self._tokens
+            self._open.add(job.token)
+            heapq.heappush(self._floors, ((job.virtual_ms + ladder[job.attempt - 1], job.message.seq, job.attempt + 1),
+                                          job.token))
+
+    def _floor(self) -> tuple[int, int, int] | None:
+        floors = self._floors
+        while floors and floors[0][1] not in self._open:
+            heapq.heappop(floors)
+        return floors[0][0] if floors else None
 
     async def _wait_for_change(self) -> None:
         await self._changed.wait()
@@ -131,6 +163,7 @@ class Deliverer:
                         await self._attempt(sender, job)
                     finally:
                         self._in_flight -= 1
+                        self._open.discard(job.token)
                         self._changed.set()
         finally:
             with trio.CancelScope(shield=True):
@@ -168,8 +201,10 @@ class Deliverer:
         ladder = job.delivery.ladder
         if expected != "accept" or job.attempt > len(ladder):
             return False
-        wait = ladder[job.attempt - 1]
+        # The wait runs from when the attempt ended (a timeout takes time too), in virtual time.
+        now = self.clock.virtual_now_ms()
+        ended = job.virtual_ms if now is None else max(job.virtual_ms, now)
         nxt = Job(job.message, job.message_id, job.event_type, job.fault, job.delivery, job.attempt + 1,
-                  job.virtual_ms + wait)
+                  ended + ladder[job.attempt - 1])
         heapq.heappush(self._retries, (nxt.key(), nxt))
         return True

@@ -18,12 +18,14 @@ An endpoint that misbehaves is an `Answer` with an error kind, never an exceptio
 
 from __future__ import annotations
 
+import base64
 import errno
 import re
+import select
 import socket
 import ssl
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import trio
 
@@ -57,6 +59,10 @@ class Target(NamedTuple):
     path: str
     host_header: str
     shown: str
+    auth: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Target({self.shown!r})"
 
 
 def parse_target(url: str) -> Target:
@@ -67,7 +73,9 @@ def parse_target(url: str) -> Target:
     except ValueError as exc:
         raise ExecutionError(f"invalid webhook URL: {exc}") from None
     if parts.scheme not in ("http", "https"):
-        raise ExecutionError(f"the webhook URL must start with http:// or https://, not `{parts.scheme or url}`")
+        # Never quote the URL itself: it may carry a password.
+        shown = f"`{parts.scheme}://`" if parts.scheme else "no scheme"
+        raise ExecutionError(f"the webhook URL must start with http:// or https:// (it has {shown})")
     if not parts.hostname:
         raise ExecutionError("the webhook URL has no host")
     default = 443 if parts.scheme == "https" else 80
@@ -78,9 +86,14 @@ def parse_target(url: str) -> Target:
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if any(c <= " " or c == "\x7f" for c in path) or not path.isascii():
         raise ExecutionError("the webhook URL's path must be percent-encoded (no spaces or control characters)")
-    # Credentials in the URL are sent, never shown or stored.
+    # Credentials in the URL are sent as Basic auth (a handler behind one expects them), and
+    # never shown or stored; neither is the query, which often carries a token.
+    auth = None
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        auth = "Basic " + base64.b64encode(pair).decode("ascii")
     shown = f"{parts.scheme}://{host_header}{parts.path or '/'}"
-    return Target(parts.scheme, host, port, path, host_header, shown)
+    return Target(parts.scheme, host, port, path, host_header, shown, auth)
 
 
 class Connection:
@@ -96,13 +109,25 @@ class Connection:
     async def send(self, method: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Answer:
         """Send one request and read the answer, all within `timeout_s`."""
         start = trio.current_time()
-        reused = self._stream is not None and self._served > 0
+        if self._stream is not None and not self._idle_and_open():
+            # The server closed this keep-alive connection while it was idle: reopen it rather
+            # than lose the request to a connection that is already gone. (Once a request is
+            # written it is never sent again: the handler may have acted on it.)
+            await self.aclose()
+        if self.target.auth and not any(k.lower() == "authorization" for k in headers):
+            headers = {**headers, "Authorization": self.target.auth}
         answer = await self._attempt(self._request(method, headers, body), start + timeout_s)
-        if reused and answer.error in ("reset", "closed") and answer.status is None:
-            # The server dropped an idle keep-alive connection: that is not the endpoint
-            # refusing this message, so try once more on a fresh connection.
-            answer = await self._attempt(self._request(method, headers, body), start + timeout_s)
         return answer._replace(latency_ms=(trio.current_time() - start) * 1000)
+
+    def _idle_and_open(self) -> bool:
+        """Whether the idle connection is still open: nothing to read on it, not even an EOF."""
+        raw = getattr(self._stream, "transport_stream", self._stream)
+        sock = getattr(raw, "socket", None)
+        if sock is None:
+            return True
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return not poller.poll(0)  # readable while idle: an EOF, or bytes nobody asked for
 
     async def aclose(self) -> None:
         if self._stream is not None:
@@ -133,7 +158,9 @@ class Connection:
                 status, body, keep, error = await self._response()
             except _Failure as failure:
                 error = failure.kind
-            except (trio.BrokenResourceError, ConnectionResetError, BrokenPipeError):
+            except trio.BrokenResourceError as exc:
+                error = "tls" if isinstance(exc.__cause__, ssl.SSLError) else "reset"
+            except (ConnectionResetError, BrokenPipeError):
                 error = "reset"
             except ssl.SSLError:
                 error = "tls"
@@ -141,7 +168,7 @@ class Connection:
                 error = _connect_error(exc)
         if scope.cancelled_caught:
             error, keep = "timeout", False
-        if keep:
+        if keep and not self._buffer:  # bytes beyond the answer: the connection is not in step
             self._served += 1
         else:
             await self.aclose()
@@ -158,7 +185,12 @@ class Connection:
         if t.scheme == "https":
             tls = trio.SSLStream(stream, self._ssl or ssl.create_default_context(), server_hostname=t.host,
                                  https_compatible=True)
-            await tls.do_handshake()
+            try:
+                await tls.do_handshake()
+            except BaseException:
+                with trio.CancelScope(shield=True):
+                    await trio.aclose_forcefully(stream)
+                raise
             stream = tls
         self._stream, self._buffer, self._served = stream, b"", 0
 
@@ -172,6 +204,8 @@ class Connection:
             if match is None:
                 raise _Failure("protocol")
             status = int(match[2])
+            if not 100 <= status <= 599:
+                raise _Failure("protocol")
             if status >= 200:
                 break  # 1xx answers precede the real one
         fields: dict[bytes, bytes] = {}
@@ -193,7 +227,8 @@ class Connection:
             body = await self._exactly(min(length, MAX_BODY_BYTES))
             complete = length <= MAX_BODY_BYTES
         else:  # the body runs until the server closes
-            body, keep, complete = await self._to_close(), False, True
+            body, complete = await self._to_close()
+            keep = False
         if not complete:
             error, keep = error or "oversized", False
         return status, body, keep, error
@@ -234,7 +269,8 @@ class Connection:
             except ValueError:
                 raise _Failure("protocol") from None
             if size == 0:
-                await self._until(b"\r\n")  # no trailers are expected of a webhook handler
+                while await self._until(b"\r\n"):  # trailer fields, up to the empty line
+                    pass
                 return body, True
             if len(body) + size > MAX_BODY_BYTES:
                 return body, False
@@ -242,14 +278,16 @@ class Connection:
             if await self._exactly(2) != b"\r\n":
                 raise _Failure("protocol")
 
-    async def _to_close(self) -> bytes:
+    async def _to_close(self) -> tuple[bytes, bool]:
+        """The body up to the server's close: (body, whether it was all read)."""
         while len(self._buffer) <= MAX_BODY_BYTES:
             data = await self._receive()
             if not data:
-                break
+                body, self._buffer = self._buffer, b""
+                return body, True
             self._buffer += data
         body, self._buffer = self._buffer[:MAX_BODY_BYTES], b""
-        return body
+        return body, False
 
 
 class _Failure(Exception):
@@ -288,8 +326,18 @@ class AppConnection:
         status = snippet = error = None
         with trio.move_on_after(timeout_s) as scope:
             try:
-                response = await self._client.request(method, self._path, headers=headers, content=body)
-                status, snippet = response.status_code, response.content[:SNIPPET_BYTES]
+                request = self._client.build_request(method, self._path, headers=headers, content=body)
+                response = await self._client.send(request, stream=True)
+                try:
+                    status, data = response.status_code, b""
+                    async for chunk in response.aiter_raw():
+                        data += chunk
+                        if len(data) > MAX_BODY_BYTES:
+                            error = "oversized"
+                            break
+                    snippet = data[:SNIPPET_BYTES]
+                finally:
+                    await response.aclose()
                 if 300 <= status < 400:
                     error = "redirect"
             except httpx.HTTPError:

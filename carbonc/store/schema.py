@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-#: Bumped when a table gains a column; `open_store` adds missing columns to older files.
-SCHEMA_VERSION = 1
-
 #: table -> [(column, DuckDB type)], in order. Rows are staged as JSON whose keys are these
 #: names, except timestamps, staged as epoch milliseconds under `<name>_ms`.
 TABLES: dict[str, list[tuple[str, str]]] = {

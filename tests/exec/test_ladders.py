@@ -47,12 +47,23 @@ class FlakyApp:
         await send({"type": "http.response.body", "body": b""})
 
 
-def attempts(tmp_path: Path, retry: str, *, provider: str, failures: int, scale: float | None):
+class HangingApp:
+    """An ASGI app that never answers within any deadline a test sets."""
+
+    async def __call__(self, scope, receive, send):
+        import trio
+
+        await trio.sleep(3600)
+
+
+def attempts(tmp_path: Path, retry: str, *, provider: str, failures: int, scale: float | None, app=None,
+             timeout_s: float | None = None):
     plan = compile_source(Source(path="one.carbon", text=ONE_ORDER.replace("RETRY", retry)))
     store = open_store(tmp_path / "db.duckdb")
     try:
         result = execute(PlanInput.from_compiled(plan),
-                         RunOptions(provider=provider, app=FlakyApp(failures), time_scale=scale), store,
+                         RunOptions(provider=provider, app=app or FlakyApp(failures), time_scale=scale,
+                                    timeout_s=timeout_s), store,
                          clock=MockClock(autojump_threshold=0))
         _, found = store.query("select attempt, epoch_ms(sent_at), virtual_ms, status_code from deliveries "
                                "where run_id = ? order by attempt", [result.run_id])
@@ -79,6 +90,14 @@ def test_time_scale_divides_wall_waits_and_max_removes_them(tmp_path):
     _, found = attempts(tmp_path, "retry [1h, 2h]", provider="mock", failures=9, scale=None)
     assert [b[1] - a[1] for a, b in zip(found, found[1:])] == [0, 0]
     assert [b[2] - a[2] for a, b in zip(found, found[1:])] == [3_600_000, 7_200_000]  # virtual time kept
+
+
+def test_a_retry_waits_from_when_the_attempt_ended(tmp_path):
+    # Each attempt times out after 2 s; the 1 s wait starts then, not from when it was sent.
+    _, found = attempts(tmp_path, "retry [1s, 1s]", provider="mock", failures=0, scale=1.0, app=HangingApp(),
+                        timeout_s=2.0)
+    assert [b[1] - a[1] for a, b in zip(found, found[1:])] == [3000, 3000]
+    assert [status for *_, status in found] == [None, None, None]
 
 
 def test_a_success_ends_the_ladder(tmp_path):

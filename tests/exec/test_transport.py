@@ -45,6 +45,10 @@ def test_keep_alive_reuses_one_connection():
     (servers.redirecting, 302, "redirect"),
     (servers.garbage, None, "protocol"),
     (servers.resetting, None, "reset"),
+    (lambda: servers.Server(lambda req, ex: ex.send_raw(b"HTTP/1.1 999 Odd\r\nContent-Length: 0\r\n\r\n")),
+     None, "protocol"),
+    (lambda: servers.Server(lambda req, ex: ex.send_raw(b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 200_000)),
+     200, "oversized"),
 ])
 def test_misbehaviour_is_an_answer(server, status, error):
     with server() as srv:
@@ -74,11 +78,52 @@ def test_refused_and_unresolvable():
 
 
 def test_a_dropped_idle_connection_is_reopened_not_reported():
-    # The server closes after every answer without saying so: the next request on the
-    # stale connection fails to get an answer, and the client retries it on a new one.
+    # The server closes after every answer without saying so: before the next request the
+    # client sees the connection has gone and opens a new one.
+    async def main(url):
+        conn = Connection(parse_target(url))
+        answers = []
+        for _ in range(3):
+            answers.append(await conn.send("POST", {}, BODY, 2.0))
+            await trio.sleep(0.05)  # the server's close arrives while the connection is idle
+        await conn.aclose()
+        return answers
+
     with servers.Server(lambda req, ex: (ex.send(200, b"ok"), ex.close_after())) as srv:
+        answers = trio.run(main, srv.url)
+        assert [(a.status, a.error) for a in answers] == [(200, None)] * 3
+        assert len(srv.requests) == 3 and srv.connections == 3
+
+
+def test_a_request_is_never_sent_twice():
+    # The server reads the request, then resets without answering: that attempt failed, and
+    # the handler (which may have acted on it) must not get it again behind our back.
+    def respond(req, ex):
+        if len(srv.requests) == 2:
+            ex.reset(b"")
+        else:
+            ex.send(200, b"ok")
+
+    with servers.Server(respond) as srv:
         answers = send_all(srv.url, count=3)
-    assert [(a.status, a.error) for a in answers] == [(200, None)] * 3
+        assert [(a.status, a.error) for a in answers] == [(200, None), (None, "reset"), (200, None)]
+        assert len(srv.requests) == 3
+
+
+def test_chunked_answers_with_trailers_keep_the_connection_usable():
+    def respond(req, ex):
+        ex.send_raw(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n")
+
+    with servers.Server(respond) as srv:
+        answers = send_all(srv.url, count=3)
+        assert [(a.status, a.error, a.snippet) for a in answers] == [(200, None, b"ok")] * 3
+        assert len(srv.requests) == 3
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth():
+    with servers.lax() as srv:
+        send_all(srv.url.replace("http://", "http://hook%40user:p%3Ass@") + "/in")
+        assert srv.requests[0].headers["authorization"] == "Basic aG9va0B1c2VyOnA6c3M="  # hook@user:p:ss
 
 
 @pytest.mark.parametrize("url", ["ftp://x/", "http://", "http://h/a b", "localhost:8000"])
@@ -91,3 +136,10 @@ def test_credentials_in_the_url_are_not_shown():
     target = parse_target("https://user:pa55@hooks.example.com/in?token=abc")
     assert "pa55" not in target.shown and "token" not in target.shown
     assert target.path == "/in?token=abc" and target.port == 443
+
+
+def test_a_failed_tls_handshake_is_tls(recwarn):
+    with servers.lax() as srv:  # plain HTTP behind an https:// URL
+        answers = send_all(srv.url.replace("http://", "https://"), count=2)
+    assert [(a.status, a.error) for a in answers] == [(None, "tls")] * 2
+    assert not [w for w in recwarn if issubclass(w.category, ResourceWarning)]
