@@ -64,6 +64,13 @@ class Exchange:
         # the client's delayed ACK, and wait 40 ms each.
         self._sock.sendall(b"".join(self._conn.send(e) for e in (response, h11.Data(data=body), h11.EndOfMessage())))
 
+    def send_chunked(self, status: int, chunks: list[bytes], trailers: dict[str, str]) -> None:
+        """Answer `status` with a chunked body and trailer fields, keeping the connection open."""
+        events = [h11.Response(status_code=status, reason=_reason(status),
+                               headers=[("transfer-encoding", "chunked")]),
+                  *(h11.Data(data=c) for c in chunks), h11.EndOfMessage(headers=list(trailers.items()))]
+        self._sock.sendall(b"".join(self._conn.send(e) for e in events))
+
     def send_raw(self, data: bytes) -> None:
         """Write `data` as it is, HTTP or not."""
         self._sock.sendall(data)
