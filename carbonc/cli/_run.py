@@ -84,7 +84,7 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
              output: str, seed: int | None = None, scenario: str | None = None, app: str | None = None,
              app_path: str = "/webhooks", concurrency: int = 10, timeout: float | None = None,
              time_scale: float | None = None, db: Path | None = None, junit: Path | None = None,
-             notes: list[str] | None = None) -> None:
+             notes: list[str] | None = None, legacy: bool = False) -> None:
     """Everything `run` does after parsing its flags; exits with the contract's code."""
     from carbonc.errors import CompileError, ExecutionError, StoreError
     from carbonc.plan.params import split_assignments
@@ -99,7 +99,7 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
     asgi = _import_app(app) if app else None
 
     from carbonc.exec import RunOptions, prepare
-    from carbonc.report import document, junit_xml, post_callback, progress_line, terminal_text
+    from carbonc.report import document, junit_xml, legacy_fields, post_callback, progress_line, terminal_text
     from carbonc.store import default_path, open_store
 
     options = RunOptions(provider=provider, url=url, app=asgi, app_path=app_path, app_name=app, secret=secret,
@@ -124,6 +124,8 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
         store.close()
 
     summary = document(result, str(path))
+    if legacy:
+        summary.update(legacy_fields(summary))
     if output == "json":
         import msgspec
 

@@ -65,4 +65,4 @@ def run(name: str, provider: str, **kwargs: Any) -> None:
         notes.append(f"calling the real {provider.capitalize()} API is not yet available in carbonc; "
                      f"{' and '.join(given)} are ignored and the gateway side is simulated "
                      f"(the webhooks are {provider.capitalize()}'s)")
-    guard(run_plan)(ref=name, provider=provider, notes=notes, **kwargs)
+    guard(run_plan)(ref=name, provider=provider, notes=notes, legacy=True, **kwargs)

@@ -12,12 +12,14 @@ from carbonc.dialects import Dialect, Lookup
 from carbonc.plan.model import Entity, Header, Message
 from carbonc.store.rows import EntityRow, MessageRow
 
-#: Secrets messages are signed with when the run gives none. They are public test values:
-#: a handler configured with one of them is only ever a test handler.
+#: Secrets messages are signed with when the run gives none. They are public test values: a
+#: handler configured with one is only ever a test handler. `carbon` is carbon-layer's default,
+#: so a handler set up for the older tool still verifies; Juspay and Standard Webhooks need a
+#: secret of their own form.
 _TEST_SECRETS = {
-    "razorpay": "carbonc_test_webhook_secret",
-    "stripe": "whsec_carbonc_test_webhook_secret",
-    "cashfree": "carbonc_test_webhook_secret",
+    "razorpay": "carbon",
+    "stripe": "carbon",
+    "cashfree": "carbon",
     "juspay": "carbonc:test_webhook_password",
     "standard": "whsec_" + base64.b64encode(b"carbonc test webhook secret key!").decode(),
 }

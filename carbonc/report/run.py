@@ -47,6 +47,22 @@ def document(result: RunResult, db: str | None = None) -> dict[str, Any]:
     }
 
 
+def legacy_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """The keys carbon-layer's `--output json` and callback had, derived from `doc`, so scripts
+    written against the older tool keep reading them (`webhooks.total`, `findings`, …)."""
+    outcome, checks = doc["deliveries"]["by_outcome"], doc["checks"]
+    failed = [c for c in checks if not c["passed"]]
+    return {
+        "webhooks": {"total": doc["deliveries"]["total"], "total_sent": doc["deliveries"]["total"],
+                     "ok": outcome["2xx"], "2xx": outcome["2xx"], "4xx": outcome["4xx"], "5xx": outcome["5xx"],
+                     "failed_5xx": outcome["5xx"], "timeout": outcome["timeout"]},
+        "findings": [{"check": c["name"], "severity": c["severity"], "passed": c["passed"], "message": c["message"]}
+                     for c in checks],
+        "findings_summary": {"total": len(checks), "passed": len(checks) - len(failed), "failed": len(failed),
+                             "critical_failed": sum(c["severity"] == "critical" for c in failed)},
+    }
+
+
 def terminal_text(result: RunResult, db: str | None = None) -> str:
     """The summary printed after a run."""
     t = result.tally

@@ -273,7 +273,49 @@ def test_the_carbon_alias_runs_with_the_older_flags(db, monkeypatch):
                      command=legacy_main)
         assert len(srv.requests) == 460
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["deliveries"]["total"] == 460
+    doc = json.loads(result.stdout)
+    assert doc["deliveries"]["total"] == 460
+    # The older tool's keys, for scripts that read them.
+    assert doc["webhooks"]["total"] == doc["webhooks"]["ok"] == 460 and doc["webhooks"]["failed_5xx"] == 0
+    assert [f["check"] for f in doc["findings"]] == [c["name"] for c in doc["checks"]]
     assert "not yet available" in result.stderr
     assert "rzp_test_key_value" not in result.output and "rzp-api-secret-value" not in result.output
     assert rows(db, "select count(*) from runs") == [(1,)]
+
+
+#: Where each provider puts the id a handler de-duplicates on.
+EVENT_ID = {
+    "razorpay": lambda r: r.headers["x-razorpay-event-id"],
+    "stripe": lambda r: json.loads(r.body)["id"],
+    "cashfree": lambda r: r.headers["x-idempotency-key"],
+    "juspay": lambda r: json.loads(r.body)["id"],
+    "standard": lambda r: r.headers["webhook-id"],
+}
+
+
+@pytest.mark.parametrize("provider", sorted(EVENT_ID))
+def test_copies_and_retries_carry_the_originals_event_id(provider, db, scenario):
+    path = scenario(TINY.replace("retry none", "retry [1s]"))
+    with servers.flaky(failures=1, status=503) as srv:
+        result = run("run", path, "--provider", provider, "--webhook-url", srv.url, "--db", str(db),
+                     "--webhook-repeat", "2", "--output", "json")
+        received = srv.requests
+    assert result.exit_code == 0, result.output
+    sent = json.loads(result.stdout)["deliveries"]["total"]
+    assert sent == len(received) > 0
+    ids: dict[str, list] = {}
+    for r in received:
+        ids.setdefault(EVENT_ID[provider](r), []).append(r)
+    # Each event: two copies with one body; the server fails the first request it sees of a body,
+    # so one copy is retried: three requests, all under the event's one id.
+    assert {len(group) for group in ids.values()} == {3}
+    assert rows(db, "select count(distinct event_id) from messages where skipped is null") == [(len(ids),)]
+
+
+def test_a_handler_set_up_for_the_older_tool_still_verifies(db, scenario):
+    # carbon-layer signed with the secret `carbon` when given none; so does carbonc.
+    path = scenario(FORGERIES)
+    with servers.strict("razorpay", "carbon") as srv:
+        result = run("run", path, "--webhook-url", srv.url, "--ci", command=legacy_main,
+                     env={"CARBON_WEBHOOK_SECRET": None, "CARBON_DB": str(db)})
+    assert result.exit_code == 0, result.output
