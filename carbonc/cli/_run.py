@@ -65,7 +65,7 @@ def delivery_options(func: Callable) -> Callable:
                      help="Deliver the webhooks here (none: run the gateway side only)."),
         click.option("--webhook-secret", "secret", envvar="CARBON_WEBHOOK_SECRET", default=None,
                      help="The secret your handler verifies with (or CARBON_WEBHOOK_SECRET; default: a "
-                          "built-in test secret)."),
+                          "public test secret, `carbon` for Razorpay, Stripe and Cashfree)."),
         click.option("--webhook-repeat", "repeat", type=click.IntRange(min=1), default=None, metavar="N",
                      help="Deliver every message N times, with the same event id."),
         click.option("--webhook-order", "order", type=click.Choice(["sequence", "reverse", "random"]),
