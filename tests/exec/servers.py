@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -107,8 +108,9 @@ class Server:
     leaving shuts every connection down and joins every thread. A malformed request gets a 400
     and the connection closed; a client that goes away mid-answer is no error."""
 
-    def __init__(self, respond: Respond):
+    def __init__(self, respond: Respond, tls: ssl.SSLContext | None = None):
         self._respond = respond
+        self._tls = tls
         self._requests: list[Received] = []
         self._arrived = threading.Condition()
         self._closing = threading.Event()
@@ -124,7 +126,7 @@ class Server:
     def __enter__(self) -> Server:
         self._listener = socket.create_server((_HOST, 0))
         host, port = self._listener.getsockname()
-        self.url = f"http://{host}:{port}"
+        self.url = f"{'https' if self._tls else 'http'}://{host}:{port}"
         self._acceptor = threading.Thread(target=self._accept_loop, name=f"server {self.url}", daemon=True)
         self._acceptor.start()
         return self
@@ -189,6 +191,12 @@ class Server:
 
     def _serve(self, sock: socket.socket) -> None:
         try:
+            if self._tls is not None:
+                # The handshake happens here, on the connection's thread; the raw socket stays
+                # registered for `close` to shut down.
+                conn = self._tls.wrap_socket(sock, server_side=True)
+                self._converse(conn)
+                return
             self._converse(sock)
         except OSError:
             pass  # the client reset or closed the connection, or the server is closing it
