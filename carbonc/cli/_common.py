@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable
 from functools import wraps
@@ -69,6 +70,11 @@ def guard(func: F) -> F:
             raise
         except KeyboardInterrupt:
             _interrupted()
+        except BrokenPipeError:
+            # Output piped into `head` and the like: the reader has gone, which is not our bug.
+            # Point stdout at nothing so the interpreter's final flush does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_FAILED)
         except BaseExceptionGroup as group:  # from a trio nursery: name what went wrong, not the group
             leaf: BaseException = group
             while isinstance(leaf, BaseExceptionGroup):

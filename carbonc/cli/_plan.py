@@ -69,19 +69,28 @@ def load(ref_path: tuple[str, Path] | None, source, overrides, seed, scenario, d
     return result.header, result.summary, result
 
 
-def check_provider(provider: str, header, summary) -> None:
-    """Exit 2 if the plan signs in a mode `provider` cannot produce; warn about events it never
-    sends (those messages are not delivered when run against it)."""
+def provider_problems(provider: str, header, summary) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of running the plan as `provider`: signature modes it cannot produce,
+    and events it never sends (those messages are not delivered)."""
     from decimal import Decimal
 
     from carbonc.dialects import check_modes, unsupported_events
 
     modes = [s.mode for p in header.policies for s in p.signatures if Decimal(s.share) > 0]
-    errors = check_modes(provider, modes)
+    warnings = []
     for event, why in sorted(unsupported_events(provider).items()):
         count = summary.messages.get(event, 0)
         if count:
-            click.echo(f"warning: {why} ({count:,} message{'s' * (count != 1)})", err=True)
+            warnings.append(f"{why} ({count:,} message{'s' * (count != 1)})")
+    return check_modes(provider, modes), warnings
+
+
+def check_provider(provider: str, header, summary) -> None:
+    """Exit 2 if the plan signs in a mode `provider` cannot produce; warn about events it never
+    sends."""
+    errors, warnings = provider_problems(provider, header, summary)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     if errors:
         for error in errors:
             click.echo(f"error: {error}", err=True)

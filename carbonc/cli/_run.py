@@ -66,6 +66,9 @@ def delivery_options(func: Callable) -> Callable:
         click.option("--webhook-secret", "secret", envvar="CARBON_WEBHOOK_SECRET", default=None,
                      help="The secret your handler verifies with (or CARBON_WEBHOOK_SECRET; default: a "
                           "public test secret, `carbon` for Razorpay, Stripe and Cashfree)."),
+        click.option("--webhook-previous-secret", "previous_secret", envvar="CARBON_WEBHOOK_PREVIOUS_SECRET",
+                     default=None, help="The secret before a rotation, which `old_secret` and `rotation` "
+                                        "messages are signed with (or CARBON_WEBHOOK_PREVIOUS_SECRET)."),
         click.option("--webhook-repeat", "repeat", type=click.IntRange(min=1), default=None, metavar="N",
                      help="Deliver every message N times, with the same event id."),
         click.option("--webhook-order", "order", type=click.Choice(["sequence", "reverse", "random"]),
@@ -80,7 +83,7 @@ def delivery_options(func: Callable) -> Callable:
 
 
 def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str | None, secret: str | None,
-             repeat: int | None, order: str | None, signature: str | None, ci: bool, callback_url: str | None,
+             previous_secret: str | None, repeat: int | None, order: str | None, signature: str | None, ci: bool, callback_url: str | None,
              output: str, seed: int | None = None, scenario: str | None = None, app: str | None = None,
              app_path: str = "/webhooks", concurrency: int = 10, timeout: float | None = None,
              time_scale: float | None = None, db: Path | None = None, junit: Path | None = None,
@@ -89,13 +92,23 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
     from carbonc.errors import CompileError, ExecutionError, StoreError
     from carbonc.plan.params import split_assignments
 
+    if url is not None and not url.strip():
+        fail("--webhook-url is empty", "an unset variable? without a target nothing is delivered: leave the flag out")
     if url and app:
         fail("give --webhook-url or --app, not both")
+    notes = list(notes or ())
+    if ci and not (url or app):
+        if not legacy:
+            fail("--ci judges a webhook handler: give --webhook-url or --app",
+                 "to check only the scenario's plan, drop --ci")
+        notes.append("--ci applies only with --webhook-url; ignored")  # as carbon-layer did
+        ci = False
     try:
         overrides = split_assignments(list(assignments))
     except CompileError as err:
         fail(err.diagnostics[0].message, err.diagnostics[0].help)
     plan = _load_plan(ref, overrides, seed, scenario, {"order": order, "repeat": repeat, "signature": signature})
+    warnings = _check_plan(plan, provider, previous_secret, bool(url or app))
     asgi = _import_app(app) if app else None
 
     from carbonc.exec import RunOptions, prepare
@@ -103,7 +116,8 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
     from carbonc.store import default_path, open_store
 
     options = RunOptions(provider=provider, url=url, app=asgi, app_path=app_path, app_name=app, secret=secret,
-                         concurrency=concurrency, timeout_s=timeout, time_scale=time_scale)
+                         previous_secret=previous_secret, concurrency=concurrency, timeout_s=timeout,
+                         time_scale=time_scale)
     try:
         prepared = prepare(plan, options)  # before the database is touched: bad input changes nothing
     except ExecutionError as exc:
@@ -113,8 +127,10 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
         store = open_store(path)
     except StoreError as exc:
         fail(str(exc), code=EXIT_FAILED)
-    for note in notes or ():
+    for note in notes:
         click.echo(f"note: {note}", err=True)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     progress = _Progress(progress_line) if output == "terminal" and sys.stderr.isatty() else None
     try:
         result = prepared.execute(store, progress=progress)
@@ -124,6 +140,7 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
         store.close()
 
     summary = document(result, str(path))
+    summary["warnings"] = [*notes, *warnings, *summary["warnings"]]
     if legacy:
         summary.update(legacy_fields(summary))
     if output == "json":
@@ -151,7 +168,7 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
 def _load_plan(ref: str, overrides: dict[str, str], seed: int | None, scenario: str | None,
                delivery: dict[str, Any]):
     """The plan to run, from a .carbon file, a bundled scenario's name, or a saved plan."""
-    from carbonc.cli._plan import check_provider, is_saved_plan, load
+    from carbonc.cli._plan import is_saved_plan, load
     from carbonc.exec import PlanInput
 
     (ref_, path), = resolve_refs([ref])
@@ -168,6 +185,26 @@ def _load_plan(ref: str, overrides: dict[str, str], seed: int | None, scenario: 
         header, summary, compiled = load((ref_, path), None, overrides, seed, scenario, delivery or None)
         plan = PlanInput.from_compiled(compiled)
     return plan
+
+
+def _check_plan(plan, provider: str, previous_secret: str | None, has_target: bool) -> list[str]:
+    """Exit 2 if the plan signs in a mode `provider` cannot produce; return the warnings."""
+    from decimal import Decimal
+
+    from carbonc.cli._plan import provider_problems
+
+    errors, warnings = provider_problems(provider, plan.header, plan.summary)
+    if errors:
+        for error in errors:
+            click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_INVALID)
+    rotated = sorted({s.mode for p in plan.header.policies for s in p.signatures
+                      if s.mode in ("old_secret", "rotation") and Decimal(s.share) > 0})
+    if rotated and has_target and previous_secret is None:
+        warnings.append(f"the plan signs messages `{'`, `'.join(rotated)}` with the pre-rotation secret, and none "
+                        "was given: one derived from the current secret is used, which your handler cannot know "
+                        "(give --webhook-previous-secret)")
+    return warnings
 
 
 def _import_app(spec: str) -> Any:

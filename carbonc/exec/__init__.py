@@ -104,7 +104,9 @@ class RunResult(NamedTuple):
 
     @property
     def passed(self) -> bool:
-        return self.status == "completed" and all(c.passed for c in self.checks)
+        """The run completed and every `expect` held. Findings report facts of the scenario (a
+        finding that fires is in the summary) and checks not judged are neither."""
+        return self.status == "completed" and all(c.passed is not False for c in self.checks if c.kind == "expect")
 
 
 def execute(plan: PlanInput, options: RunOptions, store: Store, *, run_id: str | None = None,
@@ -321,11 +323,19 @@ class PreparedRun:
             await trio.sleep(0.25)
 
     def _judge(self) -> list[CheckRow]:
-        from carbonc.plan.checks import entity_metrics, evaluate_checks
+        from carbonc.plan.checks import entity_metrics, evaluate_checks, metric_names
 
         metrics = {**entity_metrics(self.plan.summary), **self.tally.delivery_metrics()}
-        return [CheckRow(self.run_id, c.kind, c.name, c.severity, c.passed, c.expected, c.actual, c.message)
-                for c in evaluate_checks(self.plan.header.checks, metrics)]
+        rows = []
+        for check, c in zip(self.plan.header.checks, evaluate_checks(self.plan.header.checks, metrics)):
+            if not self._has_target() and any(m.startswith("deliveries") for m in metric_names(check.expr)):
+                # Nothing was delivered: a check on the handler's answers has nothing to judge,
+                # and must not pass as if the handler had answered well.
+                rows.append(CheckRow(self.run_id, c.kind, c.name, c.severity, None, c.expected, None,
+                                     "not judged: no webhook target (give --webhook-url or --app)"))
+                continue
+            rows.append(CheckRow(self.run_id, c.kind, c.name, c.severity, c.passed, c.expected, c.actual, c.message))
+        return rows
 
 
 def _first(group: BaseExceptionGroup) -> BaseException:

@@ -23,12 +23,16 @@ class Tally:
         self.errors: Counter[str] = Counter()
         self.latencies = array("d")
         self.metrics: Counter[str] = Counter()
+        #: The first mismatched answer for each fault: (outcome, status, error, snippet).
+        self.samples: dict[str, tuple[str, int | None, str | None, str]] = {}
 
     def attempt(self, row: DeliveryRow, fault: str | None, *, last: bool) -> None:
         """Count one attempt of a message with `fault` (None: none); `last` when no retry of it
         follows (its message is done)."""
         self.by_event[(row.event_type, row.outcome)] += 1
         self.by_fault[(fault or "none", row.verdict_ok)] += 1
+        if not row.verdict_ok and (fault or "none") not in self.samples:
+            self.samples[fault or "none"] = (row.outcome, row.status_code, row.error, (row.response_snippet or "")[:100])
         if row.error:
             self.errors[row.error] += 1
         self.latencies.append(row.latency_ms)

@@ -51,7 +51,7 @@ def legacy_fields(doc: dict[str, Any]) -> dict[str, Any]:
     """The keys carbon-layer's `--output json` and callback had, derived from `doc`, so scripts
     written against the older tool keep reading them (`webhooks.total`, `findings`, …)."""
     outcome, checks = doc["deliveries"]["by_outcome"], doc["checks"]
-    failed = [c for c in checks if not c["passed"]]
+    failed = [c for c in checks if c["kind"] == "expect" and c["passed"] is False]
     return {
         "webhooks": {"total": doc["deliveries"]["total"], "total_sent": doc["deliveries"]["total"],
                      "ok": outcome["2xx"], "2xx": outcome["2xx"], "4xx": outcome["4xx"], "5xx": outcome["5xx"],
@@ -71,7 +71,7 @@ def terminal_text(result: RunResult, db: str | None = None) -> str:
              f"  {result.status} in {result.elapsed_s:.1f} s" + (f": {result.error}" if result.error else ""), ""]
     events = by_event_table(t)
     if events:
-        width = max(22, *(len(e) for e in events))
+        width = max(22, *(len(e) + 2 for e in events))
         lines.append(f"{'Deliveries by event':<{width}}" + "".join(f"{o:>9}" for o in OUTCOMES))
         for event, row in events.items():
             lines.append(f"  {event:<{width - 2}}" + "".join(f"{row[o]:>9,}" for o in OUTCOMES))
@@ -79,11 +79,12 @@ def terminal_text(result: RunResult, db: str | None = None) -> str:
         lines.append(f"  {'total':<{width - 2}}" + "".join(f"{totals[o]:>9,}" for o in OUTCOMES))
         lines.append("")
         faults = by_fault_table(t)
-        fwidth = max(22, *(len(f) for f in faults))
+        fwidth = max(22, *(len(f) + 2 for f in faults))
         lines.append(f"{'Verdicts by fault':<{fwidth}}{'ok':>9}{'mismatched':>12}")
         for fault, row in faults.items():
             lines.append(f"  {fault:<{fwidth - 2}}{row['ok']:>9,}{row['mismatched']:>12,}")
         lines.append("")
+        lines += _mismatch_notes(t, faults)
         p = t.percentiles()
         rate = t.metrics["deliveries"] / result.elapsed_s if result.elapsed_s > 0 else 0.0
         lines.append(f"Latency: p50 {p['p50']:.1f} ms, p95 {p['p95']:.1f} ms, p99 {p['p99']:.1f} ms "
@@ -93,15 +94,20 @@ def terminal_text(result: RunResult, db: str | None = None) -> str:
             lines.append("Errors: " + ", ".join(f"{kind} {n:,}" for kind, n in sorted(t.errors.items())))
         lines.append("")
     if result.checks:
-        failed = [c for c in result.checks if not c.passed]
-        lines.append(f"Checks: {len(result.checks) - len(failed)} passed, {len(failed)} failed")
+        counts = {verdict: 0 for verdict in ("ok", "FAIL", "skip", "note")}
+        shown = []
         for c in result.checks:
-            mark = "ok  " if c.passed else "FAIL"
+            verdict = check_verdict(c)
+            counts[verdict] += 1
             severity = f" [{c.severity}]" if c.severity else ""
-            detail = "" if c.passed else f": {c.message}"
+            detail = "" if verdict == "ok" else f": {c.message}"
             # An expect shows its condition with the parameters filled in; a finding its name.
             what = f"expect {c.expected}" if c.kind == "expect" and c.expected else c.name
-            lines.append(f"  {mark} {what}{severity}{detail}")
+            shown.append(f"  {verdict:<4} {what}{severity}{detail}")
+        lines.append(f"Checks: {counts['ok']} passed, {counts['FAIL']} failed"
+                     + (f", {counts['skip']} not judged" if counts["skip"] else "")
+                     + (f", {counts['note']} finding{'s' * (counts['note'] != 1)} reported" if counts["note"] else ""))
+        lines += shown
         lines.append("")
     elif result.status != "completed":
         lines.append("Checks: not judged (the run did not complete)")
@@ -111,6 +117,36 @@ def terminal_text(result: RunResult, db: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _mismatch_notes(tally: Tally, faults: dict[str, dict[str, int]]) -> list[str]:
+    """The first mismatched answer per fault, and a hint when every genuine message failed."""
+    if not tally.samples:
+        return []
+    lines = ["First mismatched answer, by fault:"]
+    for fault, (outcome, status, error, snippet) in sorted(tally.samples.items(), key=lambda kv: kv[0] != "none"):
+        answer = f"{status}" if status is not None else outcome
+        lines.append(f"  {fault}: {answer}{f' ({error})' if error else ''}{f' {snippet!r}' if snippet else ''}")
+    genuine = faults.get("none", {"ok": 0, "mismatched": 0})
+    if genuine["ok"] == 0 and genuine["mismatched"]:
+        status = tally.samples["none"][1]
+        if status == 404:
+            lines.append("hint: every genuine message got 404: is the path in --webhook-url (or --app-path) right?")
+        elif status is not None and 400 <= status < 500:
+            lines.append("hint: the handler rejected every genuine message: is it verifying with the secret given "
+                         "to --webhook-secret (or carbonc's default test secret, see docs/run.md)?")
+    lines.append("")
+    return lines
+
+
+def check_verdict(check: Any) -> str:
+    """`ok`, `FAIL` (an expect that did not hold), `skip` (not judged) or `note` (a finding that
+    fired: it reports a fact of the scenario and fails nothing)."""
+    if check.passed is None:
+        return "skip"
+    if check.passed:
+        return "ok"
+    return "note" if check.kind == "finding" else "FAIL"
+
+
 def junit_xml(result: RunResult) -> bytes:
     """JUnit XML: one test suite for the run, one test case per check (and one for the run
     itself, failing when it did not complete)."""
@@ -118,19 +154,26 @@ def junit_xml(result: RunResult) -> bytes:
     cases = [("run", result.status == "completed", f"the run ended {result.status}"
               + (f": {result.error}" if result.error else ""), None)]
     for c in result.checks:
-        cases.append((c.name, c.passed, c.message or "", c))
-    failures = 0
+        cases.append((c.name, check_verdict(c) != "FAIL", c.message or "", c))
+    failures = skipped = 0
     for name, passed, message, check in cases:
         case = ET.SubElement(suite, "testcase", classname=f"carbonc.{result.header.scenario}", name=name)
         if check is not None and check.severity:
             ET.SubElement(ET.SubElement(case, "properties"), "property", name="severity", value=check.severity)
-        if not passed:
+        verdict = check_verdict(check) if check is not None else ("ok" if passed else "FAIL")
+        if verdict == "FAIL":
             failures += 1
             failure = ET.SubElement(case, "failure", message=message, type=check.kind if check else "run")
             if check is not None:
                 failure.text = f"expected: {check.expected}\nactual: {check.actual}"
+        elif verdict == "skip":
+            skipped += 1
+            ET.SubElement(case, "skipped", message=message)
+        elif verdict == "note":
+            ET.SubElement(case, "system-out").text = f"finding: {message}"
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(failures))
+    suite.set("skipped", str(skipped))
     suite.set("errors", "0")
     root = ET.Element("testsuites")
     root.append(suite)

@@ -86,13 +86,14 @@ class DeliveryRow(msgspec.Struct):
 
 
 class CheckRow(msgspec.Struct):
-    """A judged check: an `expect`, an oracle's verdict, a probe, or a `finding`."""
+    """A judged check: an `expect`, an oracle's verdict, a probe, or a `finding` (`passed` is
+    None for a check that could not be judged)."""
 
     run_id: str
     kind: str
     name: str
     severity: str | None
-    passed: bool
+    passed: bool | None
     expected: str | None
     actual: str | None
     message: str | None

@@ -319,3 +319,52 @@ def test_a_handler_set_up_for_the_older_tool_still_verifies(db, scenario):
         result = run("run", path, "--webhook-url", srv.url, "--ci", command=legacy_main,
                      env={"CARBON_WEBHOOK_SECRET": None, "CARBON_DB": str(db)})
     assert result.exit_code == 0, result.output
+
+
+def test_a_finding_is_reported_and_fails_nothing(db, tmp_path):
+    junit = tmp_path / "r.xml"
+    with servers.lax() as srv:  # 20 orders: 3 disputes, and the "too few disputes" finding fires
+        result = run("run", "dispute-spike", "--set", "baseline_orders=20", "--webhook-url", srv.url, "--db", str(db),
+                     "--ci", "--junit", str(junit), "--output", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    finding, = [c for c in doc["checks"] if c["kind"] == "finding"]
+    assert finding["passed"] is False and doc["passed"] is True
+    case, = [c for c in ET.parse(junit).getroot().iter("testcase") if c.get("name") == finding["name"]]
+    assert case.find("failure") is None and "too few disputes" in case.find("system-out").text
+
+
+def test_without_a_target_handler_checks_are_not_judged_and_ci_is_refused(db):
+    result = run("run", "dispute-spike", "--set", "baseline_orders=70", "--db", str(db), "--output", "json")
+    assert result.exit_code == 0, result.output
+    judged = {c["name"]: c["passed"] for c in json.loads(result.stdout)["checks"]}
+    assert judged["expect deliveries.mismatched == 0"] is None
+    assert judged["expect orders == baseline_orders"] is True
+    assert rows(db, "select passed from checks where name like '%deliveries%'") == [(None,)]
+    refused = run("run", "dispute-spike", "--db", str(db), "--ci")
+    assert refused.exit_code == 2 and "--ci judges a webhook handler" in refused.stderr
+    # The older tool ignored --ci without a URL; its alias still does, and says so.
+    legacy = run("run", "dispute-spike", "--set", "baseline_orders=70", "--ci", command=legacy_main,
+                 env={"CARBON_DB": str(db)})
+    assert legacy.exit_code == 0 and "--ci applies only with --webhook-url" in legacy.stderr
+
+
+@pytest.mark.parametrize("flags", [["--webhook-url", ""], ["--webhook-url", "http://127.0.0.1:9/",
+                                                            "--webhook-signature", "stale"]])
+def test_input_a_run_cannot_use_is_refused_before_anything_is_recorded(flags, db):
+    result = run("run", "dispute-spike", "--db", str(db), *flags)
+    assert result.exit_code == 2, result.output
+    assert not db.exists()
+
+
+def test_a_rotation_is_tested_with_the_previous_secret(db):
+    args = ["run", "webhook-fault-sweep", "--set", "baseline_orders=100", "--webhook-secret", "now-one",
+            "--db", str(db), "--ci", "--output", "json"]
+    with servers.strict("razorpay", "now-one", previous="old-one") as srv:
+        without = run(*args, "--webhook-url", srv.url)
+        with_it = run(*args, "--webhook-url", srv.url, "--webhook-previous-secret", "old-one")
+    assert without.exit_code == 1 and "give --webhook-previous-secret" in without.stderr
+    assert with_it.exit_code == 0, with_it.output
+    verdicts = json.loads(with_it.stdout)["verdicts"]
+    assert sum(v["ok"] for f, v in verdicts.items() if "old_secret" in f) > 0
+    assert all(v["mismatched"] == 0 for v in verdicts.values())

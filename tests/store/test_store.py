@@ -116,3 +116,30 @@ def test_the_file_is_plain_duckdb(tmp_path):
     con = duckdb.connect(str(path), read_only=True)
     assert con.execute("select scenario from runs").fetchall() == [("s",)]
     con.close()
+
+
+def test_the_documented_queries_run_on_a_real_run(tmp_path):
+    import servers
+    from click.testing import CliRunner
+
+    from carbonc.cli import main
+
+    db = tmp_path / "db.duckdb"
+    with servers.lax(status=503) as srv:  # every genuine message fails: the third query finds them all
+        result = CliRunner().invoke(main, ["run", "dispute-spike", "--set", "baseline_orders=10", "--db", str(db),
+                                           "--webhook-url", srv.url, "--timeout", "1"])
+    assert result.exit_code == 0, result.output
+    block = DOCS.read_text(encoding="utf-8").split("```sql", 1)[1].split("```", 1)[0]
+    queries = [q for q in re.split(r";\s*\n", block) if q.strip()]
+    assert len(queries) == 4
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        run_id = con.execute("select run_id from runs").fetchone()[0]
+        found = [con.execute(q, [run_id] * q.count("?")).fetchall() for q in queries]
+        messages = con.execute("select count(*) from messages").fetchone()[0]
+    finally:
+        con.close()
+    assert sum(n for *_, n in found[0]) > 0 and {outcome for _, outcome, _ in found[0]} == {"5xx"}
+    assert found[1] == []  # nothing forged in dispute-spike
+    assert len(found[2]) == messages == 34
+    assert len(found[3]) == 1
