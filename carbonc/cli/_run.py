@@ -194,6 +194,7 @@ def _check_plan(plan, provider: str, previous_secret: str | None, has_target: bo
     from carbonc.cli._plan import provider_problems
 
     errors, warnings = provider_problems(provider, plan.header, plan.summary)
+    warnings[:0] = plan.header.warnings
     if errors:
         for error in errors:
             click.echo(f"error: {error}", err=True)

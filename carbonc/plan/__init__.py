@@ -92,6 +92,7 @@ def compile_plan(program: Program, source_text: str, *, scenario: str | None = N
         params={name: display_value(v, types.get(name)) for name, v in values.items()},
         source_sha256=hashlib.sha256(source_text.encode()).hexdigest(),
         policies=tuple(policies.policies),
+        warnings=tuple(plan_schedule.warnings),
         checks=checks,
     )
     return CompiledPlan(header, world, plan_schedule, policies)

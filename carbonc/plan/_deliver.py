@@ -232,6 +232,7 @@ class Schedule:
         self.transition, self.policy, self.mode, self.dropped = transition, policy, mode, dropped
         self.order, self.send_ms, self.repeats = order, send_ms, repeats
         self.modes: list[str] = list(model.SIGNATURE_MODES)
+        self.warnings: list[str] = []
 
     def __iter__(self):
         """Yield (seq, original number, copy number, send time) in delivery order."""
@@ -283,6 +284,8 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
     mode_of = array("B", bytes(n))
     modes = list(model.SIGNATURE_MODES)
     valid = modes.index("valid")
+    #: Faults a policy asks for that round to no message at all: the run would test nothing.
+    warnings: list[str] = []
     for pid, p in enumerate(policies.policies):
         reorders = p.order in ("reverse", "random")
         drops = bool(Decimal(p.drop))
@@ -310,11 +313,18 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
         members = sorted(slots[pos] for pos in positions)
         del positions
         k_drop = round_count(Decimal(p.drop) * len(members))
+        if Decimal(p.drop) and not k_drop:
+            warnings.append(f"`drop {format_ratio(Decimal(p.drop))}` of {_events(p)} drops no message at these "
+                            f"parameters ({len(members):,} messages)")
         if k_drop:
             for k in _ranked(Stream(seed, f"deliver/drop/{pid}"), members)[:k_drop]:
                 dropped[k] = 1
         counts = apportion(len(members), [Decimal(s.share) for s in p.signatures])
         ranked = _ranked(Stream(seed, f"deliver/signature/{pid}"), members) if len(p.signatures) > 1 else members
+        for share, count in zip(p.signatures, counts):
+            if Decimal(share.share) and not count:
+                warnings.append(f"`signature {share.mode} {format_ratio(Decimal(share.share))}` of {_events(p)} signs "
+                                f"no message at these parameters ({len(members):,} messages)")
         start = 0
         for share, count in zip(p.signatures, counts):
             code = modes.index(share.mode)
@@ -323,7 +333,9 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
             start += count
     del slots
     repeats = [max(1, p.repeat) for p in policies.policies]
-    return Schedule(originals, policy_of, mode_of, dropped, final, slot_time, repeats)
+    plan = Schedule(originals, policy_of, mode_of, dropped, final, slot_time, repeats)
+    plan.warnings = warnings
+    return plan
 
 
 #: Messages sorted at once; larger plans are sorted in runs of this size and merged, so the
@@ -344,6 +356,12 @@ def _sorted_by_time(send: array) -> array:
     for pos in range(n):
         merged[pos] &= mask
     return merged
+
+
+def _events(policy: Policy) -> str:
+    events = sorted(policy.applies_to)
+    shown = ", ".join(events[:3]) + (", …" if len(events) > 3 else "")
+    return f"the delivery policy for {shown}"
 
 
 def _ranked(stream: Stream, members: list[int]) -> list[int]:

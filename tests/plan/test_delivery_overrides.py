@@ -118,3 +118,26 @@ def test_every_invalid_override_is_reported_at_once() -> None:
     assert isinstance(result, CheckResult)
     assert [d.path for d in result.diagnostics if d.is_error] == ["--webhook-order", "--webhook-repeat",
                                                                   "--webhook-signature"]
+
+
+def test_a_fault_share_too_small_for_the_plan_is_a_warning_in_the_header():
+    from plan_helpers import compile_text
+
+    text = """
+scenario s {
+  phase p {
+    create orders count 3 amount INR 100 method card
+    pay each order { captured 100% }
+  }
+  deliver { signature missing 1%
+            drop 1% }
+}
+"""
+    plan = compile_text(text)
+    assert plan.header.warnings == (
+        "`drop 1%` of the delivery policy for order.paid, payment.authorized, payment.captured drops no message "
+        "at these parameters (9 messages)",
+        "`signature missing 1%` of the delivery policy for order.paid, payment.authorized, payment.captured signs "
+        "no message at these parameters (9 messages)",
+    )
+    assert compile_text(text.replace("count 3", "count 40")).header.warnings == ()
