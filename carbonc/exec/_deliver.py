@@ -11,7 +11,7 @@ from typing import Protocol
 
 import trio
 
-from carbonc.dialects import Dialect, Lookup, Secrets
+from carbonc.dialects import Dialect, Lookup, Request, Secrets
 from carbonc.errors import ExecutionError
 from carbonc.exec.policy import Delivery, outcome_of, verdict_ok
 from carbonc.exec.tally import Tally
@@ -177,22 +177,35 @@ class Deliverer:
                                           attempt=job.attempt, origin_ms=self.clock.origin_epoch_ms)
         except ExecutionError as exc:
             raise ExecutionError(f"cannot render message {job.message_id}: {exc}") from None
-        answer = await sender.send(request.method, request.headers, request.body, job.delivery.timeout_s)
+        started = trio.current_time()
+        try:
+            answer = await sender.send(request.method, request.headers, request.body, job.delivery.timeout_s)
+        except trio.Cancelled:
+            # A second Ctrl-C abandons attempts in flight: the request went out, so it is
+            # recorded (the writer flushes after the delivery tasks are gone).
+            self._record(job, request, now_ms,
+                         Answer(None, None, "abandoned", (trio.current_time() - started) * 1000), retry=False)
+            raise
+        self._record(job, request, now_ms, answer, retry=True)
+        await self.writer.wait_for_room()
+
+    def _record(self, job: Job, request: Request, now_ms: int, answer: Answer, *, retry: bool) -> None:
+        """Judge the answer, count it, queue a retry if the gateway would make one, and hand the
+        row to the writer."""
+        message = job.message
         outcome = outcome_of(answer.status, answer.error)
         expected = self.dialect.expected(message)
-        ok = verdict_ok(expected, outcome)
         failed = job.delivery.failed(outcome, answer.status)
         row = DeliveryRow(
             run_id=self.run_id, delivery_id=f"{job.message_id}/{job.attempt}", message_id=job.message_id,
             attempt=job.attempt, event_type=job.event_type, signature_mode=message.signature, sent_at_ms=now_ms,
             virtual_ms=job.virtual_ms, status_code=answer.status, latency_ms=round(answer.latency_ms, 3),
-            error=answer.error, outcome=outcome, failed=failed, expected_verdict=expected, verdict_ok=ok,
-            request_body=request.body.decode("utf-8", "replace"),
+            error=answer.error, outcome=outcome, failed=failed, expected_verdict=expected,
+            verdict_ok=verdict_ok(expected, outcome), request_body=request.body.decode("utf-8", "replace"),
             response_snippet=answer.snippet.decode("utf-8", "replace") if answer.snippet is not None else None,
         )
-        self.tally.attempt(row, job.fault, last=not (failed and self._retry(job, expected)))
+        self.tally.attempt(row, job.fault, last=not (retry and failed and self._retry(job, expected)))
         self.writer.add(row)
-        await self.writer.wait_for_room()
 
     def _retry(self, job: Job, expected: str) -> bool:
         """Queue the next attempt if the gateway would make one; say whether it did."""

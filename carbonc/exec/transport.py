@@ -14,6 +14,7 @@ An endpoint that misbehaves is an `Answer` with an error kind, never an exceptio
     closed    the connection closed before an answer protocol  the answer is not HTTP
     redirect  a 3xx (not followed, as gateways do)   oversized the body exceeded what is read
     app       the ASGI app raised
+(and, from the executor, `abandoned`: a second Ctrl-C stopped waiting for the answer)
 """
 
 from __future__ import annotations

@@ -287,10 +287,13 @@ def test_a_second_interrupt_abandons_the_attempts_in_flight(carbonc, tmp_path):
     assert json.loads(out)["status"] == "interrupted"
     assert len(received) == answered + WORKERS
     assert query(db, "select status from runs") == [("interrupted",)]
-    # Every answered attempt is recorded; an abandoned one, if recorded at all, has no answer.
-    recorded = query(db, "select request_body, status_code from deliveries")
-    assert sorted(r for r in recorded if r[1] is not None) == sorted((b.decode(), 200) for b in gate.answered)
-    assert len(recorded) <= len(received)
+    # Every request that went out is recorded: the answered ones with their answer, the
+    # abandoned ones as such.
+    recorded = query(db, "select request_body, status_code, error from deliveries")
+    assert sorted(r[:2] for r in recorded if r[1] is not None) == sorted((b.decode(), 200) for b in gate.answered)
+    abandoned = [r for r in recorded if r[1] is None]
+    assert len(abandoned) == WORKERS and {r[2] for r in abandoned} == {"abandoned"}
+    assert sorted(r[0] for r in recorded) == sorted(r.body.decode() for r in received)
 
 
 def test_an_interrupt_before_the_first_delivery_is_clean(carbonc, tmp_path):
