@@ -7,6 +7,11 @@ The public API; everything else is an implementation detail. Names load on first
     >>> result = check_path(Path("scenarios/dispute-spike.carbon"))
     >>> result.ok
     True
+    >>> plan = compile_source(read_source(Path("scenarios/dispute-spike.carbon")))
+    >>> with open_store(Path("runs.duckdb")) as store:
+    ...     run = execute(PlanInput.from_compiled(plan), RunOptions(url="http://127.0.0.1:8000/hooks"), store)
+    >>> run.status, run.passed
+    ('completed', True)
 """
 
 from __future__ import annotations
@@ -22,12 +27,17 @@ __all__ = [
     "Diagnostic",
     "ExecutionError",
     "InternalError",
+    "PlanInput",
+    "RunOptions",
+    "RunResult",
     "Source",
     "StoreError",
     "check_path",
     "check_source",
     "compile_source",
+    "execute",
     "format_source",
+    "open_store",
     "read_source",
     "render",
     "write_plan",
@@ -50,6 +60,11 @@ _WHERE = {
     "Source": "carbonc.source",
     "read_source": "carbonc.source",
     "format_source": "carbonc.fmt",
+    "PlanInput": "carbonc.exec",
+    "RunOptions": "carbonc.exec",
+    "RunResult": "carbonc.exec",
+    "execute": "carbonc.exec",
+    "open_store": "carbonc.store",
 }
 
 

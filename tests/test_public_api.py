@@ -11,6 +11,7 @@ EXPECTED = {
     "CarbonError", "CheckResult", "CompileError", "CompiledPlan", "Diagnostic", "ExecutionError",
     "InternalError", "Source", "StoreError", "check_path", "check_source", "compile_source",
     "format_source", "read_source", "render", "write_plan",
+    "PlanInput", "RunOptions", "RunResult", "execute", "open_store",
 }
 
 
