@@ -121,3 +121,16 @@ def test_python_m_carbonc(installed, tmp_path):
     version = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
     proc = _run([str(bindir / "python"), "-m", "carbonc", "--version"], cwd=tmp_path, env=env)
     assert proc.stdout.strip() == f"carbonc, version {version}"
+
+
+def test_the_readme_run_command_works_from_the_wheel(installed, tmp_path):
+    # The README's first command, `carbonc run dispute-spike`: the simulated gateway and the
+    # default database file, here under a HOME of the test's own.
+    bindir, _, env = installed
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**env, "HOME": str(home)}
+    env.pop("CARBON_DB", None)
+    proc = _run([str(bindir / "carbonc"), "run", "dispute-spike"], cwd=tmp_path, env=env)
+    assert "completed" in proc.stdout and "Checks: 5 passed, 0 failed, 1 not judged" in proc.stdout
+    assert (home / ".carbon" / "carbon.duckdb").is_file()
