@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from carbonc.cli._common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, resolve_refs, shown
+from carbonc.cli._common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, resolve_refs
 from carbonc.ir.model import SIGNATURE_MODES
 
 PROVIDER_NAMES = ["mock", "razorpay", "stripe", "cashfree", "juspay", "standard"]
@@ -273,4 +273,4 @@ def run(**kwargs: Any) -> None:
     guard(run_plan)(**kwargs)
 
 
-__all__ = ["delivery_options", "run", "run_plan", "EXIT_INVALID"]
+__all__ = ["delivery_options", "run", "run_plan"]

@@ -1,0 +1,260 @@
+"""Carries out one prepared run: records the gateway's side, delivers on trio under a signal
+watcher, judges the checks, and says how the run ended."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgspec
+import trio
+
+from carbonc.dialects import EntityIndex, Secrets, get_dialect
+from carbonc.errors import CarbonError, ExecutionError, InternalError, StoreError
+from carbonc.exec._deliver import Clock, Deliverer, Job
+from carbonc.exec.gateway import SimulatedGateway, default_secret
+from carbonc.exec.model import PlanInput, RunOptions, RunResult
+from carbonc.exec.policy import resolve
+from carbonc.exec.tally import Tally
+from carbonc.exec.transport import AppConnection, Connection, parse_target
+from carbonc.exec.writer import Writer
+from carbonc.plan.model import Entity, Header, Message, Record
+from carbonc.store import CheckRow, RunRow, Store
+
+
+class PreparedRun:
+    """A run whose options have been checked; `execute` carries it out."""
+
+    def __init__(self, plan: PlanInput, options: RunOptions, run_id: str):
+        self.plan, self.options, self.run_id = plan, options, run_id
+        self.dialect = get_dialect(options.provider, **options.dialect_options)
+        secret = options.secret or default_secret(self.dialect.name)
+        self.secrets = Secrets(secret, options.previous_secret)
+        self.secrets.keys(self.dialect)  # a malformed secret fails here, before the run starts
+        self.target = parse_target(options.url) if options.url else None
+        if options.concurrency < 1:
+            raise ExecutionError("--concurrency must be at least 1")
+        self.tally = Tally(plan.summary.deliveries)
+        self.warnings: list[str] = []
+        self.gateway = SimulatedGateway(self.dialect)
+        self.status = "running"
+        self.error: str | None = None
+        self.interrupts = 0
+        self.plan_complete = True
+        #: What the first Ctrl-C cancels: reading the plan, then dispatching.
+        self._stoppable = trio.CancelScope()
+
+    def execute(self, store: Store, *, progress: Callable[[Tally], None] | None = None,
+                clock: trio.abc.Clock | None = None) -> RunResult:
+        """Run it, recording into `store`. Failures after the run has started are in the result
+        (`status` `failed`, `error`); what was recorded stays recorded."""
+        self.store, self.progress = store, progress
+        return trio.run(self.main, clock=clock)
+
+    def shown_target(self) -> str | None:
+        if self.target is not None:
+            return self.target.shown
+        if self.options.app is not None:
+            return f"app:{self.options.app_name or 'asgi'}"
+        return None
+
+    async def main(self) -> RunResult:
+        header = self.plan.header
+        started = time.time()
+        row = RunRow(run_id=self.run_id, scenario=header.scenario, source_sha256=header.source_sha256,
+                     plan_sha256="", seed=header.seed, provider=self.options.provider,
+                     params=msgspec.json.encode(header.params).decode(), started_at_ms=int(started * 1000),
+                     version=_version(), target=self.shown_target(),
+                     time_scale="max" if self.options.time_scale is None else f"{self.options.time_scale:g}",
+                     concurrency=self.options.concurrency)
+        self.store.begin_run(row)
+        writer = Writer(self.store)
+        plan_hash = hashlib.sha256()
+        try:
+            async with trio.open_nursery() as outer:
+                outer.start_soon(writer.run)
+                try:
+                    await self._deliver_all(writer, plan_hash)
+                finally:
+                    writer.close()
+        except* CarbonError as group:  # StoreError (a full disk) or ExecutionError, from any task
+            self.status, self.error = "failed", str(_first(group))
+        except* Exception as group:  # a bug: still say how the run ended, then report it
+            leaf = _first(group)
+            self.status, self.error = "failed", str(InternalError(f"{type(leaf).__name__}: {leaf}"))
+        checks: list[CheckRow] = []
+        if self.status == "running":
+            self.status = "interrupted" if self.interrupts else "completed"
+            # Checks judge a whole run; an interrupted one is incomplete, not failing.
+            checks = self._judge() if self.status == "completed" else []
+            if checks:
+                try:
+                    await trio.to_thread.run_sync(self.store.append, _checks_batch(checks))
+                except StoreError as exc:
+                    self.status, self.error = "failed", str(exc)
+        finished = int(time.time() * 1000)
+        try:
+            self.store.finish_run(self.run_id, self.status, finished,
+                                  plan_hash.hexdigest() if self.plan_complete else None)
+        except StoreError as exc:
+            self.status, self.error = "failed", self.error or str(exc)
+        return RunResult(self.run_id, self.status, header, self.plan.summary, self.options.provider,
+                         self.shown_target(), self.tally, checks, time.time() - started, writer.rows_written,
+                         self.warnings, self.error)
+
+    async def _deliver_all(self, writer: Writer, plan_hash: Any) -> None:
+        encoder = msgspec.json.Encoder()
+        records = self.plan.records()
+
+        def read() -> Iterator[Record]:
+            try:
+                for record in records:
+                    plan_hash.update(encoder.encode(record) + b"\n")
+                    yield record
+            except Exception:
+                self.plan_complete = False  # a plan that cannot be read whole has no hash
+                raise
+
+        plan = read()
+        header = next(plan)
+        try:
+            await self._run_plan(plan, header, writer)
+        finally:
+            # A run cut short still records its plan's hash.
+            with contextlib.suppress(Exception):  # a reading error is reported where it happened
+                for _ in plan:
+                    pass
+
+    async def _run_plan(self, plan: Iterator[Record], header: Header, writer: Writer) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._watch_signals, nursery.cancel_scope)
+            if self.progress is not None:
+                nursery.start_soon(self._report_progress)
+            lookup = EntityIndex()
+            first: Message | None = None
+            with self._stoppable:
+                first = await self._load_entities(plan, lookup, writer)
+            if not self.interrupts:
+                self._stoppable = trio.CancelScope()
+                jobs = self._jobs(first, plan, header, lookup, writer)
+                if self._has_target():
+                    # Virtual time 0 is now, after the entities are recorded: bodies and sent_at agree.
+                    clock = Clock(self.options.time_scale, int(time.time() * 1000))
+                    deliverer = Deliverer(run_id=self.run_id, dialect=self.dialect, lookup=lookup,
+                                          secrets=self.secrets, clock=clock, connect=self._connector(),
+                                          concurrency=self.options.concurrency, writer=writer, tally=self.tally)
+                    await deliverer.run(jobs, self._stoppable)
+                else:
+                    with self._stoppable:
+                        for n, _ in enumerate(jobs):
+                            await writer.wait_for_room()
+                            if n % 1024 == 0:
+                                await trio.lowlevel.checkpoint()
+            nursery.cancel_scope.cancel()
+
+    async def _load_entities(self, plan: Iterator[Record], lookup: EntityIndex, writer: Writer) -> Message | None:
+        """Record the gateway's entities and index them; return the plan's first message."""
+        for n, record in enumerate(plan):
+            if isinstance(record, Entity):
+                lookup.add(record)
+                writer.add(self.gateway.entity_row(self.run_id, record))
+                await writer.wait_for_room()
+                if n % 1024 == 0:
+                    await trio.lowlevel.checkpoint()  # let a Ctrl-C through on a big plan
+            elif isinstance(record, Message):
+                return record
+        return None
+
+    def _jobs(self, first: Message | None, plan: Iterator[Record], header: Header, lookup: EntityIndex,
+              writer: Writer) -> Iterator[Job | None]:
+        """Each message's row, and a Job for those to send (None for the rest)."""
+        policies = {p.id: resolve(p, self.options.provider, self.options.timeout_s) for p in header.policies}
+        message = first
+        while message is not None:
+            if message.policy not in policies or lookup.get(message.entity) is None:
+                raise ExecutionError(f"the plan is inconsistent: message {message.seq} names a delivery policy or "
+                                     "an entity it does not have")
+            message_id, row = self.gateway.message_row(self.run_id, message, header, lookup)
+            writer.add(row)
+            if row.skipped is not None or not self._has_target():
+                self.tally.skipped()
+                yield None
+            else:
+                yield Job(message, message_id, row.provider_event or message.event, row.fault,
+                          policies[message.policy], 1, message.send_ms)
+            message = next((r for r in plan if isinstance(r, Message)), None)
+
+    def _has_target(self) -> bool:
+        return self.target is not None or self.options.app is not None
+
+    def _connector(self) -> Callable[[], Any]:
+        if self.target is not None:
+            import ssl
+
+            context = ssl.create_default_context() if self.target.scheme == "https" else None
+            target = self.target
+            return lambda: Connection(target, context)
+        app, path = self.options.app, self.options.app_path
+        return lambda: AppConnection(app, path)
+
+    async def _watch_signals(self, everything: trio.CancelScope, *,
+                             task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            task_status.started()
+            await trio.sleep_forever()
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
+            async for _ in signals:
+                self.interrupts += 1
+                self._stoppable.cancel()
+                if self.interrupts > 1:
+                    everything.cancel()
+
+    async def _report_progress(self) -> None:
+        assert self.progress is not None
+        while True:
+            self.progress(self.tally)
+            await trio.sleep(0.25)
+
+    def _judge(self) -> list[CheckRow]:
+        from carbonc.plan.checks import entity_metrics, evaluate_checks, metric_names
+
+        metrics = {**entity_metrics(self.plan.summary), **self.tally.delivery_metrics()}
+        rows = []
+        for check, c in zip(self.plan.header.checks, evaluate_checks(self.plan.header.checks, metrics)):
+            if not self._has_target() and any(m.startswith("deliveries") for m in metric_names(check.expr)):
+                # Nothing was delivered: a check on the handler's answers has nothing to judge,
+                # and must not pass as if the handler had answered well.
+                rows.append(CheckRow(self.run_id, c.kind, c.name, c.severity, None, c.expected, None,
+                                     "not judged: no webhook target (give --webhook-url or --app)"))
+                continue
+            rows.append(CheckRow(self.run_id, c.kind, c.name, c.severity, c.passed, c.expected, c.actual, c.message))
+        return rows
+
+
+def _first(group: BaseExceptionGroup) -> BaseException:
+    """The first leaf exception of a (nested) exception group."""
+    found: BaseException = group
+    while isinstance(found, BaseExceptionGroup):
+        found = found.exceptions[0]
+    return found
+
+
+def _checks_batch(checks: list[CheckRow]):
+    from carbonc.store import Batch
+
+    return Batch(checks=checks)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("carbonc")
+    except PackageNotFoundError:
+        return "0+unknown"

@@ -1,0 +1,84 @@
+"""What a run takes and gives: the plan to run, the run's options, and its result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import msgspec
+
+from carbonc.errors import ExecutionError
+from carbonc.exec.tally import Tally
+from carbonc.plan.model import Header, Record, Summary
+from carbonc.store import CheckRow
+
+
+class PlanInput(NamedTuple):
+    """A plan to run: its header and summary up front, and its records on demand."""
+
+    header: Header
+    summary: Summary
+    records: Callable[[], Iterator[Record]]
+
+    @classmethod
+    def from_compiled(cls, plan: Any) -> PlanInput:
+        return cls(plan.header, plan.summary, plan.records)
+
+    @classmethod
+    def from_file(cls, path: Path) -> PlanInput:
+        from carbonc.plan import iter_plan, read_plan_summary
+
+        header, summary = read_plan_summary(path)
+
+        def records() -> Iterator[Record]:
+            try:
+                yield from iter_plan(path)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise ExecutionError(f"`{path}` is not a readable carbonc plan: {exc}") from None
+
+        return cls(header, summary, records)
+
+
+class RunOptions(msgspec.Struct, kw_only=True):
+    """How to run: the provider whose dialect signs the messages, the target (`url`, or `app`,
+    an ASGI callable posted to at `app_path`; neither: the gateway side only), the webhook
+    secret (None: a built-in test secret), and delivery settings that override the plan's."""
+
+    provider: str = "mock"
+    url: str | None = None
+    app: Any = None
+    app_path: str = "/webhooks"
+    app_name: str | None = None
+    secret: str | None = None
+    previous_secret: str | None = None
+    concurrency: int = 10
+    timeout_s: float | None = None
+    time_scale: float | None = None
+    dialect_options: dict[str, Any] = {}
+
+    def __repr__(self) -> str:  # never show the secrets
+        return f"RunOptions(provider={self.provider!r}, url={self.url!r}, concurrency={self.concurrency})"
+
+
+class RunResult(NamedTuple):
+    """How a run went: its id and `status`, the counts, the judged checks, and how long it took."""
+
+    run_id: str
+    status: str
+    header: Header
+    summary: Summary
+    provider: str
+    target: str | None
+    tally: Tally
+    checks: list[CheckRow]
+    elapsed_s: float
+    rows_written: int
+    warnings: list[str]
+    error: str | None
+
+    @property
+    def passed(self) -> bool:
+        """The run completed and every `expect` held. Findings report facts of the scenario (a
+        finding that fires is in the summary) and checks not judged are neither."""
+        return self.status == "completed" and all(c.passed is not False for c in self.checks if c.kind == "expect")
