@@ -57,13 +57,14 @@ class Printer:
 
     def trailing(self, node_end: int) -> None:
         """Append to the last line the comments that follow `node_end` on the same source line
-        with nothing but commas before them (a comment after the next item is that item's)."""
+        with nothing but commas and closing brackets before them (a node's span ends at its last
+        operand, before the parentheses around it; a comment after the next item is that item's)."""
         text = self.source.text
         pos = node_end
         while self.next_comment < len(self.comments):
             comment = self.comments[self.next_comment]
             gap = text[pos:comment.span.start]
-            if comment.span.start < pos or gap.strip(" \t\r,") or "\n" in gap or "\n" in comment.text:
+            if comment.span.start < pos or gap.strip(" \t\r,)]") or "\n" in gap or "\n" in comment.text:
                 break
             self.next_comment += 1
             self.lines[-1] += "  " + comment.text.rstrip()

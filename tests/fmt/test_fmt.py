@@ -22,7 +22,9 @@ from strategies import layout, program_tokens, programs
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = sorted([*ROOT.glob("scenarios/*.carbon"), *ROOT.glob("stdlib/*.carbon")])
 
-GENERATED = settings(max_examples=150, deadline=None,
+# Derandomized: CI must not turn red on a new draw. To search afresh, set derandomize=False
+# locally and run a few times; add what it finds as an example test below.
+GENERATED = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -322,3 +324,11 @@ def test_cli_cannot_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert result.exit_code == 2, result.output
     assert "cannot write" in result.stderr and "Permission denied" in result.stderr
     assert "internal error" not in result.output
+
+
+def test_a_comment_after_a_parenthesised_operand_stays_on_its_line():
+    # Found by the generated programs: the expect's span ends at `0%`, before the closing
+    # parentheses, and the comment after them moved to a line of its own on the second pass.
+    text = 'scenario a { probe GET "x" for each order { expect ( not 1 != ( 1 != ( 0% //\n) ) ) } }\n'
+    once = assert_formats_correctly(text)
+    assert "expect not 1 != (1 != 0%)  //" in once
