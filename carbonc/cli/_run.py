@@ -149,6 +149,8 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
         click.echo(msgspec.json.encode(summary).decode())
     else:
         click.echo(terminal_text(result, str(path)), nl=False)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if result.error:
         click.echo(f"error: {result.error}", err=True)
     if junit is not None:

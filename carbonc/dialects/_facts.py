@@ -55,6 +55,13 @@ class EntityIndex:
         payment = self._paid.get(order_id)
         return None if payment is None else self.get(payment)
 
+    def root_of(self, entity_id: str) -> str | None:
+        """The entity at the top of `entity_id`'s parents (a refund's order), None if unknown."""
+        entity = self.get(entity_id)
+        while entity is not None and entity.parent is not None and entity.parent in self._by_id:
+            entity = self.get(entity.parent)
+        return None if entity is None else entity.id
+
     def __len__(self) -> int:
         return len(self._by_id)
 

@@ -58,12 +58,13 @@ class Clock:
 class Job:
     """One attempt to make: the message, which attempt, and its virtual time."""
 
-    __slots__ = ("message", "message_id", "event_type", "fault", "delivery", "attempt", "virtual_ms", "token")
+    __slots__ = ("message", "message_id", "event_type", "fault", "root", "delivery", "attempt", "virtual_ms",
+                 "token")
 
-    def __init__(self, message: Message, message_id: str, event_type: str, fault: str | None, delivery: Delivery,
-                 attempt: int, virtual_ms: int):
+    def __init__(self, message: Message, message_id: str, event_type: str, fault: str | None, root: str,
+                 delivery: Delivery, attempt: int, virtual_ms: int):
         self.message, self.message_id, self.event_type, self.fault = message, message_id, event_type, fault
-        self.delivery, self.attempt, self.virtual_ms = delivery, attempt, virtual_ms
+        self.root, self.delivery, self.attempt, self.virtual_ms = root, delivery, attempt, virtual_ms
         self.token = 0
 
     def key(self) -> tuple[int, int, int]:
@@ -81,9 +82,10 @@ class Deliverer:
         self._retries: list[tuple[tuple[int, int, int], Job]] = []
         self._in_flight = 0
         self._changed = trio.Event()
-        # The earliest each attempt in flight could be retried, so that nothing due later is
-        # handed out first ("order kept", even at --time-scale max): (retry key, token).
-        self._floors: list[tuple[tuple[int, int, int], int]] = []
+        # At --time-scale max, "order kept": per order (an entity tree), the earliest each
+        # attempt in flight could be retried, so that nothing of that order due later is handed
+        # out before the retry. Unrelated orders are not held back. root -> [(retry key, token)].
+        self._floors: dict[str, list[tuple[tuple[int, int, int], int]]] = {}
         self._open: set[int] = set()
         self._tokens = 0
 
@@ -109,7 +111,7 @@ class Deliverer:
                 await self._wait_for_change()
                 continue
             job = upcoming if retry is None or (upcoming is not None and upcoming.key() <= retry.key()) else retry
-            floor = self._floor()
+            floor = self._floor(job.root)
             if floor is not None and floor < job.key():
                 await self._wait_for_change()  # an attempt in flight may yet be retried before it
                 continue
@@ -136,19 +138,26 @@ class Deliverer:
         return None
 
     def _hold_floor(self, job: Job) -> None:
+        # At a finite scale a job goes out only when virtual time reaches it, and a retry is due
+        # a rung after the failure, so time itself keeps the order: no floor is needed.
         ladder = job.delivery.ladder
-        if job.attempt <= len(ladder) and self.dialect.expected(job.message) == "accept":
+        if self.clock.scale is None and job.attempt <= len(ladder) and self.dialect.expected(job.message) == "accept":
             self._tokens += 1
             job.token = self._tokens
             self._open.add(job.token)
-            heapq.heappush(self._floors, ((job.virtual_ms + ladder[job.attempt - 1], job.message.seq, job.attempt + 1),
-                                          job.token))
+            key = (job.virtual_ms + ladder[job.attempt - 1], job.message.seq, job.attempt + 1)
+            heapq.heappush(self._floors.setdefault(job.root, []), (key, job.token))
 
-    def _floor(self) -> tuple[int, int, int] | None:
-        floors = self._floors
+    def _floor(self, root: str) -> tuple[int, int, int] | None:
+        floors = self._floors.get(root)
+        if floors is None:
+            return None
         while floors and floors[0][1] not in self._open:
             heapq.heappop(floors)
-        return floors[0][0] if floors else None
+        if not floors:
+            del self._floors[root]
+            return None
+        return floors[0][0]
 
     async def _wait_for_change(self) -> None:
         await self._changed.wait()
@@ -217,7 +226,7 @@ class Deliverer:
         # The wait runs from when the attempt ended (a timeout takes time too), in virtual time.
         now = self.clock.virtual_now_ms()
         ended = job.virtual_ms if now is None else max(job.virtual_ms, now)
-        nxt = Job(job.message, job.message_id, job.event_type, job.fault, job.delivery, job.attempt + 1,
+        nxt = Job(job.message, job.message_id, job.event_type, job.fault, job.root, job.delivery, job.attempt + 1,
                   ended + ladder[job.attempt - 1])
         heapq.heappush(self._retries, (nxt.key(), nxt))
         return True

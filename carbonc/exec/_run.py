@@ -41,6 +41,12 @@ class PreparedRun:
             raise ExecutionError("--concurrency must be at least 1")
         self.tally = Tally(plan.summary.deliveries)
         self.warnings: list[str] = []
+        if self.target is not None and self.target.auth and self.dialect.name == "juspay":
+            # Juspay's own Basic auth is the webhook secret, and its faults (a missing or wrong
+            # header) are the test: credentials from the URL must not paper over them.
+            self.target = self.target._replace(auth=None)
+            self.warnings.append("the credentials in --webhook-url are not sent with --provider juspay: its "
+                                 "Basic auth comes from --webhook-secret")
         self.gateway = SimulatedGateway(self.dialect)
         self.status = "running"
         self.error: str | None = None
@@ -176,7 +182,8 @@ class PreparedRun:
         policies = {p.id: resolve(p, self.options.provider, self.options.timeout_s) for p in header.policies}
         message = first
         while message is not None:
-            if message.policy not in policies or lookup.get(message.entity) is None:
+            root = lookup.root_of(message.entity)
+            if message.policy not in policies or root is None:
                 raise ExecutionError(f"the plan is inconsistent: message {message.seq} names a delivery policy or "
                                      "an entity it does not have")
             message_id, row = self.gateway.message_row(self.run_id, message, header, lookup)
@@ -185,7 +192,7 @@ class PreparedRun:
                 self.tally.skipped()
                 yield None
             else:
-                yield Job(message, message_id, row.provider_event or message.event, row.fault,
+                yield Job(message, message_id, row.provider_event or message.event, row.fault, root,
                           policies[message.policy], 1, message.send_ms)
             message = next((r for r in plan if isinstance(r, Message)), None)
 

@@ -52,13 +52,16 @@ def legacy_fields(doc: dict[str, Any]) -> dict[str, Any]:
     written against the older tool keep reading them (`webhooks.total`, `findings`, …)."""
     outcome, checks = doc["deliveries"]["by_outcome"], doc["checks"]
     failed = [c for c in checks if c["kind"] == "expect" and c["passed"] is False]
+    fired = [c for c in checks if c["kind"] == "finding" and c["passed"] is False]
     return {
         "webhooks": {"total": doc["deliveries"]["total"], "total_sent": doc["deliveries"]["total"],
                      "ok": outcome["2xx"], "2xx": outcome["2xx"], "4xx": outcome["4xx"], "5xx": outcome["5xx"],
                      "failed_5xx": outcome["5xx"], "timeout": outcome["timeout"]},
         "findings": [{"check": c["name"], "severity": c["severity"], "passed": c["passed"], "message": c["message"]}
                      for c in checks],
-        "findings_summary": {"total": len(checks), "passed": len(checks) - len(failed), "failed": len(failed),
+        "findings_summary": {"total": len(checks), "passed": sum(c["passed"] is True for c in checks),
+                             "failed": len(failed), "fired": len(fired),
+                             "not_judged": sum(c["passed"] is None for c in checks),
                              "critical_failed": sum(c["severity"] == "critical" for c in failed)},
     }
 

@@ -378,3 +378,14 @@ def test_faults_that_round_to_nothing_are_warned_about(db):
     warned = [w for w in json.loads(result.stdout)["warnings"] if "signs no message at these parameters" in w]
     assert warned and all(f"warning: {w}" in result.stderr for w in warned)
     assert any("`signature missing 5%`" in w for w in warned)
+
+
+def test_url_credentials_do_not_cover_juspays_own_auth_faults(db, scenario):
+    path = scenario(TINY)
+    with servers.strict("juspay", "merchant:s3cret") as srv:
+        url = srv.url.replace("http://", "http://merchant:s3cret@")
+        result = run("run", path, "--provider", "juspay", "--webhook-url", url, "--webhook-secret", "merchant:s3cret",
+                     "--webhook-signature", "missing", "--ci", "--db", str(db), "--output", "json")
+        assert all("authorization" not in r.headers for r in srv.requests)
+    assert result.exit_code == 0, result.output
+    assert "credentials in --webhook-url are not sent with --provider juspay" in result.stderr
