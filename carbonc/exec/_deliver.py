@@ -148,6 +148,13 @@ class Deliverer:
             key = (job.virtual_ms + ladder[job.attempt - 1], job.message.seq, job.attempt + 1)
             heapq.heappush(self._floors.setdefault(job.root, []), (key, job.token))
 
+    def _release_floor(self, job: Job) -> None:
+        if job.token:
+            self._open.discard(job.token)
+            floors = self._floors.get(job.root)
+            if floors is not None and not any(token in self._open for _, token in floors):
+                del self._floors[job.root]  # an order done with: forget it (memory stays flat)
+
     def _floor(self, root: str) -> tuple[int, int, int] | None:
         floors = self._floors.get(root)
         if floors is None:
@@ -172,7 +179,7 @@ class Deliverer:
                         await self._attempt(sender, job)
                     finally:
                         self._in_flight -= 1
-                        self._open.discard(job.token)
+                        self._release_floor(job)
                         self._changed.set()
         finally:
             with trio.CancelScope(shield=True):
