@@ -134,6 +134,8 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
     progress = _Progress(progress_line) if output == "terminal" and sys.stderr.isatty() else None
     try:
         result = prepared.execute(store, progress=progress)
+    except StoreError as exc:  # the run could not even be recorded as started
+        fail(str(exc), code=EXIT_FAILED)
     finally:
         if progress is not None:
             progress.clear()
