@@ -12,43 +12,11 @@ from xml.etree import ElementTree as ET
 import duckdb
 import pytest
 import servers
+from run_scenarios import FORGERIES, TINY
 from click.testing import CliRunner
 
 from carbonc.cli import main
 from carbonc.cli.legacy import main as legacy_main
-
-#: A small scenario: 10 orders, all paid, with a mix of forged signatures and a fault profile.
-FORGERIES = """
-scenario forgeries {
-  param n = 10
-  seed 3
-  phase p {
-    create orders count n amount INR 100 method card
-    pay each order { captured 100% }
-  }
-  deliver {
-    signature valid 70%
-    signature missing 10%
-    signature corrupted 10%
-    signature wrong_secret 10%
-    retry none
-  }
-  expect orders == n severity high
-  expect deliveries.mismatched == 0 severity critical
-}
-"""
-
-#: One message per order, never retried: the shape the misbehaving-endpoint tests need.
-TINY = """
-scenario tiny {
-  param n = 2
-  phase p {
-    create orders count n amount INR 100 method card
-    pay each order { failed 100% code BAD_REQUEST_ERROR reason payment_declined }
-  }
-  deliver { retry none }
-}
-"""
 
 
 def run(*args: str, command=main, env: dict[str, str] | None = None):

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import servers
+from run_scenarios import FORGERIES
 
 from carbonc.store import open_store
 
@@ -35,27 +36,6 @@ WORKERS = 4
 
 #: 3000 orders: 6,450 entities and ~9,900 deliveries, far more than the tests let it send.
 LONG_RUN = ("dispute-spike", "--set", "baseline_orders=3000", "--concurrency", str(WORKERS), "--timeout", "300")
-
-#: Ten paid orders, a forged signature of every kind among their messages, never retried.
-FORGERIES = """
-scenario forgeries {
-  param n = 10
-  seed 3
-  phase p {
-    create orders count n amount INR 100 method card
-    pay each order { captured 100% }
-  }
-  deliver {
-    signature valid 70%
-    signature missing 10%
-    signature corrupted 10%
-    signature wrong_secret 10%
-    retry none
-  }
-  expect orders == n severity high
-  expect deliveries.mismatched == 0 severity critical
-}
-"""
 
 
 def _import_root() -> Path:

@@ -8,20 +8,11 @@ import ssl
 
 import pytest
 import servers
+from run_scenarios import TINY
 import trustme
 from click.testing import CliRunner
 
 from carbonc.cli import main
-
-TINY = """
-scenario tiny {
-  phase p {
-    create orders count 2 amount INR 100 method card
-    pay each order { failed 100% code BAD_REQUEST_ERROR reason payment_declined }
-  }
-  deliver { retry none }
-}
-"""
 
 
 @pytest.fixture(scope="module")
