@@ -157,11 +157,22 @@ class Printer:
                 self.close_block(decl, 0)
             case ir.Scenario():
                 self.scenario(decl)
+            case ir.Map(name=n, entries=entries):
+                self.open_block(decl, f"map {n.name}", 0, _first(entries))
+                for entry in entries:
+                    key = entry.key.name if isinstance(entry.key, ir.Ident) else entry.key.text
+                    self.item(entry, f"{key} {expr_text(entry.value)}", 1)
+                self.close_block(decl, 0)
+            case ir.Oracle(name=n, probes=probes):
+                self.open_block(decl, f"oracle {n.name}", 0, _first(probes))
+                for probe in probes:
+                    self.probe(probe, 1, f" severity {probe.severity.name}" if probe.severity else "")
+                self.close_block(decl, 0)
 
     def scenario(self, sc: ir.Scenario) -> None:
         header = f"scenario {sc.name.name}" + (f" extends {sc.extends.name}" if sc.extends else "")
         children: list[ir.Node] = [n for n in (sc.about, sc.category, sc.seed) if n is not None]
-        children += [*sc.tags, *sc.params, *sc.phases, *sc.delivers, *sc.checks]
+        children += [*sc.tags, *sc.params, *sc.phases, *sc.delivers, *sc.oracles, *sc.checks]
         self.open_block(sc, header, 0, min((c.span.start for c in children), default=None))
         if sc.about:
             self.item(sc.about, f"about {sc.about.text}", 1, self._keyword("about", sc.about))
@@ -182,8 +193,10 @@ class Printer:
         for deliver in sc.delivers:
             self.blank()
             self.deliver(deliver)
-        if sc.checks:
+        if sc.oracles or sc.checks:
             self.blank()
+            for oracle in sc.oracles:
+                self.item(oracle, f"use {oracle.name}", 1, self._keyword("use", oracle))
             for check in sc.checks:
                 self.check(check)
         del groups
@@ -284,12 +297,26 @@ class Printer:
                 self.item(check, f"expect {expr_text(c)}{severity}", 1)
             case ir.Finding(condition=c, message=m):
                 self.item(check, f"finding when {expr_text(c)} {m.text}{severity}", 1)
-            case ir.Probe(method=method, url=url, selection=sel, expects=expects):
-                header = f"probe {method} {url.text} for {selection_text(sel)}"
-                self.open_block(check, header, 1, _first(expects))
-                for e in expects:
-                    self.item(e, f"expect {expr_text(e)}", 2, self._keyword("expect", e))
-                self.close_block(check, 1, severity)
+            case ir.Probe():
+                self.probe(check, 1, severity)
+
+    def probe(self, probe: ir.Probe, depth: int, severity: str) -> None:
+        """A probe's block: headers, body and window first, then its expectations."""
+        target = "once" if probe.selection is None else f"for {selection_text(probe.selection)}"
+        items: list[tuple[ir.Node, str, int | None]] = []
+        for h in probe.headers:
+            items.append((h, f"header {h.name.text} {h.value.text}", None))
+        if probe.body is not None:
+            items.append((probe.body, f"body {probe.body.text}", self._keyword("body", probe.body)))
+        if probe.eventually is not None:
+            items.append((probe.eventually, f"eventually within {expr_text(probe.eventually)}",
+                          self._keyword("eventually", probe.eventually)))
+        items += [(e, f"expect {expr_text(e)}", self._keyword("expect", e)) for e in probe.expects]
+        self.open_block(probe, f"probe {probe.method} {probe.url.text} {target}", depth,
+                        min((n.span.start if start is None else start for n, _, start in items), default=None))
+        for node, text, start in items:
+            self.item(node, text, depth + 1, start)
+        self.close_block(probe, depth, severity)
 
 
 def _first(nodes: Sequence[ir.Node]) -> int | None:

@@ -106,6 +106,26 @@ METRICS: Final = frozenset(
 #: Fields of an entity that `where` filters and probe templates can use.
 ENTITY_FIELDS: Final = ("amount", "currency", "method", "state", "ref", "id")
 
+#: What a probe knows of the entity it selected, as the gateway knows it at the end of the run,
+#: and the type of each: money as integer minor units, `delivered` whether any copy of the
+#: event of its final state reached the merchant with a 2xx.
+_COMMON_PROBE_FIELDS = {"id": "string", "ref": "string", "state": "string", "amount": "int", "currency": "string",
+                        "method": "string", "reason": "string", "code": "string", "parent": "string",
+                        "delivered": "bool"}
+PROBE_FIELDS: Final = MappingProxyType({
+    "order": {**_COMMON_PROBE_FIELDS, "amount_paid": "int", "payments": "int", "payment": "string"},
+    "payment": {**_COMMON_PROBE_FIELDS, "order": "string", "amount_refunded": "int", "refunds": "int",
+                "disputes": "int"},
+    "refund": {**_COMMON_PROBE_FIELDS, "payment": "string", "order": "string"},
+    "dispute": {**_COMMON_PROBE_FIELDS, "payment": "string", "order": "string"},
+    "settlement": dict(_COMMON_PROBE_FIELDS),
+    "mandate": dict(_COMMON_PROBE_FIELDS),
+})
+
+#: Sums over the plan that a probe sent `once` can compare with, per currency in minor units:
+#: `gateway.captured.INR`.
+GATEWAY_TOTALS: Final = ("captured", "refunded", "disputed", "lost")
+
 #: Built-in functions: name -> (min args, max args).
 FUNCTIONS: Final = MappingProxyType({
     "round": (1, 1), "floor": (1, 1), "ceil": (1, 1), "abs": (1, 1),

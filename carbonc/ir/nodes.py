@@ -354,14 +354,26 @@ class Finding(Node, tag=True):
     severity: Ident | None
 
 
+class ProbeHeader(Node, tag=True):
+    """`header "Name" "value template"` inside a probe."""
+
+    name: StringLit
+    value: StringLit
+
+
 class Probe(Node, tag=True):
-    """`probe METHOD "url template" for SELECTION { expect E … } [severity S]`."""
+    """`probe METHOD "url template" for SELECTION|once { items } [severity S]`: `selection` is
+    None for a probe sent `once` for the whole run; `headers` and `body` are templates like the
+    URL; `eventually` the window to poll in until the expectations hold."""
 
     method: str
     url: StringLit
-    selection: Selection
+    selection: Selection | None
     expects: tuple[Expr, ...]
     severity: Ident | None
+    headers: tuple[ProbeHeader, ...] = ()
+    body: StringLit | None = None
+    eventually: Expr | None = None
 
 
 Check = Expect | Finding | Probe
@@ -399,6 +411,7 @@ class Scenario(Node, tag=True):
     phases: tuple[Phase, ...]
     delivers: tuple[Deliver, ...]
     checks: tuple[Check, ...]
+    oracles: tuple[Ident, ...] = ()
 
 
 class Use(Node, tag=True):
@@ -428,7 +441,29 @@ class Ladder(Node, tag=True):
     steps: ListLit
 
 
-Decl = Use | Scenario | Profile | Mix | Ladder
+class MapEntry(Node, tag=True):
+    """`key value` in a map: a gateway word (a name or a string) and what the merchant says."""
+
+    key: Ident | StringLit
+    value: Expr
+
+
+class Map(Node, tag=True):
+    """`map NAME { key value, … }`: translates gateway words into the merchant's, called like a
+    function in a probe (`order_status(order.state)`)."""
+
+    name: Ident
+    entries: tuple[MapEntry, ...]
+
+
+class Oracle(Node, tag=True):
+    """`oracle NAME { probes }`: named probes that a scenario takes with `use NAME`."""
+
+    name: Ident
+    probes: tuple[Probe, ...]
+
+
+Decl = Use | Scenario | Profile | Mix | Ladder | Map | Oracle
 
 
 class Module(Node, tag=True):

@@ -16,7 +16,7 @@ from carbonc.ir import nodes as ir
 from carbonc.ir.walk import action_expressions, deliver_item_expressions, outcome_expressions, subexpressions
 from carbonc.passes._program import Context, Program
 
-_DeclKind = ir.Scenario | ir.Profile | ir.Mix | ir.Ladder
+_DeclKind = ir.Scenario | ir.Profile | ir.Mix | ir.Ladder | ir.Map | ir.Oracle
 
 
 def _named_decls(module: ir.Module) -> Iterable[_DeclKind]:
@@ -78,6 +78,7 @@ def _merge(child: ir.Scenario, base: ir.Scenario) -> ir.Scenario:
         about=child.about or base.about, category=child.category or base.category,
         tags=child.tags or base.tags, params=tuple(params.values()), seed=child.seed or base.seed,
         phases=tuple(phases.values()), delivers=base.delivers + child.delivers, checks=base.checks + child.checks,
+        oracles=base.oracles + tuple(o for o in child.oracles if o.name not in {b.name for b in base.oracles}),
     )
 
 
@@ -143,13 +144,36 @@ class _Resolver:
             match check:
                 case ir.Expect(condition=cond) | ir.Finding(condition=cond):
                     self.check_expr(cond, param_set, model.METRICS, path, where="a check")
-                case ir.Probe(selection=sel, expects=expects):
-                    kind = self.check_selection(sel, param_set, path)
-                    if sel.quantity is not None:
-                        self.check_expr(sel.quantity, param_set, (), path, where="a selection")
-                    fields = {"status", "json", "headers"} | ({kind} if kind else set())
-                    for e in expects:
-                        self.check_expr(e, param_set, (), path, where="a probe", prefixes=fields)
+                case ir.Probe() as probe:
+                    self.check_probe(probe, param_set, scope, path)
+        seen: set[str] = set()
+        for use in declared.oracles:
+            if use.name in seen:
+                self.ctx.report("C0202", f"oracle `{use.name}` is used twice", path, use.span,
+                                label="second use", help="remove one of the `use` lines")
+            seen.add(use.name)
+            if scope.find(use.name, ir.Oracle) is None:
+                self._unknown_decl(use, "oracle", ir.Oracle, scope, path)
+
+    def check_probe(self, probe: ir.Probe, params: set[str], scope: _Scope, path: str) -> None:
+        """A probe's selection and expectations: what the answer (`status`, `json.…`, `headers.…`)
+        and the selected entity (`order.state`) or, for a probe sent `once`, the gateway's totals
+        (`gateway.captured.INR`) offer; maps are called like functions."""
+        maps = set(scope.names_of(ir.Map))
+        if probe.selection is not None:
+            sel = probe.selection
+            kind = self.check_selection(sel, params, path)
+            if sel.quantity is not None:
+                self.check_expr(sel.quantity, params, (), path, where="a selection")
+            fields = {"status"} | ({f"{kind}.{f}" for f in model.PROBE_FIELDS[kind]} if kind else set())
+            prefixes = {"json", "headers"} | (set() if kind else set(model.KINDS))
+        else:
+            fields = {"status"} | {f"gateway.{t}" for t in model.GATEWAY_TOTALS}
+            prefixes = {"json", "headers"}
+        if probe.eventually is not None:
+            self.check_expr(probe.eventually, params, (), path, where="a probe's window")
+        for e in probe.expects:
+            self.check_expr(e, params, (), path, where="a probe", fields=fields, prefixes=prefixes, maps=maps)
 
     def _duplicates(self, items: Iterable, what: str, path: str, name_of) -> None:
         seen: set[str] = set()
@@ -219,9 +243,16 @@ class _Resolver:
                             "or in a module this file `use`s"))
 
     def check_expr(self, expr: ir.Expr, params: Iterable[str], metrics: Iterable[str], path: str, *,
-                   where: str, fields: Iterable[str] = (), prefixes: Iterable[str] = ()) -> None:
+                   where: str, fields: Iterable[str] = (), prefixes: Iterable[str] = (),
+                   maps: Iterable[str] = ()) -> None:
         params, metrics, fields, prefixes = set(params), set(metrics), set(fields), set(prefixes)
+        maps = set(maps)
         for node in subexpressions(expr):
+            if isinstance(node, ir.Call) and node.func.name in maps:
+                if len(node.args) != 1:
+                    self.ctx.report("C0315", f"map `{node.func.name}` takes 1 argument, not {len(node.args)}",
+                                    path, node.span, label="wrong number of arguments")
+                continue
             if isinstance(node, ir.Call):
                 if node.func.name not in model.FUNCTIONS:
                     self.ctx.report("C0214", f"unknown function `{node.func.name}`", path, node.func.span,
@@ -240,6 +271,8 @@ class _Resolver:
             dotted = node.dotted
             if dotted in params or dotted in metrics or dotted in fields or node.parts[0] in prefixes:
                 continue
+            if node.parts[0] == "gateway" and len(node.parts) == 3 and ".".join(node.parts[:2]) in fields:
+                continue  # a total per currency: `gateway.captured.INR`
             if where == "a parameter default" and dotted in model.METRICS:
                 continue  # check_types reports it: a default cannot depend on the run
             if len(node.parts) == 1 and not metrics:
@@ -266,8 +299,20 @@ class _Resolver:
                         self.check_expr(expr, (), (), module.path, where="a mix")
                 case ir.Ladder(steps=steps):
                     self.check_expr(steps, (), (), module.path, where="a ladder")
+                case ir.Map(entries=entries):
+                    self._duplicates(entries, "map key", module.path,
+                                     lambda e: ir.Ident(span=e.key.span, name=_map_key(e.key)))
+                    for entry in entries:
+                        self.check_expr(entry.value, (), (), module.path, where="a map")
+                case ir.Oracle(probes=probes):
+                    for probe in probes:
+                        self.check_probe(probe, set(), scope, module.path)
                 case _:
                     pass
+
+
+def _map_key(key: ir.Ident | ir.StringLit) -> str:
+    return key.name if isinstance(key, ir.Ident) else key.value
 
 
 def _all_clauses(action: ir.Action):

@@ -42,6 +42,9 @@ class _Checker:
         self.ctx, self.path = ctx, path
         self.types, self.values = env_types, env_values
         self.mixes = scope or {}
+        #: Maps by name (called like functions in probes), and whether a probe is being checked.
+        self.maps: Mapping[str, ir.Map] = {}
+        self.in_probe = False
 
     def report(self, code: str, message: str, node: ir.Node | ir.Ident, **kw) -> None:
         self.ctx.report(code, message, self.path, node.span, **kw)
@@ -70,6 +73,10 @@ class _Checker:
                     return self.types[key]
                 if key in model.METRICS:
                     return INT
+                if self.in_probe and len(parts) == 2 and parts[0] in model.PROBE_FIELDS:
+                    return Type(model.PROBE_FIELDS[parts[0]].get(parts[1], "any"))
+                if self.in_probe and parts[0] == "gateway":
+                    return INT if len(parts) == 3 else ANY
                 return _FIELD_TYPES.get(parts[-1], ANY) if len(parts) == 1 or parts[0] in model.KINDS else ANY
             case ir.ListLit(items=items):
                 for item in items:
@@ -85,6 +92,11 @@ class _Checker:
                 return t
             case ir.Binary(op=op, left=left, right=right):
                 return self._binary(expr, op, left, right)
+            case ir.Call(func=func, args=args) if func.name in self.maps and func.name not in model.FUNCTIONS:
+                for a in args:
+                    self.want(a, STRING, f"map `{func.name}`")
+                values = [self.infer(e.value) for e in self.maps[func.name].entries]
+                return values[0] if values and all(v == values[0] for v in values) else ANY
             case ir.Call(func=func, args=args):
                 types = [self.infer(a) for a in args]
                 if func.name in ("round", "floor", "ceil"):
@@ -493,20 +505,43 @@ class _Checker:
                 self.want(cond, BOOL, "`expect`")
             case ir.Finding(condition=cond, severity=sev):
                 self.want(cond, BOOL, "`finding when`")
-            case ir.Probe(url=url, expects=expects, severity=sev):
-                self.template(url)
-                for e in expects:
-                    self.want(e, BOOL, "a probe `expect`")
+            case ir.Probe(severity=sev) as probe:
+                self.probe(probe)
         if sev is not None:
             self.option(sev, model.SEVERITIES, "severity")
 
-    def template(self, url: ir.StringLit) -> None:
+    def probe(self, probe: ir.Probe) -> None:
+        self.template(probe.url, "URL")
+        for header in probe.headers:
+            if not header.name.value or any(c in header.name.value for c in ' \t\r\n:'):
+                self.report("C0314", f"`{header.name.value}` is not an HTTP header name", header.name,
+                            label="not a header name", help="header names look like `X-Api-Key`")
+            self.template(header.value, "header")
+        if probe.body is not None:
+            self.template(probe.body, "body")
+            if probe.method in ("GET", "HEAD"):
+                self.report("C0314", f"a {probe.method} probe sends no body", probe.body, label="ignored",
+                            help="use POST, PUT or PATCH to send a body")
+        if probe.eventually is not None:
+            self.want(probe.eventually, DURATION, "`eventually within`")
+            self.non_negative(probe.eventually, "`eventually within`", minimum=1)
+        self.in_probe = True
+        try:
+            for e in probe.expects:
+                self.want(e, BOOL, "a probe `expect`")
+        finally:
+            self.in_probe = False
+        if not probe.expects:
+            self.report("C0314", "this probe expects nothing", probe.url, label="nothing to judge",
+                        help="add a line such as `expect status == 200`")
+
+    def template(self, text: ir.StringLit, what: str) -> None:
         import jinja2  # only programs with probes pay for importing Jinja2
 
         try:
-            jinja2.Environment(autoescape=False).parse(url.value)
+            jinja2.Environment(autoescape=False).parse(text.value)
         except jinja2.TemplateSyntaxError as err:
-            self.report("C0314", f"the probe URL is not a valid template: {err.message}", url,
+            self.report("C0314", f"the probe {what} is not a valid template: {err.message}", text,
                         label="template error", help="templates look like `{{ base }}/orders/{{ order.ref }}`")
 
 
@@ -625,10 +660,22 @@ def check_types(program: Program, ctx: Context) -> Program:
         for decl in module.decls:
             if isinstance(decl, ir.Mix):
                 all_mixes.setdefault(decl.name.name, decl)
+    all_maps: dict[str, ir.Map] = {}
+    for module in program.modules.values():
+        for decl in module.decls:
+            if isinstance(decl, ir.Map):
+                all_maps.setdefault(decl.name.name, decl)
     for key, module in program.modules.items():
         checker = _Checker(ctx, module.path, {}, {}, all_mixes)
+        checker.maps = all_maps
         for decl in module.decls:
             match decl:
+                case ir.Map(entries=entries):
+                    for entry in entries:
+                        checker.infer(entry.value)
+                case ir.Oracle(probes=probes):
+                    for probe in probes:
+                        checker.check(probe)
                 case ir.Mix(outcomes=outcomes):
                     checker.mix_declaration(outcomes)
                 case ir.Profile(items=items):
@@ -647,6 +694,7 @@ def check_types(program: Program, ctx: Context) -> Program:
             if key == program.root:
                 param_types[merged.name.name] = types
             checker = _Checker(ctx, path, types, values, all_mixes)
+            checker.maps = all_maps
             for phase in declared.phases:
                 for action in phase.actions:
                     checker.action(action)

@@ -25,11 +25,35 @@ def _names(scenario: ir.Scenario) -> set[str]:
         match check:
             case ir.Expect(condition=c) | ir.Finding(condition=c):
                 exprs.append(c)
-            case ir.Probe(expects=expects, selection=sel):
+            case ir.Probe(expects=expects, selection=sel, eventually=window):
                 exprs += expects
-                if sel.quantity is not None:
+                if window is not None:
+                    exprs.append(window)
+                if sel is not None and sel.quantity is not None:
                     exprs.append(sel.quantity)
-    return {n.parts[0] for e in exprs for n in subexpressions(e) if isinstance(n, ir.Name)}
+                if sel is not None and sel.where is not None:
+                    exprs.append(sel.where)
+    names = {n.parts[0] for e in exprs for n in subexpressions(e) if isinstance(n, ir.Name)}
+    return names | _template_names([c for c in scenario.checks if isinstance(c, ir.Probe)])
+
+
+def _template_names(probes: list[ir.Probe]) -> set[str]:
+    """Parameters named in probes' templates (`{{ orders_path }}`)."""
+    if not probes:
+        return set()
+    import jinja2
+    from jinja2 import meta
+
+    env = jinja2.Environment(autoescape=False)
+    names: set[str] = set()
+    for probe in probes:
+        for text in (probe.url, probe.body, *(h.value for h in probe.headers)):
+            if text is not None:
+                try:
+                    names |= meta.find_undeclared_variables(env.parse(text.value))
+                except jinja2.TemplateSyntaxError:
+                    pass  # reported by check_types
+    return names
 
 
 def check_usage(program: Program, ctx: Context) -> Program:

@@ -30,7 +30,7 @@ _WORDS: dict[str, str] = {
 #: When every terminal of a group is expected, the group is named by its description instead.
 _GROUPS: tuple[tuple[frozenset[str], str], ...] = (
     (frozenset({"_ABOUT", "_CATEGORY", "_TAGS", "_PARAM", "_SEED", "_PHASE", "_DELIVER", "_EXPECT",
-                "_FINDING", "_PROBE"}),
+                "_FINDING", "_PROBE", "_USE"}),
      "a scenario item (`about`, `param`, `phase`, `deliver`, `expect`, …)"),
     (frozenset({"CREATE", "PAY", "CAPTURE", "REFUND", "DISPUTE", "SETTLE", "CANCEL", "PAUSE"}),
      "a statement (`create`, `pay`, `refund`, `dispute`, `settle`, …)"),
@@ -39,8 +39,10 @@ _GROUPS: tuple[tuple[frozenset[str], str], ...] = (
      "a delivery setting (`order`, `repeat`, `delay`, `drop`, `signature`, `retry`, …)"),
     (frozenset({"_COUNT", "_AMOUNT", "_METHOD", "_REASON", "_CODE", "_AFTER", "_OVER", "_WITH", "_THEN"}),
      "a clause (`count`, `amount`, `reason`, `after`, `then`, …)"),
-    (frozenset({"_USE", "_SCENARIO", "_PROFILE", "_MIX", "_LADDER"}),
-     "`use`, `scenario`, `profile`, `mix` or `ladder`"),
+    (frozenset({"_USE", "_SCENARIO", "_PROFILE", "_MIX", "_LADDER", "_MAP", "_ORACLE"}),
+     "`use`, `scenario`, `profile`, `mix`, `ladder`, `map` or `oracle`"),
+    (frozenset({"_EXPECT", "_HEADER", "_BODY", "_EVENTUALLY"}),
+     "a probe item (`expect`, `header`, `body`, `eventually`)"),
     (frozenset({"INT", "DECIMAL", "PERCENT", "MONEY", "DURATION", "STRING", "NAME", "_LPAR"}),
      "a value"),
     (frozenset({"COMP_OP", "ADD_OP", "MUL_OP"}), "an operator"),

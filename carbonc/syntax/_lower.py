@@ -143,7 +143,7 @@ class Lower:
         extends = None
         if rest and isinstance(rest[0], Token):
             extends = self._ident(rest.pop(0))
-        items: dict[str, list[Any]] = {k: [] for k in ("about", "category", "tags", "param", "seed", "phase", "deliver", "check")}
+        items: dict[str, list[Any]] = {k: [] for k in ("about", "category", "tags", "param", "seed", "phase", "deliver", "check", "oracle")}
         for item in rest:
             kind, value = item
             items[kind].append(value)
@@ -306,12 +306,49 @@ class Lower:
         return ("check", ir.Finding(span=meta_span(meta), condition=children[0], message=self._string(children[1]), severity=sev))
 
     def probe(self, meta, children):
-        method, url, selection, *rest = children
+        method, url, target, *rest = children
+        selection = target if isinstance(target, ir.Selection) else None  # else the `once` token
         sev = rest.pop() if rest and isinstance(rest[-1], ir.Ident) else None
-        return ("check", ir.Probe(span=meta_span(meta), method=str(method), url=self._string(url), selection=selection, expects=tuple(rest), severity=sev))
+        expects = tuple(value for kind, value in rest if kind == "expect")
+        headers = tuple(value for kind, value in rest if kind == "header")
+        bodies = [value for kind, value in rest if kind == "body"]
+        windows = [value for kind, value in rest if kind == "eventually"]
+        for what, found in (("body", bodies), ("eventually", windows)):
+            for extra in found[1:]:
+                self.diagnostics.append(Diagnostic(
+                    code="C0313", message=f"`{what}` is set twice in this probe", path=self.path,
+                    span=_span_of(extra), label="second setting", help=f"keep one `{what}` line"))
+        return ("check", ir.Probe(span=meta_span(meta), method=str(method), url=self._string(url),
+                                  selection=selection, expects=expects, severity=sev, headers=headers,
+                                  body=bodies[0] if bodies else None, eventually=windows[0] if windows else None))
 
     def probe_expect(self, meta, children):
-        return children[0]
+        return ("expect", children[0])
+
+    def probe_header(self, meta, children):
+        return ("header", ir.ProbeHeader(span=meta_span(meta), name=self._string(children[0]),
+                                         value=self._string(children[1])))
+
+    def probe_body(self, meta, children):
+        return ("body", self._string(children[0]))
+
+    def probe_eventually(self, meta, children):
+        return ("eventually", children[0])
+
+    def oracle_use(self, meta, children):
+        return ("oracle", self._ident(children[0]))
+
+    def map_decl(self, meta, children):
+        return ir.Map(span=meta_span(meta), name=self._ident(children[0]), entries=tuple(children[1:]))
+
+    def map_entry(self, meta, children):
+        key, value = children
+        key_node = self._ident(key) if key.type == "NAME" else self._string(key)
+        return ir.MapEntry(span=meta_span(meta), key=key_node, value=value)
+
+    def oracle_decl(self, meta, children):
+        return ir.Oracle(span=meta_span(meta), name=self._ident(children[0]),
+                         probes=tuple(probe for _, probe in children[1:]))
 
     def severity(self, meta, children):
         return self._ident(children[0])
@@ -433,4 +470,5 @@ def _scenario(p: _ScenarioParts, path: str, diagnostics: list[Diagnostic]) -> ir
         phases=tuple(it["phase"]),
         delivers=tuple(it["deliver"]),
         checks=tuple(it["check"]),
+        oracles=tuple(it["oracle"]),
     )
