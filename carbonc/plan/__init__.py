@@ -15,6 +15,7 @@ from carbonc.passes import Program
 from carbonc.plan._checks import compile_checks
 from carbonc.plan._compile import Compiler
 from carbonc.plan._deliver import Policies, Schedule, delivery_overrides, schedule
+from carbonc.plan._probes import compile_probes
 from carbonc.plan._records import records, summarize
 from carbonc.plan._world import World
 from carbonc.plan.model import FORMAT_VERSION, Entity, Header, Message, Record, Summary
@@ -57,6 +58,15 @@ def _declarations(program: Program, kind: type) -> dict:
     return out
 
 
+def _oracles(program: Program) -> dict[str, tuple[ir.Oracle, str]]:
+    out: dict[str, tuple[ir.Oracle, str]] = {}
+    for key in [program.root, *sorted(k for k in program.modules if k != program.root)]:
+        for decl in program.modules[key].decls:
+            if isinstance(decl, ir.Oracle):
+                out.setdefault(decl.name.name, (decl, program.modules[key].path))
+    return out
+
+
 def compile_plan(program: Program, source_text: str, *, scenario: str | None = None,
                  overrides: Mapping[str, str] | None = None, seed: int | None = None,
                  delivery: Mapping[str, object] | None = None) -> CompiledPlan:
@@ -76,7 +86,9 @@ def compile_plan(program: Program, source_text: str, *, scenario: str | None = N
     values = resolve_params(sc, types, overrides or {})
     checks = compile_checks(program, sc, values)
     chosen_seed = seed if seed is not None else (sc.seed.value if sc.seed is not None else 0)
-    world = Compiler(sc, values, chosen_seed, path, _declarations(program, ir.Mix)).run()
+    compiler = Compiler(sc, values, chosen_seed, path, _declarations(program, ir.Mix))
+    world = compiler.run()
+    probes = compile_probes(sc, values, compiler, _oracles(program), _declarations(program, ir.Map), path)
     policies = Policies(sc, values, _declarations(program, ir.Profile), _declarations(program, ir.Ladder), imposed)
     plan_schedule = schedule(world, policies, chosen_seed)
     if policies.errors:
@@ -94,6 +106,7 @@ def compile_plan(program: Program, source_text: str, *, scenario: str | None = N
         policies=tuple(policies.policies),
         warnings=tuple(plan_schedule.warnings),
         checks=checks,
+        probes=probes,
     )
     return CompiledPlan(header, world, plan_schedule, policies)
 

@@ -136,6 +136,22 @@ class Compiler:
     def select(self, action: ir.Action, stream: str) -> tuple[str, list[int]]:
         sel = action.target
         assert isinstance(sel, ir.Selection)
+        kind, members = self.members(sel, stream)
+        states = self.world.tables[kind].state
+        allowed = model.VERBS[action.verb].states
+        if allowed:
+            bad = Counter(STATES[kind][states[i]] for i in members if STATES[kind][states[i]] not in allowed)
+            if bad:
+                listed = ", ".join(f"{n} {s}" for s, n in sorted(bad.items()))
+                self.error("C0317", f"`{action.verb}` would act on {kind}s it cannot: {listed}", sel,
+                           label=f"{action.verb} needs " + " or ".join(allowed),
+                           help=f"select `{allowed[0]} {kind}s`")
+                raise _Abort
+        return kind, members
+
+    def members(self, sel: ir.Selection, stream: str) -> tuple[str, list[int]]:
+        """The entities `sel` picks in the world as it stands (by their state now), in creation
+        order; a share is drawn from `stream`."""
         kind = kind_of(sel.kind.name)
         assert kind is not None
         table = self.world.tables[kind]
@@ -151,16 +167,15 @@ class Compiler:
             share = self.ratio(sel.quantity)  # type: ignore[arg-type]
             k = round_count(share * len(members))
             members = sorted(self.stream(f"{stream}/select").order(members)[:k])
-        allowed = model.VERBS[action.verb].states
-        if allowed:
-            bad = Counter(STATES[kind][states[i]] for i in members if STATES[kind][states[i]] not in allowed)
-            if bad:
-                listed = ", ".join(f"{n} {s}" for s, n in sorted(bad.items()))
-                self.error("C0317", f"`{action.verb}` would act on {kind}s it cannot: {listed}", sel,
-                           label=f"{action.verb} needs " + " or ".join(allowed),
-                           help=f"select `{allowed[0]} {kind}s`")
-                raise _Abort
         return kind, members
+
+    def final_members(self, sel: ir.Selection, stream: str) -> tuple[str, list[int]] | None:
+        """`members` after the run of phases, for a probe; None (with an error) when the
+        selection cannot be computed with these parameters."""
+        try:
+            return self.members(sel, stream)
+        except _Abort:
+            return None
 
     def _where(self, expr: ir.Expr, kind: str, idx: int) -> bool:
         t = self.world.tables[kind]

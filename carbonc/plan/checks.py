@@ -24,12 +24,12 @@ from carbonc.ir.units import exponent
 from carbonc.ir.values import Duration, EvalError, Money, Value, binary, call, decided_by, unary
 from carbonc.plan.model import (
     BinaryExpr, BoolConst, CallExpr, Check, CheckExpr, Constant, DecimalConst, DurationConst, IntConst,
-    ListExpr, MetricRef, MoneyConst, StrConst, Summary, UnaryExpr,
+    ListExpr, MapCall, MetricRef, MoneyConst, StrConst, Summary, UnaryExpr,
 )
 from carbonc.plan.params import duration_text
 
-__all__ = ["CheckOutcome", "condition_text", "constant", "entity_metrics", "evaluate_checks", "metric_names",
-           "string_text"]
+__all__ = ["CheckOutcome", "Unmeasured", "condition_text", "constant", "entity_metrics", "evaluate_checks",
+           "evaluate_expr", "metric_names", "string_text"]
 
 
 class CheckOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,7 +71,7 @@ def evaluate_checks(checks: Sequence[Check], metrics: Mapping[str, int]) -> list
     return [_outcome(check, metrics) for check in checks]
 
 
-def _outcome(check: Check, metrics: Mapping[str, int]) -> CheckOutcome:
+def _outcome(check: Check, metrics: Mapping[str, Value]) -> CheckOutcome:
     condition = condition_text(check.expr)
     names = list(dict.fromkeys(metric_names(check.expr)))
     if names:
@@ -86,7 +86,7 @@ def _outcome(check: Check, metrics: Mapping[str, int]) -> CheckOutcome:
         if not isinstance(value, bool):
             raise EvalError("the condition is neither true nor false")
         holds = value
-    except _Unmeasured as exc:
+    except Unmeasured as exc:
         error = f"the run did not measure `{exc.args[0]}`"
     except EvalError as exc:
         error = str(exc)
@@ -110,16 +110,27 @@ def _outcome(check: Check, metrics: Mapping[str, int]) -> CheckOutcome:
                         expected=f"not ({condition})", actual=actual, message=text)
 
 
-class _Unmeasured(Exception):
-    """A metric the condition names is not among the run's."""
+class Unmeasured(Exception):
+    """A metric the condition names is not among the run's (or a field a probe's answer lacks)."""
 
 
-def _value(expr: CheckExpr, metrics: Mapping[str, int]) -> Value:
+def evaluate_expr(expr: CheckExpr, values: Mapping[str, Value]) -> Value:
+    """The value of `expr`, its `MetricRef`s looked up in `values`; raises Unmeasured for a name
+    `values` lacks, EvalError, ArithmeticError, TypeError or ValueError for one that has no value."""
+    return _value(expr, values)
+
+
+def _value(expr: CheckExpr, metrics: Mapping[str, Value]) -> Value:
     match expr:
         case MetricRef(name=name):
             if name not in metrics:
-                raise _Unmeasured(name)
+                raise Unmeasured(name)
             return metrics[name]
+        case MapCall(map=name, table=table, arg=arg):
+            key = _value(arg, metrics)
+            if not isinstance(key, str) or key not in table:
+                raise EvalError(f"map `{name}` has no entry for {key!r}")
+            return table[key]
         case UnaryExpr(op=op, operand=operand):
             return unary(op, _value(operand, metrics))
         case BinaryExpr(op=op, left=left, right=right):
@@ -154,6 +165,8 @@ def metric_names(expr: CheckExpr) -> Iterator[str]:
                 stack += [right, left]
             case CallExpr(args=items) | ListExpr(items=items):
                 stack += reversed(items)
+            case MapCall(arg=arg):
+                stack.append(arg)
             case _:
                 pass
 
@@ -201,6 +214,8 @@ def _text(expr: CheckExpr) -> tuple[str, int]:
             return binary_text(op, lt, lp, rt, rp), PRECEDENCE[op]
         case CallExpr(func=func, args=args):
             return f"{func}(" + ", ".join(_text(a)[0] for a in args) + ")", ATOM
+        case MapCall(map=name, arg=arg):
+            return f"{name}({_text(arg)[0]})", ATOM
         case ListExpr(items=items):
             return "[" + ", ".join(_text(i)[0] for i in items) + "]", ATOM
         case IntConst(value=v):

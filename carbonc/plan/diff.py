@@ -9,7 +9,8 @@ from collections.abc import Iterable
 import msgspec
 
 from carbonc.plan.model import Header, Policy, Summary
-from carbonc.plan.render import _PLURAL, policy_words
+from carbonc.plan.checks import condition_text
+from carbonc.plan.render import _PLURAL, policy_words, probe_line
 
 _SETTING_WORDS = {
     "order": "webhook order", "shuffle_within_ms": "shuffle window", "repeat": "webhook repeat",
@@ -91,6 +92,39 @@ def diff(old: tuple[Header, Summary], new: tuple[Header, Summary]) -> PlanDiff:
     for events, setting, a, b in _policy_changes(oh.policies, nh.policies):
         add(delivery, "~", f"{_SETTING_WORDS.get(setting, setting)} ({events}): {a} → {b}")
     groups.append(("Delivery", delivery))
+
+    checks: list[str] = []
+    old_checks = {c.name: condition_text(c.expr) for c in oh.checks}
+    new_checks = {c.name: condition_text(c.expr) for c in nh.checks}
+    for name in _union(old_checks, new_checks):
+        if name not in old_checks:
+            add(checks, "+", f"{new_checks[name]}")
+        elif name not in new_checks:
+            add(checks, "-", f"{old_checks[name]}")
+        elif old_checks[name] != new_checks[name]:
+            add(checks, "~", f"{old_checks[name]} → {new_checks[name]}")
+    old_probes = {p.name: p for p in oh.probes}
+    new_probes = {p.name: p for p in nh.probes}
+    for name in _union(old_probes, new_probes):
+        a, b = old_probes.get(name), new_probes.get(name)
+        if a is None or b is None:
+            add(checks, "+" if a is None else "-", probe_line(b or a))  # type: ignore[arg-type]
+            continue
+        if len(a.entities) != len(b.entities) or a.entities != b.entities:
+            add(checks, "~", f"{a.method} {a.url}: {len(a.entities):,} → {len(b.entities):,} entities"
+                if len(a.entities) != len(b.entities) else f"{a.method} {a.url}: other entities selected")
+        ea = [condition_text(e.expr) for e in a.expects]
+        eb = [condition_text(e.expr) for e in b.expects]
+        for text in eb:
+            if text not in ea:
+                add(checks, "+", f"{a.method} {a.url}: expect {text}")
+        for text in ea:
+            if text not in eb:
+                add(checks, "-", f"{a.method} {a.url}: expect {text}")
+        for what in ("severity", "eventually_ms", "headers", "body", "method"):
+            if getattr(a, what) != getattr(b, what):
+                add(checks, "~", f"{a.method} {a.url}: {what.replace('_ms', '')} changed")
+    groups.append(("Checks and probes", checks))
 
     return PlanDiff([(name, lines) for name, lines in groups if lines], counts["+"], counts["-"], counts["~"])
 

@@ -142,9 +142,18 @@ class CallExpr(_Node, tag="call"):
     args: tuple[CheckExpr, ...]
 
 
+class MapCall(_Node, tag="map"):
+    """A `map` of the scenario applied to `arg`: `order_status(order.state)`, with the map's
+    `table` (gateway word -> merchant word) carried along so the plan needs nothing else."""
+
+    map: str
+    table: dict[str, int | str | bool]
+    arg: CheckExpr
+
+
 CheckExpr = (
     IntConst | DecimalConst | MoneyConst | DurationConst | StrConst | BoolConst | ListExpr
-    | MetricRef | UnaryExpr | BinaryExpr | CallExpr
+    | MetricRef | UnaryExpr | BinaryExpr | CallExpr | MapCall
 )
 """A check's condition with the scenario's parameters substituted and every part that does not
 depend on the run folded to a constant: `disputes == round(baseline_orders * dispute_rate)`
@@ -167,10 +176,39 @@ class Check(msgspec.Struct, frozen=True, kw_only=True):
     message: str | None = None
 
 
+class ProbeExpect(msgspec.Struct, frozen=True, array_like=True):
+    """One `expect` of a probe: its text as written and the condition, whose `MetricRef`s name
+    what the probe observes (`status`, `json.status`, `headers.etag`) or what the gateway knows
+    (`order.state`, `payment.amount_refunded`, `gateway.captured.INR`)."""
+
+    text: str
+    expr: CheckExpr
+
+
+class Probe(msgspec.Struct, frozen=True, kw_only=True):
+    """A `probe` of the scenario, to send after the deliveries settle: the request as Jinja2
+    templates (`url`, `headers`, `body`) over `base`, the parameters and the selected entity of
+    `kind` (None: sent `once` for the run), the `entities` selected (plan IDs, in plan order), and
+    its expectations. `eventually_ms` > 0 polls until they hold or the window ends. `oracle`
+    names the stdlib or local oracle it came from."""
+
+    name: str
+    severity: str | None
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str | None = None
+    kind: str | None
+    entities: tuple[str, ...] = ()
+    expects: tuple[ProbeExpect, ...]
+    eventually_ms: int = 0
+    oracle: str | None = None
+
+
 class Header(msgspec.Struct, frozen=True, kw_only=True, tag="header", tag_field="type"):
     """What the plan is of: scenario, seed, resolved params (as written in the language), the
-    source's sha256, the delivery policies that messages refer to by id, and the checks that
-    judge the run."""
+    source's sha256, the delivery policies that messages refer to by id, the checks that judge
+    the run, and the probes that judge the merchant's state after it."""
 
     format_version: int = FORMAT_VERSION
     scenario: str
@@ -180,6 +218,7 @@ class Header(msgspec.Struct, frozen=True, kw_only=True, tag="header", tag_field=
     policies: tuple[Policy, ...]
     checks: tuple[Check, ...] = ()
     warnings: tuple[str, ...] = ()
+    probes: tuple[Probe, ...] = ()
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True, tag="message", tag_field="type"):

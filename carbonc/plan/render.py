@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from carbonc.ir.units import format_ratio
 from carbonc.plan.checks import condition_text, string_text
-from carbonc.plan.model import Check, Header, Policy, Summary
+from carbonc.plan.model import Check, Header, Policy, Probe, Summary
 from carbonc.plan.params import duration_text
 
 _PLURAL = {"order": "orders", "payment": "payments", "refund": "refunds", "dispute": "disputes",
@@ -96,6 +96,14 @@ def text(header: Header, summary: Summary) -> str:
         for check in header.checks:
             out.append(f"  {check.severity or '-':<{width}}  {check_line(check)}")
         out.append("")
+    if header.probes:
+        out.append("Probes of the merchant's state (after the deliveries settle):")
+        width = max(len(p.severity or "-") for p in header.probes)
+        for probe in header.probes:
+            out.append(f"  {probe.severity or '-':<{width}}  {probe_line(probe)}")
+            for expect in probe.expects:
+                out.append(f"  {'':<{width}}    expect {condition_text(expect.expr)}")
+        out.append("")
     out.append(f"Virtual time: {span_text(summary.first_ms)} to {span_text(summary.last_ms)} "
                f"({span_text(summary.last_ms - summary.first_ms)})")
     for warning in header.warnings:
@@ -110,6 +118,18 @@ def check_line(check: Check) -> str:
     if check.kind == "expect":
         return f"expect {condition_text(check.expr)}"
     return f"finding when {condition_text(check.expr)} {string_text(check.message or '')}"
+
+
+def probe_line(probe: Probe) -> str:
+    """`GET {{ base }}/orders/{{ order.id }}: 150 orders, within 30s (oracle idempotency)`."""
+    if probe.kind is None:
+        what = "once"
+    else:
+        n = len(probe.entities)
+        what = f"{n:,} {probe.kind if n == 1 else _PLURAL[probe.kind]}"
+    extra = f", eventually within {span_text(probe.eventually_ms)}" if probe.eventually_ms else ""
+    origin = f" (oracle {probe.oracle})" if probe.oracle else ""
+    return f"{probe.method} {probe.url}: {what}{extra}{origin}"
 
 
 def _applies(policy: Policy) -> str:
@@ -142,5 +162,11 @@ def json_summary(header: Header, summary: Summary) -> dict:
             {"kind": c.kind, "name": c.name, "severity": c.severity, "text": c.text,
              "condition": condition_text(c.expr), "message": c.message}
             for c in header.checks
+        ],
+        "probes": [
+            {"name": p.name, "severity": p.severity, "method": p.method, "url": p.url, "kind": p.kind,
+             "entities": len(p.entities), "eventually_ms": p.eventually_ms, "oracle": p.oracle,
+             "expects": [condition_text(e.expr) for e in p.expects]}
+            for p in header.probes
         ],
     }

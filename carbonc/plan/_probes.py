@@ -1,0 +1,125 @@
+"""Compiles a scenario's probes (its own and those of the oracles it `use`s) into the plan: each
+selection resolved to the entities it picks at the end of the phases, parameters and maps folded
+into the expectations, the request kept as templates for the run to fill in.
+
+    probe GET "{{ base }}/orders/{{ order.id }}" for each paid order { expect json.status == "paid" }
+    -> Probe(kind="order", entities=("order_…", …), expects=(ProbeExpect('json.status == "paid"', …),))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from carbonc.diagnostics import Diagnostic
+from carbonc.errors import CompileError
+from carbonc.ir import model
+from carbonc.ir import nodes as ir
+from carbonc.ir.text import expr_text
+from carbonc.ir.values import Duration, EvalError, Value, evaluate
+from carbonc.ir.walk import subexpressions
+from carbonc.plan._compile import Compiler
+from carbonc.plan.checks import constant
+from carbonc.plan.model import (
+    BinaryExpr, CallExpr, CheckExpr, ListExpr, MapCall, MetricRef, Probe, ProbeExpect, UnaryExpr,
+)
+
+#: Longest `eventually within` window: a probe that polls longer is waiting on nothing.
+MAX_WINDOW_MS = 3_600_000
+
+
+def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler: Compiler,
+                   oracles: Mapping[str, tuple[ir.Oracle, str]], maps: Mapping[str, ir.Map],
+                   path: str) -> tuple[Probe, ...]:
+    """The plan's probes: the scenario's own, then each `use`d oracle's, in the order written.
+    `oracles` and `maps` are the program's, the root module's first (a scenario's file may
+    replace a stdlib map, and with it the words every oracle expects)."""
+    sources: list[tuple[ir.Probe, str | None, str]] = [
+        (c, None, path) for c in scenario.checks if isinstance(c, ir.Probe)]
+    for use in scenario.oracles:
+        oracle, oracle_path = oracles[use.name]
+        sources += [(p, use.name, oracle_path) for p in oracle.probes]
+    tables = {name: _table(m, values) for name, m in maps.items()}
+    probes: list[Probe] = []
+    names: set[str] = set()
+    errors: list[Diagnostic] = []
+    for index, (probe, oracle, where) in enumerate(sources):
+        target = "once" if probe.selection is None else f"for {_selection_text(probe)}"
+        name = base = f"probe {probe.method} {probe.url.value} {target}"
+        copy = 1
+        while name in names:
+            copy += 1
+            name = f"{base} #{copy}"
+        names.add(name)
+        kind, entities = None, ()
+        if probe.selection is not None:
+            picked = compiler.final_members(probe.selection, f"probe/{index}")
+            if picked is None:
+                continue
+            kind, members = picked
+            entities = tuple(compiler.ids.entity(kind, i) for i in members)
+        try:
+            expects = tuple(ProbeExpect(expr_text(e), _fold(e, values, tables)) for e in probe.expects)
+            window = _window(probe.eventually, values)
+        except (EvalError, ArithmeticError, TypeError, ValueError) as exc:
+            errors.append(Diagnostic(code="C0303", message=f"this probe cannot be computed with these parameter "
+                                     f"values: {exc}", path=where, span=probe.span,
+                                     help="check the --set values it depends on"))
+            continue
+        probes.append(Probe(
+            name=name, severity=probe.severity.name if probe.severity else None, method=probe.method,
+            url=probe.url.value, headers=tuple((h.name.value, h.value.value) for h in probe.headers),
+            body=probe.body.value if probe.body is not None else None, kind=kind, entities=entities,
+            expects=expects, eventually_ms=window, oracle=oracle))
+    errors += [e for e in compiler.errors if e not in errors]
+    if errors:
+        raise CompileError(errors)
+    return tuple(probes)
+
+
+def _selection_text(probe: ir.Probe) -> str:
+    from carbonc.fmt._exprs import selection_text
+
+    assert probe.selection is not None
+    return selection_text(probe.selection)
+
+
+def _window(expr: ir.Expr | None, values: Mapping[str, Value]) -> int:
+    if expr is None:
+        return 0
+    value = evaluate(expr, values)
+    if not isinstance(value, Duration) or not 0 < value.ms <= MAX_WINDOW_MS:
+        raise EvalError("`eventually within` must be a duration between 1ms and 1h")
+    return value.ms
+
+
+def _table(decl: ir.Map, values: Mapping[str, Value]) -> dict[str, int | str | bool]:
+    table: dict[str, int | str | bool] = {}
+    for entry in decl.entries:
+        key = entry.key.name if isinstance(entry.key, ir.Ident) else entry.key.value
+        value = evaluate(entry.value, values)
+        table[key] = value if isinstance(value, (int, str, bool)) else str(value)
+    return table
+
+
+def _fold(expr: ir.Expr, values: Mapping[str, Value], tables: Mapping[str, dict[str, int | str | bool]]) -> CheckExpr:
+    """The condition with parameters substituted; names the probe observes stay names."""
+    observed = any(
+        (isinstance(n, ir.Name) and n.dotted not in values) or (isinstance(n, ir.Call) and n.func.name in tables
+                                                                and n.func.name not in model.FUNCTIONS)
+        for n in subexpressions(expr))
+    if not observed:
+        return constant(evaluate(expr, values))
+    match expr:
+        case ir.Name() as name:
+            return MetricRef(name=name.dotted)
+        case ir.Unary(op=op, operand=operand):
+            return UnaryExpr(op=op, operand=_fold(operand, values, tables))
+        case ir.Binary(op=op, left=left, right=right):
+            return BinaryExpr(op=op, left=_fold(left, values, tables), right=_fold(right, values, tables))
+        case ir.Call(func=func, args=args) if func.name in tables and func.name not in model.FUNCTIONS:
+            return MapCall(map=func.name, table=tables[func.name], arg=_fold(args[0], values, tables))
+        case ir.Call(func=func, args=args):
+            return CallExpr(func=func.name, args=tuple(_fold(a, values, tables) for a in args))
+        case ir.ListLit(items=items):
+            return ListExpr(items=tuple(_fold(i, values, tables) for i in items))
+    raise EvalError(f"a probe's {type(expr).__name__} cannot be evaluated")
