@@ -75,7 +75,18 @@ def delivery_options(func: Callable) -> Callable:
                      default=None, help="Send in plan order, reversed, or shuffled."),
         click.option("--webhook-signature", "signature", type=click.Choice(list(SIGNATURE_MODES)), default=None,
                      help="Sign every message in this mode."),
-        click.option("--ci", is_flag=True, help="Exit 1 if any check fails (a mismatched verdict included)."),
+        click.option("--probe-base", default=None, metavar="URL",
+                     help="Where the merchant's state API is, for probes (default: the webhook URL's origin; "
+                          "with --app, the app itself)."),
+        click.option("--probe-header", "probe_headers", multiple=True, metavar="'NAME: VALUE'",
+                     help="A header for every probe request, e.g. the state API's auth (repeatable; "
+                          "`NAME: env:VAR` takes the value from VAR). Never stored or shown."),
+        click.option("--probe-concurrency", type=click.IntRange(1, 500), default=20, show_default=True,
+                     help="Probe requests in flight at once."),
+        click.option("--probe-timeout", type=Seconds(), default=10.0, show_default=True, metavar="S",
+                     help="Deadline of one probe request, in seconds (probes are never retried)."),
+        click.option("--ci", is_flag=True, help="Exit 1 if any check or probe fails (a mismatched verdict "
+                                                "included)."),
         click.option("--callback-url", default=None, metavar="URL", help="POST the JSON summary here when done."),
         click.option("--output", type=click.Choice(["terminal", "json"]), default="terminal", show_default=True),
     ]
@@ -87,7 +98,8 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
              output: str, seed: int | None = None, scenario: str | None = None, app: str | None = None,
              app_path: str = "/webhooks", concurrency: int = 10, timeout: float | None = None,
              time_scale: float | None = None, db: Path | None = None, junit: Path | None = None,
-             notes: list[str] | None = None, legacy: bool = False) -> None:
+             notes: list[str] | None = None, legacy: bool = False, probe_base: str | None = None,
+             probe_headers: tuple[str, ...] = (), probe_concurrency: int = 20, probe_timeout: float = 10.0) -> None:
     """Everything `run` does after parsing its flags; exits with the contract's code."""
     from carbonc.errors import CompileError, ExecutionError, StoreError
     from carbonc.plan.params import split_assignments
@@ -115,9 +127,13 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
     from carbonc.report import document, junit_xml, legacy_fields, post_callback, progress_line, terminal_text
     from carbonc.store import default_path, open_store
 
+    from carbonc.exec.probes import ProbeOptions
+
+    probe = ProbeOptions(base=probe_base, headers=_probe_headers(probe_headers), concurrency=probe_concurrency,
+                         timeout_s=probe_timeout)
     options = RunOptions(provider=provider, url=url, app=asgi, app_path=app_path, app_name=app, secret=secret,
                          previous_secret=previous_secret, concurrency=concurrency, timeout_s=timeout,
-                         time_scale=time_scale)
+                         time_scale=time_scale, probe=probe)
     try:
         prepared = prepare(plan, options)  # before the database is touched: bad input changes nothing
     except ExecutionError as exc:
@@ -167,6 +183,29 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
     if result.status != "completed":
         sys.exit(EXIT_FAILED)
     sys.exit(EXIT_FAILED if ci and not result.passed else EXIT_OK)
+
+
+def _probe_headers(given: tuple[str, ...]) -> dict[str, str]:
+    """`('Authorization: Bearer x', 'X-Key: env:SHOP_KEY')` -> headers; exit 2 on a malformed
+    one. The message never repeats a value: these are secrets."""
+    import re
+
+    headers: dict[str, str] = {}
+    for item in given:
+        name, colon, value = item.partition(":")
+        name, value = name.strip(), value.strip()
+        if not colon or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+            fail("--probe-header must be `NAME: VALUE` with a valid header name", "e.g. --probe-header "
+                 "'Authorization: env:SHOP_API_TOKEN'")
+        if value.startswith("env:"):
+            var = value[4:]
+            if var not in os.environ:
+                fail(f"--probe-header `{name}` reads the environment variable `{var}`, which is not set")
+            value = os.environ[var]
+        if any(ord(c) < 32 or c == "\x7f" for c in value):
+            fail(f"--probe-header `{name}` has a control character in its value")
+        headers[name] = value
+    return headers
 
 
 def _load_plan(ref: str, overrides: dict[str, str], seed: int | None, scenario: str | None,

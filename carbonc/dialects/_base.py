@@ -162,6 +162,11 @@ class Dialect:
         """The verdict for `message`: the plan's, or this provider's where the plan leaves it open."""
         return message.verdict or self.verdict(message.signature)
 
+    def ref(self, kind: str, plan_id: str) -> str:
+        """The ID this provider gives the entity `plan_id` of `kind` in its webhooks, which is
+        what a merchant stores and a probe asks about (`{{ payment.ref }}`)."""
+        return plan_id
+
     def skip_reason(self, message: Message, lookup: Lookup) -> str | None:
         """Why this provider would send nothing for `message` (None: it is sent)."""
         return self.unsupported.get(message.event)

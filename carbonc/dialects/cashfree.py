@@ -101,6 +101,15 @@ class Cashfree(Dialect):
     def __repr__(self) -> str:
         return f"<dialect cashfree {self.version}>"
 
+    def ref(self, kind: str, plan_id: str) -> str:
+        # Cashfree numbers payments itself (`cf_payment_id`); orders, refunds and subscriptions
+        # keep the merchant's IDs, which are the plan's.
+        if kind == "payment":
+            return str(_cf_payment_id(plan_id))
+        if kind == "dispute":
+            return str(digits(plan_id, 9, "dispute_id"))
+        return plan_id
+
     def key(self, secret: str) -> bytes:
         return secret.encode()
 

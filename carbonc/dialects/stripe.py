@@ -87,6 +87,13 @@ class Stripe(Dialect):
         self.events, self.unsupported = EVENTS, UNSUPPORTED
         super().__init__()
 
+    def ref(self, kind: str, plan_id: str) -> str:
+        # Orders are Checkout's `client_reference_id` / `metadata.order_id`: the plan's own ID.
+        prefix = {"payment": "pi", "refund": "re", "dispute": "dp", "settlement": "po", "mandate": "mandate"}.get(kind)
+        if kind == "payment":
+            return _ids(plan_id)[0]
+        return plan_id if prefix is None else f"{prefix}_{long_id(plan_id, 24, 'stripe')}"
+
     def skip_reason(self, message: Message, lookup: Lookup) -> str | None:
         if message.event == "payment.authorized":
             payment = lookup.get(message.entity)

@@ -75,10 +75,13 @@ class Deliverer:
     """Sends jobs with `concurrency` workers; see the module docstring."""
 
     def __init__(self, *, run_id: str, dialect: Dialect, lookup: Lookup, secrets: Secrets, clock: Clock,
-                 connect: Callable[[], Sender], concurrency: int, writer: Writer, tally: Tally):
+                 connect: Callable[[], Sender], concurrency: int, writer: Writer, tally: Tally,
+                 watched: set[str] | frozenset[str] = frozenset(), acknowledged: set[tuple[str, str]] | None = None):
         self.run_id, self.dialect, self.lookup, self.secrets = run_id, dialect, lookup, secrets
         self.clock, self.connect, self.concurrency = clock, connect, concurrency
         self.writer, self.tally = writer, tally
+        #: Entities a probe will ask about, and which of their events a 2xx acknowledged.
+        self.watched, self.acknowledged = watched, acknowledged if acknowledged is not None else set()
         self._retries: list[tuple[tuple[int, int, int], Job]] = []
         self._in_flight = 0
         self._changed = trio.Event()
@@ -141,7 +144,8 @@ class Deliverer:
         # At a finite scale a job goes out only when virtual time reaches it, and a retry is due
         # a rung after the failure, so time itself keeps the order: no floor is needed.
         ladder = job.delivery.ladder
-        if self.clock.scale is None and job.attempt <= len(ladder) and self.dialect.expected(job.message) == "accept":
+        if (self.clock.scale is None and job.attempt <= len(ladder) and not job.message.forged
+                and self.dialect.expected(job.message) == "accept"):
             self._tokens += 1
             job.token = self._tokens
             self._open.add(job.token)
@@ -222,13 +226,15 @@ class Deliverer:
         )
         self.tally.attempt(row, job.fault, last=not (retry and failed and self._retry(job, expected)))
         self.writer.add(row)
+        if outcome == "2xx" and not message.forged and message.entity in self.watched:
+            self.acknowledged.add((message.entity, message.event))
 
     def _retry(self, job: Job, expected: str) -> bool:
         """Queue the next attempt if the gateway would make one; say whether it did."""
         # Only genuine messages are retried: a gateway does not resend a forgery its
         # handler rightly refused, and a fault-injected message stands for one attempt.
         ladder = job.delivery.ladder
-        if expected != "accept" or job.attempt > len(ladder):
+        if expected != "accept" or job.message.forged or job.attempt > len(ladder):
             return False
         # The wait runs from when the attempt ended (a timeout takes time too), in virtual time.
         now = self.clock.virtual_now_ms()

@@ -18,7 +18,9 @@ from carbonc.dialects import EntityIndex, Secrets, get_dialect
 from carbonc.errors import CarbonError, ExecutionError, InternalError, StoreError
 from carbonc.exec._deliver import Clock, Deliverer, Job
 from carbonc.exec.gateway import SimulatedGateway, default_secret
+from carbonc.exec.facts import GatewayFacts
 from carbonc.exec.model import PlanInput, RunOptions, RunResult
+from carbonc.exec.probes import ProbeOptions, ProbeResult, Prober, probe_rows
 from carbonc.exec.policy import resolve
 from carbonc.exec.tally import Tally
 from carbonc.exec.transport import AppConnection, Connection, parse_target
@@ -48,12 +50,42 @@ class PreparedRun:
             self.warnings.append("the credentials in --webhook-url are not sent with --provider juspay: its "
                                  "Basic auth comes from --webhook-secret")
         self.gateway = SimulatedGateway(self.dialect)
+        self.facts = GatewayFacts(plan.header.probes)
+        self.probe_results: list[ProbeResult] = []
+        self.probe_options = self._probe_options(options)
         self.status = "running"
         self.error: str | None = None
         self.interrupts = 0
         self.plan_complete = True
         #: What the first Ctrl-C cancels: reading the plan, then dispatching.
         self._stoppable = trio.CancelScope()
+
+    def _probe_options(self, options: RunOptions) -> ProbeOptions:
+        """The probes' options, their base defaulting to the webhook URL's origin."""
+        probe = options.probe or ProbeOptions()
+        if probe.concurrency < 1:
+            raise ExecutionError("--probe-concurrency must be at least 1")
+        if not 0 < probe.timeout_s <= 600:
+            raise ExecutionError("--probe-timeout must be more than 0 and at most 600 seconds")
+        if probe.base is None and self.target is not None:
+            default_port = {"http": 80, "https": 443}[self.target.scheme]
+            port = "" if self.target.port == default_port else f":{self.target.port}"
+            host = f"[{self.target.host}]" if ":" in self.target.host else self.target.host
+            probe = ProbeOptions(base=f"{self.target.scheme}://{host}{port}", headers=probe.headers,
+                                 concurrency=probe.concurrency, timeout_s=probe.timeout_s)
+        elif probe.base is not None:
+            import httpx
+
+            try:
+                parsed = httpx.URL(probe.base)
+            except (httpx.InvalidURL, TypeError, ValueError):
+                parsed = None
+            if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+                raise ExecutionError(f"--probe-base must be an http(s) URL such as http://127.0.0.1:8000, "
+                                     f"not `{probe.base}`")
+            probe = ProbeOptions(base=probe.base.rstrip("/"), headers=probe.headers, concurrency=probe.concurrency,
+                                 timeout_s=probe.timeout_s)
+        return probe
 
     def execute(self, store: Store, *, progress: Callable[[Tally], None] | None = None,
                 clock: trio.abc.Clock | None = None) -> RunResult:
@@ -111,7 +143,7 @@ class PreparedRun:
             self.status, self.error = "failed", self.error or str(exc)
         return RunResult(self.run_id, self.status, header, self.plan.summary, self.options.provider,
                          self.shown_target(), self.tally, checks, time.time() - started, writer.rows_written,
-                         self.warnings, self.error)
+                         self.warnings, self.error, self.probe_results)
 
     async def _deliver_all(self, writer: Writer, plan_hash: Any) -> None:
         encoder = msgspec.json.Encoder()
@@ -153,8 +185,14 @@ class PreparedRun:
                     clock = Clock(self.options.time_scale, int(time.time() * 1000))
                     deliverer = Deliverer(run_id=self.run_id, dialect=self.dialect, lookup=lookup,
                                           secrets=self.secrets, clock=clock, connect=self._connector(),
-                                          concurrency=self.options.concurrency, writer=writer, tally=self.tally)
+                                          concurrency=self.options.concurrency, writer=writer, tally=self.tally,
+                                          watched=self.facts.watched, acknowledged=self.facts.acknowledged)
                     await deliverer.run(jobs, self._stoppable)
+                    if self.plan.header.probes and not self.interrupts:
+                        # The deliveries have settled: nothing in flight, no retry pending.
+                        self._stoppable = trio.CancelScope()
+                        with self._stoppable:
+                            await self._probe(lookup)
                 else:
                     with self._stoppable:
                         for n, _ in enumerate(jobs):
@@ -168,6 +206,8 @@ class PreparedRun:
         for n, record in enumerate(plan):
             if isinstance(record, Entity):
                 lookup.add(record)
+                if self.facts.watched or self.plan.header.probes:
+                    self.facts.add(record)
                 writer.add(self.gateway.entity_row(self.run_id, record))
                 await writer.wait_for_room()
                 if n % 1024 == 0:
@@ -195,6 +235,25 @@ class PreparedRun:
                 yield Job(message, message_id, row.provider_event or message.event, row.fault, root,
                           policies[message.policy], 1, message.send_ms)
             message = next((r for r in plan if isinstance(r, Message)), None)
+
+    async def _probe(self, lookup: EntityIndex) -> None:
+        """Ask the merchant's state API what each probe selects, and keep the results."""
+        import httpx
+
+        options = self.probe_options
+        if self.options.app is not None and self.target is None and options.base is None:
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.options.app), base_url="http://app",
+                                       follow_redirects=False)
+        else:
+            client = httpx.AsyncClient(follow_redirects=False, timeout=options.timeout_s, trust_env=False)
+        params = dict(self.plan.header.params)
+        prober = Prober(self.plan.header.probes, self.facts, options, params, self.dialect.ref, client,
+                        root_of=lookup.root_of)
+        try:
+            self.probe_results = await prober.run()
+        finally:
+            with trio.CancelScope(shield=True):
+                await client.aclose()
 
     def _has_target(self) -> bool:
         return self.target is not None or self.options.app is not None
@@ -234,13 +293,24 @@ class PreparedRun:
         metrics = {**entity_metrics(self.plan.summary), **self.tally.delivery_metrics()}
         rows = []
         for check, c in zip(self.plan.header.checks, evaluate_checks(self.plan.header.checks, metrics)):
-            if not self._has_target() and any(m.startswith("deliveries") for m in metric_names(check.expr)):
+            on_handler = any(m.startswith("deliveries") for m in metric_names(check.expr))
+            subject = "handler" if on_handler else "scenario"
+            if not self._has_target() and on_handler:
                 # Nothing was delivered: a check on the handler's answers has nothing to judge,
                 # and must not pass as if the handler had answered well.
                 rows.append(CheckRow(self.run_id, c.kind, c.name, c.severity, None, c.expected, None,
-                                     "not judged: no webhook target (give --webhook-url or --app)"))
+                                     "not judged: no webhook target (give --webhook-url or --app)", subject))
                 continue
-            rows.append(CheckRow(self.run_id, c.kind, c.name, c.severity, c.passed, c.expected, c.actual, c.message))
+            rows.append(CheckRow(self.run_id, c.kind, c.name, c.severity, c.passed, c.expected, c.actual, c.message,
+                                 subject))
+        if self.plan.header.probes and not self._has_target():
+            for probe in self.plan.header.probes:
+                rows.append(CheckRow(self.run_id, "probe", probe.name, probe.severity, None,
+                                     " and ".join(e.text for e in probe.expects), None,
+                                     "not judged: no webhook target, so no merchant to probe (give --webhook-url "
+                                     "or --app)", "merchant"))
+        for result in self.probe_results:
+            rows += probe_rows(self.run_id, result)
         return rows
 
 

@@ -42,8 +42,10 @@ class SimulatedGateway:
                          entity.currency, entity.method, self._encode(entity.attrs).decode())
 
     def message_row(self, run_id: str, message: Message, header: Header, lookup: Lookup) -> tuple[str, MessageRow]:
-        """The message's row, and its id in the store (copies get `ID#N`)."""
-        message_id = message.id if message.copy == 0 else f"{message.id}#{message.copy}"
+        """The message's row, and its id in the store (copies get `ID#N`, an attacker's copy
+        `ID#forged`)."""
+        message_id = f"{message.id}#forged" if message.forged else (
+            message.id if message.copy == 0 else f"{message.id}#{message.copy}")
         policy = header.policies[message.policy]
         faults = []
         if message.dropped:
@@ -54,6 +56,8 @@ class SimulatedGateway:
             faults.append("delayed")
         if policy.order != "sequence":
             faults.append("reordered")
+        if message.forged:
+            faults.append("forged")
         if message.signature != "valid":
             faults.append(f"signature:{message.signature}")
         skipped = "dropped by the plan" if message.dropped else self.dialect.skip_reason(message, lookup)
@@ -61,4 +65,4 @@ class SimulatedGateway:
             run_id=run_id, message_id=message_id, seq=message.seq, virtual_ms=message.at_ms, send_ms=message.send_ms,
             neutral_event=message.event, provider_event=self.dialect.events.get(message.event),
             entity_id=message.entity, fault=",".join(faults) or None, signature_mode=message.signature,
-            duplicate_of=message.id if message.copy else None, event_id=message.id, skipped=skipped)
+            duplicate_of=message.id if message.copy or message.forged else None, event_id=message.id, skipped=skipped)

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from carbonc.errors import ExecutionError
+from carbonc.exec.probes import ProbeOptions, ProbeResult
 from carbonc.exec.tally import Tally
 from carbonc.plan.model import Header, Record, Summary
 from carbonc.store import CheckRow
@@ -56,6 +57,9 @@ class RunOptions(msgspec.Struct, kw_only=True):
     timeout_s: float | None = None
     time_scale: float | None = None
     dialect_options: dict[str, Any] = {}
+    #: Where and how the plan's probes ask the merchant's state API (None: defaults, the base
+    #: being the webhook URL's origin, or the app itself with `app`).
+    probe: ProbeOptions | None = None
 
     def __repr__(self) -> str:  # never show the secrets
         return f"RunOptions(provider={self.provider!r}, url={self.url!r}, concurrency={self.concurrency})"
@@ -76,9 +80,12 @@ class RunResult(NamedTuple):
     rows_written: int
     warnings: list[str]
     error: str | None
+    probes: list[ProbeResult] = []
 
     @property
     def passed(self) -> bool:
-        """The run completed and every `expect` held. Findings report facts of the scenario (a
-        finding that fires is in the summary) and checks not judged are neither."""
-        return self.status == "completed" and all(c.passed is not False for c in self.checks if c.kind == "expect")
+        """The run completed, every `expect` held and every probe found the merchant's state
+        right. Findings report facts of the scenario (a finding that fires is in the summary)
+        and checks not judged are neither."""
+        return self.status == "completed" and all(
+            c.passed is not False for c in self.checks if c.kind in ("expect", "probe") and c.entity_id is None)

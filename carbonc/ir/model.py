@@ -79,6 +79,10 @@ PAYMENT_METHODS: Final = ("card", "upi", "netbanking", "wallet", "emandate")
 ORDER_MODES: Final = ("sequence", "reverse", "random", "shuffle")
 SIGNATURE_MODES: Final = ("valid", "missing", "corrupted", "wrong_secret", "stale", "future", "old_secret",
                           "rotation", "reserialized", "ms_vs_s", "bad_basic_auth")
+#: Signature modes no real gateway sends: an attacker's copy, sent beside the genuine message
+#: (which still arrives, validly signed). `old_secret` and `rotation` are genuine variants.
+FORGERIES: Final = frozenset({"missing", "corrupted", "wrong_secret", "stale", "future", "reserialized", "ms_vs_s",
+                              "bad_basic_auth"})
 VERDICTS: Final = ("accept", "reject")
 RETRY_KEYWORDS: Final = ("gateway", "none")
 FAIL_STATUSES: Final = ("3xx", "4xx", "5xx", "timeout", "error")

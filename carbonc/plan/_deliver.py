@@ -235,13 +235,23 @@ class Schedule:
         self.warnings: list[str] = []
 
     def __iter__(self):
-        """Yield (seq, original number, copy number, send time) in delivery order."""
+        """Yield (seq, original number, copy number, send time, forged) in delivery order. A
+        message in a forged signature mode is sent twice over: first the attacker's copy
+        (`forged`, copy 0), then the genuine copies, validly signed."""
         seq = 0
-        policy, repeats, send = self.policy, self.repeats, self.send_ms
+        policy, repeats, send, mode = self.policy, self.repeats, self.send_ms, self.mode
+        forged = bytes(m in model.FORGERIES for m in self.modes)
         for position, k in enumerate(self.order):
-            for copy in range(repeats[policy[k]]):
-                yield seq, k, copy, send[position]
+            if forged[mode[k]]:
+                yield seq, k, 0, send[position], True
                 seq += 1
+            for copy in range(repeats[policy[k]]):
+                yield seq, k, copy, send[position], False
+                seq += 1
+
+    def forged(self, k: int) -> bool:
+        """Whether original `k` has an attacker's copy besides its genuine ones."""
+        return self.modes[self.mode[k]] in model.FORGERIES
 
 
 def _event_codes() -> dict[tuple[int, int], str]:

@@ -49,7 +49,11 @@ def summarize(world: World, schedule: Schedule) -> Summary:
         else:
             deliveries += copies
         mode = schedule.mode[k]
-        if mode:
+        if schedule.forged(k):
+            # The attacker's copy goes out beside the genuine ones, dropped or not.
+            faults[f"forged {schedule.modes[mode]}"] += 1
+            deliveries += 1
+        elif mode:
             faults[f"signature {schedule.modes[mode]}"] += 1
     for (kc, sc), count in by_event.items():
         kind = model.KINDS[kc]
@@ -120,13 +124,17 @@ def message_records(world: World, schedule: Schedule, policies: Policies, ids: I
     verdicts = [{m: p.verdicts.get(m) or DEFAULT_VERDICTS.get(m) for m in schedule.modes}
                 for p in policies.policies]
     event_id = entity_id = ""
-    for seq, k, copy, send_ms in schedule:
+    last = -1
+    for seq, k, copy, send_ms, forged in schedule:
         tr = schedule.transition[k]
         mode = schedule.modes[schedule.mode[k]]
         pid = schedule.policy[k]
-        if copy == 0:
+        if k != last:
             event_id = ids.event(k)
             entity_id = ids.entity(kinds[world.tr_kind[tr]], world.tr_idx[tr])
+            last = k
+        if not forged and mode in model.FORGERIES:
+            mode = "valid"  # the genuine message beside the attacker's copy
         yield Message(
             seq=seq,
             id=event_id,
@@ -138,7 +146,8 @@ def message_records(world: World, schedule: Schedule, policies: Policies, ids: I
             policy=pid,
             signature=mode,
             verdict=verdicts[pid][mode],  # type: ignore[arg-type]
-            dropped=bool(schedule.dropped[k]),
+            dropped=bool(schedule.dropped[k]) and not forged,
+            forged=forged,
         )
 
 

@@ -226,7 +226,8 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, tag="message", tag_fiel
     `entity` that happened at `at_ms`, sent at `send_ms`. Copies of one event share `id`
     (`copy` 0 is the original, 1.. the duplicates). `signature` is the mode it is signed with;
     `verdict` the handler answer expected (None: the provider's dialect decides); `dropped`
-    messages are never sent."""
+    messages are never sent. A `forged` message is an attacker's copy of the event (signed in a
+    mode no gateway sends), delivered just before the genuine one and never retried."""
 
     seq: int
     id: str
@@ -239,6 +240,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, tag="message", tag_fiel
     signature: str
     verdict: Literal["accept", "reject"] | None
     dropped: bool
+    forged: bool = False
 
 
 class Summary(msgspec.Struct, frozen=True, kw_only=True, tag="summary", tag_field="type"):

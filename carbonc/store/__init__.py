@@ -28,7 +28,7 @@ import msgspec
 
 from carbonc.errors import StoreError
 from carbonc.store.rows import Batch, CheckRow, DeliveryRow, EntityRow, MessageRow, RunRow
-from carbonc.store.schema import TABLES, create_statements, staged_select
+from carbonc.store.schema import TABLES, create_statements, staged_select, upgrade_statements
 
 __all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRow", "Store", "default_path",
            "open_store"]
@@ -88,6 +88,8 @@ class Store:
 
     def _prepare(self) -> None:
         for statement in create_statements():
+            self._con.execute(statement)
+        for statement in upgrade_statements(self.tables()):
             self._con.execute(statement)
         # We hold the file: any run still `running` belonged to a process that is gone.
         self._con.execute(

@@ -87,7 +87,10 @@ class DeliveryRow(msgspec.Struct):
 
 class CheckRow(msgspec.Struct):
     """A judged check: an `expect`, an oracle's verdict, a probe, or a `finding` (`passed` is
-    None for a check that could not be judged)."""
+    None for a check that could not be judged). `subject` says what it judges: `scenario` (facts
+    of the plan), `handler` (the answers to webhooks) or `merchant` (its state, by probes). A
+    probe has a row for the whole probe and one per entity it selected (`entity_id`), with the
+    `request` as sent (no header values), the time it took and the requests made (`polls`)."""
 
     run_id: str
     kind: str
@@ -97,6 +100,11 @@ class CheckRow(msgspec.Struct):
     expected: str | None
     actual: str | None
     message: str | None
+    subject: str | None = None
+    entity_id: str | None = None
+    request: str | None = None
+    elapsed_ms: float | None = None
+    polls: int | None = None
 
 
 class Batch(msgspec.Struct):

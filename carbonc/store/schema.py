@@ -32,6 +32,8 @@ TABLES: dict[str, list[tuple[str, str]]] = {
     "checks": [
         ("run_id", "VARCHAR"), ("kind", "VARCHAR"), ("name", "VARCHAR"), ("severity", "VARCHAR"),
         ("passed", "BOOLEAN"), ("expected", "VARCHAR"), ("actual", "VARCHAR"), ("message", "VARCHAR"),
+        ("subject", "VARCHAR"), ("entity_id", "VARCHAR"), ("request", "VARCHAR"), ("elapsed_ms", "DOUBLE"),
+        ("polls", "INTEGER"),
     ],
 }
 
@@ -45,6 +47,17 @@ def create_statements() -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(f'{name} {kind}' for name, kind in columns)})"
         for table, columns in TABLES.items()
     ]
+
+
+def upgrade_statements(existing: dict[str, list[str]]) -> list[str]:
+    """ALTER TABLE … ADD COLUMN for each column a file made by an older carbonc lacks."""
+    out = []
+    for table, columns in TABLES.items():
+        have = existing.get(table)
+        if have is None:
+            continue
+        out += [f"ALTER TABLE {table} ADD COLUMN {name} {kind}" for name, kind in columns if name not in have]
+    return out
 
 
 def staged_select(table: str) -> str:

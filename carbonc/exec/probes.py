@@ -1,0 +1,383 @@
+"""Probes the merchant's own state API once the deliveries have settled: renders each probe's
+request (sandboxed Jinja2 templates) for every entity it selected, sends it with bounded
+concurrency and a deadline per request (never retried), and judges the answer against what the
+gateway knows — polling within a probe's `eventually` window, for merchants that queue webhooks.
+
+A state API that misbehaves is a failed probe with its reason, never an exception:
+
+    request   the templates did not render to a valid request   timeout  no answer in time
+    connect   the request could not be sent                     json     the answer is not JSON
+    field     a field the expectation reads is missing          value    the values cannot be compared
+
+Header values given with `--probe-header` are sent but never recorded or shown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+import trio
+
+from carbonc.exec.facts import GatewayFacts
+from carbonc.ir.values import EvalError
+from carbonc.plan.checks import Unmeasured, condition_text, evaluate_expr
+from carbonc.plan.model import Probe
+from carbonc.store.rows import CheckRow
+
+#: Bytes of a state API's answer read at most; a larger answer is judged on none of it.
+MAX_ANSWER_BYTES = 1 << 20
+#: Characters of an answer kept in a failed probe's row.
+SNIPPET_CHARS = 300
+#: First wait between polls of an `eventually` probe, and the longest.
+_POLL_FIRST_S, _POLL_MAX_S = 0.1, 1.0
+
+
+class ProbeOptions(msgspec.Struct, kw_only=True):
+    """Where and how to probe: `base` (the state API's origin; None with an in-process app),
+    `headers` to add to every request (secrets: never recorded), the concurrency, and the
+    deadline of one request."""
+
+    base: str | None = None
+    headers: dict[str, str] = {}
+    concurrency: int = 20
+    timeout_s: float = 10.0
+
+    def __repr__(self) -> str:  # never show header values
+        return f"ProbeOptions(base={self.base!r}, headers={sorted(self.headers)}, concurrency={self.concurrency})"
+
+
+class EntityResult(msgspec.Struct, kw_only=True):
+    """How one probe came out for one entity (or for the run, `entity` None): `passed`, the
+    `request` as sent (method and URL, no header values), the `expected` conditions and the
+    `observed` values, why it failed (`reason`), how long it took and how many requests."""
+
+    entity: str | None
+    root: str | None = None
+    passed: bool
+    request: str
+    expected: str
+    observed: str
+    reason: str | None
+    elapsed_ms: float
+    polls: int
+
+
+class ProbeResult(msgspec.Struct, kw_only=True):
+    """A probe over all its entities: counts and every entity's result, failures first in
+    plan order."""
+
+    probe: Probe
+    results: list[EntityResult]
+
+    @property
+    def failed(self) -> list[EntityResult]:
+        return [r for r in self.results if not r.passed]
+
+
+class _Raw(str):
+    """A template value put into a URL as it is (`base`, parameters); everything else from the
+    entity is URL-encoded as one path segment."""
+
+
+def _finalize_url(value: Any) -> str:
+    if isinstance(value, _Raw):
+        return str(value)
+    return quote(str(value), safe="")
+
+
+class Prober:
+    """Sends the plan's probes and judges the answers; see the module docstring."""
+
+    def __init__(self, probes: tuple[Probe, ...], facts: GatewayFacts, options: ProbeOptions,
+                 params: Mapping[str, object], ref: Callable[[str, str], str], client: Any,
+                 root_of: Callable[[str], str | None] | None = None):
+        import jinja2
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        self.probes, self.facts, self.options = probes, facts, options
+        self.params, self.ref, self.client = params, ref, client
+        self.root_of = root_of or (lambda _: None)
+        self._jinja = jinja2
+        common = dict(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+        self._url_env = ImmutableSandboxedEnvironment(finalize=_finalize_url, **common)  # type: ignore[arg-type]
+        self._text_env = ImmutableSandboxedEnvironment(**common)  # type: ignore[arg-type]
+
+    async def run(self) -> list[ProbeResult]:
+        """Every probe's results, in plan order."""
+        out: list[ProbeResult] = []
+        for probe in self.probes:
+            results: list[EntityResult | None] = [None] * max(1, len(probe.entities))
+            limiter = trio.CapacityLimiter(self.options.concurrency)
+            jobs = iter(enumerate(probe.entities if probe.kind is not None else (None,)))
+
+            async def worker() -> None:
+                for index, entity in jobs:
+                    async with limiter:
+                        results[index] = await self._probe_one(probe, entity)
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(min(self.options.concurrency, len(results))):
+                    nursery.start_soon(worker)
+            done = [r for r in results if r is not None]
+            out.append(ProbeResult(probe=probe, results=done))
+        return out
+
+    async def _probe_one(self, probe: Probe, entity: str | None) -> EntityResult:
+        started = trio.current_time()
+        deadline = started + probe.eventually_ms / 1000
+        wait = _POLL_FIRST_S
+        polls = 0
+        expected = " and ".join(condition_text(e.expr) for e in probe.expects)
+        context, entity_values = self._context(probe, entity)
+        root = self.root_of(entity) if entity is not None else None
+        if context is None:
+            return EntityResult(entity=entity, root=root, passed=False, request=f"{probe.method} {probe.url}",
+                                expected=expected, observed="", reason=f"the gateway has no {probe.kind} `{entity}`",
+                                elapsed_ms=0.0, polls=0)
+        try:
+            method, url, headers, body = self._render(probe, context)
+        except _RequestError as exc:
+            return EntityResult(entity=entity, root=root, passed=False, request=f"{probe.method} {probe.url}",
+                                expected=expected, observed="", reason=f"request: {exc}", elapsed_ms=0.0, polls=0)
+        shown = f"{method} {url}"
+        while True:
+            polls += 1
+            passed, observed, reason = await self._attempt(probe, method, url, headers, body, entity_values)
+            now = trio.current_time()
+            if passed or now + wait > deadline:
+                return EntityResult(entity=entity, root=root, passed=passed, request=shown, expected=expected,
+                                    observed=observed, reason=reason, elapsed_ms=round((now - started) * 1000, 3),
+                                    polls=polls)
+            await trio.sleep(wait)
+            wait = min(_POLL_MAX_S, wait * 2)
+
+    def _context(self, probe: Probe, entity: str | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The templates' variables and the gateway's values the expectations may name."""
+        context: dict[str, Any] = {name: _Raw(value) if isinstance(value, str) else value
+                                   for name, value in self.params.items()}
+        context["base"] = _Raw(self.options.base or "http://app")
+        values: dict[str, Any] = {}
+        if probe.kind is None or entity is None:
+            totals = self.facts.totals
+            gateway = {name: {cur: t[name] for cur, t in totals.items()}
+                       for name in ("captured", "refunded", "disputed", "lost")}
+            context["gateway"] = gateway
+            for name, by_currency in gateway.items():
+                for currency, amount in by_currency.items():
+                    values[f"gateway.{name}.{currency}"] = amount
+            return context, values
+        fields = self.facts.fields(entity, probe.kind)
+        if fields is None:
+            return None, values
+        fields = dict(fields)
+        fields["ref"] = self.ref(probe.kind, entity)
+        context[probe.kind] = fields
+        for name, value in fields.items():
+            values[f"{probe.kind}.{name}"] = value
+        return context, values
+
+    def _render(self, probe: Probe, context: dict[str, Any]) -> tuple[str, str, dict[str, str], bytes | None]:
+        import httpx
+
+        jinja2 = self._jinja
+        try:
+            url = self._url_env.from_string(probe.url).render(context).strip()
+            headers = {name: self._text_env.from_string(value).render(context) for name, value in probe.headers}
+            body = self._text_env.from_string(probe.body).render(context).encode() if probe.body is not None else None
+        except jinja2.UndefinedError as exc:
+            raise _RequestError(f"the template names something undefined: {exc.message}") from None
+        except jinja2.TemplateError as exc:
+            raise _RequestError(f"the template failed: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a template is user code: any failure is its own
+            raise _RequestError(f"the template failed: {type(exc).__name__}") from None
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise _RequestError(f"`{_clip(url)}` is not a valid URL ({exc})") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise _RequestError(f"`{_clip(url)}` is not an http(s) URL with a host")
+        for name, value in headers.items():
+            if any(ord(c) < 32 or c == "\x7f" for c in name + value):
+                raise _RequestError(f"header `{_clip(name)}` has a control character in its value")
+        headers = {**headers, **self.options.headers}
+        return probe.method, str(parsed), headers, body
+
+    async def _attempt(self, probe: Probe, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                       values: dict[str, Any]) -> tuple[bool, str, str | None]:
+        """Send once and judge: (passed, observed, reason)."""
+        import httpx
+
+        status: int | None = None
+        raw = b""
+        with trio.move_on_after(self.options.timeout_s) as scope:
+            try:
+                async with self.client.stream(method, url, headers=headers, content=body) as response:
+                    status = response.status_code
+                    response_headers = {k.lower(): v for k, v in response.headers.items()}
+                    async for chunk in response.aiter_raw():
+                        raw += chunk
+                        if len(raw) > MAX_ANSWER_BYTES:
+                            return False, f"status = {status}", (
+                                f"the answer is larger than {MAX_ANSWER_BYTES // 1024} KiB")
+            except httpx.HTTPError as exc:
+                return False, "", f"connect: {type(exc).__name__}: {_clip(str(exc))}"
+            except Exception as exc:  # noqa: BLE001 - an in-process app's own bug is a finding about it
+                return False, "", f"the app raised {type(exc).__name__}"
+        if scope.cancelled_caught or status is None:
+            return False, "", f"timeout: no answer within {self.options.timeout_s:g}s"
+        answer = _Answer(status, raw, response_headers, values)
+        failures: list[str] = []
+        for expect in probe.expects:
+            try:
+                held = evaluate_expr(expect.expr, answer)
+                if held is not True:
+                    failures.append(f"expected {condition_text(expect.expr)}")
+            except _NotJson:
+                failures.append(f"json: the answer (status {status}) is not JSON: {_clip(_text(raw))!r}")
+            except Unmeasured as exc:
+                failures.append(f"field: the answer has no `{exc.args[0]}`")
+            except (EvalError, ArithmeticError, TypeError, ValueError) as exc:
+                failures.append(f"value: {condition_text(expect.expr)} cannot be evaluated ({exc or type(exc).__name__})")
+        observed = answer.observed()
+        return not failures, observed, "; ".join(dict.fromkeys(failures)) or None
+
+
+class _RequestError(Exception):
+    """A probe's templates did not give a valid request."""
+
+
+class _NotJson(Exception):
+    """An expectation reads `json.…` of an answer that is not JSON."""
+
+
+class _Answer(Mapping[str, Any]):
+    """The names an expectation reads: `status`, `json.…`, `headers.…` of the answer, and the
+    gateway's values; records what was read, for the failure's `observed` text."""
+
+    def __init__(self, status: int, raw: bytes, headers: dict[str, str], values: dict[str, Any]):
+        self.status, self.raw, self.headers, self.values = status, raw, headers, values
+        self._json: Any = _UNREAD
+        self.read: dict[str, Any] = {}
+
+    def _lookup(self, name: str) -> Any:
+        if name == "status":
+            return self.status
+        if name in self.values:
+            return self.values[name]
+        head, _, rest = name.partition(".")
+        if head == "headers":
+            if rest.lower() not in self.headers:
+                raise KeyError(name)
+            return self.headers[rest.lower()]
+        if head == "json":
+            node = self.json()
+            for part in rest.split(".") if rest else ():
+                if isinstance(node, dict) and part in node:
+                    node = node[part]
+                elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                    node = node[int(part)]
+                else:
+                    raise KeyError(name)
+            return _language_value(node)
+        raise KeyError(name)
+
+    def json(self) -> Any:
+        if self._json is _UNREAD:
+            try:
+                self._json = _JSON.decode(self.raw)
+            except msgspec.DecodeError:
+                self._json = _NOT_JSON
+        if self._json is _NOT_JSON:
+            raise _NotJson
+        return self._json
+
+    def __getitem__(self, name: str) -> Any:
+        value = self._lookup(name)
+        self.read[name] = value
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self[name]
+        except KeyError:
+            self.read.setdefault(name, _MISSING)
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.read)
+
+    def __len__(self) -> int:
+        return len(self.read)
+
+    def observed(self) -> str:
+        parts = []
+        for name, value in self.read.items():
+            shown = "missing" if value is _MISSING else _clip(repr(value) if isinstance(value, str) else _shown(value))
+            parts.append(f"{name} = {shown}")
+        return ", ".join(parts) if parts else f"status = {self.status}"
+
+
+_UNREAD, _NOT_JSON, _MISSING = object(), object(), object()
+#: Numbers with a fraction decode exactly (`170.10` stays 170.10), as the language computes.
+_JSON = msgspec.json.Decoder(float_hook=Decimal)
+
+
+def _language_value(node: Any) -> Any:
+    """A JSON value as the language's values: whole decimals stay Decimal (`170.00`), so an
+    integer amount compares equal only to an integer; `null` stays None."""
+    if isinstance(node, Decimal) and not node.is_finite():
+        raise ValueError("not a finite number")
+    if isinstance(node, float) and not math.isfinite(node):
+        raise ValueError("not a finite number")
+    return node
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return msgspec.json.encode(value, enc_hook=str).decode()
+    return str(value)
+
+
+def _text(raw: bytes) -> str:
+    return raw[:SNIPPET_CHARS].decode("utf-8", "replace")
+
+
+def _clip(text: str) -> str:
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS] + "…"
+
+
+
+def probe_rows(run_id: str, result: ProbeResult) -> list[CheckRow]:
+    """The store's rows for a probe: one for the probe (passed when every entity passed), then
+    one per entity, failures and passes alike."""
+    probe = result.probe
+    failed = result.failed
+    total = len(result.results)
+    expected = " and ".join(e.text for e in probe.expects)
+    if not total:
+        summary = "no entity selected"
+    elif failed:
+        summary = f"{len(failed):,} of {total:,} failed; first: {failed[0].entity or 'the run'}: {failed[0].reason}"
+    else:
+        summary = f"{total:,} of {total:,} passed"
+    slowest = max((r.elapsed_ms for r in result.results), default=0.0)
+    rows = [CheckRow(run_id, "probe", probe.name, probe.severity, not failed, expected,
+                     f"{total - len(failed):,} passed, {len(failed):,} failed", summary, "merchant", None, None,
+                     slowest, sum(r.polls for r in result.results))]
+    for r in result.results:
+        rows.append(CheckRow(run_id, "probe", probe.name, probe.severity, r.passed, r.expected, r.observed,
+                             r.reason, "merchant", r.entity or "(run)", r.request, r.elapsed_ms, r.polls))
+    return rows
