@@ -26,7 +26,10 @@ from carbonc.exec.tally import Tally
 from carbonc.exec.transport import AppConnection, Connection, parse_target
 from carbonc.exec.writer import Writer
 from carbonc.plan.model import Entity, Header, Message, Record
-from carbonc.store import CheckRow, RunRow, Store
+from carbonc.store import CheckRow, RunRow, Store, TimelineRow
+
+#: Failing entities whose timelines a run gathers: per failed probe, and in all.
+TIMELINES_PER_PROBE, TIMELINES_PER_RUN = 3, 10
 
 
 class PreparedRun:
@@ -135,6 +138,7 @@ class PreparedRun:
                     await trio.to_thread.run_sync(self.store.append, _checks_batch(checks))
                 except StoreError as exc:
                     self.status, self.error = "failed", str(exc)
+        timelines = self._timelines() if self.status == "completed" else {}
         finished = int(time.time() * 1000)
         try:
             self.store.finish_run(self.run_id, self.status, finished,
@@ -143,7 +147,7 @@ class PreparedRun:
             self.status, self.error = "failed", self.error or str(exc)
         return RunResult(self.run_id, self.status, header, self.plan.summary, self.options.provider,
                          self.shown_target(), self.tally, checks, time.time() - started, writer.rows_written,
-                         self.warnings, self.error, self.probe_results)
+                         self.warnings, self.error, self.probe_results, timelines)
 
     async def _deliver_all(self, writer: Writer, plan_hash: Any) -> None:
         encoder = msgspec.json.Encoder()
@@ -286,6 +290,21 @@ class PreparedRun:
         while True:
             self.progress(self.tally)
             await trio.sleep(0.25)
+
+    def _timelines(self) -> dict[str, list[TimelineRow]]:
+        """The order trees of the first entities each failed probe names, as sent."""
+        wanted: list[str] = []
+        for result in self.probe_results:
+            for failed in result.failed[:TIMELINES_PER_PROBE]:
+                if failed.entity is not None and failed.entity not in wanted:
+                    wanted.append(failed.entity)
+        out: dict[str, list[TimelineRow]] = {}
+        for entity in wanted[:TIMELINES_PER_RUN]:
+            try:
+                out[entity] = self.store.timeline(self.run_id, entity)
+            except StoreError:
+                break  # the run is recorded; its explanation is a nicety
+        return out
 
     def _judge(self) -> list[CheckRow]:
         from carbonc.plan.checks import entity_metrics, evaluate_checks, metric_names

@@ -12,7 +12,7 @@ from carbonc.errors import ExecutionError
 from carbonc.exec.probes import ProbeOptions, ProbeResult
 from carbonc.exec.tally import Tally
 from carbonc.plan.model import Header, Record, Summary
-from carbonc.store import CheckRow
+from carbonc.store import CheckRow, TimelineRow
 
 
 class PlanInput(NamedTuple):
@@ -81,6 +81,8 @@ class RunResult(NamedTuple):
     warnings: list[str]
     error: str | None
     probes: list[ProbeResult] = []
+    #: The first failing entities' order trees as sent (see `Store.timeline`).
+    timelines: dict[str, list[TimelineRow]] = {}
 
     @property
     def passed(self) -> bool:

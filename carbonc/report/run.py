@@ -39,12 +39,57 @@ def document(result: RunResult, db: str | None = None) -> dict[str, Any]:
         },
         "verdicts": by_fault_table(t),
         "latency_ms": t.percentiles(),
-        "checks": [{"kind": c.kind, "name": c.name, "severity": c.severity, "passed": c.passed,
-                    "expected": c.expected, "actual": c.actual, "message": c.message} for c in result.checks],
+        "checks": [{"kind": c.kind, "name": c.name, "subject": c.subject, "severity": c.severity,
+                    "passed": c.passed, "expected": c.expected, "actual": c.actual, "message": c.message}
+                   for c in result.checks if c.entity_id is None],
+        "probes": [_probe_document(p, result) for p in result.probes],
         "rows_written": result.rows_written,
         "db": db,
         "warnings": result.warnings,
     }
+
+
+#: Failing entities a report lists per probe.
+SHOWN_FAILURES = 3
+
+
+def _probe_document(probe: Any, result: RunResult) -> dict[str, Any]:
+    failed = probe.failed
+    return {
+        "name": probe.probe.name, "severity": probe.probe.severity, "oracle": probe.probe.oracle,
+        "passed": not failed, "entities": len(probe.results), "failed": len(failed),
+        "failures": [{"entity": f.entity, "request": f.request, "expected": f.expected, "observed": f.observed,
+                      "reason": f.reason, "elapsed_ms": f.elapsed_ms, "polls": f.polls,
+                      "timeline": [_timeline_document(row) for row in result.timelines.get(f.entity or "", [])]}
+                     for f in failed[:10]],
+    }
+
+
+def _timeline_document(row: Any) -> dict[str, Any]:
+    return {"seq": row.seq, "message_id": row.message_id, "event": row.event, "entity": row.entity_id,
+            "fault": row.fault, "virtual_ms": row.virtual_ms, "attempt": row.attempt, "sent_at_ms": row.sent_at_ms,
+            "status": row.status_code, "error": row.error, "skipped": row.skipped}
+
+
+def timeline_lines(rows: list[Any], indent: str = "      ") -> list[str]:
+    """An entity's order tree as sent: `+2m 0s  payment.captured  pay_… #2 (duplicate)  → 200`."""
+    from carbonc.plan.render import span_text
+
+    lines = []
+    for row in rows:
+        copy = row.message_id.partition("#")[2]
+        what = {"": "", "forged": " (forged copy)"}.get(copy, f" (copy {copy})")
+        retry = f", attempt {row.attempt}" if row.attempt and row.attempt > 1 else ""
+        faults = f" [{row.fault}]" if row.fault else ""
+        if row.attempt is None:
+            answer = f"not sent: {row.skipped}" if row.skipped else "not sent"
+        elif row.status_code is not None:
+            answer = f"→ {row.status_code}"
+        else:
+            answer = f"→ {row.error or row.outcome}"
+        lines.append(f"{indent}+{span_text(row.virtual_ms):<10} {row.event:<20} {row.entity_id}{what}{retry}"
+                     f"{faults} {answer}")
+    return lines
 
 
 def legacy_fields(doc: dict[str, Any]) -> dict[str, Any]:
@@ -96,28 +141,61 @@ def terminal_text(result: RunResult, db: str | None = None) -> str:
         if t.errors:
             lines.append("Errors: " + ", ".join(f"{kind} {n:,}" for kind, n in sorted(t.errors.items())))
         lines.append("")
-    if result.checks:
-        counts = {verdict: 0 for verdict in ("ok", "FAIL", "skip", "note")}
-        shown = []
-        for c in result.checks:
-            verdict = check_verdict(c)
-            counts[verdict] += 1
-            severity = f" [{c.severity}]" if c.severity else ""
-            detail = "" if verdict == "ok" else f": {c.message}"
-            # An expect shows its condition with the parameters filled in; a finding its name.
-            what = f"expect {c.expected}" if c.kind == "expect" and c.expected else c.name
-            shown.append(f"  {verdict:<4} {what}{severity}{detail}")
-        lines.append(f"Checks: {counts['ok']} passed, {counts['FAIL']} failed"
-                     + (f", {counts['skip']} not judged" if counts["skip"] else "")
-                     + (f", {counts['note']} finding{'s' * (counts['note'] != 1)} reported" if counts["note"] else ""))
-        lines += shown
-        lines.append("")
+    checks = [c for c in result.checks if c.entity_id is None]
+    if checks:
+        for subject, title in _SUBJECTS:
+            group = [c for c in checks if (c.subject or "scenario") == subject]
+            if group:
+                lines += _check_group(title, group, result)
     elif result.status != "completed":
         lines.append("Checks: not judged (the run did not complete)")
         lines.append("")
     if db:
         lines.append(f"Recorded in {db} (run_id '{result.run_id}').")
     return "\n".join(lines) + "\n"
+
+
+#: How checks are grouped, by what they judge: facts of the plan hold whatever the handler does,
+#: so they are never counted as the handler passing.
+_SUBJECTS = (("scenario", "Scenario facts (the plan itself, not your handler)"),
+             ("handler", "Handler checks (answers to webhooks)"),
+             ("merchant", "Merchant state (probes of its API)"))
+
+
+def _check_group(title: str, checks: list[Any], result: RunResult) -> list[str]:
+    counts = {verdict: 0 for verdict in ("ok", "FAIL", "skip", "note")}
+    shown = []
+    probes = {p.probe.name: p for p in result.probes}
+    for c in checks:
+        verdict = check_verdict(c)
+        counts[verdict] += 1
+        severity = f" [{c.severity}]" if c.severity else ""
+        detail = "" if verdict == "ok" else f": {c.message}"
+        # An expect shows its condition with the parameters filled in; a finding its name.
+        what = f"expect {c.expected}" if c.kind == "expect" and c.expected else c.name
+        if c.kind == "probe" and verdict == "ok":
+            detail = f": {c.message}"
+        elif c.kind == "probe" and verdict == "FAIL":
+            detail = f": {c.actual}"
+        shown.append(f"  {verdict:<4} {what}{severity}{detail}")
+        if c.kind == "probe" and verdict == "FAIL" and c.name in probes:
+            for f in probes[c.name].failed[:SHOWN_FAILURES]:
+                shown.append(f"       {f.entity or 'the run'}: {f.reason}")
+                if f.observed:
+                    shown.append(f"         observed {f.observed}")
+                shown.append(f"         request {f.request} ({f.elapsed_ms:,.0f} ms, {f.polls} request"
+                             f"{'s' * (f.polls != 1)})")
+                rows = result.timelines.get(f.entity or "")
+                if rows:
+                    shown.append("         timeline of its order, as sent:")
+                    shown += timeline_lines(rows, "           ")
+            more = len(probes[c.name].failed) - SHOWN_FAILURES
+            if more > 0:
+                shown.append(f"       … and {more:,} more (the store's `checks` table has every entity)")
+    head = f"{title}: {counts['ok']} passed, {counts['FAIL']} failed"
+    head += f", {counts['skip']} not judged" if counts["skip"] else ""
+    head += f", {counts['note']} finding{'s' * (counts['note'] != 1)} reported" if counts["note"] else ""
+    return [head, *shown, ""]
 
 
 def _mismatch_notes(tally: Tally, faults: dict[str, dict[str, int]]) -> list[str]:
@@ -156,8 +234,10 @@ def junit_xml(result: RunResult) -> bytes:
     suite = ET.Element("testsuite", name=f"carbonc.{result.header.scenario}", time=f"{result.elapsed_s:.3f}")
     cases = [("run", result.status == "completed", f"the run ended {result.status}"
               + (f": {result.error}" if result.error else ""), None)]
+    probes = {p.probe.name: p for p in result.probes}
     for c in result.checks:
-        cases.append((c.name, check_verdict(c) != "FAIL", c.message or "", c))
+        if c.entity_id is None:
+            cases.append((c.name, check_verdict(c) != "FAIL", c.message or "", c))
     failures = skipped = 0
     for name, passed, message, check in cases:
         case = ET.SubElement(suite, "testcase", classname=f"carbonc.{result.header.scenario}", name=name)
@@ -169,6 +249,8 @@ def junit_xml(result: RunResult) -> bytes:
             failure = ET.SubElement(case, "failure", message=message, type=check.kind if check else "run")
             if check is not None:
                 failure.text = f"expected: {check.expected}\nactual: {check.actual}"
+                if check.name in probes:
+                    failure.text += "\n" + "\n".join(_failure_lines(probes[check.name], result))
         elif verdict == "skip":
             skipped += 1
             ET.SubElement(case, "skipped", message=message)
@@ -182,6 +264,17 @@ def junit_xml(result: RunResult) -> bytes:
     root.append(suite)
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def _failure_lines(probe: Any, result: RunResult) -> list[str]:
+    lines = []
+    for f in probe.failed[:SHOWN_FAILURES]:
+        lines += [f"{f.entity or 'the run'}: {f.reason}", f"  observed {f.observed}", f"  request {f.request}"]
+        rows = result.timelines.get(f.entity or "")
+        if rows:
+            lines.append("  timeline:")
+            lines += timeline_lines(rows, "    ")
+    return lines
 
 
 def post_callback(url: str, payload: dict[str, Any], timeout_s: float = 10.0) -> str | None:

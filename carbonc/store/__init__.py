@@ -27,10 +27,10 @@ import duckdb
 import msgspec
 
 from carbonc.errors import StoreError
-from carbonc.store.rows import Batch, CheckRow, DeliveryRow, EntityRow, MessageRow, RunRow
+from carbonc.store.rows import Batch, CheckRow, DeliveryRow, EntityRow, MessageRow, RunRow, TimelineRow
 from carbonc.store.schema import TABLES, create_statements, staged_select, upgrade_statements
 
-__all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRow", "Store", "default_path",
+__all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRow", "Store", "TimelineRow", "default_path",
            "open_store"]
 
 _STATUSES = ("running", "completed", "failed", "interrupted")
@@ -187,6 +187,28 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(_first_line(exc)) from None
         return [d[0] for d in cursor.description or ()], rows
+
+    def timeline(self, run_id: str, entity_id: str, limit: int = 200) -> list[TimelineRow]:
+        """Every message of `entity_id`'s order tree (the entity at the top of its parents and
+        everything under it) as it was sent: one row per attempt (or per message never sent), in
+        the order they happened."""
+        _, rows = self.query(
+            "WITH RECURSIVE up(entity_id, parent_id, depth) AS ("
+            "  SELECT entity_id, parent_id, 0 FROM entities WHERE run_id = ? AND entity_id = ?"
+            "  UNION ALL SELECT e.entity_id, e.parent_id, up.depth + 1 FROM entities e"
+            "  JOIN up ON e.entity_id = up.parent_id WHERE e.run_id = ? AND up.depth < 16),"
+            " root AS (SELECT entity_id FROM up ORDER BY depth DESC LIMIT 1),"
+            " tree(entity_id, depth) AS ("
+            "  SELECT entity_id, 0 FROM root"
+            "  UNION ALL SELECT e.entity_id, tree.depth + 1 FROM entities e"
+            "  JOIN tree ON e.parent_id = tree.entity_id WHERE e.run_id = ? AND tree.depth < 16)"
+            " SELECT m.seq, m.message_id, m.neutral_event, m.entity_id, m.fault, m.virtual_ms, d.attempt,"
+            "  epoch_ms(d.sent_at), d.status_code, d.error, d.outcome, m.skipped"
+            " FROM messages m JOIN tree ON m.entity_id = tree.entity_id"
+            " LEFT JOIN deliveries d ON d.run_id = m.run_id AND d.message_id = m.message_id"
+            " WHERE m.run_id = ? ORDER BY coalesce(d.virtual_ms, m.send_ms), m.seq, d.attempt LIMIT ?",
+            [run_id, entity_id, run_id, run_id, run_id, limit])
+        return [TimelineRow(*row) for row in rows]
 
     def tables(self) -> dict[str, list[str]]:
         """Each table's columns, as the file has them."""

@@ -107,6 +107,25 @@ class CheckRow(msgspec.Struct):
     polls: int | None = None
 
 
+class TimelineRow(msgspec.Struct, array_like=True):
+    """One line of an entity's timeline: the message (`seq`, id, event, entity, faults, virtual
+    time) and one attempt at it (number, epoch ms sent, status, error, outcome; all None for a
+    message never sent, with the reason in `skipped`)."""
+
+    seq: int
+    message_id: str
+    event: str
+    entity_id: str
+    fault: str | None
+    virtual_ms: int
+    attempt: int | None
+    sent_at_ms: int | None
+    status_code: int | None
+    error: str | None
+    outcome: str | None
+    skipped: str | None
+
+
 class Batch(msgspec.Struct):
     """Rows to append in one transaction."""
 
