@@ -161,12 +161,15 @@ class Prober:
         context: dict[str, Any] = {name: _Raw(value) if isinstance(value, str) else value
                                    for name, value in self.params.items()}
         context["base"] = _Raw(self.options.base or "http://app")
+        for name, table in probe.maps.items():
+            context[name] = {key: _Raw(v) if isinstance(v, str) else v for key, v in table.items()}
         values: dict[str, Any] = {}
         if probe.kind is None or entity is None:
             totals = self.facts.totals
             gateway = {name: {cur: t[name] for cur, t in totals.items()}
                        for name in ("captured", "refunded", "disputed", "lost")}
             context["gateway"] = gateway
+            values["gateway.totals"] = {cur: dict(t) for cur, t in totals.items()}
             for name, by_currency in gateway.items():
                 for currency, amount in by_currency.items():
                     values[f"gateway.{name}.{currency}"] = amount

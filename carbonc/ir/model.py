@@ -127,7 +127,7 @@ PROBE_FIELDS: Final = MappingProxyType({
 })
 
 #: Sums over the plan that a probe sent `once` can compare with, per currency in minor units:
-#: `gateway.captured.INR`.
+#: `gateway.captured.INR`; `gateway.totals` is all of them, `{"INR": {"captured": …, …}}`.
 GATEWAY_TOTALS: Final = ("captured", "refunded", "disputed", "lost")
 
 #: Built-in functions: name -> (min args, max args).

@@ -119,7 +119,11 @@ def binary(op: str, a: Value, b: Value) -> Value:
         return bool(a) or bool(b)
     if op in ("==", "!=", "<", "<=", ">", ">="):
         x, y = _comparable(a, b)
-        return {"==": x == y, "!=": x != y, "<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
+        if op in ("==", "!="):
+            return (x == y) == (op == "==")
+        if isinstance(x, (dict, list, tuple)) or isinstance(y, (dict, list, tuple)):
+            raise EvalError(f"`{op}` cannot order {type(x).__name__} values")
+        return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
     if isinstance(a, Money) or isinstance(b, Money):
         return _money_arith(op, a, b)
     if isinstance(a, Duration) or isinstance(b, Duration):

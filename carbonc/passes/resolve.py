@@ -168,10 +168,19 @@ class _Resolver:
             fields = {"status"} | ({f"{kind}.{f}" for f in model.PROBE_FIELDS[kind]} if kind else set())
             prefixes = {"json", "headers"} | (set() if kind else set(model.KINDS))
         else:
-            fields = {"status"} | {f"gateway.{t}" for t in model.GATEWAY_TOTALS}
+            fields = {"status", "gateway.totals"} | {f"gateway.{t}" for t in model.GATEWAY_TOTALS}
             prefixes = {"json", "headers"}
         if probe.eventually is not None:
             self.check_expr(probe.eventually, params, (), path, where="a probe's window")
+        allowed = {"base"} | params | maps | ({"gateway"} if probe.selection is None else {
+            model.kind_of(probe.selection.kind.name) or probe.selection.kind.name})
+        for text in (probe.url, probe.body, *(h.value for h in probe.headers)):
+            if text is None:
+                continue
+            for name in sorted(_template_names(text.value) - allowed):
+                self.ctx.report("C0201", f"unknown name `{name}` in a probe template", path, text.span,
+                                label="not defined here", help=did_you_mean(name, allowed) or (
+                                    "templates can use `base`, the selected entity, the parameters and maps"))
         for e in probe.expects:
             self.check_expr(e, params, (), path, where="a probe", fields=fields, prefixes=prefixes, maps=maps)
 
@@ -309,6 +318,17 @@ class _Resolver:
                         self.check_probe(probe, set(), scope, module.path)
                 case _:
                     pass
+
+
+def _template_names(text: str) -> set[str]:
+    """Variables a Jinja2 template reads (none when it does not parse: check_types reports that)."""
+    import jinja2  # only programs with probes pay for importing Jinja2
+    from jinja2 import meta
+
+    try:
+        return set(meta.find_undeclared_variables(jinja2.Environment(autoescape=False).parse(text)))
+    except jinja2.TemplateSyntaxError:
+        return set()
 
 
 def _map_key(key: ir.Ident | ir.StringLit) -> str:

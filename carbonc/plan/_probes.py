@@ -44,7 +44,7 @@ def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler:
     errors: list[Diagnostic] = []
     for index, (probe, oracle, where) in enumerate(sources):
         target = "once" if probe.selection is None else f"for {_selection_text(probe)}"
-        name = base = f"probe {probe.method} {probe.url.value} {target}"
+        name = base = (f"oracle {oracle}: " if oracle else "") + f"probe {probe.method} {probe.url.value} {target}"
         copy = 1
         while name in names:
             copy += 1
@@ -65,15 +65,30 @@ def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler:
                                      f"values: {exc}", path=where, span=probe.span,
                                      help="check the --set values it depends on"))
             continue
+        templates = [probe.url.value, *(h.value.value for h in probe.headers)]
+        if probe.body is not None:
+            templates.append(probe.body.value)
+        named = {n for text in templates for n in _template_names(text)}
         probes.append(Probe(
             name=name, severity=probe.severity.name if probe.severity else None, method=probe.method,
             url=probe.url.value, headers=tuple((h.name.value, h.value.value) for h in probe.headers),
             body=probe.body.value if probe.body is not None else None, kind=kind, entities=entities,
-            expects=expects, eventually_ms=window, oracle=oracle))
+            expects=expects, eventually_ms=window, oracle=oracle, selection=target,
+            maps={name: tables[name] for name in sorted(named) if name in tables}))
     errors += [e for e in compiler.errors if e not in errors]
     if errors:
         raise CompileError(errors)
     return tuple(probes)
+
+
+def _template_names(text: str) -> set[str]:
+    import jinja2
+    from jinja2 import meta
+
+    try:
+        return set(meta.find_undeclared_variables(jinja2.Environment(autoescape=False).parse(text)))
+    except jinja2.TemplateSyntaxError:
+        return set()  # reported by the checker
 
 
 def _selection_text(probe: ir.Probe) -> str:

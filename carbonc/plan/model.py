@@ -190,7 +190,8 @@ class Probe(msgspec.Struct, frozen=True, kw_only=True):
     templates (`url`, `headers`, `body`) over `base`, the parameters and the selected entity of
     `kind` (None: sent `once` for the run), the `entities` selected (plan IDs, in plan order), and
     its expectations. `eventually_ms` > 0 polls until they hold or the window ends. `oracle`
-    names the stdlib or local oracle it came from."""
+    names the stdlib or local oracle it came from; `maps` are the maps its templates name
+    (`{{ api.orders }}`), so a merchant's paths are a map it can replace."""
 
     name: str
     severity: str | None
@@ -203,6 +204,8 @@ class Probe(msgspec.Struct, frozen=True, kw_only=True):
     expects: tuple[ProbeExpect, ...]
     eventually_ms: int = 0
     oracle: str | None = None
+    maps: dict[str, dict[str, int | str | bool]] = {}
+    selection: str = ""
 
 
 class Header(msgspec.Struct, frozen=True, kw_only=True, tag="header", tag_field="type"):

@@ -121,15 +121,16 @@ def check_line(check: Check) -> str:
 
 
 def probe_line(probe: Probe) -> str:
-    """`GET {{ base }}/orders/{{ order.id }}: 150 orders, within 30s (oracle idempotency)`."""
+    """`GET {{ base }}/orders/{{ order.id }} for each paid order: 150 orders, eventually within
+    30s (oracle idempotency)`."""
     if probe.kind is None:
         what = "once"
     else:
         n = len(probe.entities)
-        what = f"{n:,} {probe.kind if n == 1 else _PLURAL[probe.kind]}"
+        what = f"{probe.selection}: {n:,} {probe.kind if n == 1 else _PLURAL[probe.kind]}"
     extra = f", eventually within {span_text(probe.eventually_ms)}" if probe.eventually_ms else ""
     origin = f" (oracle {probe.oracle})" if probe.oracle else ""
-    return f"{probe.method} {probe.url}: {what}{extra}{origin}"
+    return f"{probe.method} {probe.url} {what}{extra}{origin}"
 
 
 def _applies(policy: Policy) -> str:
