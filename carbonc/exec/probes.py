@@ -110,7 +110,12 @@ class Prober:
     async def run(self) -> list[ProbeResult]:
         """Every probe's results, in plan order."""
         out: list[ProbeResult] = []
+        # Windows run from when probing starts, just after the deliveries settled: a probe's
+        # `eventually within 10s` means ten seconds after the merchant was told, for every
+        # entity and every probe, however many are asked about before it.
+        settled = trio.current_time()
         for probe in self.probes:
+            deadline = settled + probe.eventually_ms / 1000
             results: list[EntityResult | None] = [None] * max(1, len(probe.entities))
             limiter = trio.CapacityLimiter(self.options.concurrency)
             jobs = iter(enumerate(probe.entities if probe.kind is not None else (None,)))
@@ -118,7 +123,7 @@ class Prober:
             async def worker() -> None:
                 for index, entity in jobs:
                     async with limiter:
-                        results[index] = await self._probe_one(probe, entity)
+                        results[index] = await self._probe_one(probe, entity, deadline)
 
             async with trio.open_nursery() as nursery:
                 for _ in range(min(self.options.concurrency, len(results))):
@@ -127,9 +132,8 @@ class Prober:
             out.append(ProbeResult(probe=probe, results=done))
         return out
 
-    async def _probe_one(self, probe: Probe, entity: str | None) -> EntityResult:
+    async def _probe_one(self, probe: Probe, entity: str | None, deadline: float) -> EntityResult:
         started = trio.current_time()
-        deadline = started + probe.eventually_ms / 1000
         wait = _POLL_FIRST_S
         polls = 0
         expected = " and ".join(condition_text(e.expr) for e in probe.expects)

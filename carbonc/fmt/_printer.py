@@ -195,10 +195,10 @@ class Printer:
             self.deliver(deliver)
         if sc.oracles or sc.checks:
             self.blank()
-            for oracle in sc.oracles:
-                self.item(oracle, f"use {oracle.name}", 1, self._keyword("use", oracle))
             for check in sc.checks:
                 self.check(check)
+            for oracle in sc.oracles:
+                self.item(oracle, f"use {oracle.name}", 1, self._keyword("use", oracle))
         del groups
         self.close_block(sc, 0)
 

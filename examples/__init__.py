@@ -1,0 +1,1 @@
+"""Example merchants that carbonc runs its scenarios against."""
