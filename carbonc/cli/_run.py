@@ -85,6 +85,8 @@ def delivery_options(func: Callable) -> Callable:
                      help="Probe requests in flight at once."),
         click.option("--probe-timeout", type=Seconds(), default=10.0, show_default=True, metavar="S",
                      help="Deadline of one probe request, in seconds (probes are never retried)."),
+        click.option("--skip-probes", is_flag=True,
+                     help="Send no probe: test the webhook endpoint alone (probes are reported as not judged)."),
         click.option("--ci", is_flag=True, help="Exit 1 if any check or probe fails (a mismatched verdict "
                                                 "included)."),
         click.option("--callback-url", default=None, metavar="URL", help="POST the JSON summary here when done."),
@@ -99,7 +101,8 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
              app_path: str = "/webhooks", concurrency: int = 10, timeout: float | None = None,
              time_scale: float | None = None, db: Path | None = None, junit: Path | None = None,
              notes: list[str] | None = None, legacy: bool = False, probe_base: str | None = None,
-             probe_headers: tuple[str, ...] = (), probe_concurrency: int = 20, probe_timeout: float = 10.0) -> None:
+             probe_headers: tuple[str, ...] = (), probe_concurrency: int = 20, probe_timeout: float = 10.0,
+             skip_probes: bool = False) -> None:
     """Everything `run` does after parsing its flags; exits with the contract's code."""
     from carbonc.errors import CompileError, ExecutionError, StoreError
     from carbonc.plan.params import split_assignments
@@ -130,7 +133,7 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
     from carbonc.exec.probes import ProbeOptions
 
     probe = ProbeOptions(base=probe_base, headers=_probe_headers(probe_headers), concurrency=probe_concurrency,
-                         timeout_s=probe_timeout)
+                         timeout_s=probe_timeout, skip=skip_probes)
     options = RunOptions(provider=provider, url=url, app=asgi, app_path=app_path, app_name=app, secret=secret,
                          previous_secret=previous_secret, concurrency=concurrency, timeout_s=timeout,
                          time_scale=time_scale, probe=probe)

@@ -65,4 +65,10 @@ def run(name: str, provider: str, **kwargs: Any) -> None:
         notes.append(f"calling the real {provider.capitalize()} API is not yet available in carbonc; "
                      f"{' and '.join(given)} are ignored and the gateway side is simulated "
                      f"(the webhooks are {provider.capitalize()}'s)")
+    if kwargs.get("probe_base") is None and not kwargs.get("skip_probes") and (kwargs.get("url") or kwargs.get("app")):
+        # The older tool judged answers only: its users' handlers need not serve a state API at the
+        # webhook URL's host. Probes run once they say where it is.
+        kwargs["skip_probes"] = True
+        notes.append("probes of your merchant's state API are not sent by `carbon run` unless --probe-base is "
+                     "given (they are reported as not judged); `carbonc run` sends them")
     guard(run_plan)(ref=name, provider=provider, notes=notes, legacy=True, **kwargs)

@@ -75,7 +75,7 @@ class PreparedRun:
             port = "" if self.target.port == default_port else f":{self.target.port}"
             host = f"[{self.target.host}]" if ":" in self.target.host else self.target.host
             probe = ProbeOptions(base=f"{self.target.scheme}://{host}{port}", headers=probe.headers,
-                                 concurrency=probe.concurrency, timeout_s=probe.timeout_s)
+                                 concurrency=probe.concurrency, timeout_s=probe.timeout_s, skip=probe.skip)
         elif probe.base is not None:
             import httpx
 
@@ -87,7 +87,7 @@ class PreparedRun:
                 raise ExecutionError(f"--probe-base must be an http(s) URL such as http://127.0.0.1:8000, "
                                      f"not `{probe.base}`")
             probe = ProbeOptions(base=probe.base.rstrip("/"), headers=probe.headers, concurrency=probe.concurrency,
-                                 timeout_s=probe.timeout_s)
+                                 timeout_s=probe.timeout_s, skip=probe.skip)
         return probe
 
     def execute(self, store: Store, *, progress: Callable[[Tally], None] | None = None,
@@ -192,7 +192,7 @@ class PreparedRun:
                                           concurrency=self.options.concurrency, writer=writer, tally=self.tally,
                                           watched=self.facts.watched, acknowledged=self.facts.acknowledged)
                     await deliverer.run(jobs, self._stoppable)
-                    if self.plan.header.probes and not self.interrupts:
+                    if self.plan.header.probes and not self.interrupts and not self.probe_options.skip:
                         # The deliveries have settled: nothing in flight, no retry pending.
                         self._stoppable = trio.CancelScope()
                         with self._stoppable:
@@ -322,12 +322,13 @@ class PreparedRun:
                 continue
             rows.append(CheckRow(self.run_id, c.kind, c.name, c.severity, c.passed, c.expected, c.actual, c.message,
                                  subject))
-        if self.plan.header.probes and not self._has_target():
+        unjudged = ("not judged: no webhook target, so no merchant to probe (give --webhook-url or --app)"
+                    if not self._has_target() else
+                    "not judged: --skip-probes" if self.probe_options.skip else None)
+        if unjudged is not None:
             for probe in self.plan.header.probes:
                 rows.append(CheckRow(self.run_id, "probe", probe.name, probe.severity, None,
-                                     " and ".join(e.text for e in probe.expects), None,
-                                     "not judged: no webhook target, so no merchant to probe (give --webhook-url "
-                                     "or --app)", "merchant"))
+                                     " and ".join(e.text for e in probe.expects), None, unjudged, "merchant"))
         for result in self.probe_results:
             rows += probe_rows(self.run_id, result)
         return rows

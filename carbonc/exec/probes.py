@@ -39,13 +39,15 @@ _POLL_FIRST_S, _POLL_MAX_S = 0.1, 1.0
 
 class ProbeOptions(msgspec.Struct, kw_only=True):
     """Where and how to probe: `base` (the state API's origin; None with an in-process app),
-    `headers` to add to every request (secrets: never recorded), the concurrency, and the
-    deadline of one request."""
+    `headers` to add to every request (secrets: never recorded), the concurrency, the deadline
+    of one request, and whether to `skip` probing."""
 
     base: str | None = None
     headers: dict[str, str] = {}
     concurrency: int = 20
     timeout_s: float = 10.0
+    #: Send no probe: each is recorded as not judged (to test the webhook endpoint alone).
+    skip: bool = False
 
     def __repr__(self) -> str:  # never show header values
         return f"ProbeOptions(base={self.base!r}, headers={sorted(self.headers)}, concurrency={self.concurrency})"

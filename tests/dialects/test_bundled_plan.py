@@ -37,7 +37,7 @@ def sweep() -> tuple[Header, EntityIndex, list[Message]]:
 def test_every_delivery_gets_the_expected_verdict(provider, sweep) -> None:
     header, index, messages = sweep
     modes = {m.signature for m in messages}
-    assert {"valid", "old_secret", "reserialized", "corrupted", "missing", "wrong_secret"} <= modes
+    assert {"valid", "reserialized", "corrupted", "missing", "wrong_secret"} <= modes
     assert check_modes(provider, modes) == []
     dialect = get_dialect(provider)
     secrets = Secrets(SECRETS[provider], previous=PREVIOUS[provider])
@@ -61,7 +61,7 @@ def test_every_delivery_gets_the_expected_verdict(provider, sweep) -> None:
 
 @pytest.mark.parametrize(("provider", "wrong"), [
     ("razorpay", set()), ("mock", set()), ("stripe", set()), ("cashfree", set()), ("standard", set()),
-    ("juspay", {"old_secret", "reserialized"}),
+    ("juspay", {"reserialized"}),
 ])
 def test_modes_a_provider_cannot_produce_are_reported_before_a_run(provider, wrong, sweep) -> None:
     _, _, messages = sweep
@@ -74,3 +74,14 @@ def test_juspay_warns_of_the_disputes_it_will_not_send(sweep) -> None:
     _, _, messages = sweep
     warned = {m.event for m in messages} & set(unsupported_events("juspay"))
     assert {"dispute.created", "dispute.lost", "order.paid", "refund.created"} <= warned
+
+
+def test_a_forgery_is_sent_beside_the_genuine_event_never_instead(sweep) -> None:
+    _, _, messages = sweep
+    forged = [m for m in messages if m.forged]
+    assert forged and all(m.signature != "valid" and not m.dropped for m in forged)
+    genuine = {m.id: m for m in messages if not m.forged and m.copy == 0}
+    for m in forged:
+        twin = genuine[m.id]
+        assert twin.signature == "valid" and twin.verdict == "accept"
+        assert twin.seq == m.seq + 1  # the attacker's copy arrives just before the genuine one

@@ -49,7 +49,7 @@ def scenario(tmp_path: Path):
 def test_every_attempt_is_recorded_and_the_summary_adds_up(db: Path, tmp_path: Path):
     with servers.lax() as srv:
         result = run("run", "dispute-spike", "--set", "baseline_orders=70", "--webhook-url", srv.url + "/hooks",
-                     "--db", str(db), "--output", "json", "--concurrency", "8")
+                     "--db", str(db), "--output", "json", "--concurrency", "8", "--skip-probes")
         received = srv.requests
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -65,8 +65,12 @@ def test_every_attempt_is_recorded_and_the_summary_adds_up(db: Path, tmp_path: P
     sent = sorted(r.body.decode() for r in received)
     assert sorted(b for b, in rows(db, "select request_body from deliveries")) == sent
     # Each check is a row, and all of dispute-spike's pass against a correct handler.
-    checks = rows(db, "select kind, passed from checks")
-    assert len(checks) == len(doc["checks"]) >= 5 and all(passed for _, passed in checks)
+    checks = rows(db, "select kind, passed from checks where kind != 'probe'")
+    assert len(checks) == len([c for c in doc["checks"] if c["kind"] != "probe"]) >= 5
+    assert all(passed for _, passed in checks)
+    # The probes were skipped, and say so rather than passing.
+    assert rows(db, "select distinct passed, message from checks where kind = 'probe'") == [
+        (None, "not judged: --skip-probes")]
     # The plan's hash is the hash of the saved plan.
     out = tmp_path / "plan.ndjson"
     assert run("plan", "dispute-spike", "--set", "baseline_orders=70", "--out", str(out)).exit_code == 0
@@ -176,19 +180,23 @@ def test_flags_override_the_scenarios_delivery(db, scenario):
                      "--webhook-signature", "missing", "--webhook-order", "reverse", "--output", "json")
         received = srv.requests
     assert result.exit_code == 0, result.output
-    assert len(received) == 6
-    assert all("x-razorpay-signature" not in r.headers for r in received)
+    # A forgery is added beside the genuine message: per message, the attacker's unsigned copy
+    # first, then the three genuine, signed copies.
+    assert len(received) == 8
+    assert sum("x-razorpay-signature" not in r.headers for r in received) == 2
     # Copies carry the original's event id.
     assert len({r.headers["x-razorpay-event-id"] for r in received}) == 2
-    assert rows(db, "select count(*) from messages where duplicate_of is not null") == [(4,)]
-    assert rows(db, "select distinct expected_verdict, verdict_ok from deliveries") == [("reject", False)]
+    assert rows(db, "select count(*) from messages where duplicate_of is not null") == [(6,)]
+    assert rows(db, "select signature_mode, expected_verdict, verdict_ok, count(*) from deliveries group by all "
+                    "order by 1") == [("missing", "reject", False, 2), ("valid", "accept", True, 6)]
 
 
 def test_a_saved_plan_runs_and_refuses_changes(db, tmp_path):
     out = tmp_path / "p.ndjson"
     assert run("plan", "dispute-spike", "--set", "baseline_orders=10", "--out", str(out)).exit_code == 0
     with servers.lax() as srv:
-        result = run("run", str(out), "--webhook-url", srv.url, "--db", str(db), "--output", "json")
+        result = run("run", str(out), "--webhook-url", srv.url, "--db", str(db), "--output", "json",
+                     "--skip-probes")
         assert json.loads(result.stdout)["deliveries"]["total"] == 34 == len(srv.requests)
     refused = run("run", str(out), "--webhook-repeat", "2", "--db", str(db))
     assert refused.exit_code == 2 and "saved plan" in refused.output
@@ -215,7 +223,8 @@ def test_an_asgi_app_is_called_in_process(db, monkeypatch, scenario):
                  "--webhook-secret", "app-secret", "--ci", "--output", "json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["target"] == "app:asgi_app:app" and doc["deliveries"]["total"] == 30
+    # 30 genuine messages, and 9 forged copies beside them (30% of the messages' modes are forgeries).
+    assert doc["target"] == "app:asgi_app:app" and doc["deliveries"]["total"] == 39
     assert doc["deliveries"]["mismatched"] == 0
 
 
@@ -226,7 +235,10 @@ def test_terminal_summary(db, scenario):
     out = result.stdout
     assert "Deliveries by event" in out and "order.paid" in out and "payment.captured" in out
     assert "Verdicts by fault" in out and "signature:missing" in out
-    assert "Latency: p50" in out and "Checks: 1 passed, 1 failed" in out
+    assert "Latency: p50" in out
+    # A fact of the plan is not a pass for the handler: the two are counted apart.
+    assert "Scenario facts (the plan itself, not your handler): 1 passed, 0 failed" in out
+    assert "Handler checks (answers to webhooks): 0 passed, 1 failed" in out
     assert f"Recorded in {db}" in out
     assert "\r" not in result.stderr  # no progress bar when not on a terminal
 
@@ -293,7 +305,7 @@ def test_a_finding_is_reported_and_fails_nothing(db, tmp_path):
     junit = tmp_path / "r.xml"
     with servers.lax() as srv:  # 20 orders: 3 disputes, and the "too few disputes" finding fires
         result = run("run", "dispute-spike", "--set", "baseline_orders=20", "--webhook-url", srv.url, "--db", str(db),
-                     "--ci", "--junit", str(junit), "--output", "json")
+                     "--ci", "--junit", str(junit), "--output", "json", "--skip-probes")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     finding, = [c for c in doc["checks"] if c["kind"] == "finding"]
@@ -326,8 +338,8 @@ def test_input_a_run_cannot_use_is_refused_before_anything_is_recorded(flags, db
 
 
 def test_a_rotation_is_tested_with_the_previous_secret(db):
-    args = ["run", "webhook-fault-sweep", "--set", "baseline_orders=100", "--webhook-secret", "now-one",
-            "--db", str(db), "--ci", "--output", "json"]
+    args = ["run", "secret-rotation", "--set", "baseline_orders=100", "--webhook-secret", "now-one",
+            "--db", str(db), "--ci", "--output", "json", "--skip-probes"]
     with servers.strict("razorpay", "now-one", previous="old-one") as srv:
         without = run(*args, "--webhook-url", srv.url)
         with_it = run(*args, "--webhook-url", srv.url, "--webhook-previous-secret", "old-one")
@@ -354,6 +366,9 @@ def test_url_credentials_do_not_cover_juspays_own_auth_faults(db, scenario):
         url = srv.url.replace("http://", "http://merchant:s3cret@")
         result = run("run", path, "--provider", "juspay", "--webhook-url", url, "--webhook-secret", "merchant:s3cret",
                      "--webhook-signature", "missing", "--ci", "--db", str(db), "--output", "json")
-        assert all("authorization" not in r.headers for r in srv.requests)
+        # Each message's forged copy goes without auth (the URL's credentials do not fill it in);
+        # the genuine copy beside it carries Juspay's own.
+        unsigned = [r for r in srv.requests if "authorization" not in r.headers]
+        assert len(unsigned) == 2 and len(srv.requests) == 4
     assert result.exit_code == 0, result.output
     assert "credentials in --webhook-url are not sent with --provider juspay" in result.stderr

@@ -213,7 +213,7 @@ def test_a_killed_run_keeps_every_flushed_row_and_is_marked_interrupted(carbonc,
 
     # The file takes the next run.
     with servers.lax() as srv:
-        again = carbonc.run("run", "dispute-spike", "--set", "baseline_orders=5", "--webhook-url", srv.url,
+        again = carbonc.run("run", "dispute-spike", "--skip-probes", "--set", "baseline_orders=5", "--webhook-url", srv.url,
                             "--db", str(db))
     assert again.returncode == 0, again.stderr
     assert sorted(query(db, "select status from runs")) == [("completed",), ("interrupted",)]
@@ -304,11 +304,11 @@ def test_an_interrupt_before_the_first_delivery_is_clean(carbonc, tmp_path):
 def test_a_second_run_on_a_database_in_use_is_refused_and_the_first_is_unharmed(carbonc, tmp_path):
     db = tmp_path / "runs.duckdb"
     with Gate(open_for=10) as gate, servers.lax() as other:
-        first = carbonc.start("run", "dispute-spike", "--set", "baseline_orders=30", "--concurrency", "2",
+        first = carbonc.start("run", "dispute-spike", "--skip-probes", "--set", "baseline_orders=30", "--concurrency", "2",
                               "--webhook-url", gate.url, "--db", str(db), "--output", "json")
         wait_requests(gate.server, 12, first)  # mid-run, holding the database
 
-        second = carbonc.run("run", "dispute-spike", "--set", "baseline_orders=5", "--webhook-url", other.url,
+        second = carbonc.run("run", "dispute-spike", "--skip-probes", "--set", "baseline_orders=5", "--webhook-url", other.url,
                              "--db", str(db))
         assert second.returncode == 1
         no_traceback(second.stdout, second.stderr)
@@ -332,7 +332,7 @@ def test_runs_one_after_another_are_both_recorded(carbonc, tmp_path):
     docs, received = [], []
     for n in (5, 10):
         with servers.lax() as srv:
-            result = carbonc.run("run", "dispute-spike", "--set", f"baseline_orders={n}", "--webhook-url", srv.url,
+            result = carbonc.run("run", "dispute-spike", "--skip-probes", "--set", f"baseline_orders={n}", "--webhook-url", srv.url,
                                  "--db", str(db), "--output", "json")
             received.append(len(srv.requests))
         assert result.returncode == 0, result.stderr
@@ -433,7 +433,7 @@ def test_a_password_in_the_webhook_url_leaks_nowhere(carbonc, tmp_path):
     db, junit = tmp_path / "runs.duckdb", tmp_path / "report.xml"
     with servers.lax() as srv, servers.lax() as callback:
         url = srv.url.replace("http://", "http://hookuser:url-p4ss-LEAK@") + "/hooks?token=ok"
-        result = carbonc.run("run", "dispute-spike", "--set", "baseline_orders=5", "--webhook-url", url,
+        result = carbonc.run("run", "dispute-spike", "--skip-probes", "--set", "baseline_orders=5", "--webhook-url", url,
                              "--db", str(db), "--junit", str(junit), "--callback-url", callback.url)
         assert len(srv.requests) > 0
         posted = callback.requests

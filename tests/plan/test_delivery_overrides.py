@@ -41,10 +41,12 @@ def test_reverse_order_reverses_each_policys_messages_in_their_slots() -> None:
     for pid in fwd:
         assert bwd[pid] == fwd[pid][::-1]
     # Only the order changes: the same slots in time, the same drops and signatures per event.
+    # (Forged copies travel with their genuine message, just before it.)
     a, b = _messages(forward), _messages(backward)
-    assert [m.send_ms for m in a] == [m.send_ms for m in b]
-    assert ({(m.id, m.copy): (m.signature, m.dropped) for m in a}
-            == {(m.id, m.copy): (m.signature, m.dropped) for m in b})
+    assert [m.send_ms for m in a if not m.forged] == [m.send_ms for m in b if not m.forged]
+    assert ({(m.id, m.copy, m.forged): (m.signature, m.dropped) for m in a}
+            == {(m.id, m.copy, m.forged): (m.signature, m.dropped) for m in b})
+    assert all(b[i + 1].id == m.id and not b[i + 1].forged for i, m in enumerate(b) if m.forged)
 
 
 def test_repeat_delivers_every_message_n_times_with_one_event_id() -> None:
@@ -72,8 +74,12 @@ def test_signature_mode_applies_to_every_message() -> None:
     plan = compile_file(SWEEP, delivery={"signature": "missing"})
     assert all(p.signatures == (SignatureShare("missing", "1"),) for p in plan.header.policies)
     messages = _messages(plan)
-    assert {m.signature for m in messages} == {"missing"}
-    assert {m.verdict for m in messages} == {"reject"}
+    # Every message gets an attacker's unsigned copy beside it; the genuine ones stay valid.
+    forged = [m for m in messages if m.forged]
+    genuine = [m for m in messages if not m.forged]
+    assert {(m.signature, m.verdict) for m in forged} == {("missing", "reject")}
+    assert {(m.signature, m.verdict) for m in genuine} == {("valid", "accept")}
+    assert len(forged) == sum(1 for m in genuine if m.copy == 0) == sum(plan.summary.messages.values())
     # What the scenario says besides the signature still holds (drops, order, copies).
     assert plan.summary.faults["dropped"] == compile_file(SWEEP).summary.faults["dropped"]
 

@@ -175,10 +175,12 @@ def test_provider_warns_about_events_it_never_sends() -> None:
 
 
 def test_provider_refuses_signature_modes_it_cannot_produce() -> None:
-    result = run("plan", "webhook-fault-sweep", "--provider", "juspay")
+    result = run("plan", "secret-rotation", "--provider", "juspay")
     assert result.exit_code == 2
     assert "error: signature mode `old_secret` does not apply to `juspay`" in result.output
-    assert run("plan", "webhook-fault-sweep", "--provider", "mock").exit_code == 0
+    assert run("plan", "secret-rotation", "--provider", "mock").exit_code == 0
+    sweep = run("plan", "webhook-fault-sweep", "--provider", "juspay")
+    assert sweep.exit_code == 2 and "error: signature mode `reserialized` does not apply to `juspay`" in sweep.output
 
 
 def test_unknown_provider_is_a_usage_error() -> None:

@@ -131,7 +131,7 @@ def test_the_documented_queries_run_on_a_real_run(tmp_path):
     assert result.exit_code == 0, result.output
     block = DOCS.read_text(encoding="utf-8").split("```sql", 1)[1].split("```", 1)[0]
     queries = [q for q in re.split(r";\s*\n", block) if q.strip()]
-    assert len(queries) == 4
+    assert len(queries) == 6
     con = duckdb.connect(str(db), read_only=True)
     try:
         run_id = con.execute("select run_id from runs").fetchone()[0]
@@ -143,3 +143,8 @@ def test_the_documented_queries_run_on_a_real_run(tmp_path):
     assert found[1] == []  # nothing forged in dispute-spike
     assert len(found[2]) == messages == 34
     assert len(found[3]) == 1
+    # The probes asked a state API that answers 503: every entity they selected is listed, with
+    # what was observed, and each probe's polls over its `eventually` window are measured.
+    assert found[4] and all(entity and "status = 503" in actual for _, entity, actual, _ in found[4])
+    polled = {name for name, _, polls in found[5] if polls > 1}
+    assert {name for name, *_ in found[4]} <= polled  # a failing entity was asked again until the window ended
