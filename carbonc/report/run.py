@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
@@ -72,7 +73,8 @@ def _timeline_document(row: Any) -> dict[str, Any]:
 
 
 def timeline_lines(rows: list[Any], indent: str = "      ") -> list[str]:
-    """An entity's order tree as sent: `+2m 0s  payment.captured  pay_… #2 (duplicate)  → 200`."""
+    """An entity's order tree as sent, each attempt with its virtual time and the wall time (UTC)
+    it went out: `+2m 0s  09:12:01.532  payment.captured  pay_… (copy 1) [duplicate] → 200`."""
     from carbonc.plan.render import span_text
 
     lines = []
@@ -87,8 +89,10 @@ def timeline_lines(rows: list[Any], indent: str = "      ") -> list[str]:
             answer = f"→ {row.status_code}"
         else:
             answer = f"→ {row.error or row.outcome}"
-        lines.append(f"{indent}+{span_text(row.virtual_ms):<10} {row.event:<20} {row.entity_id}{what}{retry}"
-                     f"{faults} {answer}")
+        sent = "" if row.sent_at_ms is None else time.strftime("%H:%M:%S", time.gmtime(row.sent_at_ms // 1000)) + (
+            f".{row.sent_at_ms % 1000:03d}")
+        lines.append(f"{indent}+{span_text(row.virtual_ms):<10} {sent:<12} {row.event:<20} {row.entity_id}{what}"
+                     f"{retry}{faults} {answer}")
     return lines
 
 

@@ -16,7 +16,7 @@ def test_progress_is_drawn_on_a_terminal_and_cleared(tmp_path):
         proc = subprocess.Popen(
             [sys.executable, "-c", "from carbonc.cli import main; main()", "run", "dispute-spike",
              "--set", "baseline_orders=100", "--webhook-url", srv.url, "--db", str(tmp_path / "db.duckdb"),
-             "--concurrency", "2"],
+             "--concurrency", "2", "--skip-probes"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower, cwd=tmp_path)
         os.close(follower)
         seen = b""
