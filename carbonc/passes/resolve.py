@@ -18,6 +18,9 @@ from carbonc.passes._program import Context, Program
 
 _DeclKind = ir.Scenario | ir.Profile | ir.Mix | ir.Ladder | ir.Map | ir.Oracle
 
+#: The oracles of `stdlib/oracles.carbon`, named in a hint when a file forgot to `use` it.
+_STDLIB_ORACLES = frozenset({"idempotency", "forward_only", "amounts", "ledger", "reconciliation"})
+
 
 def _named_decls(module: ir.Module) -> Iterable[_DeclKind]:
     return (d for d in module.decls if not isinstance(d, ir.Use))
@@ -153,7 +156,11 @@ class _Resolver:
                                 label="second use", help="remove one of the `use` lines")
             seen.add(use.name)
             if scope.find(use.name, ir.Oracle) is None:
-                self._unknown_decl(use, "oracle", ir.Oracle, scope, path)
+                if use.name in _STDLIB_ORACLES and not scope.names_of(ir.Oracle):
+                    self.ctx.report("C0208", f"unknown oracle `{use.name}`", path, use.span, label="no such oracle",
+                                    help='the standard oracles come with `use "oracles"` at the top of the file')
+                else:
+                    self._unknown_decl(use, "oracle", ir.Oracle, scope, path)
 
     def check_probe(self, probe: ir.Probe, params: set[str], scope: _Scope, path: str) -> None:
         """A probe's selection and expectations: what the answer (`status`, `json.…`, `headers.…`)

@@ -1,0 +1,226 @@
+"""Probes against a real state API on 127.0.0.1: what they send, how they judge, and how every
+way a state API can misbehave — a template that is no URL, an answer that is not JSON, a missing
+field, a 500, a hang — is a failed probe with its reason, while the deliveries stay recorded."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+import servers
+from carbonc.cli import main
+
+#: Three paid orders of INR 1.15; each probe asks a path of the test server that answers in one
+#: way (see `state_api`).
+SCENARIO = """
+scenario probed {
+  param n = 3
+  seed 5
+  phase p {
+    create orders count n amount INR 1.15 method card
+    pay each order { captured 100% }
+  }
+  deliver { retry none }
+  expect orders == n severity high
+
+  probe GET "{{ base }}/good/{{ order.id }}" for each paid order {
+    expect status == 200
+    expect json.status == "paid"
+    expect json.amount == order.amount
+    expect json.amount_paid == order.amount_paid
+  } severity critical
+  PROBE_UNDER_TEST
+}
+"""
+
+CASES = {
+    "not-json": ('probe GET "{{ base }}/text/{{ order.id }}" for each paid order { expect json.status == "paid" }',
+                 "json: the answer (status 200) is not JSON"),
+    "missing-field": ('probe GET "{{ base }}/empty/{{ order.id }}" for each paid order { expect json.status == "paid" }',
+                      "field: the answer has no `json.status`"),
+    "server-error": ('probe GET "{{ base }}/error/{{ order.id }}" for each paid order { expect status == 200 }',
+                     "expected status == 200"),
+    "hang": ('probe GET "{{ base }}/hang/{{ order.id }}" for each paid order { expect status == 200 }',
+             "timeout: no answer within 0.5s"),
+    "invalid-url": ('probe GET "{{ base }}:99999/{{ order.id }}" for each paid order { expect status == 200 }',
+                    "request: `http://127.0.0.1:"),
+    "null-value": ('probe GET "{{ base }}/null/{{ order.id }}" for each paid order { expect json.status == "paid" }',
+                   "value: json.status == \"paid\" cannot be evaluated"),
+}
+
+
+def state_api(polls_before_paid: int = 0):
+    """A webhook endpoint that accepts everything and a state API with one path per behaviour;
+    `/slow/ID` shows the order paid only from the `polls_before_paid`-th request on."""
+    seen: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def respond(request: servers.Received, exchange: servers.Exchange) -> None:
+        if request.method == "POST":
+            exchange.send(200, b"ok")
+            return
+        _, kind, entity = request.path.split("/", 2)
+        good = json.dumps({"status": "paid", "amount": 115, "amount_paid": 115}).encode()
+        if kind == "good":
+            exchange.send(200, good, {"content-type": "application/json"})
+        elif kind == "text":
+            exchange.send(200, b"<html>paid</html>")
+        elif kind == "empty":
+            exchange.send(200, b"{}")
+        elif kind == "null":
+            exchange.send(200, b'{"status": null}')
+        elif kind == "error":
+            exchange.send(500, b'{"error": "database is locked"}')
+        elif kind == "slow":
+            with lock:
+                seen[entity] = seen.get(entity, 0) + 1
+                ready = seen[entity] > polls_before_paid
+            exchange.send(200, good if ready else b'{"status": "pending"}')
+        elif kind == "hang":
+            exchange.wait_closed()
+        else:
+            exchange.send(404, b'{"error": "not found"}')
+
+    return servers.Server(respond)
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(main, list(args), prog_name="carbonc", env=env)
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def scenario_file(tmp_path: Path, probe: str = "") -> str:
+    path = tmp_path / "probed.carbon"
+    path.write_text(SCENARIO.replace("PROBE_UNDER_TEST", probe), encoding="utf-8")
+    return str(path)
+
+
+def test_a_correct_state_passes_and_each_entity_is_recorded(tmp_path: Path) -> None:
+    db = tmp_path / "runs.duckdb"
+    with state_api() as srv:
+        result = run("run", scenario_file(tmp_path), "--webhook-url", srv.url + "/hooks", "--db", str(db), "--ci",
+                     "--output", "json")
+        gets = [r.path for r in srv.requests if r.method == "GET"]
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["passed"] is True and doc["probes"][0]["entities"] == 3 and doc["probes"][0]["failed"] == 0
+    ids = [e for e, in rows(db, "select entity_id from entities where kind = 'order' order by entity_id")]
+    assert sorted(gets) == [f"/good/{i}" for i in ids]  # the probe base is the webhook URL's origin
+    assert rows(db, "select count(*), count(*) filter (where passed), min(polls) from checks "
+                    "where kind = 'probe' and entity_id is not null") == [(3, 3, 1)]
+    assert rows(db, "select subject, passed from checks where kind = 'probe' and entity_id is null") == [
+        ("merchant", True)]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_misbehaving_state_api_is_a_failed_probe_with_its_reason(case: str, tmp_path: Path) -> None:
+    probe, reason = CASES[case]
+    db = tmp_path / "runs.duckdb"
+    junit = tmp_path / "r.xml"
+    with state_api() as srv:
+        result = run("run", scenario_file(tmp_path, probe), "--webhook-url", srv.url + "/hooks", "--db", str(db),
+                     "--ci", "--probe-timeout", "0.5", "--junit", str(junit))
+        posted = sum(r.method == "POST" for r in srv.requests)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert reason in result.stdout, result.stdout
+    # The failing entities are named, with the request as sent; the good probe still passed.
+    failed = rows(db, "select entity_id, message, request from checks where kind = 'probe' and entity_id is not null "
+                      "and not passed")
+    assert len(failed) == 3 and all(reason in message for _, message, _ in failed)
+    assert all(request.startswith("GET ") for *_, request in failed)
+    assert rows(db, "select passed from checks where name like '%/good/%' and entity_id is null") == [(True,)]
+    # Everything delivered before the probes stays recorded.
+    assert rows(db, "select count(*) from deliveries") == [(posted,)] and posted == 9
+    assert rows(db, "select status from runs") == [("completed",)]
+    failure = next(c for c in ET.parse(junit).getroot().iter("testcase") if c.find("failure") is not None)
+    assert reason.split("`")[0].strip() in failure.find("failure").text
+
+
+def test_eventually_polls_until_the_state_shows(tmp_path: Path) -> None:
+    probe = ('probe GET "{{ base }}/slow/{{ order.id }}" for each paid order {\n'
+             '    eventually within 5s\n    expect json.status == "paid"\n  } severity high')
+    db = tmp_path / "runs.duckdb"
+    with state_api(polls_before_paid=2) as srv:
+        result = run("run", scenario_file(tmp_path, probe), "--webhook-url", srv.url + "/hooks", "--db", str(db),
+                     "--ci")
+    assert result.exit_code == 0, result.output
+    assert rows(db, "select min(polls), min(elapsed_ms) >= 200 from checks where name like '%/slow/%' "
+                    "and entity_id is not null") == [(3, True)]
+
+
+def test_a_window_that_ends_fails_with_what_was_last_seen(tmp_path: Path) -> None:
+    probe = ('probe GET "{{ base }}/slow/{{ order.id }}" for each paid order {\n'
+             '    eventually within 300ms\n    expect json.status == "paid"\n  } severity high')
+    db = tmp_path / "runs.duckdb"
+    with state_api(polls_before_paid=100) as srv:
+        result = run("run", scenario_file(tmp_path, probe), "--webhook-url", srv.url + "/hooks", "--db", str(db),
+                     "--ci")
+    assert result.exit_code == 1
+    assert "observed json.status = 'pending'" in result.stdout
+
+
+def test_probe_headers_are_sent_and_never_recorded(tmp_path: Path) -> None:
+    token = "sk_state_api_7f3a9c2e5b1d"
+    db = tmp_path / "runs.duckdb"
+    with state_api() as srv:
+        result = run("run", scenario_file(tmp_path), "--webhook-url", srv.url + "/hooks", "--db", str(db), "--ci",
+                     "--probe-header", "Authorization: env:STATE_TOKEN", "--probe-header", "X-Shop: demo",
+                     "--output", "json", env={"STATE_TOKEN": f"Bearer {token}"})
+        gets = [r for r in srv.requests if r.method == "GET"]
+    assert result.exit_code == 0, result.output
+    assert gets and all(r.headers["authorization"] == f"Bearer {token}" and r.headers["x-shop"] == "demo"
+                        for r in gets)
+    assert token not in result.output
+    for path in tmp_path.iterdir():
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(("flag", "message"), [
+    (["--probe-header", "no colon here"], "--probe-header must be `NAME: VALUE`"),
+    (["--probe-header", "X-Key: env:NOT_SET_ANYWHERE"], "`NOT_SET_ANYWHERE`, which is not set"),
+    (["--probe-base", "ftp://example.com"], "--probe-base must be an http(s) URL"),
+    (["--probe-timeout", "nan"], "must be between"),
+])
+def test_bad_probe_flags_exit_2_before_anything_is_recorded(flag: list[str], message: str, tmp_path: Path) -> None:
+    db = tmp_path / "runs.duckdb"
+    result = run("run", scenario_file(tmp_path), "--webhook-url", "http://127.0.0.1:9/hooks", "--db", str(db), *flag)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not db.exists()
+
+
+def test_without_a_target_probes_are_not_judged(tmp_path: Path) -> None:
+    db = tmp_path / "runs.duckdb"
+    result = run("run", scenario_file(tmp_path), "--db", str(db), "--output", "json")
+    assert result.exit_code == 0, result.output
+    probe, = [c for c in json.loads(result.stdout)["checks"] if c["kind"] == "probe"]
+    assert probe["passed"] is None and "no webhook target" in probe["message"]
+
+
+def test_probe_base_points_elsewhere_and_values_are_url_encoded(tmp_path: Path) -> None:
+    # The state API on another server than the webhooks; a parameter goes into the URL as written.
+    text = SCENARIO.replace('"{{ base }}/good/{{ order.id }}"', '"{{ base }}{{ prefix }}/{{ order.id }}"').replace(
+        "param n = 3", 'param n = 3\n  param prefix = "/good"').replace("PROBE_UNDER_TEST", "")
+    path = tmp_path / "s.carbon"
+    path.write_text(text, encoding="utf-8")
+    db = tmp_path / "runs.duckdb"
+    with servers.lax() as hooks, state_api() as state:
+        result = run("run", str(path), "--webhook-url", hooks.url, "--probe-base", state.url, "--db", str(db), "--ci")
+        asked = [r.path for r in state.requests]
+    assert result.exit_code == 0, result.output
+    assert len(asked) == 3 and all(p.startswith("/good/order_") for p in asked)
