@@ -230,3 +230,14 @@ def test_functions_table_matches_the_model() -> None:
 def test_signature_modes_table_matches_the_model() -> None:
     found = [row[0][0] for row in table("signatures")]
     assert found == list(model.SIGNATURE_MODES)
+
+
+def test_probe_fields_table_matches_the_model() -> None:
+    rows = table("probe-fields")
+    common = set(rows[0][1])
+    listed: dict[str, set[str]] = {}
+    for row in rows[1:]:
+        for kind in row[0]:
+            listed[kind] = common | set(row[1])
+    for kind, fields in model.PROBE_FIELDS.items():
+        assert listed.get(kind, common) == set(fields), kind
