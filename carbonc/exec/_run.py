@@ -20,7 +20,9 @@ from carbonc.exec._deliver import Clock, Deliverer, Job
 from carbonc.exec.gateway import SimulatedGateway, default_secret
 from carbonc.exec.facts import GatewayFacts
 from carbonc.exec.model import PlanInput, RunOptions, RunResult
-from carbonc.exec.probes import ProbeOptions, ProbeResult, Prober, probe_rows
+from carbonc.exec.probes import (
+    AppStateSender, HttpStateSender, ProbeOptions, ProbeResult, Prober, StateSender, probe_rows,
+)
 from carbonc.exec.policy import resolve
 from carbonc.exec.tally import Tally
 from carbonc.exec.transport import AppConnection, Connection, parse_target
@@ -55,6 +57,7 @@ class PreparedRun:
         self.gateway = SimulatedGateway(self.dialect)
         self.facts = GatewayFacts(plan.header.probes)
         self.probe_results: list[ProbeResult] = []
+        self.probe_s = 0.0
         self.probe_options = self._probe_options(options)
         self.status = "running"
         self.error: str | None = None
@@ -147,7 +150,7 @@ class PreparedRun:
             self.status, self.error = "failed", self.error or str(exc)
         return RunResult(self.run_id, self.status, header, self.plan.summary, self.options.provider,
                          self.shown_target(), self.tally, checks, time.time() - started, writer.rows_written,
-                         self.warnings, self.error, self.probe_results, timelines)
+                         self.warnings, self.error, self.probe_results, timelines, self.probe_s)
 
     async def _deliver_all(self, writer: Writer, plan_hash: Any) -> None:
         encoder = msgspec.json.Encoder()
@@ -195,8 +198,10 @@ class PreparedRun:
                     if self.plan.header.probes and not self.interrupts and not self.probe_options.skip:
                         # The deliveries have settled: nothing in flight, no retry pending.
                         self._stoppable = trio.CancelScope()
+                        probing = time.perf_counter()
                         with self._stoppable:
                             await self._probe(lookup)
+                        self.probe_s = time.perf_counter() - probing
                 else:
                     with self._stoppable:
                         for n, _ in enumerate(jobs):
@@ -242,22 +247,18 @@ class PreparedRun:
 
     async def _probe(self, lookup: EntityIndex) -> None:
         """Ask the merchant's state API what each probe selects, and keep the results."""
-        import httpx
-
         options = self.probe_options
         if self.options.app is not None and self.target is None and options.base is None:
-            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.options.app), base_url="http://app",
-                                       follow_redirects=False)
+            app = self.options.app
+            connect: Callable[[], StateSender] = lambda: AppStateSender(app)
         else:
-            client = httpx.AsyncClient(follow_redirects=False, timeout=options.timeout_s, trust_env=False)
-        params = dict(self.plan.header.params)
-        prober = Prober(self.plan.header.probes, self.facts, options, params, self.dialect.ref, client,
-                        root_of=lookup.root_of)
-        try:
-            self.probe_results = await prober.run()
-        finally:
-            with trio.CancelScope(shield=True):
-                await client.aclose()
+            import ssl
+
+            context = ssl.create_default_context()
+            connect = lambda: HttpStateSender(context)
+        prober = Prober(self.plan.header.probes, self.facts, options, dict(self.plan.header.params), self.dialect.ref,
+                        connect, root_of=lookup.root_of)
+        self.probe_results = await prober.run()
 
     def _has_target(self) -> bool:
         return self.target is not None or self.options.app is not None

@@ -83,6 +83,8 @@ class RunResult(NamedTuple):
     probes: list[ProbeResult] = []
     #: The first failing entities' order trees as sent (see `Store.timeline`).
     timelines: dict[str, list[TimelineRow]] = {}
+    #: Seconds spent probing the merchant's state, within `elapsed_s`.
+    probe_s: float = 0.0
 
     @property
     def passed(self) -> bool:

@@ -50,6 +50,17 @@ class Answer(NamedTuple):
     latency_ms: float
 
 
+class Fetched(NamedTuple):
+    """A whole answer, for probes of a merchant's state API: status (None if there was none), its
+    header fields (names in lower case), the body (up to the connection's `max_body`), and an
+    error kind as in `Answer`."""
+
+    status: int | None
+    headers: dict[str, str]
+    body: bytes
+    error: str | None
+
+
 class Target(NamedTuple):
     """Where webhooks go, parsed once: scheme, host, port, the request target (path and query),
     the Host header, and the URL as shown (without credentials)."""
@@ -100,8 +111,8 @@ def parse_target(url: str) -> Target:
 class Connection:
     """One keep-alive HTTP/1.1 connection to `target`, reopened as needed. One request at a time."""
 
-    def __init__(self, target: Target, ssl_context: ssl.SSLContext | None = None):
-        self.target, self._ssl = target, ssl_context
+    def __init__(self, target: Target, ssl_context: ssl.SSLContext | None = None, max_body: int = MAX_BODY_BYTES):
+        self.target, self._ssl, self.max_body = target, ssl_context, max_body
         self._stream: trio.abc.Stream | None = None
         self._buffer = b""
         self._served = 0
@@ -110,6 +121,19 @@ class Connection:
     async def send(self, method: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Answer:
         """Send one request and read the answer, all within `timeout_s`."""
         start = trio.current_time()
+        status, data, _, error = await self._exchange(method, self.target.path, headers, body, start + timeout_s)
+        snippet = data[:SNIPPET_BYTES] if status is not None else None
+        return Answer(status, snippet, error, (trio.current_time() - start) * 1000)
+
+    async def fetch(self, method: str, path: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Fetched:
+        """Send one request to `path` on the target's host and read the whole answer, headers
+        included, within `timeout_s`."""
+        status, data, fields, error = await self._exchange(method, path, headers, body,
+                                                           trio.current_time() + timeout_s)
+        return Fetched(status, {k.decode("latin-1"): v.decode("latin-1") for k, v in fields.items()}, data, error)
+
+    async def _exchange(self, method: str, path: str, headers: dict[str, str], body: bytes,
+                        deadline: float) -> tuple[int | None, bytes, dict[bytes, bytes], str | None]:
         if self._stream is not None and not self._idle_and_open():
             # The server closed this keep-alive connection while it was idle: reopen it rather
             # than lose the request to a connection that is already gone. (Once a request is
@@ -117,8 +141,7 @@ class Connection:
             await self.aclose()
         if self.target.auth and not any(k.lower() == "authorization" for k in headers):
             headers = {**headers, "Authorization": self.target.auth}
-        answer = await self._attempt(self._request(method, headers, body), start + timeout_s)
-        return answer._replace(latency_ms=(trio.current_time() - start) * 1000)
+        return await self._attempt(self._request(method, path, headers, body), deadline)
 
     def _idle_and_open(self) -> bool:
         """Whether the idle connection is still open: nothing to read on it, not even an EOF."""
@@ -139,24 +162,26 @@ class Connection:
                 except (trio.BrokenResourceError, OSError, ssl.SSLError, trio.ClosedResourceError):
                     pass
 
-    def _request(self, method: str, headers: dict[str, str], body: bytes) -> bytes:
+    def _request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
         # Our own headers, written directly: the dialects produce them, so there is nothing to
         # validate, and h11's per-header checks cost more than the rest of a request.
         lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        return b"".join((f"{method} {self.target.path} HTTP/1.1\r\n".encode("latin-1"), self._head,
+        return b"".join((f"{method} {path} HTTP/1.1\r\n".encode("latin-1"), self._head,
                          f"Content-Length: {len(body)}\r\n{lines}\r\n".encode("latin-1"), body))
 
-    async def _attempt(self, request: bytes, deadline: float) -> Answer:
+    async def _attempt(self, request: bytes, deadline: float) -> tuple[int | None, bytes, dict[bytes, bytes],
+                                                                     str | None]:
         status: int | None = None
         error: str | None = None
         body = b""
+        fields: dict[bytes, bytes] = {}
         keep = False
         with trio.move_on_at(deadline) as scope:
             try:
                 if self._stream is None:
                     await self._open()
                 await self._stream.send_all(request)  # type: ignore[union-attr]
-                status, body, keep, error = await self._response()
+                status, body, fields, keep, error = await self._response()
             except _Failure as failure:
                 error = failure.kind
             except trio.BrokenResourceError as exc:
@@ -173,7 +198,7 @@ class Connection:
             self._served += 1
         else:
             await self.aclose()
-        return Answer(status, body[:SNIPPET_BYTES] if status is not None else None, error, 0.0)
+        return status, body, fields, error
 
     async def _open(self) -> None:
         t = self.target
@@ -195,9 +220,9 @@ class Connection:
             stream = tls
         self._stream, self._buffer, self._served = stream, b"", 0
 
-    async def _response(self) -> tuple[int, bytes, bool, str | None]:
-        """Read one response: (status, body up to MAX_BODY_BYTES, whether the connection can be
-        reused, an error kind for a redirect or an oversized body)."""
+    async def _response(self) -> tuple[int, bytes, dict[bytes, bytes], bool, str | None]:
+        """Read one response: (status, body up to `max_body`, header fields, whether the
+        connection can be reused, an error kind for a redirect or an oversized body)."""
         while True:
             head = await self._until(b"\r\n\r\n", first=True)
             lines = head.split(b"\r\n")
@@ -218,21 +243,21 @@ class Connection:
         keep = match[1] == b"1" and fields.get(b"connection", b"").lower() != b"close"
         error = "redirect" if 300 <= status < 400 else None
         if status in (204, 304):
-            return status, b"", keep, error
+            return status, b"", fields, keep, error
         if fields.get(b"transfer-encoding", b"").lower().endswith(b"chunked"):
             body, complete = await self._chunked()
         elif b"content-length" in fields:
             if not fields[b"content-length"].isdigit():
                 raise _Failure("protocol")
             length = int(fields[b"content-length"])
-            body = await self._exactly(min(length, MAX_BODY_BYTES))
-            complete = length <= MAX_BODY_BYTES
+            body = await self._exactly(min(length, self.max_body))
+            complete = length <= self.max_body
         else:  # the body runs until the server closes
             body, complete = await self._to_close()
             keep = False
         if not complete:
             error, keep = error or "oversized", False
-        return status, body, keep, error
+        return status, body, fields, keep, error
 
     async def _receive(self) -> bytes:
         data = await self._stream.receive_some(65536)  # type: ignore[union-attr]
@@ -273,7 +298,7 @@ class Connection:
                 while await self._until(b"\r\n"):  # trailer fields, up to the empty line
                     pass
                 return body, True
-            if len(body) + size > MAX_BODY_BYTES:
+            if len(body) + size > self.max_body:
                 return body, False
             body += await self._exactly(size)
             if await self._exactly(2) != b"\r\n":
@@ -281,13 +306,13 @@ class Connection:
 
     async def _to_close(self) -> tuple[bytes, bool]:
         """The body up to the server's close: (body, whether it was all read)."""
-        while len(self._buffer) <= MAX_BODY_BYTES:
+        while len(self._buffer) <= self.max_body:
             data = await self._receive()
             if not data:
                 body, self._buffer = self._buffer, b""
                 return body, True
             self._buffer += data
-        body, self._buffer = self._buffer[:MAX_BODY_BYTES], b""
+        body, self._buffer = self._buffer[:self.max_body], b""
         return body, False
 
 

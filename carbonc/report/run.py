@@ -32,7 +32,8 @@ def document(result: RunResult, db: str | None = None) -> dict[str, Any]:
                      "done": t.messages_done},
         "deliveries": {
             "total": total,
-            "per_second": round(total / result.elapsed_s, 1) if result.elapsed_s > 0 else 0.0,
+            # Over the run less its probing: the rate webhooks went out at.
+            "per_second": round(total / delivering, 1) if (delivering := result.elapsed_s - result.probe_s) > 0 else 0.0,
             "by_outcome": by_outcome,
             "by_event": by_event_table(t),
             "errors": dict(sorted(t.errors.items())),
@@ -44,6 +45,8 @@ def document(result: RunResult, db: str | None = None) -> dict[str, Any]:
                     "passed": c.passed, "expected": c.expected, "actual": c.actual, "message": c.message}
                    for c in result.checks if c.entity_id is None],
         "probes": [_probe_document(p, result) for p in result.probes],
+        "probing": {"elapsed_s": round(result.probe_s, 3),
+                    "requests": sum(r.polls for p in result.probes for r in p.results)},
         "rows_written": result.rows_written,
         "db": db,
         "warnings": result.warnings,
@@ -138,7 +141,8 @@ def terminal_text(result: RunResult, db: str | None = None) -> str:
         lines.append("")
         lines += _mismatch_notes(t, faults)
         p = t.percentiles()
-        rate = t.metrics["deliveries"] / result.elapsed_s if result.elapsed_s > 0 else 0.0
+        delivering = result.elapsed_s - result.probe_s
+        rate = t.metrics["deliveries"] / delivering if delivering > 0 else 0.0
         lines.append(f"Latency: p50 {p['p50']:.1f} ms, p95 {p['p95']:.1f} ms, p99 {p['p99']:.1f} ms "
                      f"({t.metrics['deliveries']:,} deliveries, {rate:,.0f}/s, "
                      f"{t.metrics['deliveries.retried']:,} retries)")
@@ -146,6 +150,11 @@ def terminal_text(result: RunResult, db: str | None = None) -> str:
             lines.append("Errors: " + ", ".join(f"{kind} {n:,}" for kind, n in sorted(t.errors.items())))
         lines.append("")
     checks = [c for c in result.checks if c.entity_id is None]
+    if result.probes:
+        asked = sum(len(p.results) for p in result.probes)
+        lines.append(f"Probes: {asked:,} entit{'y' if asked == 1 else 'ies'} asked about in "
+                     f"{result.probe_s:.1f} s")
+        lines.append("")
     if checks:
         for subject, title in _SUBJECTS:
             group = [c for c in checks if (c.subject or "scenario") == subject]
