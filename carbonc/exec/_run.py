@@ -193,9 +193,10 @@ class PreparedRun:
                     deliverer = Deliverer(run_id=self.run_id, dialect=self.dialect, lookup=lookup,
                                           secrets=self.secrets, clock=clock, connect=self._connector(),
                                           concurrency=self.options.concurrency, writer=writer, tally=self.tally,
-                                          watched=self.facts.watched, acknowledged=self.facts.acknowledged)
+                                          watched=self.facts.watched if self._probing() else frozenset(),
+                                          acknowledged=self.facts.acknowledged)
                     await deliverer.run(jobs, self._stoppable)
-                    if self.plan.header.probes and not self.interrupts and not self.probe_options.skip:
+                    if self._probing() and not self.interrupts:
                         # The deliveries have settled: nothing in flight, no retry pending.
                         self._stoppable = trio.CancelScope()
                         probing = time.perf_counter()
@@ -215,7 +216,7 @@ class PreparedRun:
         for n, record in enumerate(plan):
             if isinstance(record, Entity):
                 lookup.add(record)
-                if self.facts.watched or self.plan.header.probes:
+                if self._probing():
                     self.facts.add(record)
                 writer.add(self.gateway.entity_row(self.run_id, record))
                 await writer.wait_for_room()
@@ -259,6 +260,10 @@ class PreparedRun:
         prober = Prober(self.plan.header.probes, self.facts, options, dict(self.plan.header.params), self.dialect.ref,
                         connect, root_of=lookup.root_of)
         self.probe_results = await prober.run()
+
+    def _probing(self) -> bool:
+        """Whether this run will probe the merchant (only then are the gateway's facts gathered)."""
+        return bool(self.plan.header.probes) and self._has_target() and not self.probe_options.skip
 
     def _has_target(self) -> bool:
         return self.target is not None or self.options.app is not None
