@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from carbonc.ir.model import FORGERIES
 from carbonc.ir.units import format_ratio
 from carbonc.plan.checks import condition_text, string_text
 from carbonc.plan.model import Check, Header, Policy, Probe, Summary
@@ -43,8 +44,16 @@ def policy_words(policy: Policy) -> str:
         words.append(delay)
     if Decimal(policy.drop):
         words.append(f"{format_ratio(Decimal(policy.drop))} dropped")
-    sigs = ", ".join(f"{s.mode} {format_ratio(Decimal(s.share))}" for s in policy.signatures)
-    words.append(f"signed {policy.signatures[0].mode}" if len(policy.signatures) == 1 else f"signatures {sigs}")
+    # A forged mode is an attacker's copy beside the genuine message, which stays validly signed.
+    genuine = [s for s in policy.signatures if s.mode not in FORGERIES]
+    forged = [s for s in policy.signatures if s.mode in FORGERIES]
+    if len(genuine) == 1 or not any(s.mode != "valid" for s in genuine):
+        words.append(f"signed {genuine[0].mode if len(genuine) == 1 else 'valid'}")
+    else:
+        words.append("signatures " + ", ".join(f"{s.mode} {format_ratio(Decimal(s.share))}" for s in genuine))
+    if forged:
+        words.append("plus forged copies of " + ", ".join(f"{format_ratio(Decimal(s.share))} ({s.mode})"
+                                                          for s in forged))
     if isinstance(policy.retry, str):
         words.append({"gateway": "retried on the gateway's own ladder", "none": "never retried"}
                      .get(policy.retry, f"retried on `{policy.retry}`"))
