@@ -88,7 +88,8 @@ def test_overrides_combine_and_show_in_the_plan() -> None:
     from carbonc.plan.render import text
 
     plan = compile_file(DISPUTE_SPIKE, delivery={"order": "random", "repeat": 2, "signature": "corrupted"})
-    assert "in random order, 2 times each (same event id), signed corrupted" in text(plan.header, plan.summary)
+    assert ("in random order, 2 times each (same event id), signed valid, plus forged copies of 100% (corrupted)"
+            in text(plan.header, plan.summary))
 
 
 def test_no_override_is_byte_identical(tmp_path: Path) -> None:
