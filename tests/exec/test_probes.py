@@ -224,3 +224,22 @@ def test_probe_base_points_elsewhere_and_values_are_url_encoded(tmp_path: Path) 
         asked = [r.path for r in state.requests]
     assert result.exit_code == 0, result.output
     assert len(asked) == 3 and all(p.startswith("/good/order_") for p in asked)
+
+
+def test_a_saved_plan_carries_its_probes(tmp_path: Path) -> None:
+    saved = tmp_path / "plan.ndjson"
+    assert run("plan", scenario_file(tmp_path), "--out", str(saved)).exit_code == 0
+    db = tmp_path / "runs.duckdb"
+    with state_api() as srv:
+        result = run("run", str(saved), "--webhook-url", srv.url + "/hooks", "--db", str(db), "--ci")
+        gets = [r.path for r in srv.requests if r.method == "GET"]
+    assert result.exit_code == 0, result.output
+    assert len(gets) == 3 and rows(db, "select count(*) from checks where kind = 'probe' and passed") == [(4,)]
+
+
+def test_entity_values_are_one_url_segment_and_base_stays_as_written() -> None:
+    from carbonc.exec.probes import _finalize_url, _Raw
+
+    assert _finalize_url("order/../admin?x=1") == "order%2F..%2Fadmin%3Fx%3D1"
+    assert _finalize_url(_Raw("http://127.0.0.1:8000/api")) == "http://127.0.0.1:8000/api"
+    assert _finalize_url(115) == "115"
