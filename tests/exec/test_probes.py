@@ -150,25 +150,24 @@ def test_a_misbehaving_state_api_is_a_failed_probe_with_its_reason(case: str, tm
     assert reason.split("`")[0].strip() in failure.find("failure").text
 
 
-def test_eventually_polls_until_the_state_shows(tmp_path: Path) -> None:
+def run_slow_state(tmp_path: Path, window: str, polls_before_paid: int):
+    """Run with a probe that waits `window` for a state shown only after some polls."""
     probe = ('probe GET "{{ base }}/slow/{{ order.id }}" for each paid order {\n'
-             '    eventually within 5s\n    expect json.status == "paid"\n  } severity high')
-    db = tmp_path / "runs.duckdb"
-    with state_api(polls_before_paid=2) as srv:
-        result = run("run", scenario_file(tmp_path, probe), "--webhook-url", srv.url + "/hooks", "--db", str(db),
-                     "--ci")
+             f'    eventually within {window}\n    expect json.status == "paid"\n  }} severity high')
+    with state_api(polls_before_paid=polls_before_paid) as srv:
+        return run("run", scenario_file(tmp_path, probe), "--webhook-url", srv.url + "/hooks", "--db",
+                   str(tmp_path / "runs.duckdb"), "--ci")
+
+
+def test_eventually_polls_until_the_state_shows(tmp_path: Path) -> None:
+    result = run_slow_state(tmp_path, "5s", polls_before_paid=2)
     assert result.exit_code == 0, result.output
-    assert rows(db, "select min(polls), min(elapsed_ms) >= 200 from checks where name like '%/slow/%' "
-                    "and entity_id is not null") == [(3, True)]
+    assert rows(tmp_path / "runs.duckdb", "select min(polls), min(elapsed_ms) >= 200 from checks "
+                "where name like '%/slow/%' and entity_id is not null") == [(3, True)]
 
 
 def test_a_window_that_ends_fails_with_what_was_last_seen(tmp_path: Path) -> None:
-    probe = ('probe GET "{{ base }}/slow/{{ order.id }}" for each paid order {\n'
-             '    eventually within 300ms\n    expect json.status == "paid"\n  } severity high')
-    db = tmp_path / "runs.duckdb"
-    with state_api(polls_before_paid=100) as srv:
-        result = run("run", scenario_file(tmp_path, probe), "--webhook-url", srv.url + "/hooks", "--db", str(db),
-                     "--ci")
+    result = run_slow_state(tmp_path, "300ms", polls_before_paid=100)
     assert result.exit_code == 1
     assert "observed json.status = 'pending'" in result.stdout
 
