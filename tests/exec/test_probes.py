@@ -242,3 +242,19 @@ def test_entity_values_are_one_url_segment_and_base_stays_as_written() -> None:
     assert _finalize_url("order/../admin?x=1") == "order%2F..%2Fadmin%3Fx%3D1"
     assert _finalize_url(_Raw("http://127.0.0.1:8000/api")) == "http://127.0.0.1:8000/api"
     assert _finalize_url(115) == "115"
+
+
+def test_the_older_carbon_run_probes_only_when_told_where(tmp_path: Path) -> None:
+    from carbonc.cli.legacy import main as legacy_main
+
+    db = tmp_path / "runs.duckdb"
+    with state_api() as srv:
+        quiet = CliRunner().invoke(legacy_main, ["run", scenario_file(tmp_path), "--webhook-url", srv.url + "/hooks",
+                                                 "--ci", "--output", "json"], env={"CARBON_DB": str(db)})
+        told = CliRunner().invoke(legacy_main, ["run", scenario_file(tmp_path), "--webhook-url", srv.url + "/hooks",
+                                                "--probe-base", srv.url, "--ci", "--output", "json"],
+                                  env={"CARBON_DB": str(db)})
+    assert quiet.exit_code == 0 and "probes of your merchant's state API are not sent by `carbon run`" in quiet.stderr
+    assert [c["passed"] for c in json.loads(quiet.stdout)["checks"] if c["kind"] == "probe"] == [None]
+    assert told.exit_code == 0, told.output
+    assert [c["passed"] for c in json.loads(told.stdout)["checks"] if c["kind"] == "probe"] == [True]
