@@ -132,5 +132,8 @@ def test_the_readme_run_command_works_from_the_wheel(installed, tmp_path):
     env = {**env, "HOME": str(home)}
     env.pop("CARBON_DB", None)
     proc = _run([str(bindir / "carbonc"), "run", "dispute-spike"], cwd=tmp_path, env=env)
-    assert "completed" in proc.stdout and "Checks: 5 passed, 0 failed, 1 not judged" in proc.stdout
+    assert "completed" in proc.stdout
+    assert "Scenario facts (the plan itself, not your handler): 5 passed, 0 failed" in proc.stdout
+    assert "Handler checks (answers to webhooks): 0 passed, 0 failed, 1 not judged" in proc.stdout
+    assert "Merchant state (probes of its API): 9 not judged: no webhook target" in proc.stdout
     assert (home / ".carbon" / "carbon.duckdb").is_file()

@@ -176,6 +176,10 @@ _SUBJECTS = (("scenario", "Scenario facts (the plan itself, not your handler)"),
 
 
 def _check_group(title: str, checks: list[Any], result: RunResult) -> list[str]:
+    reasons = {c.message for c in checks if check_verdict(c) == "skip"}
+    if len(reasons) == 1 and all(check_verdict(c) == "skip" for c in checks) and len(checks) > 1:
+        # The same reason for every one (no target, --skip-probes): said once.
+        return [f"{title}: {len(checks)} not judged: {reasons.pop().removeprefix('not judged: ')}", ""]
     counts = {verdict: 0 for verdict in ("ok", "FAIL", "skip", "note")}
     shown = []
     probes = {p.probe.name: p for p in result.probes}
