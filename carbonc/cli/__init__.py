@@ -58,6 +58,7 @@ def fmt(refs: tuple[str, ...], check_only: bool) -> None:
     With --check, list the files that would change and exit 1 if any would.
     """
     from carbonc.api import format_path
+    from carbonc.files import write_atomic
 
     unformatted = 0
     invalid = False
@@ -73,7 +74,8 @@ def fmt(refs: tuple[str, ...], check_only: bool) -> None:
                 click.echo(f"would reformat {shown(ref, path)}")
             else:
                 try:
-                    path.write_text(outcome.text, encoding="utf-8")
+                    # Never in place: a full disk mid-write must not cut the source short.
+                    write_atomic(path, outcome.text.encode("utf-8"))
                 except OSError as exc:
                     click.echo(f"error: cannot write `{shown(ref, path)}`: {exc.strerror or exc}", err=True)
                     invalid = True

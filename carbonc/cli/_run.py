@@ -174,16 +174,21 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
         click.echo(f"warning: {warning}", err=True)
     if result.error:
         click.echo(f"error: {result.error}", err=True)
+    junit_failed = False
     if junit is not None:
+        from carbonc.files import write_atomic
+
         try:
-            junit.write_bytes(junit_xml(result))
+            write_atomic(junit, junit_xml(result))
         except OSError as exc:
+            # A CI gate that reads the report must not pass on a report that was never written.
             click.echo(f"error: cannot write the JUnit report to `{junit}`: {exc.strerror or exc}", err=True)
+            junit_failed = True
     if callback_url:
         problem = post_callback(callback_url, summary)
         if problem:
             click.echo(f"warning: {problem}; the run itself is recorded", err=True)
-    if result.status != "completed":
+    if result.status != "completed" or junit_failed:
         sys.exit(EXIT_FAILED)
     sys.exit(EXIT_FAILED if ci and not result.passed else EXIT_OK)
 

@@ -117,9 +117,12 @@ _encoder = msgspec.json.Encoder()
 
 
 def write_plan(plan: CompiledPlan, path: Path) -> None:
-    """Write the whole plan as newline-delimited JSON, streaming record by record."""
+    """Write the whole plan as newline-delimited JSON, streaming record by record, into a file
+    that replaces `path` only once it is complete."""
+    from carbonc.files import atomic_writer
+
     buffer = bytearray()
-    with path.open("wb") as out:
+    with atomic_writer(path) as out:
         for record in plan.records():
             _encoder.encode_into(record, buffer, -1)
             buffer.extend(b"\n")

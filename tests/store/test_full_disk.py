@@ -1,30 +1,15 @@
 """A run whose disk fills up: a clear message, exit 1, the run marked failed, and what was
-recorded before kept. Uses a real 2 MB tmpfs (mounting one needs root)."""
+recorded before kept. Uses a real 2 MB tmpfs (`tiny_disk`, tests/conftest.py; needs root)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import duckdb
-import pytest
 from click.testing import CliRunner
 
 import servers
 from carbonc.cli import main
-
-
-@pytest.fixture
-def tiny_disk(tmp_path: Path):
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_full_disk_fails_the_run_cleanly(tiny_disk: Path):
