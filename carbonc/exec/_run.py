@@ -63,8 +63,10 @@ class PreparedRun:
         self.error: str | None = None
         self.interrupts = 0
         self.plan_complete = True
-        #: What the first Ctrl-C cancels: reading the plan, then dispatching.
+        #: What the first Ctrl-C cancels: reading the plan, then dispatching, then probing; and
+        #: what a second one cancels: everything in flight.
         self._stoppable = trio.CancelScope()
+        self._everything = trio.CancelScope()
 
     def _probe_options(self, options: RunOptions) -> ProbeOptions:
         """The probes' options, their base defaulting to the webhook URL's origin."""
@@ -108,6 +110,21 @@ class PreparedRun:
         return None
 
     async def main(self) -> RunResult:
+        # The signal watcher starts before the run is recorded: a Ctrl-C at any moment after
+        # `begin_run` marks the run `interrupted` rather than leaving it `running`.
+        failure: BaseException | None = None
+        async with trio.open_nursery() as watching:
+            await watching.start(self._watch_signals)
+            try:
+                result = await self._main()
+            except BaseException as exc:  # raised below, as it was, not wrapped in a group
+                failure = exc
+            watching.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return result
+
+    async def _main(self) -> RunResult:
         header = self.plan.header
         started = time.time()
         row = RunRow(run_id=self.run_id, scenario=header.scenario, source_sha256=header.source_sha256,
@@ -177,7 +194,7 @@ class PreparedRun:
 
     async def _run_plan(self, plan: Iterator[Record], header: Header, writer: Writer) -> None:
         async with trio.open_nursery() as nursery:
-            await nursery.start(self._watch_signals, nursery.cancel_scope)
+            self._everything = nursery.cancel_scope
             if self.progress is not None:
                 nursery.start_soon(self._report_progress)
             lookup = EntityIndex()
@@ -278,7 +295,7 @@ class PreparedRun:
         app, path = self.options.app, self.options.app_path
         return lambda: AppConnection(app, path)
 
-    async def _watch_signals(self, everything: trio.CancelScope, *,
+    async def _watch_signals(self, *,
                              task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if threading.current_thread() is not threading.main_thread():
             task_status.started()
@@ -289,7 +306,7 @@ class PreparedRun:
                 self.interrupts += 1
                 self._stoppable.cancel()
                 if self.interrupts > 1:
-                    everything.cancel()
+                    self._everything.cancel()
 
     async def _report_progress(self) -> None:
         assert self.progress is not None
