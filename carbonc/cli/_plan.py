@@ -14,9 +14,12 @@ from carbonc.cli._common import (
 
 
 def is_saved_plan(path: Path) -> bool:
+    """Whether `path` holds a saved plan (JSON, whatever its spacing) rather than `.carbon` source."""
+    from carbonc.plan.verify import is_plan_text
+
     try:
         with path.open("rb") as f:
-            return f.read(32).startswith(b'{"type":"header"')
+            return is_plan_text(f.read(256))
     except OSError:
         return False
 
@@ -47,15 +50,17 @@ def _git_source(ref: str, new_path: Path):
 def load(ref_path: tuple[str, Path] | None, source, overrides, seed, scenario, delivery=None):
     """Return (header, summary, compiled-or-None) for a .carbon source or a saved plan; exit 2 on errors."""
     from carbonc.api import CheckResult, compile_source, read_or_diagnose
-    from carbonc.plan import CompiledPlan, read_plan_summary
+    from carbonc.plan import CompiledPlan
 
     if source is None and ref_path is not None:
         ref, path = ref_path
         if is_saved_plan(path):
+            from carbonc.plan.verify import PlanError, verify_plan
+
             try:
-                header, summary = read_plan_summary(path)
-            except (ValueError, OSError, Exception) as exc:  # noqa: BLE001 - any decode failure
-                fail(f"`{ref}` is not a readable carbonc plan: {exc}")
+                header, summary = verify_plan(path)
+            except PlanError as exc:
+                fail(f"`{ref}` is not a plan carbonc can use: {exc}")
             return header, summary, None
         source = read_or_diagnose(path, shown(ref, path))
     if isinstance(source, CheckResult):

@@ -228,10 +228,12 @@ def _load_plan(ref: str, overrides: dict[str, str], seed: int | None, scenario: 
         if overrides or seed is not None or scenario or delivery:
             fail(f"`{ref}` is a saved plan, which --set, --seed, --scenario and the --webhook-order/-repeat/"
                  "-signature flags cannot change", "run the .carbon scenario instead, or plan it again with them")
+        from carbonc.plan.verify import PlanError
+
         try:
             plan = PlanInput.from_file(path)
-        except (ValueError, OSError, Exception) as exc:  # noqa: BLE001 - any decode failure
-            fail(f"`{ref}` is not a readable carbonc plan: {exc}")
+        except PlanError as exc:  # checked whole before anything is recorded
+            fail(f"`{ref}` is not a plan carbonc can use: {exc}")
     else:
         header, summary, compiled = load((ref_, path), None, overrides, seed, scenario, delivery or None)
         plan = PlanInput.from_compiled(compiled)

@@ -27,7 +27,8 @@ from carbonc.exec.policy import resolve
 from carbonc.exec.tally import Tally
 from carbonc.exec.transport import AppConnection, Connection, parse_target
 from carbonc.exec.writer import Writer
-from carbonc.plan.model import Entity, Header, Message, Record
+from carbonc.plan.model import Entity, Header, Message, Record, Summary
+from carbonc.plan.verify import digest_update, records_digest
 from carbonc.store import CheckRow, RunRow, Store, TimelineRow
 
 #: Failing entities whose timelines a run gathers: per failed probe, and in all.
@@ -173,9 +174,17 @@ class PreparedRun:
         encoder = msgspec.json.Encoder()
         records = self.plan.records()
 
+        digest = records_digest()
+
         def read() -> Iterator[Record]:
+            # The plan's hash is the hash of the plan as `carbonc plan --out` saves it, digest
+            # of its records included, whether it was compiled for this run or read from a file.
             try:
                 for record in records:
+                    if isinstance(record, (Entity, Message)):
+                        digest_update(digest, record)
+                    elif isinstance(record, Summary) and record.records_sha256 is None:
+                        record = msgspec.structs.replace(record, records_sha256=digest.hexdigest())
                     plan_hash.update(encoder.encode(record) + b"\n")
                     yield record
             except Exception:

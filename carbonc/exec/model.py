@@ -28,9 +28,12 @@ class PlanInput(NamedTuple):
 
     @classmethod
     def from_file(cls, path: Path) -> PlanInput:
-        from carbonc.plan import iter_plan, read_plan_summary
+        """A saved plan, checked whole first (every record, the summary, the digest): raises
+        `plan.verify.PlanError` before anything runs."""
+        from carbonc.plan import iter_plan
+        from carbonc.plan.verify import verify_plan
 
-        header, summary = read_plan_summary(path)
+        header, summary = verify_plan(path)
 
         def records() -> Iterator[Record]:
             try:

@@ -38,6 +38,7 @@ SNIPPET_BYTES = 1024
 MAX_BODY_BYTES = 64 * 1024
 _USER_AGENT = "carbonc-webhooks/1"
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) (\d{3})(?: .*)?")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class Answer(NamedTuple):
@@ -166,6 +167,10 @@ class Connection:
         # Our own headers, written directly: the dialects produce them, so there is nothing to
         # validate, and h11's per-header checks cost more than the rest of a request.
         lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        # The one check kept on this path: a control character in a name or value (an ID from a
+        # hand-edited plan, say) would write a header of its own.
+        if _CONTROL.search("".join(headers) + "".join(headers.values()) + path):
+            raise ExecutionError("a request header or path holds a control character: refused, not sent")
         return b"".join((f"{method} {path} HTTP/1.1\r\n".encode("latin-1"), self._head,
                          f"Content-Length: {len(body)}\r\n{lines}\r\n".encode("latin-1"), body))
 

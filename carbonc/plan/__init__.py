@@ -120,10 +120,16 @@ def write_plan(plan: CompiledPlan, path: Path) -> None:
     """Write the whole plan as newline-delimited JSON, streaming record by record, into a file
     that replaces `path` only once it is complete."""
     from carbonc.files import atomic_writer
+    from carbonc.plan.verify import digest_update, records_digest
 
     buffer = bytearray()
+    digest = records_digest()
     with atomic_writer(path) as out:
         for record in plan.records():
+            if isinstance(record, (Entity, Message)):
+                digest_update(digest, record)
+            elif isinstance(record, Summary):
+                record = msgspec.structs.replace(record, records_sha256=digest.hexdigest())
             _encoder.encode_into(record, buffer, -1)
             buffer.extend(b"\n")
             if len(buffer) > 1 << 20:
@@ -138,13 +144,16 @@ _decoder = msgspec.json.Decoder(Header | Entity | Message | Summary)
 def iter_plan(path: Path) -> Iterator[Record]:
     """Read a saved plan record by record."""
     with path.open("rb") as f:
-        for line in f:
+        for number, line in enumerate(f):
+            if number == 0:
+                line = line.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark an editor added
             if line.strip():
                 yield _decoder.decode(line)
 
 
 def read_plan_summary(path: Path) -> tuple[Header, Summary]:
-    """Return a saved plan's header and summary (its first and last records)."""
+    """Return a saved plan's header and summary as written (its first and last records), unchecked:
+    `plan.verify.verify_plan` is what reads a plan that is to be trusted."""
     header = summary = None
     with path.open("rb") as f:
         first = f.readline()

@@ -143,3 +143,17 @@ def test_a_failed_tls_handshake_is_tls(recwarn):
         answers = send_all(srv.url.replace("http://", "https://"), count=2)
     assert [(a.status, a.error) for a in answers] == [(None, "tls")] * 2
     assert not [w for w in recwarn if issubclass(w.category, ResourceWarning)]
+
+
+def test_a_control_character_in_a_header_is_never_written() -> None:
+    import pytest as _pytest
+
+    from carbonc.errors import ExecutionError
+    from carbonc.exec.transport import Connection, parse_target
+
+    connection = Connection(parse_target("http://127.0.0.1:9/hooks"))
+    with _pytest.raises(ExecutionError, match="control character"):
+        connection._request("POST", "/hooks", {"x-razorpay-event-id": "evt_x\r\nX-Evil: 1"}, b"{}")
+    with _pytest.raises(ExecutionError, match="control character"):
+        connection._request("GET", "/orders/a\nb", {}, b"")
+    assert b"X-Tab: a\tb\r\n" in connection._request("POST", "/hooks", {"X-Tab": "a\tb"}, b"")

@@ -316,14 +316,19 @@ def test_cli_cannot_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path = tmp_path / "s.carbon"
     path.write_text(UNFORMATTED, encoding="utf-8")
 
-    def refuse(self, *args, **kwargs):
+    def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Path, "write_text", refuse)
+    # (As root nothing refuses a write: the rename that would put the new file in place fails.)
+    import carbonc.files
+
+    monkeypatch.setattr(carbonc.files.os, "replace", refuse)
     result = CliRunner().invoke(main, ["fmt", str(path)])
     assert result.exit_code == 2, result.output
     assert "cannot write" in result.stderr and "Permission denied" in result.stderr
     assert "internal error" not in result.output
+    assert path.read_text(encoding="utf-8") == UNFORMATTED
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.carbon"]  # no temporary file left
 
 
 def test_a_comment_after_a_parenthesised_operand_stays_on_its_line():

@@ -1,0 +1,392 @@
+"""Reads a saved plan as untrusted input: one streaming pass that checks every record (types,
+bounds, IDs, the entity graph, references), recomputes the summary from the records and compares
+it and the records' digest with what the file says, before anything runs. Saved plans travel —
+attached to pull requests, kept as CI artefacts, edited by hand — so nothing in one is taken on
+trust: a plan whose dispute records were deleted must not pass `expect disputes == 150`.
+
+    >>> header, summary = verify_plan(Path("plan.ndjson"))   # raises PlanError naming the line
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import msgspec
+
+from carbonc.errors import CarbonError
+from carbonc.ir import model
+from carbonc.ir.units import CURRENCIES
+from carbonc.plan.model import (
+    FORMAT_VERSION, BinaryExpr, BoolConst, CallExpr, CheckExpr, DecimalConst, DurationConst, Entity, Header,
+    IntConst, ListExpr, MapCall, Message, MetricRef, MoneyConst, Policy, StrConst, Summary, UnaryExpr,
+)
+
+#: Bounds on what a plan may hold; each error says which was passed.
+MAX_ID = 64
+MAX_AMOUNT_MINOR = 10**15  # ten trillion rupees: far past any payment, far below float trouble
+MAX_MS = 10 * 366 * 86_400_000  # ten years of virtual time
+MAX_REPEAT = 100
+MAX_TIMEOUT_MS = 86_400_000
+MAX_TEXT = 4096
+MAX_TRANSITIONS = 64
+MAX_DECIMAL_DIGITS = 40
+MAX_EXPR_NODES = 10_000
+
+_ID = re.compile(r"[A-Za-z0-9_]{1,64}")
+_PARENT_KIND = {"payment": "order", "refund": "payment", "dispute": "payment"}
+_ATTR_NAME = {"refund": "type", "dispute": "reason"}
+
+_DECODER = msgspec.json.Decoder(Header | Entity | Message | Summary)
+#: The digest's encoding: keys sorted, so a plan re-saved with other spacing or key order (a JSON
+#: tool, an editor) still has the digest it was written with.
+_CANONICAL = msgspec.json.Encoder(order="sorted")
+
+
+class PlanError(CarbonError):
+    """A saved plan that cannot be run as it is; the message names the line and what is wrong."""
+
+
+def records_digest() -> "hashlib._Hash":
+    """A fresh digest of a plan's entity and message records (`Summary.records_sha256`)."""
+    return hashlib.sha256(b"carbonc plan records v1\n")
+
+
+def digest_update(digest: "hashlib._Hash", record: Entity | Message) -> None:
+    digest.update(_CANONICAL.encode(record))
+    digest.update(b"\n")
+
+
+def verify_plan(path: Path) -> tuple[Header, Summary]:
+    """Check the whole plan at `path`; return its header and the summary recomputed from its
+    records (equal to the file's, or PlanError). Memory grows with the entities (their IDs and
+    kinds, for references), not with the messages."""
+    checker = _Checker()
+    try:
+        with path.open("rb") as f:
+            for number, line in enumerate(f, 1):
+                if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+                    line = line[3:]
+                if line.strip():
+                    checker.line(number, line)
+    except OSError as exc:
+        raise PlanError(f"cannot read `{path}`: {exc.strerror or exc}") from None
+    return checker.finish()
+
+
+def is_plan_text(head: bytes) -> bool:
+    """Whether a file that starts with `head` is a saved plan (JSON) rather than `.carbon` source,
+    which never starts with `{`."""
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{")
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.header: Header | None = None
+        self.summary: Summary | None = None
+        self.kinds: dict[str, str] = {}
+        self.entities: dict[str, Counter[str]] = {}
+        self.details: dict[str, Counter[str]] = {}
+        self.times: list[int] = []
+        self.messages: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.deliveries = 0
+        self.seq = 0
+        self.digest = records_digest()
+        self.number = 0
+
+    def fail(self, why: str) -> PlanError:
+        return PlanError(f"line {self.number}: {why}")
+
+    def line(self, number: int, line: bytes) -> None:
+        self.number = number
+        if self.summary is not None:
+            raise self.fail("a record after the summary (the summary is the last line)")
+        try:
+            record = _DECODER.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise self.fail(f"not a plan record: {_short(str(exc))}") from None
+        if self.header is None:
+            if not isinstance(record, Header):
+                raise self.fail("a plan starts with its header")
+            self.check_header(record)
+            self.header = record
+        elif isinstance(record, Header):
+            raise self.fail("a second header")
+        elif isinstance(record, Entity):
+            if self.seq:
+                raise self.fail("an entity after the messages (entities come first)")
+            self.check_entity(record)
+            digest_update(self.digest, record)
+        elif isinstance(record, Message):
+            self.check_message(record)
+            digest_update(self.digest, record)
+        else:
+            self.summary = record
+
+    # ------------------------------------------------------------ header
+
+    def check_header(self, h: Header) -> None:
+        if h.format_version != FORMAT_VERSION:
+            raise self.fail(f"format_version {h.format_version} is not one this carbonc reads ({FORMAT_VERSION}): "
+                            "plan the scenario again with this carbonc")
+        _text(self, h.scenario, "the scenario name")
+        if not 0 <= h.seed < 2**63:
+            raise self.fail(f"the seed {h.seed} is outside 0 to 2^63 - 1")
+        for name, value in h.params.items():
+            _text(self, name, "a parameter name")
+            if isinstance(value, str):
+                _text(self, value, f"parameter `{name}`")
+            elif abs(value) > 10**18:
+                raise self.fail(f"parameter `{name}` is too large")
+        for index, policy in enumerate(h.policies):
+            if policy.id != index:
+                raise self.fail(f"delivery policies must be numbered 0, 1, … in order (policy {index} says "
+                                f"{policy.id})")
+            self.check_policy(policy)
+        for check in h.checks:
+            _text(self, check.name, "a check's name")
+            self.check_expr(check.expr, probe=False)
+        for warning in h.warnings:
+            _text(self, warning, "a warning")
+        for probe in h.probes:
+            self.check_probe(probe)
+
+    def check_policy(self, p: Policy) -> None:
+        where = f"delivery policy {p.id}"
+        for event in p.applies_to:
+            if event not in model.NEUTRAL_EVENTS:
+                raise self.fail(f"{where} applies to `{_short(event)}`, which is not an event")
+        if p.order not in model.ORDER_MODES:
+            raise self.fail(f"{where} has the unknown order `{_short(p.order)}`")
+        if not 1 <= p.repeat <= MAX_REPEAT:
+            raise self.fail(f"{where} repeats messages {p.repeat} times (1 to {MAX_REPEAT})")
+        for name in ("shuffle_within_ms", "delay_ms", "jitter_ms"):
+            if not 0 <= getattr(p, name) <= MAX_MS:
+                raise self.fail(f"{where}: `{name}` must be between 0 and ten years")
+        _ratio(self, p.drop, f"{where}: the dropped share")
+        total = Decimal(0)
+        for share in p.signatures:
+            if share.mode not in model.SIGNATURE_MODES:
+                raise self.fail(f"{where} signs in the unknown mode `{_short(share.mode)}`")
+            total += _ratio(self, share.share, f"{where}: the share of `{share.mode}`")
+        if not p.signatures or total != 1:
+            raise self.fail(f"{where}: signature shares must add up to 1")
+        if isinstance(p.retry, str):
+            if p.retry not in model.RETRY_KEYWORDS:
+                raise self.fail(f"{where} has the unknown retry ladder `{_short(p.retry)}`")
+        elif len(p.retry) > 100 or not all(0 <= wait <= MAX_MS for wait in p.retry):
+            raise self.fail(f"{where}: retry waits must be at most 100, each between 0 and ten years")
+        for status in p.fail_on:
+            if status not in model.FAIL_STATUSES:
+                raise self.fail(f"{where} fails on the unknown answer `{_short(status)}`")
+        if p.timeout_ms is not None and not 1 <= p.timeout_ms <= MAX_TIMEOUT_MS:
+            raise self.fail(f"{where}: the timeout must be between 1 ms and a day")
+        for mode, verdict in p.verdicts.items():
+            if mode not in model.SIGNATURE_MODES or verdict not in model.VERDICTS:
+                raise self.fail(f"{where} has an unknown verdict setting `{_short(mode)} {_short(verdict)}`")
+
+    def check_probe(self, probe) -> None:
+        _text(self, probe.name, "a probe's name")
+        if probe.method not in model.HTTP_METHODS:
+            raise self.fail(f"probe `{_short(probe.name)}` has the unknown method `{_short(probe.method)}`")
+        if probe.kind is not None and probe.kind not in model.KINDS:
+            raise self.fail(f"probe `{_short(probe.name)}` selects the unknown kind `{_short(probe.kind)}`")
+        for text in (probe.url, probe.body or "", *(v for pair in probe.headers for v in pair)):
+            _text(self, text, f"probe `{_short(probe.name)}`'s request")
+        if not 0 <= probe.eventually_ms <= 3_600_000:
+            raise self.fail(f"probe `{_short(probe.name)}`: `eventually` must be at most an hour")
+        for expect in probe.expects:
+            self.check_expr(expect.expr, probe=True)
+
+    def check_expr(self, expr: CheckExpr, *, probe: bool) -> None:
+        stack: list[CheckExpr] = [expr]
+        seen = 0
+        while stack:
+            node = stack.pop()
+            seen += 1
+            if seen > MAX_EXPR_NODES:
+                raise self.fail("a condition too large to judge")
+            match node:
+                case MetricRef(name=name):
+                    if not probe and name not in model.METRICS:
+                        raise self.fail(f"a check names `{_short(name)}`, which is not a metric")
+                    _text(self, name, "a name in a condition")
+                case DecimalConst(value=v):
+                    _decimal(self, v)
+                case MoneyConst(currency=c, minor=m):
+                    _decimal(self, m)
+                    if c not in CURRENCIES:
+                        raise self.fail(f"the unknown currency `{_short(c)}` in a condition")
+                case IntConst(value=v):
+                    if abs(v) > 10**30:
+                        raise self.fail("an integer in a condition is too large")
+                case DurationConst() | StrConst() | BoolConst():
+                    pass
+                case UnaryExpr(operand=operand):
+                    stack.append(operand)
+                case BinaryExpr(left=left, right=right):
+                    stack += [left, right]
+                case CallExpr(func=func, args=args):
+                    if func not in model.FUNCTIONS:
+                        raise self.fail(f"a condition calls `{_short(func)}`, which is not a function")
+                    stack += args
+                case ListExpr(items=items):
+                    stack += items
+                case MapCall(arg=arg):
+                    stack.append(arg)
+
+    # ------------------------------------------------------------ entities and messages
+
+    def check_entity(self, e: Entity) -> None:
+        what = f"entity `{_short(e.id)}`"
+        if not _ID.fullmatch(e.id):
+            raise self.fail(f"{what}: an ID is 1 to {MAX_ID} letters, digits or `_`")
+        if e.id in self.kinds:
+            raise self.fail(f"{what} is defined twice")
+        if e.kind not in model.KINDS:
+            raise self.fail(f"{what} has the unknown kind `{_short(e.kind)}`")
+        want = _PARENT_KIND.get(e.kind)
+        if want is None and e.parent is not None:
+            raise self.fail(f"{what}: a {e.kind} has no parent")
+        if want is not None:
+            # Parents come before their children, so the graph can have no cycle.
+            if e.parent is None or self.kinds.get(e.parent) != want:
+                raise self.fail(f"{what}: its parent must be a {want} defined before it, not "
+                                f"`{_short(str(e.parent))}`")
+        if not 0 <= e.amount_minor <= MAX_AMOUNT_MINOR:
+            raise self.fail(f"{what}: the amount must be between 0 and 10^15 minor units")
+        if e.currency not in CURRENCIES:
+            raise self.fail(f"{what} has the unknown currency `{_short(e.currency)}`")
+        if e.method is not None and e.method not in model.PAYMENT_METHODS:
+            raise self.fail(f"{what} has the unknown method `{_short(e.method)}`")
+        states = model.STATES[e.kind]
+        if e.state not in states:
+            raise self.fail(f"{what}: `{_short(e.state)}` is not a state of a {e.kind}")
+        if not 1 <= len(e.transitions) <= MAX_TRANSITIONS:
+            raise self.fail(f"{what} must have 1 to {MAX_TRANSITIONS} transitions")
+        for t in e.transitions:
+            if t.state not in states or not 0 <= t.at_ms <= MAX_MS:
+                raise self.fail(f"{what} has an invalid transition ({_short(t.state)} at {t.at_ms} ms)")
+            for text in (t.reason, t.code):
+                if text is not None:
+                    _text(self, text, f"{what}'s failure reason")
+        for key, value in e.attrs.items():
+            _text(self, key + value, f"{what}'s attributes")
+        self.kinds[e.id] = e.kind
+        self.entities.setdefault(e.kind, Counter())[e.state] += 1
+        attr = _ATTR_NAME.get(e.kind)
+        if attr and e.attrs.get(attr):
+            self.details.setdefault(e.kind, Counter())[f"{attr} {e.attrs[attr]}"] += 1
+        self.times += [t.at_ms for t in e.transitions]
+        if len(self.times) > 1024:
+            self.times = [min(self.times), max(self.times)]
+
+    def check_message(self, m: Message) -> None:
+        what = f"message {m.seq}"
+        if m.seq != self.seq:
+            raise self.fail(f"messages must be numbered 0, 1, … in order (expected {self.seq}, found {m.seq})")
+        self.seq += 1
+        if not _ID.fullmatch(m.id):
+            raise self.fail(f"{what}: an event ID is 1 to {MAX_ID} letters, digits or `_`")
+        kind = self.kinds.get(m.entity)
+        if kind is None:
+            raise self.fail(f"{what} is about `{_short(m.entity)}`, which the plan does not define")
+        if m.event not in model.NEUTRAL_EVENTS or m.event.partition(".")[0] != kind:
+            raise self.fail(f"{what}: `{_short(m.event)}` is not an event of a {kind}")
+        assert self.header is not None
+        if not 0 <= m.policy < len(self.header.policies):
+            raise self.fail(f"{what} names delivery policy {m.policy}, which the plan does not have")
+        if m.signature not in model.SIGNATURE_MODES:
+            raise self.fail(f"{what} is signed in the unknown mode `{_short(m.signature)}`")
+        if not 0 <= m.copy < MAX_REPEAT or not 0 <= m.at_ms <= MAX_MS or not 0 <= m.send_ms <= 2 * MAX_MS:
+            raise self.fail(f"{what}: its copy number or times are out of range")
+        if m.forged and (m.signature not in model.FORGERIES or m.dropped):
+            raise self.fail(f"{what}: a forged copy is signed in a forged mode and never dropped")
+        if m.forged:
+            self.faults[f"forged {m.signature}"] += 1
+        elif m.copy == 0:
+            self.messages[m.event] += 1
+            if m.dropped:
+                self.faults["dropped"] += 1
+            if m.signature != "valid":
+                self.faults[f"signature {m.signature}"] += 1
+        else:
+            self.faults["duplicates"] += 1
+        if not m.dropped:
+            self.deliveries += 1
+
+    # ------------------------------------------------------------ the end
+
+    def finish(self) -> tuple[Header, Summary]:
+        if self.header is None:
+            raise PlanError("the file is empty: not a carbonc plan")
+        if self.summary is None:
+            raise PlanError(f"line {self.number}: the plan ends without its summary (cut off?)")
+        known = set(self.kinds)
+        for probe in self.header.probes:
+            for entity in probe.entities:
+                if entity not in known or self.kinds[entity] != probe.kind:
+                    raise PlanError(f"probe `{_short(probe.name)}` selects `{_short(entity)}`, which is not a "
+                                    f"{probe.kind} of the plan")
+        stored = self.summary
+        if stored.records_sha256 is None:
+            raise PlanError("the plan has no digest of its records (written by an older carbonc, or edited): "
+                            "plan the scenario again")
+        if stored.records_sha256 != self.digest.hexdigest():
+            raise PlanError("the plan's records do not match its digest: the file was changed after it was "
+                            "written (plan the scenario again rather than editing a saved plan)")
+        recomputed = Summary(
+            entities={k: dict(sorted(c.items(), key=lambda kv: model.STATES[k].index(kv[0])))
+                      for k, c in self.entities.items()},
+            details={k: dict(sorted(c.items())) for k, c in self.details.items()},
+            messages=dict(sorted(self.messages.items())),
+            faults=dict(sorted(self.faults.items())),
+            deliveries=self.deliveries,
+            first_ms=min(self.times, default=0),
+            last_ms=max(self.times, default=0),
+            records_sha256=stored.records_sha256,
+        )
+        for field in ("entities", "messages", "faults", "deliveries", "first_ms", "last_ms"):
+            if getattr(recomputed, field) != getattr(stored, field):
+                raise PlanError(f"the plan's summary does not match its records ({field}: the summary says "
+                                f"{_short(str(getattr(stored, field)))}, the records "
+                                f"{_short(str(getattr(recomputed, field)))})")
+        return self.header, recomputed
+
+
+def _text(checker: _Checker, text: str, what: str) -> None:
+    if len(text) > MAX_TEXT or any(ord(c) < 32 and c not in "\t" for c in text) or "\x7f" in text:
+        raise checker.fail(f"{what} is longer than {MAX_TEXT} characters or holds a control character")
+
+
+def _decimal(checker: _Checker, value: Decimal) -> None:
+    sign, digits, exponent = value.as_tuple()
+    if not value.is_finite() or len(digits) > MAX_DECIMAL_DIGITS or not -MAX_DECIMAL_DIGITS <= exponent <= MAX_DECIMAL_DIGITS:  # type: ignore[operator]
+        raise checker.fail(f"a decimal with more than {MAX_DECIMAL_DIGITS} digits or an exponent past "
+                           f"±{MAX_DECIMAL_DIGITS}")
+
+
+def _ratio(checker: _Checker, text: str, what: str) -> Decimal:
+    if len(text) > 64:
+        raise checker.fail(f"{what} is not a ratio")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise checker.fail(f"{what} `{_short(text)}` is not a number") from None
+    _decimal(checker, value)
+    if not 0 <= value <= 1:
+        raise checker.fail(f"{what} must be between 0 and 1")
+    return value
+
+
+def _short(text: str) -> str:
+    """`text` safe to show: control characters escaped, at most 80 characters."""
+    shown = text.encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= 80 else shown[:80] + "…"
+
+
+__all__ = ["PlanError", "digest_update", "is_plan_text", "records_digest", "verify_plan"]
