@@ -12,7 +12,7 @@ import msgspec
 from carbonc._data import data_dir
 from carbonc.diagnostics import Diagnostic, sort_key
 from carbonc.passes import Context, Program, run_passes
-from carbonc.source import Source, SourceReadError, read_source
+from carbonc.source import Source, SourceReadError, Span, read_source
 from carbonc.syntax import parse
 
 
@@ -78,6 +78,9 @@ def read_or_diagnose(path: Path, shown: str | None = None) -> Source | CheckResu
             src = Source(path=name, text=err.text)
             span = src.span_at(err.offset)
             sources[name] = src
+        elif err.position is not None:
+            line, col = err.position  # where, with no source to show: the file is not text
+            span = Span(0, 0, line, col, line, col + 1)
         diag = Diagnostic(code=err.code, message=err.message, path=name, span=span, help=err.help)
         return CheckResult(None, (diag,), sources)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import msgspec
@@ -58,6 +59,8 @@ class SourceReadError(Exception):
         self.help = help
         self.offset = offset
         self.text: str | None = None
+        #: Where in the file (1-based line and column) when its content must not be shown.
+        self.position: tuple[int, int] | None = None
 
 
 def display_path(path: Path) -> str:
@@ -78,6 +81,7 @@ def read_source(path: Path, shown_as: str | None = None) -> Source:
             "C0001", f"`{shown}` is a directory, not a .carbon file",
             help="pass the .carbon files inside it, e.g. `carbonc check dir/*.carbon`",
         )
+    refuse_unlike_source(path, shown)
     try:
         size = path.stat().st_size
         if size > MAX_SOURCE_BYTES:
@@ -94,25 +98,47 @@ def read_source(path: Path, shown_as: str | None = None) -> Source:
     return Source(path=shown, text=decode_source(data), file=str(path))
 
 
+def refuse_unlike_source(path: Path, shown: str) -> None:
+    """Refuse what cannot be a program file — a device, a pipe, `/proc` pseudo-files — and a
+    symbolic link to anything but a regular `.carbon` file: its target's first line would
+    otherwise be echoed in the parse error (a link to `~/.git-credentials` printed the token).
+    Nothing of the file's content is shown."""
+    try:
+        if path.is_symlink():
+            target = path.resolve(strict=True)
+            if target.suffix != ".carbon" or not stat.S_ISREG(target.stat().st_mode):
+                raise SourceReadError(
+                    "C0001", f"`{shown}` is a symbolic link to something that is not a .carbon file; not read",
+                    help="pass the .carbon file itself")
+            return
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise SourceReadError("C0001", f"`{shown}` is not a regular file (a device, a pipe or a "
+                                           "pseudo-file); not read", help="pass a .carbon file")
+        if str(path.resolve()).startswith(("/proc/", "/sys/", "/dev/")):
+            raise SourceReadError("C0001", f"`{shown}` is a pseudo-file, not a .carbon file; not read")
+    except OSError as exc:
+        raise SourceReadError("C0001", f"cannot read `{shown}`: {exc.strerror or exc}") from None
+
+
 def decode_source(data: bytes) -> str:
     """Decode program bytes, refusing what cannot be `.carbon` text (non-UTF-8, NUL bytes)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        # Not text: only where it went wrong is shown, none of it (it may be anything, a key file).
         err = SourceReadError(
             "C0002", f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
             help="save the file as UTF-8",
-            offset=exc.start,
         )
-        err.text = data[: exc.start].decode("utf-8", "replace")
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        err.position = (data.count(b"\n", 0, exc.start) + 1,
+                        len(data[line_start:exc.start].decode("utf-8", "replace")) + 1)
         raise err from None
     if text.startswith("\ufeff"):
         text = text[1:]
     nul = text.find("\x00")
     if nul >= 0:
-        err = SourceReadError(
-            "C0003", "the file contains a NUL byte", help="a .carbon file is plain text", offset=nul
-        )
-        err.text = text
+        err = SourceReadError("C0003", "the file contains a NUL byte", help="a .carbon file is plain text")
+        err.position = (text.count("\n", 0, nul) + 1, nul - (text.rfind("\n", 0, nul) + 1) + 1)
         raise err
     return text

@@ -8,7 +8,7 @@ from pathlib import Path
 from carbonc.diagnostics import did_you_mean
 from carbonc.ir import nodes as ir
 from carbonc.passes._program import Context, Program
-from carbonc.source import SourceReadError, read_source
+from carbonc.source import SourceReadError, read_source, refuse_unlike_source
 from carbonc.syntax import parse
 
 
@@ -30,6 +30,11 @@ def _locate(use: ir.Use, importer: str, ctx: Context) -> Path | None:
         if candidate.suffix != ".carbon":
             candidate = candidate.with_name(candidate.name + ".carbon")
         if candidate.is_file():
+            try:
+                refuse_unlike_source(candidate, target)  # a link to a credentials file is not a module
+            except SourceReadError as err:
+                ctx.report(err.code, err.message, path, use.target.span, help=err.help)
+                return None
             return candidate.resolve()
         ctx.report("C0203", f"no module file `{target}`", path, use.target.span,
                    label="not found", help=f"looked for `{candidate}`")
