@@ -24,10 +24,17 @@ def is_saved_plan(path: Path) -> bool:
         return False
 
 
+def _safe(text: str) -> str:
+    return text.encode("unicode_escape").decode("ascii")[:80]
+
+
 def _git_source(ref: str, new_path: Path):
     """The NEW file's text at git revision `ref`, as a Source."""
     from carbonc.source import Source, SourceReadError, decode_source
 
+    # A revision, never an option: `git:--output=/tmp/x` must not reach `git show` as one.
+    if not ref or ref.startswith("-") or any(c.isspace() or ord(c) < 32 for c in ref) or ":" in ref:
+        fail(f"`git:{_safe(ref)}` does not name a git revision", "e.g. git:HEAD, git:main, git:v1.2, git:HEAD~1")
     here = new_path.resolve().parent
     try:
         top = subprocess.run(["git", "-C", str(here), "rev-parse", "--show-toplevel"], capture_output=True,
@@ -36,7 +43,7 @@ def _git_source(ref: str, new_path: Path):
         fail(f"`git:{ref}` needs {new_path} to be inside a git repository")
     rel = new_path.resolve().relative_to(Path(top)).as_posix()
     shown_as = f"git:{ref}:{rel}"
-    done = subprocess.run(["git", "-C", top, "show", f"{ref}:{rel}"], capture_output=True)
+    done = subprocess.run(["git", "-C", top, "show", "--end-of-options", f"{ref}:{rel}"], capture_output=True)
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         fail(f"cannot read `{rel}` at git revision `{ref}`: {message[-1] if message else 'git failed'}")
@@ -106,7 +113,8 @@ def check_provider(provider: str, header, summary) -> None:
 @click.argument("ref", metavar="FILE|NAME")
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
               help="Override a parameter, typed like it (repeatable).")
-@click.option("--seed", type=int, default=None, help="Seed for every random choice (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
+              help="Seed for every random choice, 0 to 2^63 - 1 (default: the scenario's).")
 @click.option("--scenario", "scenario", default=None, help="Which scenario of the file (default: the first).")
 @click.option("--provider", type=click.Choice(["mock", "razorpay", "stripe", "cashfree", "juspay", "standard"]),
               default=None, help="Check the plan against a provider: signature modes it cannot produce are "

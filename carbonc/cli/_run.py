@@ -19,6 +19,9 @@ from carbonc.ir.model import SIGNATURE_MODES
 
 PROVIDER_NAMES = ["mock", "razorpay", "stripe", "cashfree", "juspay", "standard"]
 
+#: Most copies of a message `--webhook-repeat` may ask for (the plan's own bound).
+MAX_REPEAT = 100
+
 
 class TimeScale(click.ParamType):
     """`max`, or a positive number of virtual seconds per wall second."""
@@ -69,7 +72,7 @@ def delivery_options(func: Callable) -> Callable:
         click.option("--webhook-previous-secret", "previous_secret", envvar="CARBON_WEBHOOK_PREVIOUS_SECRET",
                      default=None, help="The secret before a rotation, which `old_secret` and `rotation` "
                                         "messages are signed with (or CARBON_WEBHOOK_PREVIOUS_SECRET)."),
-        click.option("--webhook-repeat", "repeat", type=click.IntRange(min=1), default=None, metavar="N",
+        click.option("--webhook-repeat", "repeat", type=click.IntRange(1, MAX_REPEAT), default=None, metavar="N",
                      help="Deliver every message N times, with the same event id."),
         click.option("--webhook-order", "order", type=click.Choice(["sequence", "reverse", "random"]),
                      default=None, help="Send in plan order, reversed, or shuffled."),
@@ -109,6 +112,12 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
 
     if url is not None and not url.strip():
         fail("--webhook-url is empty", "an unset variable? without a target nothing is delivered: leave the flag out")
+    # An empty value is an unset variable, not a choice: refused rather than silently ignored.
+    for flag, value in (("--app", app), ("--callback-url", callback_url), ("--db", db), ("--junit", junit),
+                        ("--probe-base", probe_base)):
+        # (click turns an empty path into `.`)
+        if value is not None and (not str(value).strip() or (isinstance(value, Path) and str(value) == ".")):
+            fail(f"{flag} is empty", "an unset variable? leave the flag out to use the default")
     if url and app:
         fail("give --webhook-url or --app, not both")
     notes = list(notes or ())
@@ -304,7 +313,8 @@ class _Progress:
 @click.command()
 @click.argument("ref", metavar="FILE|NAME|PLAN")
 @delivery_options
-@click.option("--seed", type=int, default=None, help="Seed for every random choice (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
+              help="Seed for every random choice, 0 to 2^63 - 1 (default: the scenario's).")
 @click.option("--scenario", "scenario", default=None, help="Which scenario of the file (default: the first).")
 @click.option("--app", default=None, metavar="MODULE:ATTR",
               help="Deliver to an ASGI app in-process (FastAPI, Starlette) instead of a URL.")

@@ -9,7 +9,7 @@ from decimal import Decimal
 from carbonc.diagnostics import Diagnostic, did_you_mean
 from carbonc.errors import CompileError
 from carbonc.ir import nodes as ir
-from carbonc.ir.units import exponent, format_ratio
+from carbonc.ir.units import CURRENCIES, exponent, format_ratio
 from carbonc.ir.values import Duration, EvalError, Money, NotConstant, Value, evaluate
 from carbonc.passes import Type
 from carbonc.source import Source
@@ -48,6 +48,14 @@ def _convert(name: str, text: str, want: Type, env: Mapping[str, Value]) -> Valu
     if want.kind == "string":
         return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
     expr = _parse_value(name, text)
+    for node in _names(expr) if expr is not None else ():
+        # As in source (C0302): a money literal more precise than its currency is an error, not
+        # something to round.
+        if isinstance(node, ir.MoneyLit) and node.currency in CURRENCIES:
+            places = len(node.amount.replace("_", "").partition(".")[2])
+            if places > exponent(node.currency):
+                raise CompileError([_error("C0302", f"`{text}` has {places} decimal places; {node.currency} has "
+                                                    f"{exponent(node.currency)}", help=_example(want))])
     value: Value | None = None
     if expr is not None and not any(isinstance(n, ir.Name) for n in _names(expr)):
         try:

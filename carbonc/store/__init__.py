@@ -63,6 +63,9 @@ def open_store(path: Path | None = None, *, read_only: bool = False) -> Store:
         # A run appends and rarely reads back: with DuckDB's default cache (most of RAM) a
         # run's memory grew with its size (200,000 deliveries: 500 MB; with this cap: 300 MB).
         config = {} if read_only else {"memory_limit": _WRITER_MEMORY_LIMIT}
+        # Never fetch or load an extension on our behalf: `--db x.sqlite` had DuckDB try to
+        # download the SQLite one (from the network, at run time).
+        config.update(autoinstall_known_extensions=False, autoload_known_extensions=False)
         con = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.Error as exc:
         raise StoreError(_open_error(path, exc)) from None
@@ -236,6 +239,9 @@ def _open_error(path: Path, exc: duckdb.Error) -> str:
         return f"no space left on the device holding `{path}`"
     if "not a valid DuckDB database" in text or "Not a valid DuckDB" in text or "file is not a" in text.lower():
         return f"`{path}` is not a DuckDB database"
+    if "Extension" in text and ("not found" in text or "autoload" in text.lower()):
+        # Another database's file (SQLite, say): DuckDB would need an extension, never loaded here.
+        return f"`{path}` is not a DuckDB database (another format); choose another file with --db"
     return f"cannot open `{path}`: {_first_line(exc)}"
 
 
