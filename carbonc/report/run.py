@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
@@ -165,7 +166,7 @@ def terminal_text(result: RunResult, db: str | None = None) -> str:
         lines.append("")
     if db:
         lines.append(f"Recorded in {db} (run_id '{result.run_id}').")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 #: How checks are grouped, by what they judge: facts of the plan hold whatever the handler does,
@@ -245,6 +246,15 @@ def check_verdict(check: Any) -> str:
     return "note" if check.kind == "finding" else "FAIL"
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters shown as escapes (`\x00`, `\x1b`): what an endpoint
+    answered or a scenario wrote must not drive the terminal or break an XML report."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def junit_xml(result: RunResult) -> bytes:
     """JUnit XML: one test suite for the run, one test case per check (and one for the run
     itself, failing when it did not complete)."""
@@ -257,7 +267,8 @@ def junit_xml(result: RunResult) -> bytes:
             cases.append((c.name, check_verdict(c) != "FAIL", c.message or "", c))
     failures = skipped = 0
     for name, passed, message, check in cases:
-        case = ET.SubElement(suite, "testcase", classname=f"carbonc.{result.header.scenario}", name=name)
+        name, message = printable(name), printable(message)
+        case = ET.SubElement(suite, "testcase", classname=printable(f"carbonc.{result.header.scenario}"), name=name)
         if check is not None and check.severity:
             ET.SubElement(ET.SubElement(case, "properties"), "property", name="severity", value=check.severity)
         verdict = check_verdict(check) if check is not None else ("ok" if passed else "FAIL")
@@ -265,14 +276,14 @@ def junit_xml(result: RunResult) -> bytes:
             failures += 1
             failure = ET.SubElement(case, "failure", message=message, type=check.kind if check else "run")
             if check is not None:
-                failure.text = f"expected: {check.expected}\nactual: {check.actual}"
+                failure.text = printable(f"expected: {check.expected}\nactual: {check.actual}")
                 if check.name in probes:
-                    failure.text += "\n" + "\n".join(_failure_lines(probes[check.name], result))
+                    failure.text += "\n" + printable("\n".join(_failure_lines(probes[check.name], result)))
         elif verdict == "skip":
             skipped += 1
             ET.SubElement(case, "skipped", message=message)
         elif verdict == "note":
-            ET.SubElement(case, "system-out").text = f"finding: {message}"
+            ET.SubElement(case, "system-out").text = printable(f"finding: {message}")
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(failures))
     suite.set("skipped", str(skipped))
