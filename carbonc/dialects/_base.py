@@ -79,7 +79,11 @@ class Secrets:
         found = self._keys.get(dialect.name)
         if found is None:
             current = dialect.key(self._current)
-            previous = dialect.key(self._previous or dialect.derive_secret(self._current, "previous"))
+            try:
+                previous = dialect.key(self._previous or dialect.derive_secret(self._current, "previous"))
+            except ExecutionError as exc:
+                # The dialect speaks of "the webhook secret": say which one was malformed.
+                raise ExecutionError(f"--webhook-previous-secret: {exc}") from None
             wrong = dialect.key(dialect.derive_secret(self._current, "wrong"))
             found = self._keys[dialect.name] = Keys(current, previous, wrong)
         return found

@@ -86,8 +86,9 @@ def parse_target(url: str) -> Target:
     except ValueError as exc:
         raise ExecutionError(f"invalid webhook URL: {exc}") from None
     if parts.scheme not in ("http", "https"):
-        # Never quote the URL itself: it may carry a password.
-        shown = f"`{parts.scheme}://`" if parts.scheme else "no scheme"
+        # Never quote the URL itself, nor what looks like a scheme: `alice:pw@host` is a user
+        # name, then a password, with the scheme missing.
+        shown = f"`{parts.scheme}://`" if parts.scheme and "://" in url else "no scheme"
         raise ExecutionError(f"the webhook URL must start with http:// or https:// (it has {shown})")
     if not parts.hostname:
         raise ExecutionError("the webhook URL has no host")

@@ -19,6 +19,7 @@ import errno
 import os
 import re
 import tempfile
+from glob import escape as glob_escape
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,18 @@ class Store:
 
     # Lifecycle.
 
+    def _stage_prefix(self) -> str:
+        return f".{self.path.name[:200]}.stage-"
+
+    def _clear_stale_staging(self) -> None:
+        import shutil
+
+        for stale in self.path.parent.glob(glob_escape(self._stage_prefix()) + "*"):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+
     def _prepare(self) -> None:
+        self._clear_stale_staging()
         for statement in create_statements():
             self._con.execute(statement)
         for statement in upgrade_statements(self.tables()):
@@ -161,7 +173,9 @@ class Store:
     def _stage(self, table: str, rows: Sequence[Any]) -> str:
         # Bulk path: DuckDB reads newline-delimited JSON ~40x faster than `executemany` inserts.
         if self._stage_dir is None:
-            self._stage_dir = tempfile.TemporaryDirectory(prefix="carbonc-stage-")
+            # Beside the database, named after it: a run killed outright leaves its staging behind,
+            # and the next open of this file (which holds its lock) clears it.
+            self._stage_dir = tempfile.TemporaryDirectory(prefix=self._stage_prefix(), dir=self.path.parent)
         fd, name = tempfile.mkstemp(suffix=f".{table}.ndjson", dir=self._stage_dir.name)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -247,5 +261,6 @@ def _open_error(path: Path, exc: duckdb.Error) -> str:
 
 def _os_error(doing: str, path: Path, exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
-        return f"no space left on the device while trying to {doing} `{path}`"
+        # Rows are staged beside the database: a full disk there is the database's disk.
+        return f"no space left on the device holding `{path}`; what was recorded before this batch is kept"
     return f"cannot {doing} `{path}`: {exc.strerror or exc}"

@@ -372,3 +372,13 @@ def test_url_credentials_do_not_cover_juspays_own_auth_faults(db, scenario):
         assert len(unsigned) == 2 and len(srv.requests) == 4
     assert result.exit_code == 0, result.output
     assert "credentials in --webhook-url are not sent with --provider juspay" in result.stderr
+
+
+def test_messages_about_bad_secrets_and_urls_name_the_flag_and_echo_nothing(db):
+    secret = run("run", "dispute-spike", "--provider", "juspay", "--webhook-url", "http://127.0.0.1:9/x",
+                 "--webhook-previous-secret", "no-colon-here", "--db", str(db))
+    assert secret.exit_code == 2 and "--webhook-previous-secret:" in secret.stderr
+    assert "no-colon-here" not in secret.output
+    url = run("run", "dispute-spike", "--webhook-url", "alice:pw@host/x", "--db", str(db))
+    assert url.exit_code == 2 and "(it has no scheme)" in url.stderr and "alice" not in url.output
+    assert not db.exists()

@@ -150,3 +150,17 @@ def test_the_documented_queries_run_on_a_real_run(tmp_path):
     # One window for all probes, from when the deliveries settled: the first probe polls its
     # failing entities until it ends, those after it ask once.
     assert any(polls > 1 for *_, polls in found[5])
+
+
+def test_staging_lives_beside_the_database_and_stale_staging_is_cleared(tmp_path):
+    path = tmp_path / "db.duckdb"
+    stale = tmp_path / ".db.duckdb.stage-killed"  # what a run killed outright leaves behind
+    stale.mkdir()
+    (stale / "rows.ndjson").write_text("{}", encoding="utf-8")
+    other = tmp_path / ".other.duckdb.stage-live"  # another database's: not ours to touch
+    other.mkdir()
+    with open_store(path) as store:
+        assert not stale.exists() and other.exists()
+        store.begin_run(run_row())
+        store.append(Batch(checks=[CheckRow("r1", "expect", "x", None, True, "", "", "")]))
+        assert str(store._stage_dir.name).startswith(str(tmp_path / ".db.duckdb.stage-"))
