@@ -74,7 +74,11 @@ def display_path(path: Path) -> str:
 def read_source(path: Path, shown_as: str | None = None) -> Source:
     """Read `path` as UTF-8 `.carbon` text, or raise `SourceReadError` saying why not."""
     shown = shown_as or display_path(path)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a name too long for the file system, say
+        raise SourceReadError("C0001", f"cannot read `{shown}`: {exc.strerror or exc}") from None
+    if not exists:
         raise SourceReadError("C0001", f"no such file `{shown}`")
     if path.is_dir():
         raise SourceReadError(

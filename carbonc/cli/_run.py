@@ -112,6 +112,9 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
 
     if url is not None and not url.strip():
         fail("--webhook-url is empty", "an unset variable? without a target nothing is delivered: leave the flag out")
+    for flag, value in (("--db", db), ("--junit", junit)):
+        if value is not None and any(len(part.encode()) > 255 for part in Path(value).parts):
+            fail(f"{flag}: a file or directory name is at most 255 bytes")
     # An empty value is an unset variable, not a choice: refused rather than silently ignored.
     for flag, value in (("--app", app), ("--callback-url", callback_url), ("--db", db), ("--junit", junit),
                         ("--probe-base", probe_base)):

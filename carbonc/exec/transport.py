@@ -92,6 +92,8 @@ def parse_target(url: str) -> Target:
         raise ExecutionError(f"the webhook URL must start with http:// or https:// (it has {shown})")
     if not parts.hostname:
         raise ExecutionError("the webhook URL has no host")
+    if not _valid_host(parts.hostname):
+        raise ExecutionError("the webhook URL's host is not a valid host name (an empty or over-long label?)")
     default = 443 if parts.scheme == "https" else 80
     port = port or default
     host = parts.hostname
@@ -108,6 +110,22 @@ def parse_target(url: str) -> Target:
         auth = "Basic " + base64.b64encode(pair).decode("ascii")
     shown = f"{parts.scheme}://{host_header}{parts.path or '/'}"
     return Target(parts.scheme, host, port, path, host_header, shown, auth)
+
+
+def _valid_host(host: str) -> bool:
+    """An IP address, or a name whose labels IDNA can encode (1 to 63 characters each)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return all(0 < len(label) <= 63 for label in host.rstrip(".").split("."))
 
 
 class Connection:
@@ -210,7 +228,7 @@ class Connection:
         t = self.target
         try:
             stream: trio.abc.Stream = await trio.open_tcp_stream(t.host, t.port)
-        except socket.gaierror:
+        except (socket.gaierror, UnicodeError):  # UnicodeError: a host IDNA cannot encode
             raise _Failure("dns") from None
         except OSError as exc:
             raise _Failure(_connect_error(exc)) from None

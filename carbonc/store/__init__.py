@@ -51,6 +51,8 @@ def open_store(path: Path | None = None, *, read_only: bool = False) -> Store:
     cannot be created.
     """
     path = (path or default_path()).expanduser()
+    if any(len(part.encode()) > 255 for part in path.parts):
+        raise StoreError(f"cannot use `{path}`: a file or directory name is at most 255 bytes")
     if path.is_dir():
         raise StoreError(f"`{path}` is a directory, not a database file")
     if not read_only:

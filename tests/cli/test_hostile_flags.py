@@ -68,3 +68,22 @@ def test_a_file_of_another_database_is_not_opened_with_an_extension(tmp_path: Pa
     result = run("run", "dispute-spike", "--set", "baseline_orders=5", "--db", str(other))
     assert result.exit_code == 1
     assert "is not a DuckDB database" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("url", ["http://" + "a" * 64 + ".example/x", "http://a..b/x"])
+def test_a_host_that_cannot_be_a_name_is_exit_2(url: str, tmp_path: Path) -> None:
+    db = tmp_path / "runs.duckdb"
+    result = run("run", "dispute-spike", "--set", "baseline_orders=5", "--webhook-url", url, "--db", str(db))
+    assert result.exit_code == 2 and "is not a valid host name" in result.stderr
+    assert not db.exists()
+
+
+def test_names_too_long_for_the_file_system_are_clear_errors(tmp_path: Path) -> None:
+    long_name = "a" * 300
+    db = run("run", "dispute-spike", "--set", "baseline_orders=5", "--db", str(tmp_path / f"{long_name}.duckdb"))
+    assert db.exit_code == 2 and "at most 255 bytes" in db.stderr
+    env = run("run", "dispute-spike", "--set", "baseline_orders=5",
+              env={"CARBON_DB": str(tmp_path / f"{long_name}.duckdb")})
+    assert env.exit_code == 1 and "at most 255 bytes" in env.stderr and "internal error" not in env.output
+    source = run("check", str(tmp_path / f"{long_name}.carbon"))
+    assert source.exit_code == 2 and "File name too long" in source.output and "internal error" not in source.output
