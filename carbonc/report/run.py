@@ -306,7 +306,22 @@ def _failure_lines(probe: Any, result: RunResult) -> list[str]:
 
 
 def post_callback(url: str, payload: dict[str, Any], timeout_s: float = 10.0) -> str | None:
-    """POST the summary to `url`; return None on a 2xx, else what went wrong (never raises)."""
+    """POST the summary to `url`; return None on a 2xx, else what went wrong (never raises).
+    The whole call has `timeout_s`: a server that trickles its answer a byte at a time resets
+    every read timeout, so the call runs in a thread that is abandoned when time is up."""
+    import threading
+
+    outcome: list[str | None] = []
+    worker = threading.Thread(target=lambda: outcome.append(_post(url, payload, timeout_s)), daemon=True,
+                              name="carbonc-callback")
+    worker.start()
+    worker.join(timeout_s)
+    if not outcome:
+        return f"the callback did not finish within {timeout_s:g} s; abandoned"
+    return outcome[0]
+
+
+def _post(url: str, payload: dict[str, Any], timeout_s: float) -> str | None:
     import httpx
 
     try:
@@ -316,6 +331,8 @@ def post_callback(url: str, payload: dict[str, Any], timeout_s: float = 10.0) ->
     except httpx.TimeoutException:
         return "the callback timed out"
     except httpx.HTTPError as exc:
+        return f"the callback failed: {type(exc).__name__}"
+    except Exception as exc:  # noqa: BLE001 - a URL httpx cannot even parse is still just a failed callback
         return f"the callback failed: {type(exc).__name__}"
     if not 200 <= response.status_code < 300:
         return f"the callback answered {response.status_code}"

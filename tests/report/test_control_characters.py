@@ -31,3 +31,35 @@ def test_printable_escapes_every_control_character_but_newline_and_tab() -> None
     from carbonc.report.run import printable
 
     assert printable("a\x00b\x7fc\r\n\td") == "a\\x00b\\x7fc\\x0d\n\td"
+
+
+def test_a_callback_that_trickles_is_abandoned_at_its_deadline() -> None:
+    import socket
+    import threading
+    import time
+
+    from carbonc.report.run import post_callback
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100:
+            if stop.wait(0.2):
+                break
+            conn.sendall(bytes([byte]))
+        conn.close()
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    started = time.monotonic()
+    problem = post_callback(f"http://127.0.0.1:{listener.getsockname()[1]}/cb", {"run": 1}, timeout_s=1.0)
+    elapsed = time.monotonic() - started
+    stop.set()
+    listener.close()
+    assert problem is not None and "did not finish within 1 s" in problem
+    assert elapsed < 3
