@@ -88,6 +88,10 @@ def delivery_options(func: Callable) -> Callable:
                      help="Probe requests in flight at once."),
         click.option("--probe-timeout", type=Seconds(), default=10.0, show_default=True, metavar="S",
                      help="Deadline of one probe request, in seconds (probes are never retried)."),
+        click.option("--circuit-breaker", "circuit_breaker", type=click.IntRange(min=0), default=20,
+                     show_default=True, metavar="N",
+                     help="Stop sending after N attempts in a row got no answer at all (refused, timed out, "
+                          "reset): the rest is recorded as not sent and --ci fails. 0 turns it off."),
         click.option("--skip-probes", is_flag=True,
                      help="Send no probe: test the webhook endpoint alone (probes are reported as not judged)."),
         click.option("--ci", is_flag=True, help="Exit 1 if any check or probe fails (a mismatched verdict "
@@ -105,7 +109,7 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
              time_scale: float | None = None, db: Path | None = None, junit: Path | None = None,
              notes: list[str] | None = None, legacy: bool = False, probe_base: str | None = None,
              probe_headers: tuple[str, ...] = (), probe_concurrency: int = 20, probe_timeout: float = 10.0,
-             skip_probes: bool = False) -> None:
+             skip_probes: bool = False, circuit_breaker: int = 20) -> None:
     """Everything `run` does after parsing its flags; exits with the contract's code."""
     from carbonc.errors import CompileError, ExecutionError, StoreError
     from carbonc.plan.params import split_assignments
@@ -148,7 +152,7 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
                          timeout_s=probe_timeout, skip=skip_probes)
     options = RunOptions(provider=provider, url=url, app=asgi, app_path=app_path, app_name=app, secret=secret,
                          previous_secret=previous_secret, concurrency=concurrency, timeout_s=timeout,
-                         time_scale=time_scale, probe=probe)
+                         time_scale=time_scale, probe=probe, circuit_breaker=circuit_breaker)
     try:
         prepared = prepare(plan, options)  # before the database is touched: bad input changes nothing
     except ExecutionError as exc:

@@ -16,7 +16,7 @@ import trio
 
 from carbonc.dialects import EntityIndex, Secrets, get_dialect
 from carbonc.errors import CarbonError, ExecutionError, InternalError, StoreError
-from carbonc.exec._deliver import Clock, Deliverer, Job
+from carbonc.exec._deliver import Breaker, Clock, Deliverer, Job
 from carbonc.exec.gateway import SimulatedGateway, default_secret
 from carbonc.exec.facts import GatewayFacts
 from carbonc.exec.model import PlanInput, RunOptions, RunResult
@@ -30,6 +30,9 @@ from carbonc.exec.writer import Writer
 from carbonc.plan.model import Entity, Header, Message, Record, Summary
 from carbonc.plan.verify import digest_update, records_digest
 from carbonc.store import CheckRow, RunRow, Store, TimelineRow
+
+#: Why a message was not sent once the circuit breaker tripped.
+ENDPOINT_DOWN = "endpoint down: not sent after the circuit breaker tripped"
 
 #: Failing entities whose timelines a run gathers: per failed probe, and in all.
 TIMELINES_PER_PROBE, TIMELINES_PER_RUN = 3, 10
@@ -56,6 +59,9 @@ class PreparedRun:
             self.warnings.append("the credentials in --webhook-url are not sent with --provider juspay: its "
                                  "Basic auth comes from --webhook-secret")
         self.gateway = SimulatedGateway(self.dialect)
+        if options.circuit_breaker < 0:
+            raise ExecutionError("--circuit-breaker must be 0 (off) or more")
+        self.breaker = Breaker(options.circuit_breaker)
         self.facts = GatewayFacts(plan.header.probes)
         self.probe_results: list[ProbeResult] = []
         self.probe_s = 0.0
@@ -168,7 +174,8 @@ class PreparedRun:
             self.status, self.error = "failed", self.error or str(exc)
         return RunResult(self.run_id, self.status, header, self.plan.summary, self.options.provider,
                          self.shown_target(), self.tally, checks, time.time() - started, writer.rows_written,
-                         self.warnings, self.error, self.probe_results, timelines, self.probe_s)
+                         self.warnings, self.error, self.probe_results, timelines, self.probe_s,
+                         self._breaker_note())
 
     async def _deliver_all(self, writer: Writer, plan_hash: Any) -> None:
         encoder = msgspec.json.Encoder()
@@ -220,7 +227,7 @@ class PreparedRun:
                                           secrets=self.secrets, clock=clock, connect=self._connector(),
                                           concurrency=self.options.concurrency, writer=writer, tally=self.tally,
                                           watched=self.facts.watched if self._probing() else frozenset(),
-                                          acknowledged=self.facts.acknowledged)
+                                          acknowledged=self.facts.acknowledged, breaker=self.breaker)
                     await deliverer.run(jobs, self._stoppable)
                     if self._probing() and not self.interrupts:
                         # The deliveries have settled: nothing in flight, no retry pending.
@@ -263,6 +270,8 @@ class PreparedRun:
                 raise ExecutionError(f"the plan is inconsistent: message {message.seq} names a delivery policy or "
                                      "an entity it does not have")
             message_id, row = self.gateway.message_row(self.run_id, message, header, lookup)
+            if self.breaker.tripped and row.skipped is None:
+                row = msgspec.structs.replace(row, skipped=ENDPOINT_DOWN)
             writer.add(row)
             if row.skipped is not None or not self._has_target():
                 self.tally.skipped()
@@ -322,6 +331,13 @@ class PreparedRun:
         while True:
             self.progress(self.tally)
             await trio.sleep(0.25)
+
+    def _breaker_note(self) -> str | None:
+        if not self.breaker.tripped:
+            return None
+        kinds = ", ".join(f"{kind} {n:,}" for kind, n in self.breaker.kinds.most_common())
+        return (f"the endpoint did not answer {self.breaker.limit} attempts in a row ({kinds}): it was taken to be "
+                f"down and the rest was not sent (`--circuit-breaker 0` sends everything regardless)")
 
     def _timelines(self) -> dict[str, list[TimelineRow]]:
         """The order trees of the first entities each failed probe names, as sent."""

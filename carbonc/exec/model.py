@@ -63,6 +63,9 @@ class RunOptions(msgspec.Struct, kw_only=True):
     #: Where and how the plan's probes ask the merchant's state API (None: defaults, the base
     #: being the webhook URL's origin, or the app itself with `app`).
     probe: ProbeOptions | None = None
+    #: Attempts in a row without any answer after which the endpoint is taken to be down and
+    #: nothing more is sent (0: never).
+    circuit_breaker: int = 20
 
     def __repr__(self) -> str:  # never show the secrets
         return f"RunOptions(provider={self.provider!r}, url={self.url!r}, concurrency={self.concurrency})"
@@ -88,11 +91,13 @@ class RunResult(NamedTuple):
     timelines: dict[str, list[TimelineRow]] = {}
     #: Seconds spent probing the merchant's state, within `elapsed_s`.
     probe_s: float = 0.0
+    #: Set when the circuit breaker stopped the run's sending: why.
+    endpoint_down: str | None = None
 
     @property
     def passed(self) -> bool:
-        """The run completed, every `expect` held and every probe found the merchant's state
-        right. Findings report facts of the scenario (a finding that fires is in the summary)
+        """The run completed with the endpoint up, every `expect` held and every probe found the
+        merchant's state right. Findings report facts of the scenario (a finding that fires is in the summary)
         and checks not judged are neither."""
-        return self.status == "completed" and all(
+        return self.status == "completed" and self.endpoint_down is None and all(
             c.passed is not False for c in self.checks if c.kind in ("expect", "probe") and c.entity_id is None)

@@ -48,6 +48,7 @@ def document(result: RunResult, db: str | None = None) -> dict[str, Any]:
         "probes": [_probe_document(p, result) for p in result.probes],
         "probing": {"elapsed_s": round(result.probe_s, 3),
                     "requests": sum(r.polls for p in result.probes for r in p.results)},
+        "endpoint_down": result.endpoint_down,
         "rows_written": result.rows_written,
         "db": db,
         "warnings": result.warnings,
@@ -149,6 +150,8 @@ def terminal_text(result: RunResult, db: str | None = None) -> str:
                      f"{t.metrics['deliveries.retried']:,} retries)")
         if t.errors:
             lines.append("Errors: " + ", ".join(f"{kind} {n:,}" for kind, n in sorted(t.errors.items())))
+        if result.endpoint_down:
+            lines.append(f"Circuit breaker: {result.endpoint_down}")
         lines.append("")
     checks = [c for c in result.checks if c.entity_id is None]
     if result.probes:

@@ -382,3 +382,20 @@ def test_messages_about_bad_secrets_and_urls_name_the_flag_and_echo_nothing(db):
     url = run("run", "dispute-spike", "--webhook-url", "alice:pw@host/x", "--db", str(db))
     assert url.exit_code == 2 and "(it has no scheme)" in url.stderr and "alice" not in url.output
     assert not db.exists()
+
+
+def test_the_circuit_breaker_stops_sending_to_a_dead_endpoint(db):
+    dead = servers.refused_url()
+    result = run("run", "dispute-spike", "--set", "baseline_orders=200", "--webhook-url", dead, "--db", str(db),
+                 "--ci", "--skip-probes", "--output", "json")
+    assert result.exit_code == 1  # --ci fails: the handler was never tested
+    doc = json.loads(result.stdout)
+    assert doc["endpoint_down"] and "20 attempts in a row" in doc["endpoint_down"]
+    attempts = rows(db, "select count(*) from deliveries")[0][0]
+    assert 20 <= attempts < 40  # stopped, not 660 messages × a ladder of retries
+    skipped = rows(db, "select count(*) from messages where skipped like 'endpoint down%'")[0][0]
+    assert skipped > 600
+    # Turned off, every message is tried, on the gateway's whole ladder (refusals are instant).
+    off = run("run", "dispute-spike", "--set", "baseline_orders=20", "--webhook-url", dead, "--db", str(db),
+              "--circuit-breaker", "0", "--skip-probes", "--output", "json", "--timeout", "0.5")
+    assert json.loads(off.stdout)["endpoint_down"] is None
