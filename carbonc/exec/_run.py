@@ -203,10 +203,16 @@ class PreparedRun:
         try:
             await self._run_plan(plan, header, writer)
         finally:
-            # A run cut short still records its plan's hash.
-            with contextlib.suppress(Exception):  # a reading error is reported where it happened
-                for _ in plan:
-                    pass
+            # A run cut short still records its plan's hash, reading the rest of the plan with
+            # the signal watcher let in now and then: a second Ctrl-C stops that too (the run
+            # then records no hash).
+            with trio.CancelScope(shield=True), contextlib.suppress(Exception):
+                for n, _ in enumerate(plan):
+                    if n % 4096 == 0:
+                        await trio.lowlevel.checkpoint()
+                        if self.interrupts > 1:
+                            self.plan_complete = False
+                            break
 
     async def _run_plan(self, plan: Iterator[Record], header: Header, writer: Writer) -> None:
         async with trio.open_nursery() as nursery:
