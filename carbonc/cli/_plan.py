@@ -81,6 +81,24 @@ def load(ref_path: tuple[str, Path] | None, source, overrides, seed, scenario, d
     return result.header, result.summary, result
 
 
+def _with_digest(loaded):
+    """(header, summary) with the summary's `records_sha256` filled in for a compiled plan, so a
+    diff also sees records that changed without changing a count (an amount, a time)."""
+    header, summary, compiled = loaded
+    if compiled is None or summary.records_sha256 is not None:
+        return header, summary
+    import msgspec
+
+    from carbonc.plan.model import Entity, Message
+    from carbonc.plan.verify import digest_update, records_digest
+
+    digest = records_digest()
+    for record in compiled.records():
+        if isinstance(record, (Entity, Message)):
+            digest_update(digest, record)
+    return header, msgspec.structs.replace(summary, records_sha256=digest.hexdigest())
+
+
 def provider_problems(provider: str, header, summary) -> tuple[list[str], list[str]]:
     """(errors, warnings) of running the plan as `provider`: signature modes it cannot produce,
     and events it never sends (those messages are not delivered)."""
@@ -167,7 +185,7 @@ def plan(ref, assignments, seed, scenario, provider, fmt_, out, diff_ref, detail
     else:
         (old_ref, old_path), = resolve_refs([diff_ref])
         old = load((old_ref, old_path), None, overrides, seed, scenario)
-    changes = diff(old[:2], (header, summary))
+    changes = diff(_with_digest(old), _with_digest((header, summary, compiled)))
     if fmt_ == "json":
         payload = {"changes": {name: lines for name, lines in changes.groups}, "added": changes.added,
                    "changed": changes.changed, "removed": changes.removed}

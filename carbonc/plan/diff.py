@@ -126,6 +126,13 @@ def diff(old: tuple[Header, Summary], new: tuple[Header, Summary]) -> PlanDiff:
                 add(checks, "~", f"{a.method} {a.url}: {what.replace('_ms', '')} changed")
     groups.append(("Checks and probes", checks))
 
+    records: list[str] = []
+    if (os_.records_sha256 and ns.records_sha256 and os_.records_sha256 != ns.records_sha256
+            and not any(lines for _, lines in groups)):
+        # Every count and setting equal, the records not: amounts, times or IDs changed.
+        add(records, "~", "the same counts and settings, other entities or messages (amounts, times or IDs)")
+    groups.append(("Records", records))
+
     return PlanDiff([(name, lines) for name, lines in groups if lines], counts["+"], counts["-"], counts["~"])
 
 

@@ -12,6 +12,8 @@ from click.testing import CliRunner
 
 from carbonc.cli import main
 
+pytestmark = pytest.mark.usefixtures("deadline")
+
 TOKEN = "ghp_SECRETTOKEN1234567890"
 
 

@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from carbonc.cli import main
 
+pytestmark = pytest.mark.usefixtures("deadline")
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 from carbonc.cli import main
 
+pytestmark = pytest.mark.usefixtures("deadline")
+
 Edit = Callable[[list[dict]], list[dict]]
 
 
@@ -150,3 +152,21 @@ def test_a_plan_diff_sees_what_the_records_say(saved: list[dict], tmp_path: Path
     bad = write(_summary("deliveries", 1)(json.loads(json.dumps(saved))), tmp_path / "bad.ndjson")
     result = CliRunner().invoke(main, ["plan", str(good), "--diff", str(bad)])
     assert result.exit_code == 2 and "summary does not match" in result.stderr
+
+
+def test_a_diff_sees_records_changed_without_changing_a_count(saved: list[dict], tmp_path: Path) -> None:
+    from carbonc.plan.model import Entity, Message
+    from carbonc.plan.verify import _DECODER, digest_update, records_digest
+
+    edited = json.loads(json.dumps(saved))
+    first(edited, "entity", kind="order")["amount_minor"] += 1
+    digest = records_digest()  # an editor who also rewrites the digest
+    for r in edited[1:-1]:
+        record = _DECODER.decode(json.dumps(r))
+        assert isinstance(record, (Entity, Message))
+        digest_update(digest, record)
+    edited[-1]["records_sha256"] = digest.hexdigest()
+    good, bad = write(saved, tmp_path / "good.ndjson"), write(edited, tmp_path / "edited.ndjson")
+    result = CliRunner().invoke(main, ["plan", str(bad), "--diff", str(good), "--detailed-exitcode"])
+    assert result.exit_code == 3, result.output
+    assert "other entities or messages (amounts, times or IDs)" in result.stdout
