@@ -228,6 +228,10 @@ def _probe_headers(given: tuple[str, ...]) -> dict[str, str]:
             value = os.environ[var]
         if any(ord(c) < 32 or c == "\x7f" for c in value):
             fail(f"--probe-header `{name}` has a control character in its value")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            fail(f"--probe-header `{name}` has a character an HTTP header cannot carry (its value must be Latin-1)")
         headers[name] = value
     return headers
 

@@ -96,8 +96,7 @@ class PreparedRun:
             except (httpx.InvalidURL, TypeError, ValueError):
                 parsed = None
             if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-                raise ExecutionError(f"--probe-base must be an http(s) URL such as http://127.0.0.1:8000, "
-                                     f"not `{probe.base}`")
+                raise ExecutionError("--probe-base must be an http(s) URL such as http://127.0.0.1:8000")
             probe = ProbeOptions(base=probe.base.rstrip("/"), headers=probe.headers, concurrency=probe.concurrency,
                                  timeout_s=probe.timeout_s, skip=probe.skip)
         return probe

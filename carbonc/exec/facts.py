@@ -38,12 +38,13 @@ class GatewayFacts:
     def add(self, entity: Entity) -> None:
         kind, parent = entity.kind, entity.parent
         ever = {t.state for t in entity.transitions}
-        totals = self.totals.setdefault(entity.currency, dict.fromkeys(("captured", "refunded", "disputed", "lost"), 0))
+        # A currency appears in the totals once money moves in it (as in a merchant's ledger).
         if kind == "payment" and "captured" in ever:
-            totals["captured"] += entity.amount_minor
+            self._total(entity.currency)["captured"] += entity.amount_minor
         elif kind == "refund" and entity.state == "processed":
-            totals["refunded"] += entity.amount_minor
+            self._total(entity.currency)["refunded"] += entity.amount_minor
         elif kind == "dispute":
+            totals = self._total(entity.currency)
             totals["disputed"] += entity.amount_minor
             if entity.state == "lost":
                 totals["lost"] += entity.amount_minor
@@ -67,6 +68,9 @@ class GatewayFacts:
         elif kind in ("refund", "dispute"):
             fields.update(payment=parent or "", order=self._order_of.get(parent or "", ""))
         self._fields[entity.id] = fields
+
+    def _total(self, currency: str) -> dict[str, int]:
+        return self.totals.setdefault(currency, dict.fromkeys(("captured", "refunded", "disputed", "lost"), 0))
 
     def _roll_up(self, child: Entity, parent: dict[str, object], ever: set[str]) -> None:
         if child.kind == "payment":

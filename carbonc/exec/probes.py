@@ -15,10 +15,11 @@ Header values given with `--probe-header` are sent but never recorded or shown.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import msgspec
 import trio
@@ -81,6 +82,31 @@ class ProbeResult(msgspec.Struct, kw_only=True):
     @property
     def failed(self) -> list[EntityResult]:
         return [r for r in self.results if not r.passed]
+
+
+#: Fields that name another entity, and its kind, per kind of the probed entity.
+_LINKS = {"order": {"payment": "payment"}, "payment": {"parent": "order", "order": "order"},
+          "refund": {"payment": "payment", "parent": "payment", "order": "order"},
+          "dispute": {"payment": "payment", "parent": "payment", "order": "order"}}
+
+
+class _MapView:
+    """A map as a template sees it: `{{ api.orders }}` (or `api["my-key"]`), and nothing else —
+    not a dict's methods (`api.items` is the map's `items`, if it has one)."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: dict[str, Any]):
+        self._table = table
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._table[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self._table[name]
 
 
 class _Raw(str):
@@ -158,7 +184,7 @@ class Prober:
         except _RequestError as exc:
             return EntityResult(entity=entity, root=root, passed=False, request=f"{probe.method} {probe.url}",
                                 expected=expected, observed="", reason=f"request: {exc}", elapsed_ms=0.0, polls=0)
-        shown = f"{method} {url}"
+        shown = f"{method} {redacted(url)}"
         while True:
             polls += 1
             passed, observed, reason = await self._attempt(sender, probe, method, url, headers, body, entity_values)
@@ -176,7 +202,7 @@ class Prober:
                                    for name, value in self.params.items()}
         context["base"] = _Raw(self.options.base or "http://app")
         for name, table in probe.maps.items():
-            context[name] = {key: _Raw(v) if isinstance(v, str) else v for key, v in table.items()}
+            context[name] = _MapView({key: _Raw(v) if isinstance(v, str) else v for key, v in table.items()})
         values: dict[str, Any] = {}
         if probe.kind is None or entity is None:
             totals = self.facts.totals
@@ -193,6 +219,10 @@ class Prober:
             return None, values
         fields = dict(fields)
         fields["ref"] = self.ref(probe.kind, entity)
+        # Links to other entities as the provider names them, as the merchant stored them.
+        for link, kind in _LINKS.get(probe.kind, {}).items():
+            if fields.get(link):
+                fields[link] = self.ref(kind, str(fields[link]))
         context[probe.kind] = fields
         for name, value in fields.items():
             values[f"{probe.kind}.{name}"] = value
@@ -216,16 +246,19 @@ class Prober:
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
-            raise _RequestError(f"`{_clip(url)}` is not a valid URL ({exc})") from None
+            raise _RequestError(f"`{_clip(redacted(url))}` is not a valid URL ({exc})") from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise _RequestError(f"`{_clip(url)}` is not an http(s) URL with a host")
+            raise _RequestError(f"`{_clip(redacted(url))}` is not an http(s) URL with a host")
         try:
             parse_target(str(parsed))
         except ExecutionError as exc:
-            raise _RequestError(f"`{_clip(url)}`: {exc}") from None
+            raise _RequestError(f"`{_clip(redacted(url))}`: {exc}") from None
         for name, value in headers.items():
             if any(ord(c) < 32 or c == "\x7f" for c in name + value):
                 raise _RequestError(f"header `{_clip(name)}` has a control character in its value")
+            if not _TOKEN.fullmatch(name) or not _latin1(value):
+                raise _RequestError(f"header `{_clip(name)}` cannot be sent: a header name is letters, digits "
+                                    "and `-`, a value Latin-1 text")
         headers = {**headers, **self.options.headers}
         return probe.method, str(parsed), headers, body
 
@@ -346,6 +379,34 @@ class AppStateSender:
             await self._client.aclose()
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def redacted(url: str) -> str:
+    """`url` as it may be shown or stored: no user or password, and the query (often a token)
+    as `?…`."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = host + (f":{parts.port}" if _port(parts) else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
+
+
+def _port(parts: Any) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        return None
+
+
 class _RequestError(Exception):
     """A probe's templates did not give a valid request."""
 
@@ -370,9 +431,11 @@ class _Answer(Mapping[str, Any]):
             return self.values[name]
         head, _, rest = name.partition(".")
         if head == "headers":
-            if rest.lower() not in self.headers:
-                raise KeyError(name)
-            return self.headers[rest.lower()]
+            # Names cannot hold `-`: `headers.content_type` reads `Content-Type`.
+            for key in (rest.lower(), rest.lower().replace("_", "-")):
+                if key in self.headers:
+                    return self.headers[key]
+            raise KeyError(name)
         if head == "json":
             node = self.json()
             for part in rest.split(".") if rest else ():
@@ -389,7 +452,7 @@ class _Answer(Mapping[str, Any]):
         if self._json is _UNREAD:
             try:
                 self._json = _JSON.decode(self.raw)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):  # RecursionError: nested past any use
                 self._json = _NOT_JSON
         if self._json is _NOT_JSON:
             raise _NotJson
@@ -430,12 +493,17 @@ _JSON = msgspec.json.Decoder(float_hook=Decimal)
 
 
 def _language_value(node: Any) -> Any:
-    """A JSON value as the language's values: whole decimals stay Decimal (`170.00`), so an
-    integer amount compares equal only to an integer; `null` stays None."""
-    if isinstance(node, Decimal) and not node.is_finite():
+    """A JSON value as the language's values: numbers with a fraction are exact decimals
+    (`170.10`; `115.0` equals `115`), `null` stays None. A number past 40 digits or an exponent
+    of ±40 is refused: `1e1000000` would cost seconds of arithmetic per comparison."""
+    if isinstance(node, Decimal):
+        _, digits, exponent = node.as_tuple()
+        if not node.is_finite() or len(digits) > 40 or not -40 <= exponent <= 40:  # type: ignore[operator]
+            raise ValueError("a number too large or too precise to judge")
+    elif isinstance(node, float) and not math.isfinite(node):
         raise ValueError("not a finite number")
-    if isinstance(node, float) and not math.isfinite(node):
-        raise ValueError("not a finite number")
+    elif isinstance(node, int) and not isinstance(node, bool) and abs(node) >= 10**40:
+        raise ValueError("a number too large to judge")
     return node
 
 

@@ -134,6 +134,7 @@ class Connection:
     def __init__(self, target: Target, ssl_context: ssl.SSLContext | None = None, max_body: int = MAX_BODY_BYTES):
         self.target, self._ssl, self.max_body = target, ssl_context, max_body
         self._stream: trio.abc.Stream | None = None
+        self._bodiless = False
         self._buffer = b""
         self._served = 0
         self._head = (f"Host: {target.host_header}\r\nUser-Agent: {_USER_AGENT}\r\n").encode("latin-1")
@@ -161,6 +162,7 @@ class Connection:
             await self.aclose()
         if self.target.auth and not any(k.lower() == "authorization" for k in headers):
             headers = {**headers, "Authorization": self.target.auth}
+        self._bodiless = method == "HEAD"  # its answer has a Content-Length but no body
         return await self._attempt(self._request(method, path, headers, body), deadline)
 
     def _idle_and_open(self) -> bool:
@@ -190,8 +192,12 @@ class Connection:
         # hand-edited plan, say) would write a header of its own.
         if _CONTROL.search("".join(headers) + "".join(headers.values()) + path):
             raise ExecutionError("a request header or path holds a control character: refused, not sent")
-        return b"".join((f"{method} {path} HTTP/1.1\r\n".encode("latin-1"), self._head,
-                         f"Content-Length: {len(body)}\r\n{lines}\r\n".encode("latin-1"), body))
+        try:
+            return b"".join((f"{method} {path} HTTP/1.1\r\n".encode("latin-1"), self._head,
+                             f"Content-Length: {len(body)}\r\n{lines}\r\n".encode("latin-1"), body))
+        except UnicodeEncodeError:
+            raise ExecutionError("a request header holds a character HTTP cannot carry (not Latin-1): "
+                                 "refused, not sent") from None
 
     async def _attempt(self, request: bytes, deadline: float) -> tuple[int | None, bytes, dict[bytes, bytes],
                                                                      str | None]:
@@ -266,7 +272,7 @@ class Connection:
             fields[name.lower()] = value.strip()
         keep = match[1] == b"1" and fields.get(b"connection", b"").lower() != b"close"
         error = "redirect" if 300 <= status < 400 else None
-        if status in (204, 304):
+        if status in (204, 304) or self._bodiless:
             return status, b"", fields, keep, error
         if fields.get(b"transfer-encoding", b"").lower().endswith(b"chunked"):
             body, complete = await self._chunked()

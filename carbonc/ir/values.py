@@ -145,6 +145,8 @@ def _comparable(a: Value, b: Value) -> tuple:
         return a.minor, b.minor
     if isinstance(a, Duration) and isinstance(b, Duration):
         return a.ms, b.ms
+    if isinstance(a, bool) != isinstance(b, bool) and isinstance(a, (int, Decimal)) and isinstance(b, (int, Decimal)):
+        raise EvalError(f"cannot compare {a!r} with {b!r}")  # true is not 1 (a JSON answer's, say)
     if isinstance(a, (int, Decimal)) and isinstance(b, (int, Decimal)):
         return Decimal(a), Decimal(b)
     if type(a) is type(b):

@@ -175,12 +175,13 @@ class _Resolver:
             fields = {"status"} | ({f"{kind}.{f}" for f in model.PROBE_FIELDS[kind]} if kind else set())
             prefixes = {"json", "headers"} | (set() if kind else set(model.KINDS))
         else:
-            fields = {"status", "gateway.totals"} | {f"gateway.{t}" for t in model.GATEWAY_TOTALS}
+            fields = {"status", "gateway.totals"}
             prefixes = {"json", "headers"}
         if probe.eventually is not None:
             self.check_expr(probe.eventually, params, (), path, where="a probe's window")
         allowed = {"base"} | params | maps | ({"gateway"} if probe.selection is None else {
             model.kind_of(probe.selection.kind.name) or probe.selection.kind.name})
+        kind = model.kind_of(probe.selection.kind.name) if probe.selection is not None else None
         for text in (probe.url, probe.body, *(h.value for h in probe.headers)):
             if text is None:
                 continue
@@ -188,6 +189,12 @@ class _Resolver:
                 self.ctx.report("C0201", f"unknown name `{name}` in a probe template", path, text.span,
                                 label="not defined here", help=did_you_mean(name, allowed) or (
                                     "templates can use `base`, the selected entity, the parameters and maps"))
+            if kind is not None:
+                known = list(model.PROBE_FIELDS[kind])
+                for field in sorted(_template_attributes(text.value, kind) - set(known)):
+                    self.ctx.report("C0201", f"unknown field `{kind}.{field}` in a probe template", path, text.span,
+                                    label="not a field of the entity",
+                                    help=did_you_mean(field, known) or "fields: " + ", ".join(f"`{f}`" for f in known))
         for e in probe.expects:
             self.check_expr(e, params, (), path, where="a probe", fields=fields, prefixes=prefixes, maps=maps)
 
@@ -287,7 +294,8 @@ class _Resolver:
             dotted = node.dotted
             if dotted in params or dotted in metrics or dotted in fields or node.parts[0] in prefixes:
                 continue
-            if node.parts[0] == "gateway" and len(node.parts) == 3 and ".".join(node.parts[:2]) in fields:
+            if (node.parts[0] == "gateway" and len(node.parts) == 3 and node.parts[1] in model.GATEWAY_TOTALS
+                    and "gateway.totals" in fields):
                 continue  # a total per currency: `gateway.captured.INR`
             if where == "a parameter default" and dotted in model.METRICS:
                 continue  # check_types reports it: a default cannot depend on the run
@@ -336,6 +344,19 @@ def _template_names(text: str) -> set[str]:
         return set(meta.find_undeclared_variables(jinja2.Environment(autoescape=False).parse(text)))
     except jinja2.TemplateSyntaxError:
         return set()
+
+
+def _template_attributes(text: str, name: str) -> set[str]:
+    """The attributes a template reads of the variable `name` (`order.id` -> {"id"})."""
+    import jinja2
+    from jinja2 import nodes
+
+    try:
+        tree = jinja2.Environment(autoescape=False).parse(text)
+    except jinja2.TemplateSyntaxError:
+        return set()
+    return {node.attr for node in tree.find_all(nodes.Getattr)
+            if isinstance(node.node, nodes.Name) and node.node.name == name}
 
 
 def _map_key(key: ir.Ident | ir.StringLit) -> str:

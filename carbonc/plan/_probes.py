@@ -23,6 +23,10 @@ from carbonc.plan.model import (
     BinaryExpr, CallExpr, CheckExpr, ListExpr, MapCall, MetricRef, Probe, ProbeExpect, UnaryExpr,
 )
 
+#: Names a probe observes, whatever parameters the scenario has: `param status = 200` must not
+#: turn `expect status == 200` into `expect true`.
+_OBSERVED = frozenset({"status", "json", "headers", "gateway", *model.KINDS})
+
 #: Longest `eventually within` window: a probe that polls longer is waiting on nothing.
 MAX_WINDOW_MS = 3_600_000
 
@@ -119,14 +123,16 @@ def _table(decl: ir.Map, values: Mapping[str, Value]) -> dict[str, int | str | b
 def _fold(expr: ir.Expr, values: Mapping[str, Value], tables: Mapping[str, dict[str, int | str | bool]]) -> CheckExpr:
     """The condition with parameters substituted; names the probe observes stay names."""
     observed = any(
-        (isinstance(n, ir.Name) and n.dotted not in values) or (isinstance(n, ir.Call) and n.func.name in tables
-                                                                and n.func.name not in model.FUNCTIONS)
+        (isinstance(n, ir.Name) and (n.dotted not in values or n.parts[0] in _OBSERVED))
+        or (isinstance(n, ir.Call) and n.func.name in tables and n.func.name not in model.FUNCTIONS)
         for n in subexpressions(expr))
     if not observed:
         return constant(evaluate(expr, values))
     match expr:
-        case ir.Name() as name:
+        case ir.Name() as name if name.dotted not in values or name.parts[0] in _OBSERVED:
             return MetricRef(name=name.dotted)
+        case ir.Name() as name:
+            return constant(evaluate(name, values))
         case ir.Unary(op=op, operand=operand):
             return UnaryExpr(op=op, operand=_fold(operand, values, tables))
         case ir.Binary(op=op, left=left, right=right):

@@ -121,6 +121,10 @@ def diff(old: tuple[Header, Summary], new: tuple[Header, Summary]) -> PlanDiff:
         for text in ea:
             if text not in eb:
                 add(checks, "-", f"{a.method} {a.url}: expect {text}")
+        if ea == eb and msgspec.json.encode(a.expects) != msgspec.json.encode(b.expects):
+            add(checks, "~", f"{a.method} {a.url}: a map its expectations use changed")
+        if a.maps != b.maps:
+            add(checks, "~", f"{a.method} {a.url}: a map its templates use changed")
         for what in ("severity", "eventually_ms", "headers", "body", "method"):
             if getattr(a, what) != getattr(b, what):
                 add(checks, "~", f"{a.method} {a.url}: {what.replace('_ms', '')} changed")

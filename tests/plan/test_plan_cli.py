@@ -187,3 +187,17 @@ def test_unknown_provider_is_a_usage_error() -> None:
     result = run("plan", "dispute-spike", "--provider", "paypal")
     assert result.exit_code == 2
     assert "Invalid value for '--provider'" in result.output
+
+
+def test_diff_sees_a_changed_map(tmp_path) -> None:
+    base = ('use "oracles"\n\n{map}\n\nscenario s {{\n  phase p {{\n    create orders count 3 amount INR 10\n'
+            '    pay each order {{ captured 100% }}\n  }}\n\n  use forward_only\n}}\n')
+    old = tmp_path / "old.carbon"
+    new = tmp_path / "new.carbon"
+    old.write_text(base.format(map='map order_status { paid "paid" }'), encoding="utf-8")
+    new.write_text(base.format(map='map order_status { paid "PAID" }\n\nmap api { orders "/v2/orders" }'),
+                   encoding="utf-8")
+    result = run("plan", str(new), "--diff", str(old), "--detailed-exitcode")
+    assert result.exit_code == 3, result.output
+    assert "a map its expectations use changed" in result.output
+    assert "a map its templates use changed" in result.output
