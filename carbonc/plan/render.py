@@ -92,8 +92,9 @@ def text(header: Header, summary: Summary) -> str:
     out.append("")
     if summary.faults:
         out.append("Faults:")
+        fault_width = max(width, *(len(f) for f in summary.faults))
         for fault, count in summary.faults.items():
-            out.append(f"  {fault:<{width}}  {count:>9,}")
+            out.append(f"  {fault:<{fault_width}}  {count:>9,}")
         out.append("")
     out.append("Delivery:")
     for policy in header.policies:
