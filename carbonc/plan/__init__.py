@@ -58,6 +58,16 @@ def _declarations(program: Program, kind: type) -> dict:
     return out
 
 
+def _naming_overrides(err: CompileError, overrides: Mapping[str, str]) -> CompileError:
+    """The compiler's errors, each saying which `--set` values it was compiled with: the source
+    line it points at is the scenario's, the value that broke it the command line's."""
+    if not overrides:
+        return err
+    given = " ".join(f"--set {name}={value}" for name, value in overrides.items())
+    return CompileError([msgspec.structs.replace(d, help=f"{d.help + '; ' if d.help else ''}compiled with {given}")
+                         for d in err.diagnostics])
+
+
 def _oracles(program: Program) -> dict[str, tuple[ir.Oracle, str]]:
     out: dict[str, tuple[ir.Oracle, str]] = {}
     for key in [program.root, *sorted(k for k in program.modules if k != program.root)]:
@@ -87,7 +97,10 @@ def compile_plan(program: Program, source_text: str, *, scenario: str | None = N
     checks = compile_checks(program, sc, values)
     chosen_seed = seed if seed is not None else (sc.seed.value if sc.seed is not None else 0)
     compiler = Compiler(sc, values, chosen_seed, path, _declarations(program, ir.Mix))
-    world = compiler.run()
+    try:
+        world = compiler.run()
+    except CompileError as err:
+        raise _naming_overrides(err, overrides or {}) from None
     probes = compile_probes(sc, values, compiler, _oracles(program), _declarations(program, ir.Map), path)
     policies = Policies(sc, values, _declarations(program, ir.Profile), _declarations(program, ir.Ladder), imposed)
     plan_schedule = schedule(world, policies, chosen_seed)

@@ -201,3 +201,10 @@ def test_diff_sees_a_changed_map(tmp_path) -> None:
     assert result.exit_code == 3, result.output
     assert "a map its expectations use changed" in result.output
     assert "a map its templates use changed" in result.output
+
+
+def test_a_compile_error_from_a_set_value_names_the_flag() -> None:
+    result = run("plan", "dispute-spike", "--set", "baseline_orders=-5")
+    assert result.exit_code == 2
+    assert "`count` must be a whole number of zero or more" in result.output
+    assert "compiled with --set baseline_orders=-5" in result.output
