@@ -24,7 +24,8 @@ class Tally:
         self.latencies = array("d")
         self.metrics: Counter[str] = Counter()
         #: The first mismatched answer for each fault: (outcome, status, error, snippet).
-        self.samples: dict[str, tuple[str, int | None, str | None, str]] = {}
+        #: The first mismatched answer per fault: (outcome, status, error, snippet, which delivery).
+        self.samples: dict[str, tuple[str, int | None, str | None, str, str]] = {}
 
     def attempt(self, row: DeliveryRow, fault: str | None, *, last: bool) -> None:
         """Count one attempt of a message with `fault` (None: none); `last` when no retry of it
@@ -32,7 +33,8 @@ class Tally:
         self.by_event[(row.event_type, row.outcome)] += 1
         self.by_fault[(fault or "none", row.verdict_ok)] += 1
         if not row.verdict_ok and (fault or "none") not in self.samples:
-            self.samples[fault or "none"] = (row.outcome, row.status_code, row.error, (row.response_snippet or "")[:100])
+            self.samples[fault or "none"] = (row.outcome, row.status_code, row.error, (row.response_snippet or "")[:100],
+                                             f"{row.event_type} {row.delivery_id}")
         if row.error:
             self.errors[row.error] += 1
         self.latencies.append(row.latency_ms)

@@ -224,9 +224,11 @@ def _mismatch_notes(tally: Tally, faults: dict[str, dict[str, int]]) -> list[str
     if not tally.samples:
         return []
     lines = ["First mismatched answer, by fault:"]
-    for fault, (outcome, status, error, snippet) in sorted(tally.samples.items(), key=lambda kv: kv[0] != "none"):
+    for fault, (outcome, status, error, snippet, which) in sorted(tally.samples.items(),
+                                                                  key=lambda kv: kv[0] != "none"):
         answer = f"{status}" if status is not None else outcome
-        lines.append(f"  {fault}: {answer}{f' ({error})' if error else ''}{f' {snippet!r}' if snippet else ''}")
+        lines.append(f"  {fault}: {answer}{f' ({error})' if error else ''}{f' {snippet!r}' if snippet else ''}"
+                     f" to {which}")
     genuine = faults.get("none", {"ok": 0, "mismatched": 0})
     if genuine["ok"] == 0 and genuine["mismatched"]:
         status = tally.samples["none"][1]
@@ -280,6 +282,10 @@ def junit_xml(result: RunResult) -> bytes:
             failure = ET.SubElement(case, "failure", message=message, type=check.kind if check else "run")
             if check is not None:
                 failure.text = printable(f"expected: {check.expected}\nactual: {check.actual}")
+                if "deliveries.mismatched" in (check.expected or "") and result.tally.samples:
+                    failure.text += "\n" + printable("\n".join(
+                        f"first mismatched, {fault}: {status if status is not None else outcome} to {which}"
+                        for fault, (outcome, status, _, _, which) in sorted(result.tally.samples.items())))
                 if check.name in probes:
                     failure.text += "\n" + printable("\n".join(_failure_lines(probes[check.name], result)))
         elif verdict == "skip":

@@ -399,3 +399,18 @@ def test_the_circuit_breaker_stops_sending_to_a_dead_endpoint(db):
     off = run("run", "dispute-spike", "--set", "baseline_orders=20", "--webhook-url", dead, "--db", str(db),
               "--circuit-breaker", "0", "--skip-probes", "--output", "json", "--timeout", "0.5")
     assert json.loads(off.stdout)["endpoint_down"] is None
+
+
+def test_a_mismatch_names_the_delivery_in_the_summary_and_junit(db, scenario, tmp_path):
+    path = scenario(FORGERIES)
+    junit = tmp_path / "r.xml"
+    with servers.lax() as srv:
+        result = run("run", path, "--webhook-url", srv.url, "--db", str(db), "--ci", "--junit", str(junit))
+    assert result.exit_code == 1
+    forged_id, = rows(db, "select delivery_id from deliveries where not verdict_ok order by delivery_id limit 1")
+    notes = result.stdout.split("First mismatched answer, by fault:")[1].split("\n\n")[0]
+    assert "#forged/1" in notes and (" to payment." in notes or " to order." in notes)
+    text = next(c.find("failure").text for c in ET.parse(junit).getroot().iter("testcase")
+                if c.get("name") == "expect deliveries.mismatched == 0")
+    assert "first mismatched" in text and "#forged/1" in text
+    assert forged_id[0].endswith("#forged/1")
