@@ -165,6 +165,7 @@ class Deliverer:
             else:
                 heapq.heappop(self._retries)
             self._in_flight += 1
+            self.tally.in_flight = self._in_flight
             self._hold_floor(job)
             await send_jobs.send(job)
 
@@ -219,6 +220,7 @@ class Deliverer:
                         await self._attempt(sender, job)
                     finally:
                         self._in_flight -= 1
+                        self.tally.in_flight = self._in_flight
                         self._release_floor(job)
                         self._changed.set()
         finally:

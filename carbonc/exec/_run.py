@@ -327,6 +327,7 @@ class PreparedRun:
             task_status.started()
             async for _ in signals:
                 self.interrupts += 1
+                self.tally.stopping = True
                 self._stoppable.cancel()
                 if self.interrupts > 1:
                     self._everything.cancel()

@@ -18,6 +18,9 @@ class Tally:
     def __init__(self, messages_planned: int):
         self.messages_planned = messages_planned
         self.messages_done = 0
+        #: Attempts sent and not yet answered; and whether a first Ctrl-C is stopping the run.
+        self.in_flight = 0
+        self.stopping = False
         self.by_event: Counter[tuple[str, str]] = Counter()
         self.by_fault: Counter[tuple[str, bool]] = Counter()
         self.errors: Counter[str] = Counter()

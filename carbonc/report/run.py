@@ -349,7 +349,11 @@ def _post(url: str, payload: dict[str, Any], timeout_s: float) -> str | None:
 
 
 def progress_line(tally: Tally, elapsed_s: float, width: int = 24) -> str:
-    """`[#####-----]  1,234/3,300 messages  2,345 deliveries  1,020/s  ETA 2s`."""
+    """`[#####-----]  1,234/3,300 messages  2,345 deliveries  1,020/s  ETA 2s`; once a first
+    Ctrl-C is stopping the run, what it waits for and how to stop waiting."""
+    if tally.stopping:
+        return (f"stopping: waiting for {tally.in_flight:,} request{'s' * (tally.in_flight != 1)} in flight "
+                "— press Ctrl-C again to abandon them")
     total = max(tally.messages_planned, tally.messages_done, 1)
     done = tally.messages_done
     filled = int(width * done / total)

@@ -24,3 +24,13 @@ def test_progress_shows_done_rate_and_eta():
 def test_progress_before_anything_is_done():
     assert progress_line(Tally(messages_planned=10), elapsed_s=0.0, width=4) == \
         "[----] 0/10 messages  0 deliveries  0/s  ETA -"
+
+
+def test_after_a_first_ctrl_c_the_progress_line_says_what_it_waits_for() -> None:
+    from carbonc.exec.tally import Tally
+    from carbonc.report.run import progress_line
+
+    tally = Tally(100)
+    tally.stopping, tally.in_flight = True, 7
+    assert progress_line(tally, 3.0) == ("stopping: waiting for 7 requests in flight "
+                                         "— press Ctrl-C again to abandon them")
