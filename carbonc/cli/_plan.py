@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from carbonc.ir.model import SIGNATURE_MODES
+
 from carbonc.cli._common import (
     EXIT_CHANGES, EXIT_INVALID, EXIT_OK, emit_diagnostics, fail, guard, resolve_refs, shown,
 )
@@ -143,8 +145,15 @@ def check_provider(provider: str, header, summary) -> None:
 @click.option("--diff", "diff_ref", default=None, metavar="OLD",
               help="Compare with OLD: a .carbon file or name, a saved plan, or git:REF.")
 @click.option("--detailed-exitcode", is_flag=True, help="With --diff: exit 3 when there are changes.")
+@click.option("--webhook-repeat", "repeat", type=click.IntRange(1, 100), default=None, metavar="N",
+              help="Deliver every message N times, with the same event id (as `run` takes it).")
+@click.option("--webhook-order", "order", type=click.Choice(["sequence", "reverse", "random"]), default=None,
+              help="Send in plan order, reversed, or shuffled.")
+@click.option("--webhook-signature", "signature", type=click.Choice(list(SIGNATURE_MODES)), default=None,
+              help="Sign every message in this mode (a forged mode adds an attacker's copy beside each).")
 @guard
-def plan(ref, assignments, seed, scenario, provider, fmt_, out, diff_ref, detailed_exitcode) -> None:
+def plan(ref, assignments, seed, scenario, provider, fmt_, out, diff_ref, detailed_exitcode, repeat, order,
+         signature) -> None:
     """Compile a scenario into its deterministic event plan and show what will happen."""
     import msgspec
 
@@ -158,7 +167,12 @@ def plan(ref, assignments, seed, scenario, provider, fmt_, out, diff_ref, detail
     except CompileError as err:
         fail(err.diagnostics[0].message, err.diagnostics[0].help)
     (new_ref, new_path), = resolve_refs([ref])
-    header, summary, compiled = load((new_ref, new_path), None, overrides, seed, scenario)
+    # The delivery overrides `run` takes are part of the plan: saved with it, and compared by --diff.
+    delivery = {k: v for k, v in {"order": order, "repeat": repeat, "signature": signature}.items() if v is not None}
+    if delivery and is_saved_plan(new_path):
+        fail(f"`{ref}` is a saved plan, which the --webhook-order/-repeat/-signature flags cannot change",
+             "plan the .carbon scenario with them")
+    header, summary, compiled = load((new_ref, new_path), None, overrides, seed, scenario, delivery or None)
     if provider is not None:
         check_provider(provider, header, summary)
 
@@ -181,10 +195,10 @@ def plan(ref, assignments, seed, scenario, provider, fmt_, out, diff_ref, detail
     from carbonc.plan.diff import diff, render
 
     if diff_ref.startswith("git:"):
-        old = load(None, _git_source(diff_ref[4:], new_path), overrides, seed, scenario)
+        old = load(None, _git_source(diff_ref[4:], new_path), overrides, seed, scenario, delivery or None)
     else:
         (old_ref, old_path), = resolve_refs([diff_ref])
-        old = load((old_ref, old_path), None, overrides, seed, scenario)
+        old = load((old_ref, old_path), None, overrides, seed, scenario, delivery or None)
     changes = diff(_with_digest(old), _with_digest((header, summary, compiled)))
     if fmt_ == "json":
         payload = {"changes": {name: lines for name, lines in changes.groups}, "added": changes.added,

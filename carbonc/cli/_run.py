@@ -247,7 +247,8 @@ def _load_plan(ref: str, overrides: dict[str, str], seed: int | None, scenario: 
     if is_saved_plan(path):
         if overrides or seed is not None or scenario or delivery:
             fail(f"`{ref}` is a saved plan, which --set, --seed, --scenario and the --webhook-order/-repeat/"
-                 "-signature flags cannot change", "run the .carbon scenario instead, or plan it again with them")
+                 "-signature flags cannot change", "run the .carbon scenario instead, or save it again with them: "
+                 "`carbonc plan SCENARIO --webhook-repeat 2 --out PLAN` (plan takes the same flags)")
         from carbonc.plan.verify import PlanError
 
         try:

@@ -208,3 +208,16 @@ def test_a_compile_error_from_a_set_value_names_the_flag() -> None:
     assert result.exit_code == 2
     assert "`count` must be a whole number of zero or more" in result.output
     assert "compiled with --set baseline_orders=-5" in result.output
+
+
+def test_plan_takes_the_delivery_overrides_and_saves_them(tmp_path) -> None:
+    plain, doubled = tmp_path / "plain.ndjson", tmp_path / "doubled.ndjson"
+    assert run("plan", "dispute-spike", "--set", "baseline_orders=10", "--out", str(plain)).exit_code == 0
+    result = run("plan", "dispute-spike", "--set", "baseline_orders=10", "--webhook-repeat", "2",
+                 "--webhook-order", "reverse", "--out", str(doubled))
+    assert result.exit_code == 0, result.output
+    assert "in reverse order, 2 times each (same event id)" in result.output
+    diff = run("plan", str(doubled), "--diff", str(plain), "--detailed-exitcode")
+    assert diff.exit_code == 3 and "duplicates: 0 → 34" in diff.output
+    again = run("plan", str(doubled), "--webhook-repeat", "3")
+    assert again.exit_code == 2 and "saved plan" in again.output
