@@ -118,7 +118,7 @@ def refuse_unlike_source(path: Path, shown: str) -> None:
         if not stat.S_ISREG(path.stat().st_mode):
             raise SourceReadError("C0001", f"`{shown}` is not a regular file (a device, a pipe or a "
                                            "pseudo-file); not read", help="pass a .carbon file")
-        if str(path.resolve()).startswith(("/proc/", "/sys/", "/dev/")):
+        if str(path.resolve()).startswith(("/proc/", "/sys/")):  # regular files that are not files
             raise SourceReadError("C0001", f"`{shown}` is a pseudo-file, not a .carbon file; not read")
     except OSError as exc:
         raise SourceReadError("C0001", f"cannot read `{shown}`: {exc.strerror or exc}") from None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from carbonc.ir.model import SIGNATURE_MODES
+from carbonc.ir.model import MAX_REPEAT, SIGNATURE_MODES
 
 from carbonc.cli._common import (
     EXIT_CHANGES, EXIT_INVALID, EXIT_OK, emit_diagnostics, fail, guard, resolve_refs, shown,
@@ -145,7 +145,7 @@ def check_provider(provider: str, header, summary) -> None:
 @click.option("--diff", "diff_ref", default=None, metavar="OLD",
               help="Compare with OLD: a .carbon file or name, a saved plan, or git:REF.")
 @click.option("--detailed-exitcode", is_flag=True, help="With --diff: exit 3 when there are changes.")
-@click.option("--webhook-repeat", "repeat", type=click.IntRange(1, 100), default=None, metavar="N",
+@click.option("--webhook-repeat", "repeat", type=click.IntRange(1, MAX_REPEAT), default=None, metavar="N",
               help="Deliver every message N times, with the same event id (as `run` takes it).")
 @click.option("--webhook-order", "order", type=click.Choice(["sequence", "reverse", "random"]), default=None,
               help="Send in plan order, reversed, or shuffled.")

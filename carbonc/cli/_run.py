@@ -15,12 +15,9 @@ from typing import Any
 import click
 
 from carbonc.cli._common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, resolve_refs
-from carbonc.ir.model import SIGNATURE_MODES
+from carbonc.ir.model import MAX_REPEAT, SIGNATURE_MODES
 
 PROVIDER_NAMES = ["mock", "razorpay", "stripe", "cashfree", "juspay", "standard"]
-
-#: Most copies of a message `--webhook-repeat` may ask for (the plan's own bound).
-MAX_REPEAT = 100
 
 
 class TimeScale(click.ParamType):

@@ -136,13 +136,11 @@ class Deliverer:
     async def _dispatch(self, jobs: Iterator[Job | None], send_jobs: trio.MemorySendChannel[Job]) -> None:
         upcoming = await self._next_job(jobs)
         while True:
-            if self.breaker.tripped and (upcoming is not None or self._retries):
-                # The endpoint is down: the rest is recorded as not sent (the jobs' source marks
-                # each message skipped from here on), retries are forgotten, and what is in
-                # flight finishes.
+            if self.breaker.tripped and self._retries:
+                # The endpoint is down: retries are forgotten, the jobs' source marks every later
+                # message skipped (so `_next_job` finds none), and what is in flight, or already
+                # taken from the source, finishes.
                 self._retries.clear()
-                upcoming = await self._next_job(jobs)
-                continue
             retry = self._retries[0][1] if self._retries else None
             if upcoming is None and retry is None:
                 if self._in_flight == 0:

@@ -86,8 +86,7 @@ class PreparedRun:
             default_port = {"http": 80, "https": 443}[self.target.scheme]
             port = "" if self.target.port == default_port else f":{self.target.port}"
             host = f"[{self.target.host}]" if ":" in self.target.host else self.target.host
-            probe = ProbeOptions(base=f"{self.target.scheme}://{host}{port}", headers=probe.headers,
-                                 concurrency=probe.concurrency, timeout_s=probe.timeout_s, skip=probe.skip)
+            probe = msgspec.structs.replace(probe, base=f"{self.target.scheme}://{host}{port}")
         elif probe.base is not None:
             import httpx
 
@@ -97,8 +96,7 @@ class PreparedRun:
                 parsed = None
             if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
                 raise ExecutionError("--probe-base must be an http(s) URL such as http://127.0.0.1:8000")
-            probe = ProbeOptions(base=probe.base.rstrip("/"), headers=probe.headers, concurrency=probe.concurrency,
-                                 timeout_s=probe.timeout_s, skip=probe.skip)
+            probe = msgspec.structs.replace(probe, base=probe.base.rstrip("/"))
         return probe
 
     def execute(self, store: Store, *, progress: Callable[[Tally], None] | None = None,
@@ -234,12 +232,12 @@ class PreparedRun:
                                           watched=self.facts.watched if self._probing() else frozenset(),
                                           acknowledged=self.facts.acknowledged, breaker=self.breaker)
                     await deliverer.run(jobs, self._stoppable)
-                    if self._probing() and not self.interrupts:
+                    if self._probing() and not self.interrupts and not self.breaker.tripped:
                         # The deliveries have settled: nothing in flight, no retry pending.
                         self._stoppable = trio.CancelScope()
                         probing = time.perf_counter()
                         with self._stoppable:
-                            await self._probe(lookup)
+                            await self._probe()
                         self.probe_s = time.perf_counter() - probing
                 else:
                     with self._stoppable:
@@ -286,7 +284,7 @@ class PreparedRun:
                           policies[message.policy], 1, message.send_ms)
             message = next((r for r in plan if isinstance(r, Message)), None)
 
-    async def _probe(self, lookup: EntityIndex) -> None:
+    async def _probe(self) -> None:
         """Ask the merchant's state API what each probe selects, and keep the results."""
         options = self.probe_options
         if self.options.app is not None and self.target is None and options.base is None:
@@ -298,7 +296,7 @@ class PreparedRun:
             context = ssl.create_default_context()
             connect = lambda: HttpStateSender(context)
         prober = Prober(self.plan.header.probes, self.facts, options, dict(self.plan.header.params), self.dialect.ref,
-                        connect, root_of=lookup.root_of)
+                        connect)
         self.probe_results = await prober.run()
 
     def _probing(self) -> bool:
@@ -378,7 +376,8 @@ class PreparedRun:
                                  subject))
         unjudged = ("not judged: no webhook target, so no merchant to probe (give --webhook-url or --app)"
                     if not self._has_target() else
-                    "not judged: --skip-probes" if self.probe_options.skip else None)
+                    "not judged: --skip-probes" if self.probe_options.skip else
+                    "not judged: the endpoint was down (circuit breaker)" if self.breaker.tripped else None)
         if unjudged is not None:
             for probe in self.plan.header.probes:
                 rows.append(CheckRow(self.run_id, "probe", probe.name, probe.severity, None,

@@ -62,7 +62,6 @@ class EntityResult(msgspec.Struct, kw_only=True):
     `observed` values, why it failed (`reason`), how long it took and how many requests."""
 
     entity: str | None
-    root: str | None = None
     passed: bool
     request: str
     expected: str
@@ -73,8 +72,7 @@ class EntityResult(msgspec.Struct, kw_only=True):
 
 
 class ProbeResult(msgspec.Struct, kw_only=True):
-    """A probe over all its entities: counts and every entity's result, failures first in
-    plan order."""
+    """A probe over all its entities: every entity's result, in plan order."""
 
     probe: Probe
     results: list[EntityResult]
@@ -124,14 +122,12 @@ class Prober:
     """Sends the plan's probes and judges the answers; see the module docstring."""
 
     def __init__(self, probes: tuple[Probe, ...], facts: GatewayFacts, options: ProbeOptions,
-                 params: Mapping[str, object], ref: Callable[[str, str], str], connect: Callable[[], StateSender],
-                 root_of: Callable[[str], str | None] | None = None):
+                 params: Mapping[str, object], ref: Callable[[str, str], str], connect: Callable[[], StateSender]):
         import jinja2
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
         self.probes, self.facts, self.options = probes, facts, options
         self.params, self.ref, self.connect = params, ref, connect
-        self.root_of = root_of or (lambda _: None)
         self._jinja = jinja2
         common = dict(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
         self._url_env = ImmutableSandboxedEnvironment(finalize=_finalize_url, **common)  # type: ignore[arg-type]
@@ -174,15 +170,14 @@ class Prober:
         polls = 0
         expected = " and ".join(condition_text(e.expr) for e in probe.expects)
         context, entity_values = self._context(probe, entity)
-        root = self.root_of(entity) if entity is not None else None
         if context is None:
-            return EntityResult(entity=entity, root=root, passed=False, request=f"{probe.method} {probe.url}",
+            return EntityResult(entity=entity, passed=False, request=f"{probe.method} {probe.url}",
                                 expected=expected, observed="", reason=f"the gateway has no {probe.kind} `{entity}`",
                                 elapsed_ms=0.0, polls=0)
         try:
             method, url, headers, body = self._render(probe, context)
         except _RequestError as exc:
-            return EntityResult(entity=entity, root=root, passed=False, request=f"{probe.method} {probe.url}",
+            return EntityResult(entity=entity, passed=False, request=f"{probe.method} {probe.url}",
                                 expected=expected, observed="", reason=f"request: {exc}", elapsed_ms=0.0, polls=0)
         shown = f"{method} {redacted(url)}"
         while True:
@@ -190,7 +185,7 @@ class Prober:
             passed, observed, reason = await self._attempt(sender, probe, method, url, headers, body, entity_values)
             now = trio.current_time()
             if passed or now + wait > deadline:
-                return EntityResult(entity=entity, root=root, passed=passed, request=shown, expected=expected,
+                return EntityResult(entity=entity, passed=passed, request=shown, expected=expected,
                                     observed=observed, reason=reason, elapsed_ms=round((now - started) * 1000, 3),
                                     polls=polls)
             await trio.sleep(wait)
@@ -393,7 +388,10 @@ def _latin1(text: str) -> bool:
 def redacted(url: str) -> str:
     """`url` as it may be shown or stored: no user or password, and the query (often a token)
     as `?…`."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # `http://[::1/x`: nothing of it is worth showing
+        return "(not a URL)"
     host = parts.hostname or ""
     host = f"[{host}]" if ":" in host else host
     netloc = host + (f":{parts.port}" if _port(parts) else "")
@@ -441,8 +439,6 @@ class _Answer(Mapping[str, Any]):
             for part in rest.split(".") if rest else ():
                 if isinstance(node, dict) and part in node:
                     node = node[part]
-                elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                    node = node[int(part)]
                 else:
                     raise KeyError(name)
             return _language_value(node)

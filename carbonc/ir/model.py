@@ -130,6 +130,24 @@ PROBE_FIELDS: Final = MappingProxyType({
 #: `gateway.captured.INR`; `gateway.totals` is all of them, `{"INR": {"captured": …, …}}`.
 GATEWAY_TOTALS: Final = ("captured", "refunded", "disputed", "lost")
 
+#: Most copies of one message a plan sends (`repeat`, `--webhook-repeat`): a gateway's duplicates
+#: come in ones and twos, and a billion would run for days.
+MAX_REPEAT: Final = 100
+
+#: Most entities the `create`s of one plan may make, unless `CARBONC_MAX_ENTITIES` raises it for
+#: a real need: `count 1_000_000_000_000` would fill memory before any error.
+DEFAULT_MAX_ENTITIES: Final = 10_000_000
+MAX_ENTITIES_VAR: Final = "CARBONC_MAX_ENTITIES"
+
+
+def max_entities() -> int:
+    """The limit on entities one plan creates: DEFAULT_MAX_ENTITIES, or the environment's."""
+    import os
+
+    raw = os.environ.get(MAX_ENTITIES_VAR, "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 10**12 else DEFAULT_MAX_ENTITIES
+
+
 #: Built-in functions: name -> (min args, max args).
 FUNCTIONS: Final = MappingProxyType({
     "round": (1, 1), "floor": (1, 1), "ceil": (1, 1), "abs": (1, 1),

@@ -25,9 +25,6 @@ INT, NUMBER, RATIO, DURATION, STRING, BOOL, ANY, LIST = (
 )
 _NUMERIC = ("int", "number", "ratio")
 
-#: Most copies of a message a `repeat` may ask for (the plan's own bound).
-MAX_REPEAT = 100
-
 #: What a bare word in a check or filter denotes.
 _FIELD_TYPES: Mapping[str, Type] = {
     "amount": Type("money"), "currency": STRING, "method": STRING, "state": STRING, "ref": STRING, "id": STRING,
@@ -279,11 +276,9 @@ class _Checker:
             case ir.CountClause(value=v):
                 self.want(v, INT, "`count`")
                 self.non_negative(v, "`count`")
-                from carbonc.plan._compile import MAX_ENTITIES_VAR, max_entities
-
-                if isinstance(n := self._const(v), int) and not isinstance(n, bool) and n > max_entities():
-                    self.report("C0308", f"`count` must be at most {max_entities():,}", v, label="too many",
-                                help=f"a real need for more can raise the limit: {MAX_ENTITIES_VAR}=N")
+                if isinstance(n := self._const(v), int) and not isinstance(n, bool) and n > model.max_entities():
+                    self.report("C0308", f"`count` must be at most {model.max_entities():,}", v, label="too many",
+                                help=f"a real need for more can raise the limit: {model.MAX_ENTITIES_VAR}=N")
             case ir.AmountClause(amount=amount):
                 self.amount(amount, verb)
             case ir.MethodClause(method=m):
@@ -451,8 +446,8 @@ class _Checker:
                 case ir.RepeatItem(value=v):
                     self.want(v, INT, "`repeat`")
                     self.non_negative(v, "`repeat`", 1)
-                    if isinstance(n := self._const(v), int) and not isinstance(n, bool) and n > MAX_REPEAT:
-                        self.report("C0308", f"`repeat` must be at most {MAX_REPEAT}", v, label="out of range",
+                    if isinstance(n := self._const(v), int) and not isinstance(n, bool) and n > model.MAX_REPEAT:
+                        self.report("C0308", f"`repeat` must be at most {model.MAX_REPEAT}", v, label="out of range",
                                     help="a gateway sends a few copies at most; 100 already tests idempotency")
                 case ir.DelayItem(delay=d, jitter=j):
                     self.want(d, DURATION, "`delay`")

@@ -31,19 +31,6 @@ PAYMENT_DELAY_MS = 1_000
 MAX_DURATION_MS = 10 * 366 * 86_400_000
 
 
-#: The most entities `create` may make in one plan, unless the environment raises it.
-DEFAULT_MAX_ENTITIES = 10_000_000
-MAX_ENTITIES_VAR = "CARBONC_MAX_ENTITIES"
-
-
-def max_entities() -> int:
-    """The limit on entities `create`s in one plan: DEFAULT_MAX_ENTITIES, or the environment's."""
-    import os
-
-    raw = os.environ.get(MAX_ENTITIES_VAR, "")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 10**12 else DEFAULT_MAX_ENTITIES
-
-
 def round_count(value: Decimal) -> int:
     """Counts from ratios round half to even, like `round()` in the language: 12.5 -> 12."""
     return int(value.to_integral_value(ROUND_HALF_EVEN))
@@ -246,11 +233,11 @@ class Compiler:
             self.error("C0308", "`count` must be a whole number of zero or more", count_expr)  # type: ignore[arg-type]
             raise _Abort
         self.created += count
-        if self.created > max_entities():
+        if self.created > model.max_entities():
             # Checked before anything is built: 10^12 orders would fill memory long before an error.
-            self.error("C0308", f"the plan would create more than {max_entities():,} entities", count_expr,  # type: ignore[arg-type]
+            self.error("C0308", f"the plan would create more than {model.max_entities():,} entities", count_expr,  # type: ignore[arg-type]
                        label="too many",
-                       help=f"a real need for more can raise the limit: {MAX_ENTITIES_VAR}=N (a million "
+                       help=f"a real need for more can raise the limit: {model.MAX_ENTITIES_VAR}=N (a million "
                             "orders compile in about 30 s and 400 MB)")
             raise _Abort
         over = self.duration(getattr(_clause(action.clauses, ir.OverClause), "value", None))

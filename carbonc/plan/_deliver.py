@@ -35,10 +35,6 @@ DEFAULT_VERDICTS = {"valid": "accept", "rotation": "accept", "missing": "reject"
 
 _KINDS_BY_CODE = list(model.KINDS)
 
-#: Most copies of one message a plan sends (a gateway's duplicates come in ones and twos; a
-#: billion would run for days): the same bound a saved plan is held to (`plan.verify`).
-MAX_REPEAT = 100
-
 #: Orders a run may impose on every message (`shuffle` needs a window, which only a scenario gives).
 OVERRIDE_ORDERS = ("sequence", "reverse", "random")
 
@@ -65,8 +61,8 @@ def delivery_overrides(delivery: Mapping[str, object]) -> dict[str, object]:
             settings["order"] = value
             settings["shuffle_within_ms"] = 0
         elif key == "repeat":
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_REPEAT:
-                error(key, "C0308", f"webhook repeat must be a whole number from 1 to {MAX_REPEAT}, not `{value}`",
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= model.MAX_REPEAT:
+                error(key, "C0308", f"webhook repeat must be a whole number from 1 to {model.MAX_REPEAT}, not `{value}`",
                       "`1` delivers every message once, `3` three times with the same event id")
                 continue
             settings["repeat"] = value
@@ -186,8 +182,8 @@ class Policies:
 
     def _count(self, expr: ir.Expr) -> int:
         v = self._value(expr)
-        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_REPEAT:
-            self._error("C0308", expr, f"`repeat` must be a whole number from 1 to {MAX_REPEAT}")
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= model.MAX_REPEAT:
+            self._error("C0308", expr, f"`repeat` must be a whole number from 1 to {model.MAX_REPEAT}")
             return 1
         return v
 

@@ -29,7 +29,6 @@ from carbonc.plan.model import (
 MAX_ID = 64
 MAX_AMOUNT_MINOR = 10**15  # ten trillion rupees: far past any payment, far below float trouble
 MAX_MS = 10 * 366 * 86_400_000  # ten years of virtual time
-MAX_REPEAT = 100
 MAX_TIMEOUT_MS = 86_400_000
 MAX_TEXT = 4096
 MAX_TRANSITIONS = 64
@@ -162,8 +161,8 @@ class _Checker:
                 raise self.fail(f"{where} applies to `{_short(event)}`, which is not an event")
         if p.order not in model.ORDER_MODES:
             raise self.fail(f"{where} has the unknown order `{_short(p.order)}`")
-        if not 1 <= p.repeat <= MAX_REPEAT:
-            raise self.fail(f"{where} repeats messages {p.repeat} times (1 to {MAX_REPEAT})")
+        if not 1 <= p.repeat <= model.MAX_REPEAT:
+            raise self.fail(f"{where} repeats messages {p.repeat} times (1 to {model.MAX_REPEAT})")
         for name in ("shuffle_within_ms", "delay_ms", "jitter_ms"):
             if not 0 <= getattr(p, name) <= MAX_MS:
                 raise self.fail(f"{where}: `{name}` must be between 0 and ten years")
@@ -302,7 +301,7 @@ class _Checker:
             raise self.fail(f"{what} names delivery policy {m.policy}, which the plan does not have")
         if m.signature not in model.SIGNATURE_MODES:
             raise self.fail(f"{what} is signed in the unknown mode `{_short(m.signature)}`")
-        if not 0 <= m.copy < MAX_REPEAT or not 0 <= m.at_ms <= MAX_MS or not 0 <= m.send_ms <= 2 * MAX_MS:
+        if not 0 <= m.copy < model.MAX_REPEAT or not 0 <= m.at_ms <= MAX_MS or not 0 <= m.send_ms <= 2 * MAX_MS:
             raise self.fail(f"{what}: its copy number or times are out of range")
         if m.forged and (m.signature not in model.FORGERIES or m.dropped):
             raise self.fail(f"{what}: a forged copy is signed in a forged mode and never dropped")
