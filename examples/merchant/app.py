@@ -29,7 +29,7 @@ BUGS = {
     "trust-order": "the latest event wins: a late failure un-pays an order",
     "float-amounts": "keeps money as float rupees and truncates it back to paise",
     "slow": "answers each webhook only after the gateway has given up",
-    "async-queue": "acknowledges at once and applies events a few seconds later",
+    "async-queue": "acknowledges at once and applies events 15 s later (--queue-lag-s)",
 }
 MAX_BODY_BYTES = 1 << 20
 
