@@ -22,7 +22,7 @@ _CHILD = """
 import resource, sys, time
 from pathlib import Path
 from carbonc.api import compile_source, read_or_diagnose
-from carbonc.plan import write_plan
+from carbonc.plan.saved import write_plan
 from carbonc.scenarios import find
 t0 = time.perf_counter()
 source = read_or_diagnose(find(sys.argv[1]))

@@ -18,7 +18,7 @@ import msgspec
 
 from carbonc.api import compile_source, read_or_diagnose
 from carbonc.dialects import EntityIndex, Secrets, get_dialect, render
-from carbonc.plan.model import Entity, Message
+from carbonc.plan.records import Entity, Message
 from carbonc.scenarios import find
 
 BAR_PER_S = 10_000

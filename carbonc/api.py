@@ -1,19 +1,31 @@
-"""Wires the stages together: source -> parse -> passes (check), and source -> parse -> format."""
+"""Wires the stages together: source -> parse -> passes (`check_source`), source -> format
+(`format_path`), source -> plan (`compile_source`, `load_plan`), and plan -> run -> store (`run`).
+
+The command line is flags and rendering over these. Each stage is imported where it is used, so
+running a saved plan never loads the compiler and checking never loads the executor.
+"""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from carbonc._data import data_dir
 from carbonc.diagnostics import Diagnostic, sort_key
-from carbonc.passes import Context, Program, run_passes
+from carbonc.domain.vocabulary import DeliveryOverrides
 from carbonc.source import Source, SourceReadError, Span, read_source
-from carbonc.syntax import parse
+
+if TYPE_CHECKING:
+    from carbonc.compiler import CompiledPlan
+    from carbonc.exec import PlanInput, PreparedRun, RunOptions, RunResult
+    from carbonc.exec.tally import Tally
+    from carbonc.passes import Program
+    from carbonc.plan.records import Header, Summary
 
 
 class CheckResult(msgspec.Struct, frozen=True):
@@ -52,6 +64,10 @@ def check_source(source: Source) -> CheckResult:
 
 
 def _check_source(source: Source) -> CheckResult:
+    from carbonc._data import data_dir
+    from carbonc.passes import Context, Program, run_passes
+    from carbonc.syntax import parse
+
     ctx = Context(stdlib=data_dir("stdlib"), sources={})
     key = str(Path(source.file).resolve()) if source.file else source.path
     ctx.sources[key] = source
@@ -71,6 +87,7 @@ def read_or_diagnose(path: Path, shown: str | None = None) -> Source | CheckResu
         return read_source(path, shown)
     except SourceReadError as err:
         from carbonc.source import display_path
+
         name = shown or display_path(path)
         span = None
         sources: dict[str, Source] = {}
@@ -115,12 +132,12 @@ def format_path(path: Path, shown: str | None = None) -> FormatOutcome:
     return FormatOutcome(text=result.text, changed=result.text != source.text)
 
 
-def compile_source(source: Source, *, overrides: dict[str, str] | None = None, seed: int | None = None,
-                   scenario: str | None = None, delivery: dict[str, object] | None = None):
+def compile_source(source: Source, *, overrides: Mapping[str, str] | None = None, seed: int | None = None,
+                   scenario: str | None = None, delivery: DeliveryOverrides | None = None) -> CompiledPlan | CheckResult:
     """Check `source` and compile its scenario into a plan. Return the CompiledPlan, or the
     CheckResult whose diagnostics say why it could not be compiled."""
+    from carbonc.compiler import compile_plan
     from carbonc.errors import CompileError
-    from carbonc.plan import compile_plan
 
     checked = check_source(source)
     if not checked.ok or checked.program is None:
@@ -132,3 +149,98 @@ def compile_source(source: Source, *, overrides: dict[str, str] | None = None, s
     except CompileError as err:
         diagnostics = tuple(sorted((*checked.diagnostics, *err.diagnostics), key=sort_key))
         return CheckResult(checked.program, diagnostics, checked.sources)
+
+
+def load_plan(path: Path, shown: str | None = None, *, overrides: Mapping[str, str] | None = None,
+              seed: int | None = None, scenario: str | None = None,
+              delivery: DeliveryOverrides | None = None) -> PlanInput | CheckResult:
+    """The plan to run from `path`: a saved plan, checked whole (raises `plan.verify.PlanError`;
+    nothing of the compiler is loaded), or a `.carbon` file compiled with `overrides`, `seed`,
+    `scenario` and `delivery` (the CheckResult that says why it cannot be). A saved plan is what
+    it is: giving it any of those raises ValueError."""
+    from carbonc.exec import PlanInput
+    from carbonc.plan.saved import is_saved_plan
+
+    if is_saved_plan(path):
+        if overrides or seed is not None or scenario or delivery:
+            raise ValueError("a saved plan cannot be compiled again with other parameters, seed, scenario or "
+                             "delivery overrides")
+        return PlanInput.from_file(path)
+    source = read_or_diagnose(path, shown)
+    if isinstance(source, CheckResult):
+        return source
+    compiled = compile_source(source, overrides=overrides, seed=seed, scenario=scenario, delivery=delivery)
+    return compiled if isinstance(compiled, CheckResult) else PlanInput.from_compiled(compiled)
+
+
+def provider_problems(provider: str, header: Header, summary: Summary) -> tuple[list[str], list[str]]:
+    """What `provider` makes of a plan: errors for the signature modes it cannot produce, and
+    warnings for the events it never sends (those messages are not delivered)."""
+    from carbonc.dialects import check_modes, unsupported_events
+
+    modes = [s.mode for p in header.policies for s in p.signatures if Decimal(s.share) > 0]
+    warnings = []
+    for event, why in sorted(unsupported_events(provider).items()):
+        count = summary.messages.get(event, 0)
+        if count:
+            warnings.append(f"{why} ({count:,} message{'s' * (count != 1)})")
+    return check_modes(provider, modes), warnings
+
+
+class PlanRefused(Exception):
+    """The plan cannot be run as the options say; `errors` are the reasons, one line each."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+class ReadyRun:
+    """A run checked and ready, nothing opened or recorded yet: the `warnings` to show before it
+    starts, and `execute` to carry it out into the store at `db`."""
+
+    def __init__(self, prepared: PreparedRun, warnings: list[str]):
+        self.prepared, self.warnings = prepared, warnings
+
+    def execute(self, db: Path, *, progress: Callable[[Tally], None] | None = None) -> RunResult:
+        """Open the store at `db`, run, close it. Raises StoreError when the run cannot even be
+        recorded as started; a failure after that is the result's `status` and `error`."""
+        from carbonc.store import open_store
+
+        store = open_store(db)
+        try:
+            return self.prepared.execute(store, progress=progress)
+        finally:
+            store.close()
+
+
+def prepare_run(plan: PlanInput, options: RunOptions) -> ReadyRun:
+    """Check that `plan` can run with `options` before anything is opened or recorded: the
+    provider can sign in every mode the plan uses (else PlanRefused), and the provider, secret,
+    target and limits are valid (else ExecutionError, whose message never holds a secret)."""
+    from carbonc.exec import prepare
+
+    errors, warnings = provider_problems(options.provider, plan.header, plan.summary)
+    if errors:
+        raise PlanRefused(errors)
+    warnings[:0] = plan.header.warnings
+    rotated = sorted({s.mode for p in plan.header.policies for s in p.signatures
+                      if s.mode in ("old_secret", "rotation") and Decimal(s.share) > 0})
+    if rotated and (options.url or options.app) and options.previous_secret is None:
+        warnings.append(f"the plan signs messages `{'`, `'.join(rotated)}` with the pre-rotation secret, and none "
+                        "was given: one derived from the current secret is used, which your handler cannot know "
+                        "(give --webhook-previous-secret)")
+    prepared = prepare(plan, options)
+    return ReadyRun(prepared, warnings)
+
+
+def run(plan: PlanInput, options: RunOptions, db: Path, *,
+        progress: Callable[[Tally], None] | None = None) -> RunResult:
+    """Run `plan` with `options`, recorded in the DuckDB file `db`: `prepare_run`, then execute.
+
+        >>> result = run(load_plan(Path("refund-storm.carbon")), RunOptions(url="http://127.0.0.1:8000/hooks"),
+        ...              Path("runs.duckdb"))
+        >>> result.status, result.passed
+        ('completed', True)
+    """
+    return prepare_run(plan, options).execute(db, progress=progress)

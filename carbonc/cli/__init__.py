@@ -7,9 +7,17 @@ import sys
 
 import click
 
+from carbonc.cli._common import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    emit_diagnostics,
+    guard,
+    resolve_refs,
+    shown,
+)
 from carbonc.cli._plan import plan
 from carbonc.cli._run import run
-from carbonc.cli._common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, emit_diagnostics, guard, resolve_refs, shown
 
 
 class _Group(click.Group):

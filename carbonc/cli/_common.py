@@ -39,6 +39,19 @@ def fail(message: str, help: str | None = None, code: int = EXIT_INVALID) -> Non
     sys.exit(code)
 
 
+def parse_assignments(pairs: Iterable[str]) -> dict[str, str]:
+    """`--set` values: `("a=1", "b=2")` -> `{"a": "1", "b": "2"}`; exit 2 on a malformed pair.
+    The values stay text: the compiler types each like the parameter it sets."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            fail(f"`{pair}` is not of the form `name=value`", "write e.g. `--set dispute_rate=30%`")
+        out[name] = value
+    return out
+
+
 def resolve_refs(refs: Iterable[str]) -> list[tuple[str, Path]]:
     """Map each FILE|NAME argument to a path; unknown names exit 2 with a did-you-mean."""
     from carbonc.scenarios import UnknownScenario, find

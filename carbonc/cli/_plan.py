@@ -8,22 +8,24 @@ from pathlib import Path
 
 import click
 
-from carbonc.ir.model import MAX_REPEAT, SIGNATURE_MODES
-
 from carbonc.cli._common import (
-    EXIT_CHANGES, EXIT_INVALID, EXIT_OK, emit_diagnostics, fail, guard, resolve_refs, shown,
+    EXIT_CHANGES,
+    EXIT_INVALID,
+    EXIT_OK,
+    emit_diagnostics,
+    fail,
+    guard,
+    parse_assignments,
+    resolve_refs,
+    shown,
 )
-
-
-def is_saved_plan(path: Path) -> bool:
-    """Whether `path` holds a saved plan (JSON, whatever its spacing) rather than `.carbon` source."""
-    from carbonc.plan.verify import is_plan_text
-
-    try:
-        with path.open("rb") as f:
-            return is_plan_text(f.read(256))
-    except OSError:
-        return False
+from carbonc.domain.vocabulary import (
+    MAX_REPEAT,
+    OVERRIDE_ORDERS,
+    PROVIDERS,
+    SIGNATURE_MODES,
+    DeliveryOverrides,
+)
 
 
 def _safe(text: str) -> str:
@@ -59,7 +61,8 @@ def _git_source(ref: str, new_path: Path):
 def load(ref_path: tuple[str, Path] | None, source, overrides, seed, scenario, delivery=None):
     """Return (header, summary, compiled-or-None) for a .carbon source or a saved plan; exit 2 on errors."""
     from carbonc.api import CheckResult, compile_source, read_or_diagnose
-    from carbonc.plan import CompiledPlan
+    from carbonc.compiler import CompiledPlan
+    from carbonc.plan.saved import is_saved_plan
 
     if source is None and ref_path is not None:
         ref, path = ref_path
@@ -91,7 +94,7 @@ def _with_digest(loaded):
         return header, summary
     import msgspec
 
-    from carbonc.plan.model import Entity, Message
+    from carbonc.plan.records import Entity, Message
     from carbonc.plan.verify import digest_update, records_digest
 
     digest = records_digest()
@@ -101,25 +104,11 @@ def _with_digest(loaded):
     return header, msgspec.structs.replace(summary, records_sha256=digest.hexdigest())
 
 
-def provider_problems(provider: str, header, summary) -> tuple[list[str], list[str]]:
-    """(errors, warnings) of running the plan as `provider`: signature modes it cannot produce,
-    and events it never sends (those messages are not delivered)."""
-    from decimal import Decimal
-
-    from carbonc.dialects import check_modes, unsupported_events
-
-    modes = [s.mode for p in header.policies for s in p.signatures if Decimal(s.share) > 0]
-    warnings = []
-    for event, why in sorted(unsupported_events(provider).items()):
-        count = summary.messages.get(event, 0)
-        if count:
-            warnings.append(f"{why} ({count:,} message{'s' * (count != 1)})")
-    return check_modes(provider, modes), warnings
-
-
 def check_provider(provider: str, header, summary) -> None:
     """Exit 2 if the plan signs in a mode `provider` cannot produce; warn about events it never
     sends."""
+    from carbonc.api import provider_problems
+
     errors, warnings = provider_problems(provider, header, summary)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -136,7 +125,7 @@ def check_provider(provider: str, header, summary) -> None:
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
               help="Seed for every random choice, 0 to 2^63 - 1 (default: the scenario's).")
 @click.option("--scenario", "scenario", default=None, help="Which scenario of the file (default: the first).")
-@click.option("--provider", type=click.Choice(["mock", "razorpay", "stripe", "cashfree", "juspay", "standard"]),
+@click.option("--provider", type=click.Choice(list(PROVIDERS)),
               default=None, help="Check the plan against a provider: signature modes it cannot produce are "
                                  "errors, events it never sends are warnings.")
 @click.option("--format", "fmt_", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -147,7 +136,7 @@ def check_provider(provider: str, header, summary) -> None:
 @click.option("--detailed-exitcode", is_flag=True, help="With --diff: exit 3 when there are changes.")
 @click.option("--webhook-repeat", "repeat", type=click.IntRange(1, MAX_REPEAT), default=None, metavar="N",
               help="Deliver every message N times, with the same event id (as `run` takes it).")
-@click.option("--webhook-order", "order", type=click.Choice(["sequence", "reverse", "random"]), default=None,
+@click.option("--webhook-order", "order", type=click.Choice(list(OVERRIDE_ORDERS)), default=None,
               help="Send in plan order, reversed, or shuffled.")
 @click.option("--webhook-signature", "signature", type=click.Choice(list(SIGNATURE_MODES)), default=None,
               help="Sign every message in this mode (a forged mode adds an attacker's copy beside each).")
@@ -157,22 +146,17 @@ def plan(ref, assignments, seed, scenario, provider, fmt_, out, diff_ref, detail
     """Compile a scenario into its deterministic event plan and show what will happen."""
     import msgspec
 
-    from carbonc.errors import CompileError
-    from carbonc.plan import write_plan
-    from carbonc.plan.params import split_assignments
-    from carbonc.plan.render import json_summary, text
+    from carbonc.plan.describe import json_summary, text
+    from carbonc.plan.saved import is_saved_plan, write_plan
 
-    try:
-        overrides = split_assignments(list(assignments))
-    except CompileError as err:
-        fail(err.diagnostics[0].message, err.diagnostics[0].help)
+    overrides = parse_assignments(assignments)
     (new_ref, new_path), = resolve_refs([ref])
     # The delivery overrides `run` takes are part of the plan: saved with it, and compared by --diff.
-    delivery = {k: v for k, v in {"order": order, "repeat": repeat, "signature": signature}.items() if v is not None}
+    delivery = DeliveryOverrides(order=order, repeat=repeat, signature=signature)
     if delivery and is_saved_plan(new_path):
         fail(f"`{ref}` is a saved plan, which the --webhook-order/-repeat/-signature flags cannot change",
              "plan the .carbon scenario with them")
-    header, summary, compiled = load((new_ref, new_path), None, overrides, seed, scenario, delivery or None)
+    header, summary, compiled = load((new_ref, new_path), None, overrides, seed, scenario, delivery)
     if provider is not None:
         check_provider(provider, header, summary)
 
@@ -195,10 +179,10 @@ def plan(ref, assignments, seed, scenario, provider, fmt_, out, diff_ref, detail
     from carbonc.plan.diff import diff, render
 
     if diff_ref.startswith("git:"):
-        old = load(None, _git_source(diff_ref[4:], new_path), overrides, seed, scenario, delivery or None)
+        old = load(None, _git_source(diff_ref[4:], new_path), overrides, seed, scenario, delivery)
     else:
         (old_ref, old_path), = resolve_refs([diff_ref])
-        old = load((old_ref, old_path), None, overrides, seed, scenario, delivery or None)
+        old = load((old_ref, old_path), None, overrides, seed, scenario, delivery)
     changes = diff(_with_digest(old), _with_digest((header, summary, compiled)))
     if fmt_ == "json":
         payload = {"changes": {name: lines for name, lines in changes.groups}, "added": changes.added,

@@ -10,15 +10,28 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from carbonc.cli._common import EXIT_FAILED, EXIT_INVALID, EXIT_OK, fail, resolve_refs
-from carbonc.ir.model import MAX_REPEAT, SIGNATURE_MODES
+from carbonc.cli._common import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    fail,
+    parse_assignments,
+    resolve_refs,
+)
+from carbonc.domain.vocabulary import (
+    MAX_REPEAT,
+    OVERRIDE_ORDERS,
+    PROVIDERS,
+    SIGNATURE_MODES,
+    DeliveryOverrides,
+)
 
-PROVIDER_NAMES = ["mock", "razorpay", "stripe", "cashfree", "juspay", "standard"]
-
+if TYPE_CHECKING:
+    from carbonc.exec import PlanInput
 
 class TimeScale(click.ParamType):
     """`max`, or a positive number of virtual seconds per wall second."""
@@ -59,7 +72,7 @@ def delivery_options(func: Callable) -> Callable:
     options = [
         click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
                      help="Override a parameter, typed like it (repeatable)."),
-        click.option("--provider", type=click.Choice(PROVIDER_NAMES), default="mock", show_default=True,
+        click.option("--provider", type=click.Choice(list(PROVIDERS)), default="mock", show_default=True,
                      help="Whose webhooks to send: event names, payloads and signatures."),
         click.option("--webhook-url", "url", default=None, metavar="URL",
                      help="Deliver the webhooks here (none: run the gateway side only)."),
@@ -71,7 +84,7 @@ def delivery_options(func: Callable) -> Callable:
                                         "messages are signed with (or CARBON_WEBHOOK_PREVIOUS_SECRET)."),
         click.option("--webhook-repeat", "repeat", type=click.IntRange(1, MAX_REPEAT), default=None, metavar="N",
                      help="Deliver every message N times, with the same event id."),
-        click.option("--webhook-order", "order", type=click.Choice(["sequence", "reverse", "random"]),
+        click.option("--webhook-order", "order", type=click.Choice(list(OVERRIDE_ORDERS)),
                      default=None, help="Send in plan order, reversed, or shuffled."),
         click.option("--webhook-signature", "signature", type=click.Choice(list(SIGNATURE_MODES)), default=None,
                      help="Sign every message in this mode."),
@@ -100,28 +113,19 @@ def delivery_options(func: Callable) -> Callable:
 
 
 def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str | None, secret: str | None,
-             previous_secret: str | None, repeat: int | None, order: str | None, signature: str | None, ci: bool, callback_url: str | None,
-             output: str, seed: int | None = None, scenario: str | None = None, app: str | None = None,
-             app_path: str = "/webhooks", concurrency: int = 10, timeout: float | None = None,
+             previous_secret: str | None, repeat: int | None, order: str | None, signature: str | None, ci: bool,
+             callback_url: str | None, output: str, seed: int | None = None, scenario: str | None = None,
+             app: str | None = None, app_path: str = "/webhooks", concurrency: int = 10, timeout: float | None = None,
              time_scale: float | None = None, db: Path | None = None, junit: Path | None = None,
              notes: list[str] | None = None, legacy: bool = False, probe_base: str | None = None,
              probe_headers: tuple[str, ...] = (), probe_concurrency: int = 20, probe_timeout: float = 10.0,
              skip_probes: bool = False, circuit_breaker: int = 20) -> None:
-    """Everything `run` does after parsing its flags; exits with the contract's code."""
-    from carbonc.errors import CompileError, ExecutionError, StoreError
-    from carbonc.plan.params import split_assignments
+    """The flags of `run` checked and turned into `api.run`'s typed inputs; its result rendered;
+    exits with the contract's code."""
+    from carbonc import api
+    from carbonc.errors import ExecutionError, StoreError
 
-    if url is not None and not url.strip():
-        fail("--webhook-url is empty", "an unset variable? without a target nothing is delivered: leave the flag out")
-    for flag, value in (("--db", db), ("--junit", junit)):
-        if value is not None and any(len(part.encode()) > 255 for part in Path(value).parts):
-            fail(f"{flag}: a file or directory name is at most 255 bytes")
-    # An empty value is an unset variable, not a choice: refused rather than silently ignored.
-    for flag, value in (("--app", app), ("--callback-url", callback_url), ("--db", db), ("--junit", junit),
-                        ("--probe-base", probe_base)):
-        # (click turns an empty path into `.`)
-        if value is not None and (not str(value).strip() or (isinstance(value, Path) and str(value) == ".")):
-            fail(f"{flag} is empty", "an unset variable? leave the flag out to use the default")
+    _refuse_empty_flags(url=url, app=app, callback_url=callback_url, db=db, junit=junit, probe_base=probe_base)
     if url and app:
         fail("give --webhook-url or --app, not both")
     notes = list(notes or ())
@@ -131,19 +135,22 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
                  "to check only the scenario's plan, drop --ci")
         notes.append("--ci applies only with --webhook-url; ignored")  # as carbon-layer did
         ci = False
-    try:
-        overrides = split_assignments(list(assignments))
-    except CompileError as err:
-        fail(err.diagnostics[0].message, err.diagnostics[0].help)
-    plan = _load_plan(ref, overrides, seed, scenario, {"order": order, "repeat": repeat, "signature": signature})
-    warnings = _check_plan(plan, provider, previous_secret, bool(url or app))
+    overrides = parse_assignments(assignments)
+    delivery = DeliveryOverrides(order=order, repeat=repeat, signature=signature)  # type: ignore[arg-type]  # click checked `order` against OVERRIDE_ORDERS
+    plan = _load_plan(ref, overrides, seed, scenario, delivery)
     asgi = _import_app(app) if app else None
 
-    from carbonc.exec import RunOptions, prepare
-    from carbonc.report import document, junit_xml, legacy_fields, post_callback, progress_line, terminal_text
-    from carbonc.store import default_path, open_store
-
+    from carbonc.exec import RunOptions
     from carbonc.exec.probes import ProbeOptions
+    from carbonc.report import (
+        document,
+        junit_xml,
+        legacy_fields,
+        post_callback,
+        progress_line,
+        terminal_text,
+    )
+    from carbonc.store import default_path
 
     probe = ProbeOptions(base=probe_base, headers=_probe_headers(probe_headers), concurrency=probe_concurrency,
                          timeout_s=probe_timeout, skip=skip_probes)
@@ -151,30 +158,29 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
                          previous_secret=previous_secret, concurrency=concurrency, timeout_s=timeout,
                          time_scale=time_scale, probe=probe, circuit_breaker=circuit_breaker)
     try:
-        prepared = prepare(plan, options)  # before the database is touched: bad input changes nothing
+        ready = api.prepare_run(plan, options)  # before the database is touched: bad input changes nothing
+    except api.PlanRefused as exc:
+        for error in exc.errors:
+            click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_INVALID)
     except ExecutionError as exc:
         fail(str(exc))
     path = (db or default_path()).expanduser()
-    try:
-        store = open_store(path)
-    except StoreError as exc:
-        fail(str(exc), code=EXIT_FAILED)
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    for warning in warnings:
+    for warning in ready.warnings:
         click.echo(f"warning: {warning}", err=True)
     progress = _Progress(progress_line) if output == "terminal" and sys.stderr.isatty() else None
     try:
-        result = prepared.execute(store, progress=progress)
-    except StoreError as exc:  # the run could not even be recorded as started
+        result = ready.execute(path, progress=progress)
+    except StoreError as exc:  # the store could not be opened, or the run not even recorded as started
         fail(str(exc), code=EXIT_FAILED)
     finally:
         if progress is not None:
             progress.clear()
-        store.close()
 
     summary = document(result, str(path))
-    summary["warnings"] = [*notes, *warnings, *summary["warnings"]]
+    summary["warnings"] = [*notes, *ready.warnings, *summary["warnings"]]
     if legacy:
         summary.update(legacy_fields(summary))
     if output == "json":
@@ -206,6 +212,22 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
     sys.exit(EXIT_FAILED if ci and not result.passed else EXIT_OK)
 
 
+def _refuse_empty_flags(*, url: str | None, app: str | None, callback_url: str | None, db: Path | None,
+                        junit: Path | None, probe_base: str | None) -> None:
+    """Exit 2 on a flag given an empty value (an unset variable, not a choice: refused rather than
+    silently ignored) or a file name no file system takes."""
+    if url is not None and not url.strip():
+        fail("--webhook-url is empty", "an unset variable? without a target nothing is delivered: leave the flag out")
+    for flag, path in (("--db", db), ("--junit", junit)):
+        if path is not None and any(len(part.encode()) > 255 for part in Path(path).parts):
+            fail(f"{flag}: a file or directory name is at most 255 bytes")
+    for flag, value in (("--app", app), ("--callback-url", callback_url), ("--db", db), ("--junit", junit),
+                        ("--probe-base", probe_base)):
+        # (click turns an empty path into `.`)
+        if value is not None and (not str(value).strip() or (isinstance(value, Path) and str(value) == ".")):
+            fail(f"{flag} is empty", "an unset variable? leave the flag out to use the default")
+
+
 def _probe_headers(given: tuple[str, ...]) -> dict[str, str]:
     """`('Authorization: Bearer x', 'X-Key: env:SHOP_KEY')` -> headers; exit 2 on a malformed
     one. The message never repeats a value: these are secrets."""
@@ -234,49 +256,27 @@ def _probe_headers(given: tuple[str, ...]) -> dict[str, str]:
 
 
 def _load_plan(ref: str, overrides: dict[str, str], seed: int | None, scenario: str | None,
-               delivery: dict[str, Any]):
-    """The plan to run, from a .carbon file, a bundled scenario's name, or a saved plan."""
-    from carbonc.cli._plan import is_saved_plan, load
-    from carbonc.exec import PlanInput
+               delivery: DeliveryOverrides) -> PlanInput:
+    """The plan to run, from a .carbon file, a bundled scenario's name, or a saved plan; exit 2
+    with the diagnostics or the reason when there is none."""
+    from carbonc import api
+    from carbonc.cli._common import emit_diagnostics, shown
+    from carbonc.plan.verify import PlanError
 
     (ref_, path), = resolve_refs([ref])
-    delivery = {k: v for k, v in delivery.items() if v is not None}
-    if is_saved_plan(path):
-        if overrides or seed is not None or scenario or delivery:
-            fail(f"`{ref}` is a saved plan, which --set, --seed, --scenario and the --webhook-order/-repeat/"
-                 "-signature flags cannot change", "run the .carbon scenario instead, or save it again with them: "
-                 "`carbonc plan SCENARIO --webhook-repeat 2 --out PLAN` (plan takes the same flags)")
-        from carbonc.plan.verify import PlanError
-
-        try:
-            plan = PlanInput.from_file(path)
-        except PlanError as exc:  # checked whole before anything is recorded
-            fail(f"`{ref}` is not a plan carbonc can use: {exc}")
-    else:
-        header, summary, compiled = load((ref_, path), None, overrides, seed, scenario, delivery or None)
-        plan = PlanInput.from_compiled(compiled)
-    return plan
-
-
-def _check_plan(plan, provider: str, previous_secret: str | None, has_target: bool) -> list[str]:
-    """Exit 2 if the plan signs in a mode `provider` cannot produce; return the warnings."""
-    from decimal import Decimal
-
-    from carbonc.cli._plan import provider_problems
-
-    errors, warnings = provider_problems(provider, plan.header, plan.summary)
-    warnings[:0] = plan.header.warnings
-    if errors:
-        for error in errors:
-            click.echo(f"error: {error}", err=True)
+    try:
+        plan = api.load_plan(path, shown(ref_, path), overrides=overrides, seed=seed, scenario=scenario,
+                             delivery=delivery)
+    except ValueError:
+        fail(f"`{ref}` is a saved plan, which --set, --seed, --scenario and the --webhook-order/-repeat/"
+             "-signature flags cannot change", "run the .carbon scenario instead, or save it again with them: "
+             "`carbonc plan SCENARIO --webhook-repeat 2 --out PLAN` (plan takes the same flags)")
+    except PlanError as exc:  # checked whole before anything is recorded
+        fail(f"`{ref}` is not a plan carbonc can use: {exc}")
+    if isinstance(plan, api.CheckResult):
+        emit_diagnostics(plan)
         sys.exit(EXIT_INVALID)
-    rotated = sorted({s.mode for p in plan.header.policies for s in p.signatures
-                      if s.mode in ("old_secret", "rotation") and Decimal(s.share) > 0})
-    if rotated and has_target and previous_secret is None:
-        warnings.append(f"the plan signs messages `{'`, `'.join(rotated)}` with the pre-rotation secret, and none "
-                        "was given: one derived from the current secret is used, which your handler cannot know "
-                        "(give --webhook-previous-secret)")
-    return warnings
+    return plan
 
 
 def _import_app(spec: str) -> Any:

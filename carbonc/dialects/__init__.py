@@ -22,19 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from carbonc.dialects._base import Dialect, Request, Secrets, mode_error
 from carbonc.dialects._facts import EntityIndex, Lookup
+from carbonc.domain.vocabulary import PROVIDERS, SIGNATURE_MODES
 from carbonc.errors import ExecutionError
-from carbonc.ir.model import SIGNATURE_MODES
 
 if TYPE_CHECKING:
-    from carbonc.plan.model import Message
+    from carbonc.plan.records import Message
 
 __all__ = ["PROVIDERS", "Dialect", "EntityIndex", "Lookup", "Request", "Secrets", "check_modes",
            "expected_verdict", "get_dialect", "render", "unsupported_events"]
-
-#: Provider names `--provider` accepts, and the dialect each speaks.
-PROVIDERS = {"razorpay": "razorpay", "stripe": "stripe", "cashfree": "cashfree", "juspay": "juspay",
-             "standard": "standard", "mock": "razorpay"}
-
 
 def get_dialect(provider: str, **options: Any) -> Dialect:
     """The dialect `provider` speaks, configured by `options` (each dialect's docstring lists its

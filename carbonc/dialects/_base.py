@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from carbonc.dialects._facts import Facts, Lookup
+from carbonc.domain.vocabulary import NEUTRAL_EVENTS, SIGNATURE_MODES
 from carbonc.errors import ExecutionError, InternalError
-from carbonc.ir.model import NEUTRAL_EVENTS, SIGNATURE_MODES
 
 if TYPE_CHECKING:
-    from carbonc.plan.model import Message
+    from carbonc.plan.records import Message
 
 #: Modes every dialect can produce.
 BASE_MODES: frozenset[str] = frozenset({"valid", "missing", "corrupted", "wrong_secret"})

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
+from carbonc.domain.units import exponent
 from carbonc.errors import ExecutionError
-from carbonc.ir.units import exponent
 
 if TYPE_CHECKING:
-    from carbonc.plan.model import Entity, Message
+    from carbonc.plan.records import Entity, Message
 
 
 class Lookup(Protocol):
@@ -32,7 +32,7 @@ class EntityIndex:
     the objects (a run holds every entity of its plan), decoded in about a microsecond."""
 
     def __init__(self, entities: Iterable[Entity] = ()):
-        from carbonc.plan.model import Entity
+        from carbonc.plan.records import Entity
 
         self._encode = msgspec.msgpack.Encoder().encode
         self._decode = msgspec.msgpack.Decoder(Entity).decode

@@ -24,7 +24,14 @@ from typing import Any
 
 import msgspec
 
-from carbonc.dialects._base import BASE_MODES, Dialect, Keys, b64, derived_bytes, flip_b64
+from carbonc.dialects._base import (
+    BASE_MODES,
+    Dialect,
+    Keys,
+    b64,
+    derived_bytes,
+    flip_b64,
+)
 from carbonc.dialects._facts import Facts, digits, humanize, iso_ist, major, suffix
 from carbonc.errors import ExecutionError
 

@@ -19,8 +19,24 @@ from typing import Any
 
 import msgspec
 
-from carbonc.dialects._base import BASE_MODES, Dialect, Keys, b64, derived_bytes, flip_b64
-from carbonc.dialects._facts import Facts, chars, digits, hex_id, humanize, iso_utc, major, major_text
+from carbonc.dialects._base import (
+    BASE_MODES,
+    Dialect,
+    Keys,
+    b64,
+    derived_bytes,
+    flip_b64,
+)
+from carbonc.dialects._facts import (
+    Facts,
+    chars,
+    digits,
+    hex_id,
+    humanize,
+    iso_utc,
+    major,
+    major_text,
+)
 from carbonc.errors import ExecutionError
 
 EVENTS = {

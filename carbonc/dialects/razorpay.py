@@ -22,7 +22,7 @@ from carbonc.dialects._facts import Facts, Lookup, chars, digits, humanize, suff
 from carbonc.errors import ExecutionError
 
 if TYPE_CHECKING:
-    from carbonc.plan.model import Entity, Message
+    from carbonc.plan.records import Entity, Message
 
 EVENTS = {
     "order.paid": "order.paid",

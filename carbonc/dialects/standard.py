@@ -18,10 +18,17 @@ from typing import Any
 
 import msgspec
 
-from carbonc.dialects._base import BASE_MODES, Dialect, Keys, b64, derived_bytes, flip_b64
+from carbonc.dialects._base import (
+    BASE_MODES,
+    Dialect,
+    Keys,
+    b64,
+    derived_bytes,
+    flip_b64,
+)
 from carbonc.dialects._facts import Facts, chars, iso_utc_ms
+from carbonc.domain.vocabulary import NEUTRAL_EVENTS
 from carbonc.errors import ExecutionError
-from carbonc.ir.model import NEUTRAL_EVENTS
 
 _PARENT_FIELD = {"payment": "order_id", "refund": "payment_id", "dispute": "payment_id"}
 

@@ -18,7 +18,7 @@ from carbonc.dialects._base import BASE_MODES, Dialect, Keys, derived_bytes, fli
 from carbonc.dialects._facts import Facts, Lookup, chars, humanize, long_id
 
 if TYPE_CHECKING:
-    from carbonc.plan.model import Entity, Message
+    from carbonc.plan.records import Entity, Message
 
 EVENTS = {
     "order.paid": "checkout.session.completed",

@@ -18,7 +18,7 @@ from carbonc.exec.policy import Delivery, outcome_of, verdict_ok
 from carbonc.exec.tally import Tally
 from carbonc.exec.transport import Answer
 from carbonc.exec.writer import Writer
-from carbonc.plan.model import Message
+from carbonc.plan.records import Message
 from carbonc.store.rows import DeliveryRow
 
 

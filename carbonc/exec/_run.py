@@ -17,19 +17,24 @@ import trio
 from carbonc.dialects import EntityIndex, Secrets, get_dialect
 from carbonc.errors import CarbonError, ExecutionError, InternalError, StoreError
 from carbonc.exec._deliver import Breaker, Clock, Deliverer, Job
-from carbonc.exec.gateway import SimulatedGateway, default_secret
 from carbonc.exec.facts import GatewayFacts
-from carbonc.exec.model import PlanInput, RunOptions, RunResult
-from carbonc.exec.probes import (
-    AppStateSender, HttpStateSender, ProbeOptions, ProbeResult, Prober, StateSender, probe_rows,
-)
+from carbonc.exec.gateway import SimulatedGateway, default_secret
+from carbonc.exec.model import PlanInput, RunOptions, RunResult, TimelineStep, Verdict
 from carbonc.exec.policy import resolve
+from carbonc.exec.probes import (
+    AppStateSender,
+    HttpStateSender,
+    ProbeOptions,
+    Prober,
+    ProbeResult,
+    StateSender,
+)
 from carbonc.exec.tally import Tally
 from carbonc.exec.transport import AppConnection, Connection, parse_target
 from carbonc.exec.writer import Writer
-from carbonc.plan.model import Entity, Header, Message, Record, Summary
+from carbonc.plan.records import Entity, Header, Message, Record, Summary
 from carbonc.plan.verify import digest_update, records_digest
-from carbonc.store import CheckRow, RunRow, Store, TimelineRow
+from carbonc.store import Batch, CheckRow, RunRow, Store
 
 #: Why a message was not sent once the circuit breaker tripped.
 ENDPOINT_DOWN = "endpoint down: not sent after the circuit breaker tripped"
@@ -110,7 +115,8 @@ class PreparedRun:
         if self.target is not None:
             return self.target.shown
         if self.options.app is not None:
-            return f"app:{self.options.app_name or 'asgi'}"
+            # `--app shop:app` is shown as given, not prefixed: `app:shop:app` read as a URL scheme.
+            return f"{self.options.app_name or 'an app'} (ASGI, in-process)"
         return None
 
     async def main(self) -> RunResult:
@@ -152,14 +158,14 @@ class PreparedRun:
         except* Exception as group:  # a bug: still say how the run ended, then report it
             leaf = _first(group)
             self.status, self.error = "failed", str(InternalError(f"{type(leaf).__name__}: {leaf}"))
-        checks: list[CheckRow] = []
+        checks: list[Verdict] = []
         if self.status == "running":
             self.status = "interrupted" if self.interrupts else "completed"
             # Checks judge a whole run; an interrupted one is incomplete, not failing.
             checks = self._judge() if self.status == "completed" else []
             if checks:
                 try:
-                    await trio.to_thread.run_sync(self.store.append, _checks_batch(checks))
+                    await trio.to_thread.run_sync(self.store.append, _checks_batch(self.run_id, checks))
                 except StoreError as exc:
                     self.status, self.error = "failed", str(exc)
         timelines = self._timelines() if self.status == "completed" else {}
@@ -343,23 +349,24 @@ class PreparedRun:
         return (f"the endpoint did not answer {self.breaker.limit} attempts in a row ({kinds}): it was taken to be "
                 f"down and the rest was not sent (`--circuit-breaker 0` sends everything regardless)")
 
-    def _timelines(self) -> dict[str, list[TimelineRow]]:
+    def _timelines(self) -> dict[str, list[TimelineStep]]:
         """The order trees of the first entities each failed probe names, as sent."""
         wanted: list[str] = []
         for result in self.probe_results:
             for failed in result.failed[:TIMELINES_PER_PROBE]:
                 if failed.entity is not None and failed.entity not in wanted:
                     wanted.append(failed.entity)
-        out: dict[str, list[TimelineRow]] = {}
+        out: dict[str, list[TimelineStep]] = {}
         for entity in wanted[:TIMELINES_PER_RUN]:
             try:
-                out[entity] = self.store.timeline(self.run_id, entity)
+                out[entity] = [TimelineStep(**msgspec.structs.asdict(row))
+                               for row in self.store.timeline(self.run_id, entity)]
             except StoreError:
                 break  # the run is recorded; its explanation is a nicety
         return out
 
-    def _judge(self) -> list[CheckRow]:
-        from carbonc.plan.checks import entity_metrics, evaluate_checks, metric_names
+    def _judge(self) -> list[Verdict]:
+        from carbonc.plan.judge import entity_metrics, evaluate_checks, metric_names
 
         metrics = {**entity_metrics(self.plan.summary), **self.tally.delivery_metrics()}
         rows = []
@@ -369,21 +376,23 @@ class PreparedRun:
             if not self._has_target() and on_handler:
                 # Nothing was delivered: a check on the handler's answers has nothing to judge,
                 # and must not pass as if the handler had answered well.
-                rows.append(CheckRow(self.run_id, c.kind, c.name, c.severity, None, c.expected, None,
-                                     "not judged: no webhook target (give --webhook-url or --app)", subject))
+                rows.append(Verdict(kind=c.kind, name=c.name, severity=c.severity, passed=None, expected=c.expected,
+                                    actual=None, message="not judged: no webhook target (give --webhook-url or --app)",
+                                    subject=subject))
                 continue
-            rows.append(CheckRow(self.run_id, c.kind, c.name, c.severity, c.passed, c.expected, c.actual, c.message,
-                                 subject))
+            rows.append(Verdict(kind=c.kind, name=c.name, severity=c.severity, passed=c.passed, expected=c.expected,
+                                actual=c.actual, message=c.message, subject=subject))
         unjudged = ("not judged: no webhook target, so no merchant to probe (give --webhook-url or --app)"
                     if not self._has_target() else
                     "not judged: --skip-probes" if self.probe_options.skip else
                     "not judged: the endpoint was down (circuit breaker)" if self.breaker.tripped else None)
         if unjudged is not None:
             for probe in self.plan.header.probes:
-                rows.append(CheckRow(self.run_id, "probe", probe.name, probe.severity, None,
-                                     " and ".join(e.text for e in probe.expects), None, unjudged, "merchant"))
+                rows.append(Verdict(kind="probe", name=probe.name, severity=probe.severity, passed=None,
+                                    expected=" and ".join(e.text for e in probe.expects), actual=None,
+                                    message=unjudged, subject="merchant"))
         for result in self.probe_results:
-            rows += probe_rows(self.run_id, result)
+            rows += probe_verdicts(result)
         return rows
 
 
@@ -395,10 +404,34 @@ def _first(group: BaseExceptionGroup) -> BaseException:
     return found
 
 
-def _checks_batch(checks: list[CheckRow]):
-    from carbonc.store import Batch
+def _checks_batch(run_id: str, checks: list[Verdict]) -> Batch:
+    return Batch(checks=[CheckRow(run_id, **msgspec.structs.asdict(v)) for v in checks])
 
-    return Batch(checks=checks)
+
+def probe_verdicts(result: ProbeResult) -> list[Verdict]:
+    """A probe judged: one verdict for the probe (passed when every entity passed), then one per
+    entity, failures and passes alike."""
+    probe = result.probe
+    failed = result.failed
+    total = len(result.results)
+    expected = " and ".join(e.text for e in probe.expects)
+    if not total:
+        summary = "no entity selected"
+    elif failed:
+        summary = f"{len(failed):,} of {total:,} failed; first: {failed[0].entity or 'the run'}: {failed[0].reason}"
+    else:
+        summary = f"{total:,} of {total:,} passed"
+    slowest = max((r.elapsed_ms for r in result.results), default=0.0)
+    verdicts = [Verdict(kind="probe", name=probe.name, severity=probe.severity, passed=not failed,
+                        expected=expected, actual=f"{total - len(failed):,} passed, {len(failed):,} failed",
+                        message=summary, subject="merchant", elapsed_ms=slowest,
+                        polls=sum(r.polls for r in result.results))]
+    for r in result.results:
+        verdicts.append(Verdict(kind="probe", name=probe.name, severity=probe.severity, passed=r.passed,
+                                expected=r.expected, actual=r.observed, message=r.reason, subject="merchant",
+                                entity_id=r.entity or "(run)", request=r.request, elapsed_ms=r.elapsed_ms,
+                                polls=r.polls))
+    return verdicts
 
 
 def _version() -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from carbonc.plan.model import Entity, Probe
+from carbonc.plan.records import Entity, Probe
 
 #: The final state each kind's "terminal event" reports; `delivered` asks whether any copy of
 #: the event for the entity's final state reached the merchant with a 2xx.
@@ -19,7 +19,7 @@ class GatewayFacts:
 
     `add` every entity of the plan (kinds in plan order: orders, then payments, refunds,
     disputes…), then `fields(entity_id)` gives what a probe's `order.…` names: `id`, `state`,
-    `amount` (minor units), `amount_refunded`, `refunds`, … (see `ir.model.PROBE_FIELDS`).
+    `amount` (minor units), `amount_refunded`, `refunds`, … (see `domain.vocabulary.PROBE_FIELDS`).
     """
 
     def __init__(self, probes: Iterable[Probe]):

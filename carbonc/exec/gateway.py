@@ -9,7 +9,7 @@ import base64
 import msgspec
 
 from carbonc.dialects import Dialect, Lookup
-from carbonc.plan.model import Entity, Header, Message
+from carbonc.plan.records import Entity, Header, Message
 from carbonc.store.rows import EntityRow, MessageRow
 
 #: Secrets messages are signed with when the run gives none. They are public test values: a

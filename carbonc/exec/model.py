@@ -11,8 +11,7 @@ import msgspec
 from carbonc.errors import ExecutionError
 from carbonc.exec.probes import ProbeOptions, ProbeResult
 from carbonc.exec.tally import Tally
-from carbonc.plan.model import Header, Record, Summary
-from carbonc.store import CheckRow, TimelineRow
+from carbonc.plan.records import Header, Record, Summary
 
 
 class PlanInput(NamedTuple):
@@ -30,7 +29,7 @@ class PlanInput(NamedTuple):
     def from_file(cls, path: Path) -> PlanInput:
         """A saved plan, checked whole first (every record, the summary, the digest): raises
         `plan.verify.PlanError` before anything runs."""
-        from carbonc.plan import iter_plan
+        from carbonc.plan.saved import iter_plan
         from carbonc.plan.verify import verify_plan
 
         header, summary = verify_plan(path)
@@ -42,6 +41,46 @@ class PlanInput(NamedTuple):
                 raise ExecutionError(f"`{path}` is not a readable carbonc plan: {exc}") from None
 
         return cls(header, summary, records)
+
+
+class Verdict(msgspec.Struct, frozen=True, kw_only=True):
+    """One judged check of a run: an `expect`, a `finding`, or a `probe` (one for the whole probe,
+    then one per entity it selected, `entity_id`). `passed` is None when it could not be judged;
+    `subject` is what it judges: `scenario` (facts of the plan), `handler` (the answers to
+    webhooks) or `merchant` (its state, by probes). A probe's rows carry the `request` as sent (no
+    header values), the time it took and the requests it made (`polls`)."""
+
+    kind: str
+    name: str
+    severity: str | None
+    passed: bool | None
+    expected: str | None
+    actual: str | None
+    message: str | None
+    subject: str | None = None
+    entity_id: str | None = None
+    request: str | None = None
+    elapsed_ms: float | None = None
+    polls: int | None = None
+
+
+class TimelineStep(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of an entity's timeline as sent: the message (`seq`, id, event, entity, faults,
+    virtual time) and one attempt at it (number, epoch ms sent, status, error, outcome; all None
+    for a message never sent, with the reason in `skipped`)."""
+
+    seq: int
+    message_id: str
+    event: str
+    entity_id: str
+    fault: str | None
+    virtual_ms: int
+    attempt: int | None
+    sent_at_ms: int | None
+    status_code: int | None
+    error: str | None
+    outcome: str | None
+    skipped: str | None
 
 
 class RunOptions(msgspec.Struct, kw_only=True):
@@ -81,14 +120,14 @@ class RunResult(NamedTuple):
     provider: str
     target: str | None
     tally: Tally
-    checks: list[CheckRow]
+    checks: list[Verdict]
     elapsed_s: float
     rows_written: int
     warnings: list[str]
     error: str | None
     probes: list[ProbeResult] = []
     #: The first failing entities' order trees as sent (see `Store.timeline`).
-    timelines: dict[str, list[TimelineRow]] = {}
+    timelines: dict[str, list[TimelineStep]] = {}
     #: Seconds spent probing the merchant's state, within `elapsed_s`.
     probe_s: float = 0.0
     #: Set when the circuit breaker stopped the run's sending: why.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from carbonc.plan.model import Policy
+from carbonc.plan.records import Policy
 
 _M, _H = 60_000, 3_600_000
 

@@ -24,13 +24,12 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import msgspec
 import trio
 
+from carbonc.domain.values import EvalError
 from carbonc.errors import ExecutionError
 from carbonc.exec.facts import GatewayFacts
 from carbonc.exec.transport import Connection, Fetched, parse_target
-from carbonc.ir.values import EvalError
-from carbonc.plan.checks import Unmeasured, condition_text, evaluate_expr
-from carbonc.plan.model import Probe
-from carbonc.store.rows import CheckRow
+from carbonc.plan.judge import Unmeasured, condition_text, evaluate_expr
+from carbonc.plan.records import Probe
 
 #: Bytes of a state API's answer read at most; a larger answer is judged on none of it.
 MAX_ANSWER_BYTES = 1 << 20
@@ -520,27 +519,3 @@ def _text(raw: bytes) -> str:
 def _clip(text: str) -> str:
     text = "".join(c if c.isprintable() else "?" for c in text)
     return text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS] + "…"
-
-
-
-def probe_rows(run_id: str, result: ProbeResult) -> list[CheckRow]:
-    """The store's rows for a probe: one for the probe (passed when every entity passed), then
-    one per entity, failures and passes alike."""
-    probe = result.probe
-    failed = result.failed
-    total = len(result.results)
-    expected = " and ".join(e.text for e in probe.expects)
-    if not total:
-        summary = "no entity selected"
-    elif failed:
-        summary = f"{len(failed):,} of {total:,} failed; first: {failed[0].entity or 'the run'}: {failed[0].reason}"
-    else:
-        summary = f"{total:,} of {total:,} passed"
-    slowest = max((r.elapsed_ms for r in result.results), default=0.0)
-    rows = [CheckRow(run_id, "probe", probe.name, probe.severity, not failed, expected,
-                     f"{total - len(failed):,} passed, {len(failed):,} failed", summary, "merchant", None, None,
-                     slowest, sum(r.polls for r in result.results))]
-    for r in result.results:
-        rows.append(CheckRow(run_id, "probe", probe.name, probe.severity, r.passed, r.expected, r.observed,
-                             r.reason, "merchant", r.entity or "(run)", r.request, r.elapsed_ms, r.polls))
-    return rows

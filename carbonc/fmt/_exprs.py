@@ -3,8 +3,9 @@ printed by `carbonc.ir.text`, which the plan shares)."""
 
 from __future__ import annotations
 
+from carbonc.domain.operators import PRECEDENCE
 from carbonc.ir import nodes as ir
-from carbonc.ir.text import PRECEDENCE, expr_text, precedence
+from carbonc.ir.text import expr_text, precedence
 
 
 def sum_text(expr: ir.Expr) -> str:

@@ -1,7 +1,7 @@
 """The typed IR of a `.carbon` module: frozen msgspec Structs, each with the `span` it came from.
 
 The IR keeps literals' exact text so the formatter can print them back; meaning (minor units,
-milliseconds, ratios) is derived by `carbonc.ir.units` and checked by the passes.
+milliseconds, ratios) is derived by `carbonc.domain.units` and checked by the passes.
 """
 
 from __future__ import annotations

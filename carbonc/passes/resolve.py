@@ -11,9 +11,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from carbonc.diagnostics import did_you_mean
-from carbonc.ir import model
+from carbonc.domain import vocabulary
 from carbonc.ir import nodes as ir
-from carbonc.ir.walk import action_expressions, deliver_item_expressions, outcome_expressions, subexpressions
+from carbonc.ir.walk import (
+    action_expressions,
+    deliver_item_expressions,
+    outcome_expressions,
+    subexpressions,
+)
 from carbonc.passes._program import Context, Program
 
 _DeclKind = ir.Scenario | ir.Profile | ir.Mix | ir.Ladder | ir.Map | ir.Oracle
@@ -146,7 +151,7 @@ class _Resolver:
         for check in declared.checks:
             match check:
                 case ir.Expect(condition=cond) | ir.Finding(condition=cond):
-                    self.check_expr(cond, param_set, model.METRICS, path, where="a check")
+                    self.check_expr(cond, param_set, vocabulary.METRICS, path, where="a check")
                 case ir.Probe() as probe:
                     self.check_probe(probe, param_set, scope, path)
         seen: set[str] = set()
@@ -172,16 +177,16 @@ class _Resolver:
             kind = self.check_selection(sel, params, path)
             if sel.quantity is not None:
                 self.check_expr(sel.quantity, params, (), path, where="a selection")
-            fields = {"status"} | ({f"{kind}.{f}" for f in model.PROBE_FIELDS[kind]} if kind else set())
-            prefixes = {"json", "headers"} | (set() if kind else set(model.KINDS))
+            fields = {"status"} | ({f"{kind}.{f}" for f in vocabulary.PROBE_FIELDS[kind]} if kind else set())
+            prefixes = {"json", "headers"} | (set() if kind else set(vocabulary.KINDS))
         else:
             fields = {"status", "gateway.totals"}
             prefixes = {"json", "headers"}
         if probe.eventually is not None:
             self.check_expr(probe.eventually, params, (), path, where="a probe's window")
         allowed = {"base"} | params | maps | ({"gateway"} if probe.selection is None else {
-            model.kind_of(probe.selection.kind.name) or probe.selection.kind.name})
-        kind = model.kind_of(probe.selection.kind.name) if probe.selection is not None else None
+            vocabulary.kind_of(probe.selection.kind.name) or probe.selection.kind.name})
+        kind = vocabulary.kind_of(probe.selection.kind.name) if probe.selection is not None else None
         for text in (probe.url, probe.body, *(h.value for h in probe.headers)):
             if text is None:
                 continue
@@ -190,7 +195,7 @@ class _Resolver:
                                 label="not defined here", help=did_you_mean(name, allowed) or (
                                     "templates can use `base`, the selected entity, the parameters and maps"))
             if kind is not None:
-                known = list(model.PROBE_FIELDS[kind])
+                known = list(vocabulary.PROBE_FIELDS[kind])
                 for field in sorted(_template_attributes(text.value, kind) - set(known)):
                     self.ctx.report("C0201", f"unknown field `{kind}.{field}` in a probe template", path, text.span,
                                     label="not a field of the entity",
@@ -221,23 +226,23 @@ class _Resolver:
                 self._unknown_decl(clause.mix, "outcome mix", ir.Mix, scope, path)
 
     def check_kind(self, ident: ir.Ident, path: str) -> str | None:
-        kind = model.kind_of(ident.name)
+        kind = vocabulary.kind_of(ident.name)
         if kind is None:
             self.ctx.report("C0209", f"unknown entity kind `{ident.name}`", path, ident.span,
                             label="not an entity kind",
-                            help=did_you_mean(ident.name, [*model.KINDS, *model.PLURALS])
-                            or "kinds: " + ", ".join(f"`{k}`" for k in model.KINDS))
+                            help=did_you_mean(ident.name, [*vocabulary.KINDS, *vocabulary.PLURALS])
+                            or "kinds: " + ", ".join(f"`{k}`" for k in vocabulary.KINDS))
         return kind
 
     def check_selection(self, sel: ir.Selection, params: set[str], path: str) -> str | None:
         kind = self.check_kind(sel.kind, path)
-        if kind is not None and sel.state is not None and sel.state.name not in model.STATES[kind]:
+        if kind is not None and sel.state is not None and sel.state.name not in vocabulary.STATES[kind]:
             self.ctx.report("C0210", f"`{sel.state.name}` is not a state of a {kind}", path, sel.state.span,
                             label="unknown state",
-                            help=did_you_mean(sel.state.name, model.STATES[kind])
-                            or f"{kind} states: " + ", ".join(f"`{s}`" for s in model.STATES[kind]))
+                            help=did_you_mean(sel.state.name, vocabulary.STATES[kind])
+                            or f"{kind} states: " + ", ".join(f"`{s}`" for s in vocabulary.STATES[kind]))
         if sel.where is not None:
-            self.check_expr(sel.where, params, (), path, where="a filter", fields=model.ENTITY_FIELDS)
+            self.check_expr(sel.where, params, (), path, where="a filter", fields=vocabulary.ENTITY_FIELDS)
         return kind
 
     def check_deliver(self, deliver: ir.Deliver, params: set[str], scope: _Scope, path: str) -> None:
@@ -252,10 +257,10 @@ class _Resolver:
             if isinstance(item, ir.IncludeItem) and scope.find(item.profile.name, ir.Profile) is None:
                 self._unknown_decl(item.profile, "profile", ir.Profile, scope, path)
             if (isinstance(item, ir.RetryItem) and isinstance(item.ladder, ir.Ident)
-                    and item.ladder.name not in model.RETRY_KEYWORDS
+                    and item.ladder.name not in vocabulary.RETRY_KEYWORDS
                     and scope.find(item.ladder.name, ir.Ladder) is None):
                 self._unknown_decl(item.ladder, "retry ladder", ir.Ladder, scope, path,
-                                   extra=model.RETRY_KEYWORDS)
+                                   extra=vocabulary.RETRY_KEYWORDS)
 
     def _unknown_decl(self, ident: ir.Ident, what: str, kind: type, scope: _Scope, path: str,
                       extra: Iterable[str] = ()) -> None:
@@ -277,13 +282,13 @@ class _Resolver:
                                     path, node.span, label="wrong number of arguments")
                 continue
             if isinstance(node, ir.Call):
-                if node.func.name not in model.FUNCTIONS:
+                if node.func.name not in vocabulary.FUNCTIONS:
                     self.ctx.report("C0214", f"unknown function `{node.func.name}`", path, node.func.span,
                                     label="not a function",
-                                    help=did_you_mean(node.func.name, model.FUNCTIONS)
-                                    or "functions: " + ", ".join(f"`{f}`" for f in model.FUNCTIONS))
+                                    help=did_you_mean(node.func.name, vocabulary.FUNCTIONS)
+                                    or "functions: " + ", ".join(f"`{f}`" for f in vocabulary.FUNCTIONS))
                     continue
-                lo, hi = model.FUNCTIONS[node.func.name]
+                lo, hi = vocabulary.FUNCTIONS[node.func.name]
                 if not lo <= len(node.args) <= hi:
                     want = str(lo) if lo == hi else f"{lo} to {hi}"
                     takes = f"{want} argument{'s' * (want != '1')}"
@@ -294,14 +299,14 @@ class _Resolver:
             dotted = node.dotted
             if dotted in params or dotted in metrics or dotted in fields or node.parts[0] in prefixes:
                 continue
-            if (node.parts[0] == "gateway" and len(node.parts) == 3 and node.parts[1] in model.GATEWAY_TOTALS
+            if (node.parts[0] == "gateway" and len(node.parts) == 3 and node.parts[1] in vocabulary.GATEWAY_TOTALS
                     and "gateway.totals" in fields):
                 continue  # a total per currency: `gateway.captured.INR`
-            if where == "a parameter default" and dotted in model.METRICS:
+            if where == "a parameter default" and dotted in vocabulary.METRICS:
                 continue  # check_types reports it: a default cannot depend on the run
             if len(node.parts) == 1 and not metrics:
                 self.ctx.report("C0204", f"unknown parameter `{dotted}`", path, node.span,
-                                label=f"not defined in this scenario",
+                                label="not defined in this scenario",
                                 help=did_you_mean(dotted, params | fields) or (
                                     f"declare it with `param {dotted} = …`" if not fields else
                                     "filters can use parameters and " + ", ".join(f"`{f}`" for f in sorted(fields))))

@@ -12,10 +12,11 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from carbonc.diagnostics import did_you_mean
-from carbonc.ir import model
+from carbonc.domain import vocabulary
+from carbonc.domain.units import CURRENCIES, decimal_places, exponent
+from carbonc.domain.values import Duration, EvalError, Money, NotConstant, Value
 from carbonc.ir import nodes as ir
-from carbonc.ir.units import CURRENCIES, decimal_places, exponent
-from carbonc.ir.values import Duration, EvalError, Money, NotConstant, Value, evaluate
+from carbonc.ir.values import evaluate
 from carbonc.passes._program import Context, Program, Type
 from carbonc.source import Span
 
@@ -71,13 +72,13 @@ class _Checker:
                 key = ".".join(parts)
                 if key in self.types:
                     return self.types[key]
-                if key in model.METRICS:
+                if key in vocabulary.METRICS:
                     return INT
-                if self.in_probe and len(parts) == 2 and parts[0] in model.PROBE_FIELDS:
-                    return Type(model.PROBE_FIELDS[parts[0]].get(parts[1], "any"))
+                if self.in_probe and len(parts) == 2 and parts[0] in vocabulary.PROBE_FIELDS:
+                    return Type(vocabulary.PROBE_FIELDS[parts[0]].get(parts[1], "any"))
                 if self.in_probe and parts[0] == "gateway":
                     return INT if len(parts) == 3 else ANY
-                return _FIELD_TYPES.get(parts[-1], ANY) if len(parts) == 1 or parts[0] in model.KINDS else ANY
+                return _FIELD_TYPES.get(parts[-1], ANY) if len(parts) == 1 or parts[0] in vocabulary.KINDS else ANY
             case ir.ListLit(items=items):
                 for item in items:
                     self.infer(item)
@@ -92,7 +93,7 @@ class _Checker:
                 return t
             case ir.Binary(op=op, left=left, right=right):
                 return self._binary(expr, op, left, right)
-            case ir.Call(func=func, args=args) if func.name in self.maps and func.name not in model.FUNCTIONS:
+            case ir.Call(func=func, args=args) if func.name in self.maps and func.name not in vocabulary.FUNCTIONS:
                 for a in args:
                     self.want(a, STRING, f"map `{func.name}`")
                 values = [self.infer(e.value) for e in self.maps[func.name].entries]
@@ -203,7 +204,7 @@ class _Checker:
     # ------------------------------------------------------------ actions
 
     def action(self, action: ir.Action) -> None:
-        spec = model.VERBS[action.verb]
+        spec = vocabulary.VERBS[action.verb]
         kind = self._target(action, spec)
         seen: dict[str, ir.Clause] = {}
         for clause in action.clauses:
@@ -245,13 +246,13 @@ class _Checker:
             self.report("C0312", "`pay` needs an outcome mix", action, label="what happens to the payments?",
                         help="add `{ captured 100% }` or `with MIX`")
 
-    def _target(self, action: ir.Action, spec: model.VerbSpec) -> str | None:
+    def _target(self, action: ir.Action, spec: vocabulary.VerbSpec) -> str | None:
         if isinstance(action.target, ir.Ident):
-            kind = model.kind_of(action.target.name)
+            kind = vocabulary.kind_of(action.target.name)
             ident = action.target
         else:
             sel = action.target
-            kind = model.kind_of(sel.kind.name)
+            kind = vocabulary.kind_of(sel.kind.name)
             ident = sel.kind
             if sel.mode == "share" and sel.quantity is not None:
                 self.want(sel.quantity, RATIO, "a share of entities")
@@ -261,7 +262,7 @@ class _Checker:
             if sel.where is not None:
                 self.want(sel.where, BOOL, "`where`")
             if (kind is not None and kind in spec.kinds and sel.state is not None and spec.states
-                    and sel.state.name in model.STATES[kind] and sel.state.name not in spec.states):
+                    and sel.state.name in vocabulary.STATES[kind] and sel.state.name not in spec.states):
                 self.report("C0317", f"cannot {action.verb} a {sel.state.name} {kind}", sel.state,
                             label=f"{action.verb} needs " + " or ".join(spec.states),
                             help=f"select {spec.states[0]} {kind}s")
@@ -276,16 +277,16 @@ class _Checker:
             case ir.CountClause(value=v):
                 self.want(v, INT, "`count`")
                 self.non_negative(v, "`count`")
-                if isinstance(n := self._const(v), int) and not isinstance(n, bool) and n > model.max_entities():
-                    self.report("C0308", f"`count` must be at most {model.max_entities():,}", v, label="too many",
-                                help=f"a real need for more can raise the limit: {model.MAX_ENTITIES_VAR}=N")
+                if isinstance(n := self._const(v), int) and not isinstance(n, bool) and n > vocabulary.max_entities():
+                    self.report("C0308", f"`count` must be at most {vocabulary.max_entities():,}", v, label="too many",
+                                help=f"a real need for more can raise the limit: {vocabulary.MAX_ENTITIES_VAR}=N")
             case ir.AmountClause(amount=amount):
                 self.amount(amount, verb)
             case ir.MethodClause(method=m):
-                if m.name not in model.PAYMENT_METHODS:
+                if m.name not in vocabulary.PAYMENT_METHODS:
                     self.report("C0311", f"unknown payment method `{m.name}`", m, label="not a method",
-                                help=did_you_mean(m.name, model.PAYMENT_METHODS)
-                                or "methods: " + ", ".join(f"`{x}`" for x in model.PAYMENT_METHODS))
+                                help=did_you_mean(m.name, vocabulary.PAYMENT_METHODS)
+                                or "methods: " + ", ".join(f"`{x}`" for x in vocabulary.PAYMENT_METHODS))
             case ir.AfterClause(value=v) | ir.OverClause(value=v):
                 self.want(v, DURATION, f"`{_clause_name(clause)}`")
                 self.non_negative(v, f"`{_clause_name(clause)}`")
@@ -344,7 +345,7 @@ class _Checker:
                                 help="write `partial 50%` or `partial INR 100`")
 
     def outcomes(self, mix: ir.Outcomes, context: str, used_at: ir.Ident | None = None) -> None:
-        allowed = model.OUTCOMES.get(context, {})
+        allowed = vocabulary.OUTCOMES.get(context, {})
         node_for = (lambda n: used_at) if used_at is not None else (lambda n: n)
         for outcome in mix.items:
             name = outcome.name.name
@@ -419,9 +420,9 @@ class _Checker:
     def deliver(self, deliver: ir.Deliver) -> None:
         if isinstance(deliver.target, ir.StringLit):
             glob = deliver.target.value
-            if not any(fnmatch.fnmatchcase(e, glob) for e in model.NEUTRAL_EVENTS):
+            if not any(fnmatch.fnmatchcase(e, glob) for e in vocabulary.NEUTRAL_EVENTS):
                 self.report("C0311", f"`{glob}` matches no event", deliver.target, label="no such event",
-                            help=did_you_mean(glob, model.NEUTRAL_EVENTS)
+                            help=did_you_mean(glob, vocabulary.NEUTRAL_EVENTS)
                             or "events look like `payment.captured`, `refund.*`, `dispute.*`")
         self.deliver_items(deliver.items)
 
@@ -436,7 +437,7 @@ class _Checker:
             seen[name] = item
             match item:
                 case ir.OrderItem(mode=mode, within=within):
-                    self.option(mode, model.ORDER_MODES, "delivery order")
+                    self.option(mode, vocabulary.ORDER_MODES, "delivery order")
                     if within is not None:
                         if mode.name != "shuffle":
                             self.report("C0310", f"`within` goes with `shuffle`, not `{mode.name}`", within,
@@ -446,8 +447,8 @@ class _Checker:
                 case ir.RepeatItem(value=v):
                     self.want(v, INT, "`repeat`")
                     self.non_negative(v, "`repeat`", 1)
-                    if isinstance(n := self._const(v), int) and not isinstance(n, bool) and n > model.MAX_REPEAT:
-                        self.report("C0308", f"`repeat` must be at most {model.MAX_REPEAT}", v, label="out of range",
+                    if isinstance(n := self._const(v), int) and not isinstance(n, bool) and n > vocabulary.MAX_REPEAT:
+                        self.report("C0308", f"`repeat` must be at most {vocabulary.MAX_REPEAT}", v, label="out of range",
                                     help="a gateway sends a few copies at most; 100 already tests idempotency")
                 case ir.DelayItem(delay=d, jitter=j):
                     self.want(d, DURATION, "`delay`")
@@ -461,7 +462,7 @@ class _Checker:
                     self.want(v, DURATION, "`timeout`")
                     self.non_negative(v, "`timeout`", 1)
                 case ir.SignatureItem(mode=mode, share=share):
-                    self.option(mode, model.SIGNATURE_MODES, "signature mode")
+                    self.option(mode, vocabulary.SIGNATURE_MODES, "signature mode")
                     if share is not None:
                         self.want(share, RATIO, "a signature share")
                     signatures.append(item)
@@ -469,14 +470,14 @@ class _Checker:
                     self.ladder(steps)
                 case ir.FailItem(statuses=statuses):
                     for status in statuses:
-                        if status.name not in model.FAIL_STATUSES and not (
+                        if status.name not in vocabulary.FAIL_STATUSES and not (
                                 status.name.isdigit() and 100 <= int(status.name) <= 599):
                             self.report("C0311", f"`{status.name}` is not an answer class", status,
                                         label="unknown", help="use `3xx`, `4xx`, `5xx`, `timeout`, `error` "
                                         "or a status code such as `409`")
                 case ir.VerdictItem(mode=mode, verdict=verdict):
-                    self.option(mode, model.SIGNATURE_MODES, "signature mode")
-                    self.option(verdict, model.VERDICTS, "verdict")
+                    self.option(mode, vocabulary.SIGNATURE_MODES, "signature mode")
+                    self.option(verdict, vocabulary.VERDICTS, "verdict")
                 case _:
                     pass
         if len(signatures) > 1:
@@ -514,7 +515,7 @@ class _Checker:
             case ir.Probe(severity=sev) as probe:
                 self.probe(probe)
         if sev is not None:
-            self.option(sev, model.SEVERITIES, "severity")
+            self.option(sev, vocabulary.SEVERITIES, "severity")
 
     def probe(self, probe: ir.Probe) -> None:
         self.template(probe.url, "URL")
@@ -603,7 +604,7 @@ def _currency_help(cur: str) -> str:
 
 
 def _pct(value: Decimal) -> str:
-    from carbonc.ir.units import format_ratio
+    from carbonc.domain.units import format_ratio
     return format_ratio(value)
 
 
@@ -634,7 +635,7 @@ def _param_env(ctx: Context, path: str, scenario: ir.Scenario,
         try:
             values[name] = evaluate(param.default, values)
         except NotConstant as err:
-            if str(err) in model.METRICS:  # unknown names were reported by resolve
+            if str(err) in vocabulary.METRICS:  # unknown names were reported by resolve
                 report_to.report("C0303", f"the default of `{name}` must be a constant", path, param.default.span,
                                  label=f"`{err}` depends on the run", help="use literals and earlier parameters only")
         except (EvalError, ArithmeticError):

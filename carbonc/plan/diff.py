@@ -8,9 +8,9 @@ from collections.abc import Iterable
 
 import msgspec
 
-from carbonc.plan.model import Header, Policy, Summary
-from carbonc.plan.checks import condition_text
-from carbonc.plan.render import _PLURAL, policy_words, probe_line
+from carbonc.plan.describe import _PLURAL, policy_words, probe_line
+from carbonc.plan.judge import condition_text
+from carbonc.plan.records import Header, Policy, Summary
 
 _SETTING_WORDS = {
     "order": "webhook order", "shuffle_within_ms": "shuffle window", "repeat": "webhook repeat",

@@ -17,12 +17,29 @@ from pathlib import Path
 
 import msgspec
 
+from carbonc.domain import vocabulary
+from carbonc.domain.units import CURRENCIES
 from carbonc.errors import CarbonError
-from carbonc.ir import model
-from carbonc.ir.units import CURRENCIES
-from carbonc.plan.model import (
-    FORMAT_VERSION, BinaryExpr, BoolConst, CallExpr, CheckExpr, DecimalConst, DurationConst, Entity, Header,
-    IntConst, ListExpr, MapCall, Message, MetricRef, MoneyConst, Policy, StrConst, Summary, UnaryExpr,
+from carbonc.plan.records import (
+    FORMAT_VERSION,
+    BinaryExpr,
+    BoolConst,
+    CallExpr,
+    CheckExpr,
+    DecimalConst,
+    DurationConst,
+    Entity,
+    Header,
+    IntConst,
+    ListExpr,
+    MapCall,
+    Message,
+    MetricRef,
+    MoneyConst,
+    Policy,
+    StrConst,
+    Summary,
+    UnaryExpr,
 )
 
 #: Bounds on what a plan may hold; each error says which was passed.
@@ -157,42 +174,42 @@ class _Checker:
     def check_policy(self, p: Policy) -> None:
         where = f"delivery policy {p.id}"
         for event in p.applies_to:
-            if event not in model.NEUTRAL_EVENTS:
+            if event not in vocabulary.NEUTRAL_EVENTS:
                 raise self.fail(f"{where} applies to `{_short(event)}`, which is not an event")
-        if p.order not in model.ORDER_MODES:
+        if p.order not in vocabulary.ORDER_MODES:
             raise self.fail(f"{where} has the unknown order `{_short(p.order)}`")
-        if not 1 <= p.repeat <= model.MAX_REPEAT:
-            raise self.fail(f"{where} repeats messages {p.repeat} times (1 to {model.MAX_REPEAT})")
+        if not 1 <= p.repeat <= vocabulary.MAX_REPEAT:
+            raise self.fail(f"{where} repeats messages {p.repeat} times (1 to {vocabulary.MAX_REPEAT})")
         for name in ("shuffle_within_ms", "delay_ms", "jitter_ms"):
             if not 0 <= getattr(p, name) <= MAX_MS:
                 raise self.fail(f"{where}: `{name}` must be between 0 and ten years")
         _ratio(self, p.drop, f"{where}: the dropped share")
         total = Decimal(0)
         for share in p.signatures:
-            if share.mode not in model.SIGNATURE_MODES:
+            if share.mode not in vocabulary.SIGNATURE_MODES:
                 raise self.fail(f"{where} signs in the unknown mode `{_short(share.mode)}`")
             total += _ratio(self, share.share, f"{where}: the share of `{share.mode}`")
         if not p.signatures or total != 1:
             raise self.fail(f"{where}: signature shares must add up to 1")
         if isinstance(p.retry, str):
-            if p.retry not in model.RETRY_KEYWORDS:
+            if p.retry not in vocabulary.RETRY_KEYWORDS:
                 raise self.fail(f"{where} has the unknown retry ladder `{_short(p.retry)}`")
         elif len(p.retry) > 100 or not all(0 <= wait <= MAX_MS for wait in p.retry):
             raise self.fail(f"{where}: retry waits must be at most 100, each between 0 and ten years")
         for status in p.fail_on:
-            if status not in model.FAIL_STATUSES:
+            if status not in vocabulary.FAIL_STATUSES:
                 raise self.fail(f"{where} fails on the unknown answer `{_short(status)}`")
         if p.timeout_ms is not None and not 1 <= p.timeout_ms <= MAX_TIMEOUT_MS:
             raise self.fail(f"{where}: the timeout must be between 1 ms and a day")
         for mode, verdict in p.verdicts.items():
-            if mode not in model.SIGNATURE_MODES or verdict not in model.VERDICTS:
+            if mode not in vocabulary.SIGNATURE_MODES or verdict not in vocabulary.VERDICTS:
                 raise self.fail(f"{where} has an unknown verdict setting `{_short(mode)} {_short(verdict)}`")
 
     def check_probe(self, probe) -> None:
         _text(self, probe.name, "a probe's name")
-        if probe.method not in model.HTTP_METHODS:
+        if probe.method not in vocabulary.HTTP_METHODS:
             raise self.fail(f"probe `{_short(probe.name)}` has the unknown method `{_short(probe.method)}`")
-        if probe.kind is not None and probe.kind not in model.KINDS:
+        if probe.kind is not None and probe.kind not in vocabulary.KINDS:
             raise self.fail(f"probe `{_short(probe.name)}` selects the unknown kind `{_short(probe.kind)}`")
         for text in (probe.url, probe.body or "", *(v for pair in probe.headers for v in pair)):
             _text(self, text, f"probe `{_short(probe.name)}`'s request")
@@ -211,7 +228,7 @@ class _Checker:
                 raise self.fail("a condition too large to judge")
             match node:
                 case MetricRef(name=name):
-                    if not probe and name not in model.METRICS:
+                    if not probe and name not in vocabulary.METRICS:
                         raise self.fail(f"a check names `{_short(name)}`, which is not a metric")
                     _text(self, name, "a name in a condition")
                 case DecimalConst(value=v):
@@ -230,7 +247,7 @@ class _Checker:
                 case BinaryExpr(left=left, right=right):
                     stack += [left, right]
                 case CallExpr(func=func, args=args):
-                    if func not in model.FUNCTIONS:
+                    if func not in vocabulary.FUNCTIONS:
                         raise self.fail(f"a condition calls `{_short(func)}`, which is not a function")
                     stack += args
                 case ListExpr(items=items):
@@ -246,7 +263,7 @@ class _Checker:
             raise self.fail(f"{what}: an ID is 1 to {MAX_ID} letters, digits or `_`")
         if e.id in self.kinds:
             raise self.fail(f"{what} is defined twice")
-        if e.kind not in model.KINDS:
+        if e.kind not in vocabulary.KINDS:
             raise self.fail(f"{what} has the unknown kind `{_short(e.kind)}`")
         want = _PARENT_KIND.get(e.kind)
         if want is None and e.parent is not None:
@@ -260,9 +277,9 @@ class _Checker:
             raise self.fail(f"{what}: the amount must be between 0 and 10^15 minor units")
         if e.currency not in CURRENCIES:
             raise self.fail(f"{what} has the unknown currency `{_short(e.currency)}`")
-        if e.method is not None and e.method not in model.PAYMENT_METHODS:
+        if e.method is not None and e.method not in vocabulary.PAYMENT_METHODS:
             raise self.fail(f"{what} has the unknown method `{_short(e.method)}`")
-        states = model.STATES[e.kind]
+        states = vocabulary.STATES[e.kind]
         if e.state not in states:
             raise self.fail(f"{what}: `{_short(e.state)}` is not a state of a {e.kind}")
         if not 1 <= len(e.transitions) <= MAX_TRANSITIONS:
@@ -294,16 +311,16 @@ class _Checker:
         kind = self.kinds.get(m.entity)
         if kind is None:
             raise self.fail(f"{what} is about `{_short(m.entity)}`, which the plan does not define")
-        if m.event not in model.NEUTRAL_EVENTS or m.event.partition(".")[0] != kind:
+        if m.event not in vocabulary.NEUTRAL_EVENTS or m.event.partition(".")[0] != kind:
             raise self.fail(f"{what}: `{_short(m.event)}` is not an event of a {kind}")
         assert self.header is not None
         if not 0 <= m.policy < len(self.header.policies):
             raise self.fail(f"{what} names delivery policy {m.policy}, which the plan does not have")
-        if m.signature not in model.SIGNATURE_MODES:
+        if m.signature not in vocabulary.SIGNATURE_MODES:
             raise self.fail(f"{what} is signed in the unknown mode `{_short(m.signature)}`")
-        if not 0 <= m.copy < model.MAX_REPEAT or not 0 <= m.at_ms <= MAX_MS or not 0 <= m.send_ms <= 2 * MAX_MS:
+        if not 0 <= m.copy < vocabulary.MAX_REPEAT or not 0 <= m.at_ms <= MAX_MS or not 0 <= m.send_ms <= 2 * MAX_MS:
             raise self.fail(f"{what}: its copy number or times are out of range")
-        if m.forged and (m.signature not in model.FORGERIES or m.dropped):
+        if m.forged and (m.signature not in vocabulary.FORGERIES or m.dropped):
             raise self.fail(f"{what}: a forged copy is signed in a forged mode and never dropped")
         if m.forged:
             self.faults[f"forged {m.signature}"] += 1
@@ -339,7 +356,7 @@ class _Checker:
             raise PlanError("the plan's records do not match its digest: the file was changed after it was "
                             "written (plan the scenario again rather than editing a saved plan)")
         recomputed = Summary(
-            entities={k: dict(sorted(c.items(), key=lambda kv: model.STATES[k].index(kv[0])))
+            entities={k: dict(sorted(c.items(), key=lambda kv: vocabulary.STATES[k].index(kv[0])))
                       for k, c in self.entities.items()},
             details={k: dict(sorted(c.items())) for k, c in self.details.items()},
             messages=dict(sorted(self.messages.items())),

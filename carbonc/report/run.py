@@ -80,7 +80,7 @@ def _timeline_document(row: Any) -> dict[str, Any]:
 def timeline_lines(rows: list[Any], indent: str = "      ") -> list[str]:
     """An entity's order tree as sent, each attempt with its virtual time and the wall time (UTC)
     it went out: `+2m 0s  09:12:01.532  payment.captured  pay_… (copy 1) [duplicate] → 200`."""
-    from carbonc.plan.render import span_text
+    from carbonc.plan.describe import span_text
 
     lines = []
     for row in rows:

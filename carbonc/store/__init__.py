@@ -19,8 +19,8 @@ import errno
 import os
 import re
 import tempfile
-from glob import escape as glob_escape
 from collections.abc import Sequence
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,21 @@ import duckdb
 import msgspec
 
 from carbonc.errors import StoreError
-from carbonc.store.rows import Batch, CheckRow, DeliveryRow, EntityRow, MessageRow, RunRow, TimelineRow
-from carbonc.store.schema import TABLES, create_statements, staged_select, upgrade_statements
+from carbonc.store.rows import (
+    Batch,
+    CheckRow,
+    DeliveryRow,
+    EntityRow,
+    MessageRow,
+    RunRow,
+    TimelineRow,
+)
+from carbonc.store.schema import (
+    TABLES,
+    create_statements,
+    staged_select,
+    upgrade_statements,
+)
 
 __all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRow", "Store", "TimelineRow", "default_path",
            "open_store"]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import lark
 import msgspec
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+)
 
 from carbonc.diagnostics import Diagnostic
 from carbonc.source import Source, Span

@@ -8,8 +8,8 @@ import lark
 from lark import Token, Tree
 
 from carbonc.diagnostics import Diagnostic
+from carbonc.domain.units import MAX_INT, duration_ms, to_minor
 from carbonc.ir import nodes as ir
-from carbonc.ir.units import MAX_INT, duration_ms, to_minor
 from carbonc.source import Span
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}

@@ -1,5 +1,6 @@
 """What a command costs at start-up: `check`, `fmt` and `scenarios` never import the executor's or
-the store's libraries, and the parser comes from the on-disk grammar cache, not a rebuild."""
+the store's libraries, running a saved plan never imports the compiler or lark, and the parser
+comes from the on-disk grammar cache, not a rebuild."""
 
 from __future__ import annotations
 
@@ -61,8 +62,8 @@ def probe(run_python, tmp_path: Path):
     (["fmt", "--check", "dispute-spike"], {0, 1}, "carbonc.fmt"),
     (["scenarios"], {0}, "carbonc.syntax"),
     (["scenarios", "--format", "json"], {0}, "carbonc.syntax"),
-    (["plan", "dispute-spike"], {0}, "carbonc.plan._compile"),
-    (["plan", "dispute-spike", "--format", "json"], {0}, "carbonc.plan._compile"),
+    (["plan", "dispute-spike"], {0}, "carbonc.compiler._steps"),
+    (["plan", "dispute-spike", "--format", "json"], {0}, "carbonc.compiler._steps"),
 ])
 def test_commands_do_not_import_executor_or_store_libraries(probe, args, codes, proof):
     result = probe(*args)
@@ -92,3 +93,27 @@ def test_grammar_is_loaded_from_the_disk_cache(probe, subprocess_env, tmp_path):
     assert second["lark_log"] == [], "lark could not load or save its cache"
     assert [p for p in cache_home.rglob("*") if p.is_file()] == cached
     assert cached[0].stat().st_mtime == stamp, "the second process rebuilt the grammar"
+
+
+#: The compiler's side: what running a saved plan must never load (by module name, as above).
+COMPILER = ("lark", "carbonc.compiler", "carbonc.syntax", "carbonc.passes", "carbonc.ir", "carbonc.fmt")
+
+
+def test_running_a_saved_plan_never_imports_the_compiler(run_python, probe, tmp_path):
+    plan = tmp_path / "plan.ndjson"
+    made = probe("plan", "dispute-spike", "--out", str(plan))
+    assert made["code"] == 0, made["stderr"]
+    assert "carbonc.compiler" in made["modules"]  # the probe does see the compiler when it loads
+
+    script = tmp_path / "run-probe.py"
+    # The same probe, without the lark logging hook (which would import lark itself).
+    script.write_text(PROBE.replace("import lark\n", "").replace(
+        "lark.logger.addHandler(Collect())\nlark.logger.setLevel(logging.WARNING)\n", ""), encoding="utf-8")
+    out = tmp_path / "run-out.json"
+    proc = run_python(str(script), str(out), "run", str(plan), "--db", str(tmp_path / "runs.duckdb"))
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["code"] == 0, proc.stderr
+    modules = set(result["modules"])
+    assert "carbonc.exec._run" in modules and "duckdb" in modules  # it really ran and recorded
+    loaded = sorted(m for m in modules if m.startswith(COMPILER))
+    assert loaded == [], f"running a saved plan loaded the compiler's side: {loaded}"

@@ -15,8 +15,8 @@ import standardwebhooks
 import stripe
 
 from carbonc.dialects import EntityIndex, Request, get_dialect
-from carbonc.ir.model import NEUTRAL_EVENTS
-from carbonc.plan.model import Entity, Message, Transition
+from carbonc.domain.vocabulary import NEUTRAL_EVENTS
+from carbonc.plan.records import Entity, Message, Transition
 
 with warnings.catch_warnings():
     # cashfree-pg decorates its API with a decorator pydantic 2 deprecates: noise, not ours.

@@ -7,13 +7,19 @@ import time
 from pathlib import Path
 
 import pytest
+from dialect_helpers import PREVIOUS, SECRETS, verify
 
 from carbonc.api import compile_source, read_or_diagnose
-from carbonc.dialects import EntityIndex, Secrets, check_modes, get_dialect, render, unsupported_events
-from carbonc.plan import CompiledPlan
-from carbonc.plan.model import Entity, Header, Message
-
-from dialect_helpers import PREVIOUS, SECRETS, verify
+from carbonc.compiler import CompiledPlan
+from carbonc.dialects import (
+    EntityIndex,
+    Secrets,
+    check_modes,
+    get_dialect,
+    render,
+    unsupported_events,
+)
+from carbonc.plan.records import Entity, Header, Message
 
 REPO = Path(__file__).resolve().parents[2]
 

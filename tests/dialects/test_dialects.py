@@ -11,18 +11,25 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from dialect_helpers import DIALECTS, FIXED_NOW_MS, SECRETS, rendered_events, world
 
-from carbonc.dialects import (PROVIDERS, EntityIndex, Secrets, check_modes, expected_verdict, get_dialect, render,
-                              unsupported_events)
+from carbonc.compiler._schedule import DEFAULT_VERDICTS
+from carbonc.compiler._world import EVENTS
+from carbonc.dialects import (
+    PROVIDERS,
+    EntityIndex,
+    Secrets,
+    check_modes,
+    expected_verdict,
+    get_dialect,
+    render,
+    unsupported_events,
+)
 from carbonc.dialects._base import reserialize
 from carbonc.dialects._facts import iso_ist, iso_utc, major_text
+from carbonc.domain.vocabulary import NEUTRAL_EVENTS, SIGNATURE_MODES
 from carbonc.errors import ExecutionError
-from carbonc.ir.model import NEUTRAL_EVENTS, SIGNATURE_MODES
-from carbonc.plan._deliver import DEFAULT_VERDICTS
-from carbonc.plan._world import EVENTS
-from carbonc.plan.model import Entity, Transition
-
-from dialect_helpers import DIALECTS, FIXED_NOW_MS, SECRETS, rendered_events, world
+from carbonc.plan.records import Entity, Transition
 
 INDEX, MESSAGES = world()
 
@@ -45,7 +52,7 @@ def test_an_unknown_provider_is_an_error_with_a_suggestion() -> None:
     with pytest.raises(ExecutionError, match=r"unknown provider `strip`.*did you mean `stripe`\?"):
         get_dialect("strip")
     assert check_modes("paypal", ["valid"]) == [
-        "unknown provider `paypal` (known: razorpay, stripe, cashfree, juspay, standard, mock)"]
+        "unknown provider `paypal` (known: mock, razorpay, stripe, cashfree, juspay, standard)"]
 
 
 def test_unknown_options_and_versions_are_errors() -> None:

@@ -10,11 +10,10 @@ import traceback
 
 import msgspec
 import pytest
+from dialect_helpers import DIALECTS, rendered_events, world
 
 from carbonc.dialects import Secrets, get_dialect, render
 from carbonc.errors import ExecutionError
-
-from dialect_helpers import DIALECTS, rendered_events, world
 
 INDEX, MESSAGES = world()
 

@@ -7,12 +7,11 @@ import time
 
 import msgspec
 import pytest
+from dialect_helpers import DIALECTS, PREVIOUS, SECRETS, rendered_events, verify, world
 
 from carbonc.dialects import Secrets, check_modes, get_dialect, render
+from carbonc.domain.vocabulary import SIGNATURE_MODES
 from carbonc.errors import ExecutionError
-from carbonc.ir.model import SIGNATURE_MODES
-
-from dialect_helpers import DIALECTS, PREVIOUS, SECRETS, rendered_events, verify, world
 
 INDEX, MESSAGES = world()
 

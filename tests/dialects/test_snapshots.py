@@ -4,10 +4,9 @@ change to what a provider is sent shows up as a snapshot diff."""
 from __future__ import annotations
 
 import pytest
+from dialect_helpers import DIALECTS, FIXED_NOW_MS, SECRETS, rendered_events, world
 
 from carbonc.dialects import Secrets, get_dialect, render
-
-from dialect_helpers import DIALECTS, FIXED_NOW_MS, SECRETS, rendered_events, world
 
 INDEX, MESSAGES = world()
 

@@ -1,5 +1,5 @@
 """Keeps docs/language.md true: every ```carbon block in it is checked by the compiler, and the
-reference tables are compared with `carbonc.ir.model`.
+reference tables are compared with `carbonc.domain.vocabulary`.
 
 How a block is checked is said by its fence's info string: the word `carbon`, then
 space-separated `key=value` options and flags.
@@ -25,7 +25,7 @@ Blocks in any other language (```text, ```sh) are not checked. Each block is che
 failure points at the block; the file is placed in a temporary directory, which is where local
 `use` paths are resolved from.
 
-Tables follow a `<!-- table:NAME -->` marker; their backticked cells must match the model.
+Tables follow a `<!-- table:NAME -->` marker; their backticked cells must match the vocabulary.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ import pytest
 
 from carbonc.api import check_source
 from carbonc.diagnostics import render
+from carbonc.domain import vocabulary
 from carbonc.fmt import format_source
-from carbonc.ir import model
 from carbonc.source import Source
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "language.md"
@@ -191,10 +191,10 @@ def table(name: str) -> list[list[list[str]]]:
 
 def test_verbs_table_matches_the_model() -> None:
     rows = {r[0][0]: r for r in table("verbs")}
-    assert set(rows) == set(model.VERBS)
-    for verb, spec in model.VERBS.items():
+    assert set(rows) == set(vocabulary.VERBS)
+    for verb, spec in vocabulary.VERBS.items():
         _, target, clauses, required, context, states = rows[verb]
-        assert {model.kind_of(t) for t in target} == set(spec.kinds), verb
+        assert {vocabulary.kind_of(t) for t in target} == set(spec.kinds), verb
         assert set(clauses) == set(spec.clauses), verb
         assert set(required) == set(spec.required), verb
         want_context = "create.mandate" if verb == "create" else spec.outcomes
@@ -208,28 +208,28 @@ def test_outcomes_table_matches_the_model() -> None:
         context, outcome, clauses = row[0][0], row[2][0], row[3]
         assert outcome not in found.setdefault(context, {}), f"{context} {outcome} listed twice"
         found[context][outcome] = set(clauses)
-    assert found == {c: {o: set(cl) for o, cl in outs.items()} for c, outs in model.OUTCOMES.items()}
+    assert found == {c: {o: set(cl) for o, cl in outs.items()} for c, outs in vocabulary.OUTCOMES.items()}
 
 
 def test_states_table_matches_the_model() -> None:
     found = {row[0][0]: row[1] for row in table("states")}
-    assert found == {k: list(v) for k, v in model.STATES.items()}
+    assert found == {k: list(v) for k, v in vocabulary.STATES.items()}
 
 
 def test_metrics_table_matches_the_model() -> None:
     found = [m for row in table("metrics") for m in row[1]]
     assert len(found) == len(set(found)), "a metric is listed twice"
-    assert set(found) == set(model.METRICS)
+    assert set(found) == set(vocabulary.METRICS)
 
 
 def test_functions_table_matches_the_model() -> None:
     found = {row[0][0].split("(")[0] for row in table("functions")}
-    assert found == set(model.FUNCTIONS)
+    assert found == set(vocabulary.FUNCTIONS)
 
 
 def test_signature_modes_table_matches_the_model() -> None:
     found = [row[0][0] for row in table("signatures")]
-    assert found == list(model.SIGNATURE_MODES)
+    assert found == list(vocabulary.SIGNATURE_MODES)
 
 
 def test_probe_fields_table_matches_the_model() -> None:
@@ -239,5 +239,5 @@ def test_probe_fields_table_matches_the_model() -> None:
     for row in rows[1:]:
         for kind in row[0]:
             listed[kind] = common | set(row[1])
-    for kind, fields in model.PROBE_FIELDS.items():
+    for kind, fields in vocabulary.PROBE_FIELDS.items():
         assert listed.get(kind, common) == set(fields), kind

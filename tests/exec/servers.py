@@ -25,10 +25,9 @@ from http import HTTPStatus
 from typing import NamedTuple
 
 import h11
+from dialect_helpers import verify
 
 from carbonc.dialects import PROVIDERS, Request
-
-from dialect_helpers import verify
 
 _HOST = "127.0.0.1"
 _RECV_SIZE = 65_536

@@ -11,9 +11,9 @@ from xml.etree import ElementTree as ET
 
 import duckdb
 import pytest
+import servers
 from click.testing import CliRunner
 
-import servers
 from carbonc.cli import main
 
 #: Three paid orders of INR 1.15; each probe asks a path of the test server that answers in one

@@ -12,8 +12,8 @@ from xml.etree import ElementTree as ET
 import duckdb
 import pytest
 import servers
-from run_scenarios import FORGERIES, TINY
 from click.testing import CliRunner
+from run_scenarios import FORGERIES, TINY
 
 from carbonc.cli import main
 from carbonc.cli.legacy import main as legacy_main
@@ -224,7 +224,7 @@ def test_an_asgi_app_is_called_in_process(db, monkeypatch, scenario):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     # 30 genuine messages, and 9 forged copies beside them (30% of the messages' modes are forgeries).
-    assert doc["target"] == "app:asgi_app:app" and doc["deliveries"]["total"] == 39
+    assert doc["target"] == "asgi_app:app (ASGI, in-process)" and doc["deliveries"]["total"] == 39
     assert doc["deliveries"]["mismatched"] == 0
 
 

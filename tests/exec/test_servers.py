@@ -14,9 +14,6 @@ from urllib.parse import urlsplit
 
 import msgspec
 import pytest
-
-from carbonc.dialects import PROVIDERS, Secrets, get_dialect, render
-
 from dialect_helpers import DIALECTS, PREVIOUS, SECRETS, rendered_events, world
 from servers import (
     Server,
@@ -31,6 +28,8 @@ from servers import (
     slow,
     strict,
 )
+
+from carbonc.dialects import PROVIDERS, Secrets, get_dialect, render
 
 # A server thread that dies of an exception fails the test instead of printing a warning.
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")

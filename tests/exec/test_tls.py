@@ -8,9 +8,9 @@ import ssl
 
 import pytest
 import servers
-from run_scenarios import TINY
 import trustme
 from click.testing import CliRunner
+from run_scenarios import TINY
 
 from carbonc.cli import main
 

@@ -8,7 +8,12 @@ import servers
 import trio
 
 from carbonc.errors import ExecutionError
-from carbonc.exec.transport import MAX_BODY_BYTES, SNIPPET_BYTES, Connection, parse_target
+from carbonc.exec.transport import (
+    MAX_BODY_BYTES,
+    SNIPPET_BYTES,
+    Connection,
+    parse_target,
+)
 
 BODY = b'{"event":"payment.captured"}'
 

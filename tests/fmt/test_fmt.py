@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import layout, program_tokens, programs
 
 from carbonc.cli import main
 from carbonc.fmt import format_source
 from carbonc.ir.walk import without_spans
 from carbonc.source import Source
 from carbonc.syntax import parse
-from strategies import layout, program_tokens, programs
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = sorted([*ROOT.glob("scenarios/*.carbon"), *ROOT.glob("stdlib/*.carbon")])

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from carbonc.api import CheckResult, compile_source, read_or_diagnose
-from carbonc.plan import CompiledPlan
+from carbonc.compiler import CompiledPlan
 from carbonc.source import Source
 
 REPO = Path(__file__).resolve().parents[2]

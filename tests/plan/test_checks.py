@@ -8,22 +8,28 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from plan_helpers import REPO, SCENARIOS, compile_file, compile_text
 
 from carbonc.api import CheckResult, check_path
-from carbonc.ir import model
+from carbonc.compiler import CompiledPlan
+from carbonc.domain import vocabulary
 from carbonc.ir import nodes as ir
-from carbonc.plan import CompiledPlan, read_plan_summary, write_plan
-from carbonc.plan.checks import condition_text, entity_metrics, evaluate_checks
-from carbonc.plan.model import (
-    BinaryExpr, CallExpr, Check, DecimalConst, IntConst, MetricRef, MoneyConst,
+from carbonc.plan.describe import json_summary, text
+from carbonc.plan.judge import condition_text, entity_metrics, evaluate_checks
+from carbonc.plan.records import (
+    BinaryExpr,
+    CallExpr,
+    Check,
+    DecimalConst,
+    IntConst,
+    MetricRef,
+    MoneyConst,
 )
-from carbonc.plan.render import json_summary, text
-
-from plan_helpers import REPO, SCENARIOS, compile_file, compile_text
+from carbonc.plan.saved import read_plan_summary, write_plan
 
 DISPUTE_SPIKE = REPO / "scenarios/dispute-spike.carbon"
 #: The metrics only a run measures; the plan gives every other one.
-DELIVERY_METRICS = sorted(m for m in model.METRICS if m.startswith("deliveries"))
+DELIVERY_METRICS = sorted(m for m in vocabulary.METRICS if m.startswith("deliveries"))
 
 
 def _compiled(text_: str, **kw) -> CompiledPlan:
@@ -73,7 +79,7 @@ def test_every_bundled_scenarios_checks_compile_and_expectations_hold(path: Path
 def test_entity_metrics_and_delivery_metrics_are_every_metric() -> None:
     plan = compile_file(DISPUTE_SPIKE)
     metrics = entity_metrics(plan.summary)
-    assert set(metrics) | set(DELIVERY_METRICS) == model.METRICS
+    assert set(metrics) | set(DELIVERY_METRICS) == vocabulary.METRICS
     assert not set(metrics) & set(DELIVERY_METRICS)
     # By final state: a disputed payment no longer counts as captured; states never reached are 0.
     assert metrics["payments.captured"] == 850 and metrics["payments.disputed"] == 150

@@ -10,15 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from plan_helpers import SCENARIOS, compile_file
 
 from carbonc.api import check_path
+from carbonc.compiler.params import resolve_params
+from carbonc.domain.values import NotConstant
 from carbonc.ir import nodes as ir
-from carbonc.ir.values import NotConstant, evaluate
+from carbonc.ir.values import evaluate
 from carbonc.ir.walk import subexpressions
-from carbonc.plan.checks import entity_metrics
-from carbonc.plan.params import resolve_params
-
-from plan_helpers import SCENARIOS, compile_file
+from carbonc.plan.judge import entity_metrics
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from plan_helpers import REPO, SCENARIOS, compile_file, compile_text
 
 from carbonc.api import CheckResult
-from carbonc.plan import CompiledPlan, iter_plan, read_plan_summary, write_plan
-from carbonc.plan.model import Entity, Header, Message, Summary
-from carbonc.plan.render import json_summary, text
-from carbonc.plan.rng import Stream, apportion
-
-from plan_helpers import REPO, SCENARIOS, compile_file, compile_text
+from carbonc.compiler import CompiledPlan
+from carbonc.compiler.rng import Stream, apportion
+from carbonc.plan.describe import json_summary, text
+from carbonc.plan.records import Entity, Header, Message, Summary
+from carbonc.plan.saved import iter_plan, read_plan_summary, write_plan
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from plan_helpers import REPO
 
 from carbonc.cli import main
-
-from plan_helpers import REPO
 
 DISPUTE = REPO / "scenarios/dispute-spike.carbon"
 

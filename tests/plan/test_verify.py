@@ -155,7 +155,7 @@ def test_a_plan_diff_sees_what_the_records_say(saved: list[dict], tmp_path: Path
 
 
 def test_a_diff_sees_records_changed_without_changing_a_count(saved: list[dict], tmp_path: Path) -> None:
-    from carbonc.plan.model import Entity, Message
+    from carbonc.plan.records import Entity, Message
     from carbonc.plan.verify import _DECODER, digest_update, records_digest
 
     edited = json.loads(json.dumps(saved))

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import servers
 from click.testing import CliRunner
 
-import servers
 from carbonc.cli import main
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
-from carbonc.ir import model
-from carbonc.plan._world import ID_PREFIX
+from carbonc.compiler._world import ID_PREFIX
+from carbonc.domain import vocabulary
 
 _BASE62 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 #: byte -> base62 character (byte mod 62; the slight skew towards the first 8 characters does
@@ -52,7 +52,7 @@ class Ids:
     """Entity IDs by (kind, index) and event IDs by event number."""
 
     def __init__(self, seed: int):
-        self._columns = {k: _Column(seed, k) for k in model.KINDS}
+        self._columns = {k: _Column(seed, k) for k in vocabulary.KINDS}
         self._events = _Column(seed, "event")
 
     def entity(self, kind: str, idx: int) -> str:

@@ -10,22 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from carbonc.compiler._steps import Compiler
 from carbonc.diagnostics import Diagnostic
+from carbonc.domain import vocabulary
+from carbonc.domain.values import Duration, EvalError, Value
 from carbonc.errors import CompileError
-from carbonc.ir import model
 from carbonc.ir import nodes as ir
 from carbonc.ir.text import expr_text
-from carbonc.ir.values import Duration, EvalError, Value, evaluate
+from carbonc.ir.values import evaluate
 from carbonc.ir.walk import subexpressions
-from carbonc.plan._compile import Compiler
-from carbonc.plan.checks import constant
-from carbonc.plan.model import (
-    BinaryExpr, CallExpr, CheckExpr, ListExpr, MapCall, MetricRef, Probe, ProbeExpect, UnaryExpr,
+from carbonc.plan.judge import constant
+from carbonc.plan.records import (
+    BinaryExpr,
+    CallExpr,
+    CheckExpr,
+    ListExpr,
+    MapCall,
+    MetricRef,
+    Probe,
+    ProbeExpect,
+    UnaryExpr,
 )
 
 #: Names a probe observes, whatever parameters the scenario has: `param status = 200` must not
 #: turn `expect status == 200` into `expect true`.
-_OBSERVED = frozenset({"status", "json", "headers", "gateway", *model.KINDS})
+_OBSERVED = frozenset({"status", "json", "headers", "gateway", *vocabulary.KINDS})
 
 #: Longest `eventually within` window: a probe that polls longer is waiting on nothing.
 MAX_WINDOW_MS = 3_600_000
@@ -124,7 +133,7 @@ def _fold(expr: ir.Expr, values: Mapping[str, Value], tables: Mapping[str, dict[
     """The condition with parameters substituted; names the probe observes stay names."""
     observed = any(
         (isinstance(n, ir.Name) and (n.dotted not in values or n.parts[0] in _OBSERVED))
-        or (isinstance(n, ir.Call) and n.func.name in tables and n.func.name not in model.FUNCTIONS)
+        or (isinstance(n, ir.Call) and n.func.name in tables and n.func.name not in vocabulary.FUNCTIONS)
         for n in subexpressions(expr))
     if not observed:
         return constant(evaluate(expr, values))
@@ -137,7 +146,7 @@ def _fold(expr: ir.Expr, values: Mapping[str, Value], tables: Mapping[str, dict[
             return UnaryExpr(op=op, operand=_fold(operand, values, tables))
         case ir.Binary(op=op, left=left, right=right):
             return BinaryExpr(op=op, left=_fold(left, values, tables), right=_fold(right, values, tables))
-        case ir.Call(func=func, args=args) if func.name in tables and func.name not in model.FUNCTIONS:
+        case ir.Call(func=func, args=args) if func.name in tables and func.name not in vocabulary.FUNCTIONS:
             return MapCall(map=func.name, table=tables[func.name], arg=_fold(args[0], values, tables))
         case ir.Call(func=func, args=args):
             return CallExpr(func=func.name, args=tuple(_fold(a, values, tables) for a in args))

@@ -17,65 +17,67 @@ from array import array
 from collections.abc import Mapping
 from decimal import Decimal
 
+import msgspec
+
+from carbonc.compiler._steps import MAX_DURATION_MS, round_count
+from carbonc.compiler._world import EVENTS, KIND_CODE, World
+from carbonc.compiler.rng import Stream, apportion
 from carbonc.diagnostics import Diagnostic, did_you_mean
+from carbonc.domain import vocabulary
+from carbonc.domain.units import format_ratio
+from carbonc.domain.values import Duration, Value
+from carbonc.domain.vocabulary import DeliveryOverrides
 from carbonc.errors import CompileError
-from carbonc.ir import model
 from carbonc.ir import nodes as ir
-from carbonc.ir.values import Duration, Value, evaluate
-from carbonc.ir.units import format_ratio
-from carbonc.plan._compile import MAX_DURATION_MS, round_count
-from carbonc.plan._world import EVENTS, KIND_CODE, World
-from carbonc.plan.model import Policy, SignatureShare
-from carbonc.plan.rng import Stream, apportion
+from carbonc.ir.values import evaluate
+from carbonc.plan.records import Policy, SignatureShare
 
 #: Handler answers each signature mode should get, where that does not depend on the provider.
 DEFAULT_VERDICTS = {"valid": "accept", "rotation": "accept", "missing": "reject", "corrupted": "reject",
                     "wrong_secret": "reject", "stale": "reject", "old_secret": "reject", "reserialized": "reject",
                     "ms_vs_s": "reject", "bad_basic_auth": "reject"}
 
-_KINDS_BY_CODE = list(model.KINDS)
-
-#: Orders a run may impose on every message (`shuffle` needs a window, which only a scenario gives).
-OVERRIDE_ORDERS = ("sequence", "reverse", "random")
+_KINDS_BY_CODE = list(vocabulary.KINDS)
 
 #: The command-line flag behind each key of a delivery override, for diagnostics.
 _OVERRIDE_FLAGS = {"order": "--webhook-order", "repeat": "--webhook-repeat", "signature": "--webhook-signature"}
 
 
-def delivery_overrides(delivery: Mapping[str, object]) -> dict[str, object]:
-    """Turn `{"order": "reverse", "repeat": 3, "signature": "missing"}` into policy settings;
-    raise CompileError naming each key or value that is not valid."""
+def delivery_overrides(delivery: DeliveryOverrides) -> dict[str, object]:
+    """Turn `DeliveryOverrides(order="reverse", repeat=3)` into policy settings; raise
+    CompileError naming each value that is not valid (the struct is typed, not checked: a
+    library caller may put anything in it). `shuffle` is no override: it needs a window, which
+    only a scenario gives."""
     settings: dict[str, object] = {}
     errors: list[Diagnostic] = []
 
     def error(key: str, code: str, message: str, help: str | None) -> None:
         errors.append(Diagnostic(code=code, message=message, path=_OVERRIDE_FLAGS.get(key, "delivery"), help=help))
 
-    for key, value in delivery.items():
+    for key, value in msgspec.structs.asdict(delivery).items():
+        if value is None:
+            continue
         if key == "order":
-            if value not in OVERRIDE_ORDERS:
+            if value not in vocabulary.OVERRIDE_ORDERS:
                 error(key, "C0311", f"unknown webhook order `{value}`",
-                      did_you_mean(str(value), OVERRIDE_ORDERS)
-                      or "orders: " + ", ".join(f"`{o}`" for o in OVERRIDE_ORDERS))
+                      did_you_mean(str(value), vocabulary.OVERRIDE_ORDERS)
+                      or "orders: " + ", ".join(f"`{o}`" for o in vocabulary.OVERRIDE_ORDERS))
                 continue
             settings["order"] = value
             settings["shuffle_within_ms"] = 0
         elif key == "repeat":
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= model.MAX_REPEAT:
-                error(key, "C0308", f"webhook repeat must be a whole number from 1 to {model.MAX_REPEAT}, not `{value}`",
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= vocabulary.MAX_REPEAT:
+                error(key, "C0308", f"webhook repeat must be a whole number from 1 to {vocabulary.MAX_REPEAT}, not `{value}`",
                       "`1` delivers every message once, `3` three times with the same event id")
                 continue
             settings["repeat"] = value
         elif key == "signature":
-            if value not in model.SIGNATURE_MODES:
+            if value not in vocabulary.SIGNATURE_MODES:
                 error(key, "C0311", f"unknown signature mode `{value}`",
-                      did_you_mean(str(value), model.SIGNATURE_MODES)
-                      or "modes: " + ", ".join(f"`{m}`" for m in model.SIGNATURE_MODES))
+                      did_you_mean(str(value), vocabulary.SIGNATURE_MODES)
+                      or "modes: " + ", ".join(f"`{m}`" for m in vocabulary.SIGNATURE_MODES))
                 continue
             settings["signatures"] = (SignatureShare(str(value), "1"),)
-        else:
-            error(key, "C0311", f"unknown delivery override `{key}`",
-                  did_you_mean(key, _OVERRIDE_FLAGS) or "overrides: `order`, `repeat`, `signature`")
     if errors:
         raise CompileError(errors)
     return settings
@@ -182,8 +184,8 @@ class Policies:
 
     def _count(self, expr: ir.Expr) -> int:
         v = self._value(expr)
-        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= model.MAX_REPEAT:
-            self._error("C0308", expr, f"`repeat` must be a whole number from 1 to {model.MAX_REPEAT}")
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= vocabulary.MAX_REPEAT:
+            self._error("C0308", expr, f"`repeat` must be a whole number from 1 to {vocabulary.MAX_REPEAT}")
             return 1
         return v
 
@@ -217,7 +219,7 @@ def _applies(target: ir.Ident | ir.StringLit | None, kind: str, event: str) -> b
     if target is None:
         return True
     if isinstance(target, ir.Ident):
-        return model.kind_of(target.name) == kind
+        return vocabulary.kind_of(target.name) == kind
     return fnmatch.fnmatchcase(event, target.value)
 
 
@@ -231,7 +233,7 @@ class Schedule:
                  send_ms: array, repeats: list[int]):
         self.transition, self.policy, self.mode, self.dropped = transition, policy, mode, dropped
         self.order, self.send_ms, self.repeats = order, send_ms, repeats
-        self.modes: list[str] = list(model.SIGNATURE_MODES)
+        self.modes: list[str] = list(vocabulary.SIGNATURE_MODES)
         self.warnings: list[str] = []
 
     def __iter__(self):
@@ -240,7 +242,7 @@ class Schedule:
         (`forged`, copy 0), then the genuine copies, validly signed."""
         seq = 0
         policy, repeats, send, mode = self.policy, self.repeats, self.send_ms, self.mode
-        forged = bytes(m in model.FORGERIES for m in self.modes)
+        forged = bytes(m in vocabulary.FORGERIES for m in self.modes)
         for position, k in enumerate(self.order):
             if forged[mode[k]]:
                 yield seq, k, 0, send[position], True
@@ -251,11 +253,11 @@ class Schedule:
 
     def forged(self, k: int) -> bool:
         """Whether original `k` has an attacker's copy besides its genuine ones."""
-        return self.modes[self.mode[k]] in model.FORGERIES
+        return self.modes[self.mode[k]] in vocabulary.FORGERIES
 
 
 def _event_codes() -> dict[tuple[int, int], str]:
-    from carbonc.plan._world import STATE_CODE
+    from carbonc.compiler._world import STATE_CODE
 
     return {(KIND_CODE[k], STATE_CODE[k][s]): e for (k, s), e in EVENTS.items()}
 
@@ -292,7 +294,7 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
     final = array("q", slots)
     dropped = array("B", bytes(n))
     mode_of = array("B", bytes(n))
-    modes = list(model.SIGNATURE_MODES)
+    modes = list(vocabulary.SIGNATURE_MODES)
     valid = modes.index("valid")
     #: Faults a policy asks for that round to no message at all: the run would test nothing.
     warnings: list[str] = []
@@ -381,5 +383,5 @@ def _ranked(stream: Stream, members: list[int]) -> list[int]:
 
 def event_name(world: World, transition: int) -> str:
     kind = _KINDS_BY_CODE[world.tr_kind[transition]]
-    state = model.STATES[kind][world.tr_state[transition]]
+    state = vocabulary.STATES[kind][world.tr_state[transition]]
     return EVENTS[(kind, state)]

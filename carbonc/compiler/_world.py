@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from array import array
 
-from carbonc.ir.model import KINDS, STATES
+from carbonc.domain.vocabulary import KINDS, STATES
 
 #: The neutral webhook event a transition into (kind, state) produces, if any.
 EVENTS: dict[tuple[str, str], str] = {

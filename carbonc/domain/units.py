@@ -74,3 +74,11 @@ def format_ratio(value: Decimal) -> str:
     pct = (value * 100).normalize()
     text = format(pct, "f")
     return f"{text}%"
+
+
+def duration_text(ms: int) -> str:
+    """`259200000` -> `3d`: the largest unit that divides the duration exactly."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"

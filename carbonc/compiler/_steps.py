@@ -12,18 +12,19 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from carbonc.compiler._world import STATE_CODE, World
+from carbonc.compiler.ids import Ids
+from carbonc.compiler.params import display_value
+from carbonc.compiler.rng import Stream, apportion
 from carbonc.diagnostics import Diagnostic
+from carbonc.domain import vocabulary
+from carbonc.domain.units import format_ratio
+from carbonc.domain.values import Duration, EvalError, Money, NotConstant, Value
+from carbonc.domain.vocabulary import STATES, kind_of
 from carbonc.errors import CompileError
-from carbonc.ir import model
 from carbonc.ir import nodes as ir
-from carbonc.ir.model import STATES, kind_of
-from carbonc.ir.units import format_ratio
-from carbonc.ir.values import Duration, EvalError, Money, NotConstant, Value, evaluate
+from carbonc.ir.values import evaluate
 from carbonc.passes.phases import phase_order
-from carbonc.plan._world import STATE_CODE, World
-from carbonc.plan.ids import Ids
-from carbonc.plan.params import display_value
-from carbonc.plan.rng import Stream, apportion
 
 #: Payments are attempted this long after their order is created (virtual time).
 PAYMENT_DELAY_MS = 1_000
@@ -139,7 +140,7 @@ class Compiler:
         assert isinstance(sel, ir.Selection)
         kind, members = self.members(sel, stream)
         states = self.world.tables[kind].state
-        allowed = model.VERBS[action.verb].states
+        allowed = vocabulary.VERBS[action.verb].states
         if allowed:
             bad = Counter(STATES[kind][states[i]] for i in members if STATES[kind][states[i]] not in allowed)
             if bad:
@@ -233,11 +234,11 @@ class Compiler:
             self.error("C0308", "`count` must be a whole number of zero or more", count_expr)  # type: ignore[arg-type]
             raise _Abort
         self.created += count
-        if self.created > model.max_entities():
+        if self.created > vocabulary.max_entities():
             # Checked before anything is built: 10^12 orders would fill memory long before an error.
-            self.error("C0308", f"the plan would create more than {model.max_entities():,} entities", count_expr,  # type: ignore[arg-type]
+            self.error("C0308", f"the plan would create more than {vocabulary.max_entities():,} entities", count_expr,  # type: ignore[arg-type]
                        label="too many",
-                       help=f"a real need for more can raise the limit: {model.MAX_ENTITIES_VAR}=N (a million "
+                       help=f"a real need for more can raise the limit: {vocabulary.MAX_ENTITIES_VAR}=N (a million "
                             "orders compile in about 30 s and 400 MB)")
             raise _Abort
         over = self.duration(getattr(_clause(action.clauses, ir.OverClause), "value", None))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from carbonc.ir.model import FORGERIES
-from carbonc.ir.units import format_ratio
-from carbonc.plan.checks import condition_text, string_text
-from carbonc.plan.model import Check, Header, Policy, Probe, Summary
-from carbonc.plan.params import duration_text
+from carbonc.domain.units import duration_text, format_ratio
+from carbonc.domain.vocabulary import FORGERIES
+from carbonc.plan.judge import condition_text, string_text
+from carbonc.plan.records import Check, Header, Policy, Probe, Summary
 
 _PLURAL = {"order": "orders", "payment": "payments", "refund": "refunds", "dispute": "disputes",
            "settlement": "settlements", "mandate": "mandates"}

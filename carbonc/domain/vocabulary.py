@@ -4,7 +4,9 @@ outcome accepts, delivery options, metrics and functions. Passes and the compile
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Literal
+
+import msgspec
 
 #: Entity kinds, singular; the plural (`orders`) names the same kind.
 KINDS: Final = ("order", "payment", "refund", "dispute", "settlement", "mandate")
@@ -77,6 +79,14 @@ OUTCOMES: Final = MappingProxyType({
 
 PAYMENT_METHODS: Final = ("card", "upi", "netbanking", "wallet", "emandate")
 ORDER_MODES: Final = ("sequence", "reverse", "random", "shuffle")
+#: Provider names `--provider` accepts, and the dialect each speaks (`carbonc.dialects` holds
+#: the dialects; the command line lists the names without loading them). `mock` is the
+#: simulated gateway, which speaks Razorpay.
+PROVIDERS: Final = MappingProxyType({"mock": "razorpay", "razorpay": "razorpay", "stripe": "stripe",
+                                     "cashfree": "cashfree", "juspay": "juspay", "standard": "standard"})
+
+#: Orders a run or plan may impose on every message (`--webhook-order`).
+OVERRIDE_ORDERS: Final = ("sequence", "reverse", "random")
 SIGNATURE_MODES: Final = ("valid", "missing", "corrupted", "wrong_secret", "stale", "future", "old_secret",
                           "rotation", "reserialized", "ms_vs_s", "bad_basic_auth")
 #: Signature modes no real gateway sends: an attacker's copy, sent beside the genuine message
@@ -153,3 +163,16 @@ FUNCTIONS: Final = MappingProxyType({
     "round": (1, 1), "floor": (1, 1), "ceil": (1, 1), "abs": (1, 1),
     "min": (2, 8), "max": (2, 8), "rate": (2, 2),
 })
+
+
+class DeliveryOverrides(msgspec.Struct, frozen=True, kw_only=True):
+    """What `--webhook-order`, `--webhook-repeat` and `--webhook-signature` impose on every
+    message, over the scenario's `deliver` blocks: an `order` of sending, a `repeat` count (1 to
+    MAX_REPEAT) and a `signature` mode (one of SIGNATURE_MODES). None leaves the plan's own."""
+
+    order: Literal["sequence", "reverse", "random"] | None = None
+    repeat: int | None = None
+    signature: str | None = None
+
+    def __bool__(self) -> bool:
+        return self != DeliveryOverrides()

@@ -8,14 +8,23 @@ from collections.abc import Mapping
 from typing import assert_never
 
 from carbonc.diagnostics import Diagnostic
+from carbonc.domain.values import EvalError, Value
 from carbonc.errors import CompileError, InternalError
 from carbonc.ir import nodes as ir
 from carbonc.ir.text import expr_text
-from carbonc.ir.values import EvalError, Value, evaluate
+from carbonc.ir.values import evaluate
 from carbonc.ir.walk import subexpressions
 from carbonc.passes import Program
-from carbonc.plan.checks import constant
-from carbonc.plan.model import BinaryExpr, CallExpr, Check, CheckExpr, ListExpr, MetricRef, UnaryExpr
+from carbonc.plan.judge import constant
+from carbonc.plan.records import (
+    BinaryExpr,
+    CallExpr,
+    Check,
+    CheckExpr,
+    ListExpr,
+    MetricRef,
+    UnaryExpr,
+)
 
 
 def compile_checks(program: Program, scenario: ir.Scenario, values: Mapping[str, Value]) -> tuple[Check, ...]:

@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from carbonc.diagnostics import Diagnostic, did_you_mean
+from carbonc.domain.units import CURRENCIES, duration_text, exponent, format_ratio
+from carbonc.domain.values import Duration, EvalError, Money, NotConstant, Value
 from carbonc.errors import CompileError
 from carbonc.ir import nodes as ir
-from carbonc.ir.units import CURRENCIES, exponent, format_ratio
-from carbonc.ir.values import Duration, EvalError, Money, NotConstant, Value, evaluate
+from carbonc.ir.values import evaluate
 from carbonc.passes import Type
 from carbonc.source import Source
 
@@ -19,19 +20,6 @@ _WHERE = "--set"
 
 def _error(code: str, message: str, help: str | None = None) -> Diagnostic:
     return Diagnostic(code=code, message=message, path=_WHERE, help=help)
-
-
-def split_assignments(pairs: list[str]) -> dict[str, str]:
-    """Turn `["a=1", "b=2"]` into `{"a": "1", "b": "2"}`; a malformed pair raises CompileError."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        name, value = name.strip(), value.strip()
-        if not sep or not name or not value:
-            raise CompileError([_error("C0303", f"`{pair}` is not of the form `name=value`",
-                                       help="write e.g. `--set dispute_rate=30%`")])
-        out[name] = value
-    return out
 
 
 def _parse_value(name: str, text: str) -> ir.Expr | None:
@@ -159,11 +147,3 @@ def display_value(value: Value, declared: Type | None = None) -> int | str:
     if isinstance(value, tuple):
         return "[" + ", ".join(str(display_value(v)) for v in value) + "]"
     return str(value)
-
-
-def duration_text(ms: int) -> str:
-    """`259200000` -> `3d`: the largest unit that divides the duration exactly."""
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if ms and ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"

@@ -7,11 +7,11 @@ from array import array
 from collections import Counter
 from collections.abc import Iterator
 
-from carbonc.ir import model
-from carbonc.plan._deliver import DEFAULT_VERDICTS, Policies, Schedule, event_name
-from carbonc.plan._world import EVENTS, KIND_CODE, World
-from carbonc.plan.model import Entity, Header, Message, Summary, Transition
-from carbonc.plan.ids import Ids
+from carbonc.compiler._schedule import DEFAULT_VERDICTS, Policies, Schedule, event_name
+from carbonc.compiler._world import EVENTS, KIND_CODE, World
+from carbonc.compiler.ids import Ids
+from carbonc.domain import vocabulary
+from carbonc.plan.records import Entity, Header, Message, Summary, Transition
 
 #: Which kind an entity's parent is.
 PARENT_KIND = {"payment": "order", "refund": "payment", "dispute": "payment"}
@@ -20,11 +20,11 @@ PARENT_KIND = {"payment": "order", "refund": "payment", "dispute": "payment"}
 def summarize(world: World, schedule: Schedule) -> Summary:
     """Count entities by kind and final state, messages by event, and faults."""
     entities: dict[str, dict[str, int]] = {}
-    for kind in model.KINDS:
+    for kind in vocabulary.KINDS:
         table = world.tables[kind]
         if len(table):
             counts = Counter(table.state)
-            entities[kind] = {model.STATES[kind][code]: n for code, n in sorted(counts.items())}
+            entities[kind] = {vocabulary.STATES[kind][code]: n for code, n in sorted(counts.items())}
     details: dict[str, dict[str, int]] = {}
     for kind, attr in _ATTR_NAME.items():
         if kind == "settlement":
@@ -56,8 +56,8 @@ def summarize(world: World, schedule: Schedule) -> Summary:
         elif mode:
             faults[f"signature {schedule.modes[mode]}"] += 1
     for (kc, sc), count in by_event.items():
-        kind = model.KINDS[kc]
-        messages[EVENTS[(kind, model.STATES[kind][sc])]] += count
+        kind = vocabulary.KINDS[kc]
+        messages[EVENTS[(kind, vocabulary.STATES[kind][sc])]] += count
     faults = +faults  # drop zero counts
     times = world.tr_t
     return Summary(
@@ -76,8 +76,8 @@ def entity_records(world: World, ids: Ids) -> Iterator[Entity]:
     # Chain each entity's transitions: heads[kind][entity] -> first, following[t] -> next.
     n = world.transitions()
     following = array("i", [-1]) * n
-    heads: dict[int, array] = {KIND_CODE[k]: array("i", [-1]) * len(world.tables[k]) for k in model.KINDS}
-    tails: dict[int, array] = {KIND_CODE[k]: array("i", [-1]) * len(world.tables[k]) for k in model.KINDS}
+    heads: dict[int, array] = {KIND_CODE[k]: array("i", [-1]) * len(world.tables[k]) for k in vocabulary.KINDS}
+    tails: dict[int, array] = {KIND_CODE[k]: array("i", [-1]) * len(world.tables[k]) for k in vocabulary.KINDS}
     for j in range(n):
         kc, idx = world.tr_kind[j], world.tr_idx[j]
         if heads[kc][idx] < 0:
@@ -87,10 +87,10 @@ def entity_records(world: World, ids: Ids) -> Iterator[Entity]:
         tails[kc][idx] = j
     del tails
     strings = world.strings
-    for kind in model.KINDS:
+    for kind in vocabulary.KINDS:
         table = world.tables[kind]
         kc = KIND_CODE[kind]
-        states = model.STATES[kind]
+        states = vocabulary.STATES[kind]
         parent_kind = PARENT_KIND.get(kind)
         for idx in range(len(table)):
             transitions = []
@@ -120,7 +120,7 @@ _ATTR_NAME = {"refund": "type", "dispute": "reason", "settlement": "payments"}
 
 def message_records(world: World, schedule: Schedule, policies: Policies, ids: Ids) -> Iterator[Message]:
     """Every message in delivery order."""
-    kinds = list(model.KINDS)
+    kinds = list(vocabulary.KINDS)
     verdicts = [{m: p.verdicts.get(m) or DEFAULT_VERDICTS.get(m) for m in schedule.modes}
                 for p in policies.policies]
     event_id = entity_id = ""
@@ -133,7 +133,7 @@ def message_records(world: World, schedule: Schedule, policies: Policies, ids: I
             event_id = ids.event(k)
             entity_id = ids.entity(kinds[world.tr_kind[tr]], world.tr_idx[tr])
             last = k
-        if not forged and mode in model.FORGERIES:
+        if not forged and mode in vocabulary.FORGERIES:
             mode = "valid"  # the genuine message beside the attacker's copy
         yield Message(
             seq=seq,

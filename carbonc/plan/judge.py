@@ -6,7 +6,7 @@ outcomes (`evaluate_checks`), and gives the metrics that the plan alone determin
     >>> [o.passed for o in evaluate_checks(plan.header.checks, metrics)]
     [True, True, True, True, True, True]
 
-The arithmetic is the language's own (`carbonc.ir.values`), so a condition means at run time
+The arithmetic is the language's own (`carbonc.domain.values`), so a condition means at run time
 exactly what it meant when the plan folded its parameters in.
 """
 
@@ -18,15 +18,37 @@ from typing import Literal, assert_never
 
 import msgspec
 
-from carbonc.ir import model
-from carbonc.ir.text import ATOM, PRECEDENCE, UNARY, binary_text, unary_text
-from carbonc.ir.units import exponent
-from carbonc.ir.values import Duration, EvalError, Money, Value, binary, call, decided_by, unary
-from carbonc.plan.model import (
-    BinaryExpr, BoolConst, CallExpr, Check, CheckExpr, Constant, DecimalConst, DurationConst, IntConst,
-    ListExpr, MapCall, MetricRef, MoneyConst, StrConst, Summary, UnaryExpr,
+from carbonc.domain import vocabulary
+from carbonc.domain.operators import ATOM, PRECEDENCE, UNARY, binary_text, unary_text
+from carbonc.domain.units import duration_text, exponent
+from carbonc.domain.values import (
+    Duration,
+    EvalError,
+    Money,
+    Value,
+    binary,
+    call,
+    decided_by,
+    unary,
 )
-from carbonc.plan.params import duration_text
+from carbonc.plan.records import (
+    BinaryExpr,
+    BoolConst,
+    CallExpr,
+    Check,
+    CheckExpr,
+    Constant,
+    DecimalConst,
+    DurationConst,
+    IntConst,
+    ListExpr,
+    MapCall,
+    MetricRef,
+    MoneyConst,
+    StrConst,
+    Summary,
+    UnaryExpr,
+)
 
 __all__ = ["CheckOutcome", "Unmeasured", "condition_text", "constant", "entity_metrics", "evaluate_checks",
            "evaluate_expr", "metric_names", "string_text"]
@@ -51,10 +73,10 @@ def entity_metrics(summary: Summary) -> dict[str, int]:
     none), `messages` (originals), `messages.dropped` and `messages.duplicated` (extra copies
     sent: `repeat 3` sends two more of every message that is not dropped)."""
     metrics: dict[str, int] = {}
-    for kind in model.KINDS:
+    for kind in vocabulary.KINDS:
         states = summary.entities.get(kind, {})
         metrics[f"{kind}s"] = sum(states.values())
-        for state in model.STATES[kind]:
+        for state in vocabulary.STATES[kind]:
             metrics[f"{kind}s.{state}"] = states.get(state, 0)
     originals = sum(summary.messages.values())
     dropped = summary.faults.get("dropped", 0)

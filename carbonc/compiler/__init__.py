@@ -1,0 +1,125 @@
+"""Compiles a checked program into a plan: `compile_plan` turns the scenario's steps into a world of
+entities (`_steps`, `_world`), schedules their webhook messages (`_schedule`), folds checks and
+probes (`_checks`, `_probes`) and emits the plan's records (`_emit`, in `carbonc.plan.records`)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+
+import msgspec
+
+from carbonc.compiler._checks import compile_checks
+from carbonc.compiler._emit import records, summarize
+from carbonc.compiler._probes import compile_probes
+from carbonc.compiler._schedule import Policies, Schedule, delivery_overrides, schedule
+from carbonc.compiler._steps import Compiler
+from carbonc.compiler._world import World
+from carbonc.compiler.params import display_value, resolve_params
+from carbonc.diagnostics import Diagnostic, did_you_mean
+from carbonc.domain.vocabulary import DeliveryOverrides
+from carbonc.errors import CompileError
+from carbonc.ir import nodes as ir
+from carbonc.passes import Program
+from carbonc.plan.records import FORMAT_VERSION, Header, Record
+
+__all__ = ["CompiledPlan", "compile_plan"]
+
+
+class CompiledPlan:
+    """A compiled plan: its `header` and `summary`, and its records on demand."""
+
+    def __init__(self, header: Header, world: World, schedule: Schedule, policies: Policies):
+        self.header, self._world, self._schedule, self._policies = header, world, schedule, policies
+        self.summary = summarize(world, schedule)
+
+    def records(self) -> Iterator[Record]:
+        return records(self.header, self._world, self._schedule, self._policies, self.summary)
+
+
+def _pick(program: Program, name: str | None, path: str) -> ir.Scenario:
+    scenarios = program.scenarios
+    if not scenarios:
+        raise CompileError([Diagnostic(code="C0212", message="this file defines no scenario", path=path,
+                                       help="a plan needs a `scenario NAME { … }`")])
+    if name is None:
+        return scenarios[0]
+    for sc in scenarios:
+        if sc.name.name == name:
+            return sc
+    raise CompileError([Diagnostic(code="C0212", message=f"no scenario `{name}` in this file", path=path,
+                                   help=did_you_mean(name, [s.name.name for s in scenarios]))])
+
+
+def _declarations(program: Program, kind: type) -> dict:
+    out: dict = {}
+    for key in [program.root, *sorted(k for k in program.modules if k != program.root)]:
+        for decl in program.modules[key].decls:
+            if isinstance(decl, kind):
+                out.setdefault(decl.name.name, decl)
+    return out
+
+
+def _naming_overrides(err: CompileError, overrides: Mapping[str, str]) -> CompileError:
+    """The compiler's errors, each saying which `--set` values it was compiled with: the source
+    line it points at is the scenario's, the value that broke it the command line's."""
+    if not overrides:
+        return err
+    given = " ".join(f"--set {name}={value}" for name, value in overrides.items())
+    return CompileError([msgspec.structs.replace(d, help=f"{d.help + '; ' if d.help else ''}compiled with {given}")
+                         for d in err.diagnostics])
+
+
+def _oracles(program: Program) -> dict[str, tuple[ir.Oracle, str]]:
+    out: dict[str, tuple[ir.Oracle, str]] = {}
+    for key in [program.root, *sorted(k for k in program.modules if k != program.root)]:
+        for decl in program.modules[key].decls:
+            if isinstance(decl, ir.Oracle):
+                out.setdefault(decl.name.name, (decl, program.modules[key].path))
+    return out
+
+
+def compile_plan(program: Program, source_text: str, *, scenario: str | None = None,
+                 overrides: Mapping[str, str] | None = None, seed: int | None = None,
+                 delivery: DeliveryOverrides | None = None) -> CompiledPlan:
+    """Compile the checked `program` (its root's first scenario, or `scenario`) into a plan.
+
+    `overrides` set parameters (`--set`); `delivery` imposes on every message an order, a repeat
+    count and a signature mode, over what the scenario's `deliver` blocks say.
+
+    Raises CompileError for unknown or ill-typed overrides and for anything the payment state
+    machine forbids (refunding more than was captured, disputing an uncaptured payment, …).
+    """
+    path = program.root_module.path
+    sc = _pick(program, scenario, path)
+    imposed = delivery_overrides(delivery or DeliveryOverrides())
+    types = program.param_types.get(sc.name.name, {})
+    values = resolve_params(sc, types, overrides or {})
+    checks = compile_checks(program, sc, values)
+    chosen_seed = seed if seed is not None else (sc.seed.value if sc.seed is not None else 0)
+    compiler = Compiler(sc, values, chosen_seed, path, _declarations(program, ir.Mix))
+    try:
+        world = compiler.run()
+    except CompileError as err:
+        raise _naming_overrides(err, overrides or {}) from None
+    probes = compile_probes(sc, values, compiler, _oracles(program), _declarations(program, ir.Map), path)
+    policies = Policies(sc, values, _declarations(program, ir.Profile), _declarations(program, ir.Ladder), imposed)
+    plan_schedule = schedule(world, policies, chosen_seed)
+    if policies.errors:
+        raise CompileError([
+            Diagnostic(code=code, message=f"{why} with these parameter values", path=path, span=node.span,
+                       help="check the --set values this depends on")
+            for code, node, why in policies.errors.values()
+        ])
+    header = Header(
+        format_version=FORMAT_VERSION,
+        scenario=sc.name.name,
+        seed=chosen_seed,
+        params={name: display_value(v, types.get(name)) for name, v in values.items()},
+        source_sha256=hashlib.sha256(source_text.encode()).hexdigest(),
+        policies=tuple(policies.policies),
+        warnings=tuple(plan_schedule.warnings),
+        checks=checks,
+        probes=probes,
+    )
+    return CompiledPlan(header, world, plan_schedule, policies)
