@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
 import itertools
 import json
 import time
@@ -13,9 +14,6 @@ from typing import Any
 import httpx
 import pytest
 import trio
-
-from examples.merchant.__main__ import main
-from examples.merchant.app import app_from_environment, create_app
 
 SECRET = "carbon"
 _ids = itertools.count(1)
@@ -42,12 +40,12 @@ class Client:
 
 
 @pytest.fixture
-def merchant(tmp_path) -> Iterator[Any]:
+def merchant(demo, tmp_path) -> Iterator[Any]:
     """Builds a merchant with a bug planted, on a database in tmp_path."""
     apps = []
 
     def build(bug: str = "none", **options: Any) -> Client:
-        app = create_app(bug, SECRET, str(tmp_path / f"{bug}-{len(apps)}.db"), **options)
+        app = demo.create_app(bug, SECRET, str(tmp_path / f"{bug}-{len(apps)}.db"), **options)
         apps.append(app)
         return Client(app)
 
@@ -392,8 +390,8 @@ def test_slow_answers_late_but_books_right(merchant):
     assert get(client, "/orders/order_1")["amount_paid"] == 50000
 
 
-def test_slow_keeps_its_work_when_the_gateway_hangs_up_under_trio(tmp_path):
-    app = create_app("slow", SECRET, str(tmp_path / "slow.db"), slow_s=5.0)
+def test_slow_keeps_its_work_when_the_gateway_hangs_up_under_trio(demo, tmp_path):
+    app = demo.create_app("slow", SECRET, str(tmp_path / "slow.db"), slow_s=5.0)
     body = json.dumps(rzp("payment.captured", payment=payment("pay_1", "captured"))).encode()
     headers = {"X-Razorpay-Signature": hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest(),
                "x-razorpay-event-id": "evt_1"}
@@ -424,17 +422,17 @@ def test_async_queue_applies_events_after_a_lag(merchant):
 
 # The app's construction and its command line.
 
-def test_unknown_bugs_are_refused(tmp_path, capsys):
+def test_unknown_bugs_are_refused(demo, tmp_path, capsys):
     with pytest.raises(ValueError, match="unknown bug"):
-        create_app("typo", db_path=str(tmp_path / "x.db"))
+        demo.create_app("typo", db_path=str(tmp_path / "x.db"))
     with pytest.raises(SystemExit) as exit_:
-        main(["--bug", "typo"])
+        importlib.import_module("examples.merchant.__main__").main(["--bug", "typo"])
     assert exit_.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_the_app_is_built_from_the_environment(tmp_path):
-    app = app_from_environment({"CARBON_DEMO_BUG": "float-amounts", "CARBON_DEMO_DB": str(tmp_path / "env.db")})
+def test_the_app_is_built_from_the_environment(demo, tmp_path):
+    app = demo.app_from_environment({"CARBON_DEMO_BUG": "float-amounts", "CARBON_DEMO_DB": str(tmp_path / "env.db")})
     try:
         assert get(Client(app), "/health")["bug"] == "float-amounts"
         assert (tmp_path / "env.db").exists()

@@ -217,7 +217,7 @@ def test_the_callback_gets_the_summary_and_its_failure_is_not_fatal(db, scenario
 
 
 def test_an_asgi_app_is_called_in_process(db, monkeypatch, scenario):
-    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "support"))  # where `asgi_app` is
     path = scenario(FORGERIES)
     result = run("run", path, "--app", "asgi_app:app", "--app-path", "/hooks/razorpay", "--db", str(db),
                  "--webhook-secret", "app-secret", "--ci", "--output", "json")
