@@ -351,7 +351,7 @@ def run_carbonc(receiver: Receiver, messages: int, tmp: Path, scenario: str, car
         return run
     try:
         run.rows, run.outcomes, run.phase_s = read_deliveries(db, run.report.get("run_id"))
-    except Exception as e:  # a missing table or module is a finding of the benchmark, not a crash
+    except Exception as e:  # noqa: BLE001 - a missing table or module is a finding of the benchmark, not a crash
         run.problems.append(f"reading deliveries from {db.name}: {type(e).__name__}: {e}")
     shutil.rmtree(db.parent, ignore_errors=True)
     return run

@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slow-s", type=float, default=env.get("CARBON_DEMO_SLOW_S", "6.0"),
                         help="how long the `slow` bug takes to answer, in seconds (default: 6)")
     parser.add_argument("--queue-lag-s", type=float, default=env.get("CARBON_DEMO_QUEUE_LAG_S", "15.0"),
-                        help="how long the `async-queue` bug waits before applying an event (default: 15, longer than the 10 s the bundled oracles allow)")
+                        help="how long the `async-queue` bug waits before applying an event "
+                             "(default: 15, longer than the 10 s the bundled oracles allow)")
     args = parser.parse_args(argv)
     if args.bug not in BUGS:  # a default from the environment skips argparse's own check
         parser.error(f"argument --bug: invalid choice: '{args.bug}' (choose from {', '.join(BUGS)})")

@@ -77,16 +77,16 @@ class Books:
         self.store.set_status("orders", order_id, "paid")
 
     def refund(self, r: Refund, status: str) -> None:
-        if not self.store.add_refund(r.id, r.payment_id, status, r.amount, r.currency):
-            if self._moves("refunds", r.id, status):
-                self.store.set_status("refunds", r.id, status)
+        if (not self.store.add_refund(r.id, r.payment_id, status, r.amount, r.currency)
+                and self._moves("refunds", r.id, status)):
+            self.store.set_status("refunds", r.id, status)
         if status == "processed" and (not self.idempotent or not self.store.booked(r.id)):
             self.store.book_refund(r.id, r.payment_id, r.amount, r.currency)
 
     def dispute(self, d: Dispute, status: str) -> None:
-        if not self.store.add_dispute(d.id, d.payment_id, status, d.amount, d.currency):
-            if self._moves("disputes", d.id, status):
-                self.store.set_status("disputes", d.id, status)
+        if (not self.store.add_dispute(d.id, d.payment_id, status, d.amount, d.currency)
+                and self._moves("disputes", d.id, status)):
+            self.store.set_status("disputes", d.id, status)
 
     def mandate(self, mandate_id: str, status: str, rejection_reason: str | None = None) -> None:
         if self.forward_only and self.store.status("mandates", mandate_id) in _FINAL_MANDATE:

@@ -4,6 +4,7 @@ and every attempt is sent exactly when the ladder and `time_scale` say."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 
 import pytest
@@ -79,24 +80,24 @@ def test_the_gateways_own_ladder_is_followed_in_virtual_time(provider, tmp_path)
     assert result.status == "completed"
     # One attempt, then one per rung, then the gateway gives up.
     assert [a for a, *_ in found] == list(range(1, len(ladder) + 2))
-    waits = [b[1] - a[1] for a, b in zip(found, found[1:])]
+    waits = [b[1] - a[1] for a, b in itertools.pairwise(found)]
     assert waits == list(ladder)  # at time scale 1 a wall millisecond is a virtual one
-    assert [b[2] - a[2] for a, b in zip(found, found[1:])] == list(ladder)
+    assert [b[2] - a[2] for a, b in itertools.pairwise(found)] == list(ladder)
 
 
 def test_time_scale_divides_wall_waits_and_max_removes_them(tmp_path):
     _, found = attempts(tmp_path, "retry [1h, 2h]", provider="mock", failures=9, scale=3600.0)
-    assert [b[1] - a[1] for a, b in zip(found, found[1:])] == [1000, 2000]
+    assert [b[1] - a[1] for a, b in itertools.pairwise(found)] == [1000, 2000]
     _, found = attempts(tmp_path, "retry [1h, 2h]", provider="mock", failures=9, scale=None)
-    assert [b[1] - a[1] for a, b in zip(found, found[1:])] == [0, 0]
-    assert [b[2] - a[2] for a, b in zip(found, found[1:])] == [3_600_000, 7_200_000]  # virtual time kept
+    assert [b[1] - a[1] for a, b in itertools.pairwise(found)] == [0, 0]
+    assert [b[2] - a[2] for a, b in itertools.pairwise(found)] == [3_600_000, 7_200_000]  # virtual time kept
 
 
 def test_a_retry_waits_from_when_the_attempt_ended(tmp_path):
     # Each attempt times out after 2 s; the 1 s wait starts then, not from when it was sent.
     _, found = attempts(tmp_path, "retry [1s, 1s]", provider="mock", failures=0, scale=1.0, app=HangingApp(),
                         timeout_s=2.0)
-    assert [b[1] - a[1] for a, b in zip(found, found[1:])] == [3000, 3000]
+    assert [b[1] - a[1] for a, b in itertools.pairwise(found)] == [3000, 3000]
     assert [status for *_, status in found] == [None, None, None]
 
 

@@ -135,7 +135,7 @@ def test_a_misbehaving_state_api_is_a_failed_probe_with_its_reason(case: str, tm
                      "--ci", "--probe-timeout", "0.5", "--junit", str(junit))
         posted = sum(r.method == "POST" for r in srv.requests)
     assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert ("Traceback" not in result.output and result.exception is None) or isinstance(result.exception, SystemExit)
     assert reason in result.stdout, result.stdout
     # The failing entities are named, with the request as sent; the good probe still passed.
     failed = rows(db, "select entity_id, message, request from checks where kind = 'probe' and entity_id is not null "

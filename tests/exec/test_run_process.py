@@ -8,6 +8,7 @@ number of requests and holds the rest, so what a run has sent and finished is kn
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import signal
@@ -230,10 +231,8 @@ def test_a_second_interrupt_abandons_the_attempts_in_flight(carbonc, tmp_path):
         deadline = time.monotonic() + WAIT_S
         while proc.poll() is None and time.monotonic() < deadline:
             proc.send_signal(signal.SIGINT)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(0.5)
-            except subprocess.TimeoutExpired:
-                pass
         out, err = proc.communicate(timeout=WAIT_S)
         received = gate.server.requests
     assert proc.returncode == 1, err

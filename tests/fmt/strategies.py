@@ -10,12 +10,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-KEYWORDS = frozenset("""
-use profile mix ladder scenario extends about category tags param seed phase after create pay
-capture refund dispute settle cancel pause count amount method reason code over with then between
-full partial rest each all first of where deliver for order within repeat delay jitter drop
-signature retry fail on verdict timeout expect finding when probe severity or and not true false
-""".split())
+KEYWORDS = frozenset(["use", "profile", "mix", "ladder", "scenario", "extends", "about", "category", "tags", "param", "seed", "phase", "after", "create", "pay", "capture", "refund", "dispute", "settle", "cancel", "pause", "count", "amount", "method", "reason", "code", "over", "with", "then", "between", "full", "partial", "rest", "each", "all", "first", "of", "where", "deliver", "for", "order", "within", "repeat", "delay", "jitter", "drop", "signature", "retry", "fail", "on", "verdict", "timeout", "expect", "finding", "when", "probe", "severity", "or", "and", "not", "true", "false"])
 
 NAMES = ("orders", "payments", "refunds", "disputes", "captured", "failed", "pending", "lost", "won",
          "x", "y_2", "rate", "baseline_orders", "card", "upi", "high", "low", "valid", "corrupted",
@@ -125,10 +120,10 @@ def render(draw, tree, need: int = 1, parens: bool = True) -> list[str]:
                 out.append(",")
             out.append("]")
         case ("un", op, operand):
-            out = [op] + draw(render(operand, 3 if op == "not" else 7))
+            out = [op, *draw(render(operand, 3 if op == "not" else 7))]
         case ("bin", op, left, right):
             lneed, rneed = _OPERANDS[_LEVEL[op]]
-            out = draw(render(left, lneed)) + [op] + draw(render(right, rneed))
+            out = [*draw(render(left, lneed)), op, *draw(render(right, rneed))]
         case _:
             raise AssertionError(tree)
     if _level(tree) < need or (parens and draw(st.integers(0, 9)) == 0):
@@ -204,7 +199,7 @@ def _mix_of(outcome: st.SearchStrategy[list[str]]) -> st.SearchStrategy[list[str
             out += draw(outcome)
             if draw(st.booleans()):
                 out.append(",")
-        return out + ["}"]
+        return [*out, "}"]
 
     return build()
 
@@ -275,10 +270,10 @@ severities = _opt(_cat(_word("severity"), _one(names)))
 @st.composite
 def probes(draw) -> list[str]:
     out = ["probe", draw(st.sampled_from(("GET", "POST", "PUT", "PATCH", "HEAD"))), draw(strings), "for"]
-    out += draw(selections) + ["{"]
+    out += [*draw(selections), "{"]
     for _ in range(draw(st.integers(0, 3))):
-        out += ["expect"] + draw(expression())
-    return out + ["}"] + draw(severities)
+        out += ["expect", *draw(expression())]
+    return [*out, "}", *draw(severities)]
 
 
 checks = st.one_of(
@@ -307,7 +302,7 @@ def scenarios(draw) -> list[str]:
     for _ in range(draw(st.integers(0, 2))):
         items.append(["tags", *_commas(draw(st.lists(names, min_size=1, max_size=3)))])
     for _ in range(draw(st.integers(0, 4))):
-        items.append(["param", draw(names), "="] + draw(expression()) + draw(_opt(_one(strings))))
+        items.append(["param", draw(names), "=", *draw(expression()), *draw(_opt(_one(strings)))])
     for _ in range(draw(st.integers(0, 3))):
         phase = ["phase", draw(names)]
         after = draw(st.lists(names, max_size=2))
@@ -316,7 +311,7 @@ def scenarios(draw) -> list[str]:
         phase.append("{")
         for _ in range(draw(st.integers(0, 3))):
             phase += draw(actions)
-        items.append(phase + ["}"])
+        items.append([*phase, "}"])
     for _ in range(draw(st.integers(0, 2))):
         target = draw(st.one_of(st.just([]), _cat(_word("for"), _one(st.one_of(names, strings)))))
         items.append(["deliver", *target, "{", *draw(deliver_item_list()), "}"])
@@ -325,7 +320,7 @@ def scenarios(draw) -> list[str]:
     # Items of any kind may come in any order; the formatter sorts them.
     for item in draw(st.permutations(items)):
         out += item
-    return out + ["}"]
+    return [*out, "}"]
 
 
 declarations = st.one_of(

@@ -33,8 +33,8 @@ def _originals_by_policy(plan: CompiledPlan) -> dict[int, list[str]]:
 
 def test_reverse_order_reverses_each_policys_messages_in_their_slots() -> None:
     # The sweep's own blocks shuffle, reorder, drop and mix signatures, per kind of event.
-    forward = compile_file(SWEEP, delivery=DeliveryOverrides(**{"order": "sequence"}))
-    backward = compile_file(SWEEP, delivery=DeliveryOverrides(**{"order": "reverse"}))
+    forward = compile_file(SWEEP, delivery=DeliveryOverrides(order="sequence"))
+    backward = compile_file(SWEEP, delivery=DeliveryOverrides(order="reverse"))
     assert len(backward.header.policies) == len(forward.header.policies) > 1
     assert all(p.order == "reverse" and p.shuffle_within_ms == 0 for p in backward.header.policies)
     fwd, bwd = _originals_by_policy(forward), _originals_by_policy(backward)
@@ -52,7 +52,7 @@ def test_reverse_order_reverses_each_policys_messages_in_their_slots() -> None:
 
 def test_repeat_delivers_every_message_n_times_with_one_event_id() -> None:
     once = compile_file(DISPUTE_SPIKE)
-    thrice = compile_file(DISPUTE_SPIKE, delivery=DeliveryOverrides(**{"repeat": 3}))
+    thrice = compile_file(DISPUTE_SPIKE, delivery=DeliveryOverrides(repeat=3))
     assert [p.repeat for p in thrice.header.policies] == [3]
     assert thrice.summary.deliveries == 3 * once.summary.deliveries
     assert thrice.summary.faults["duplicates"] == 2 * once.summary.deliveries
@@ -66,13 +66,13 @@ def test_repeat_delivers_every_message_n_times_with_one_event_id() -> None:
 
 
 def test_repeat_override_replaces_the_scenarios_own() -> None:
-    plan = compile_file(SWEEP, delivery=DeliveryOverrides(**{"repeat": 1}))
+    plan = compile_file(SWEEP, delivery=DeliveryOverrides(repeat=1))
     assert {p.repeat for p in plan.header.policies} == {1}
     assert "duplicates" not in plan.summary.faults
 
 
 def test_signature_mode_applies_to_every_message() -> None:
-    plan = compile_file(SWEEP, delivery=DeliveryOverrides(**{"signature": "missing"}))
+    plan = compile_file(SWEEP, delivery=DeliveryOverrides(signature="missing"))
     assert all(p.signatures == (SignatureShare("missing", "1"),) for p in plan.header.policies)
     messages = _messages(plan)
     # Every message gets an attacker's unsigned copy beside it; the genuine ones stay valid.
@@ -88,7 +88,7 @@ def test_signature_mode_applies_to_every_message() -> None:
 def test_overrides_combine_and_show_in_the_plan() -> None:
     from carbonc.plan.describe import text
 
-    plan = compile_file(DISPUTE_SPIKE, delivery=DeliveryOverrides(**{"order": "random", "repeat": 2, "signature": "corrupted"}))
+    plan = compile_file(DISPUTE_SPIKE, delivery=DeliveryOverrides(order="random", repeat=2, signature="corrupted"))
     assert ("in random order, 2 times each (same event id), signed valid, plus forged copies of 100% (corrupted)"
             in text(plan.header, plan.summary))
 
@@ -121,7 +121,7 @@ def test_invalid_overrides_are_compile_errors(delivery, code, path, message, hel
 
 
 def test_every_invalid_override_is_reported_at_once() -> None:
-    result = compile_text(DISPUTE_SPIKE.read_text(), delivery=DeliveryOverrides(**{"order": "x", "repeat": -1, "signature": "y"}))
+    result = compile_text(DISPUTE_SPIKE.read_text(), delivery=DeliveryOverrides(order="x", repeat=-1, signature="y"))
     assert isinstance(result, CheckResult)
     assert [d.path for d in result.diagnostics if d.is_error] == ["--webhook-order", "--webhook-repeat",
                                                                   "--webhook-signature"]

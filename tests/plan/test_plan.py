@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import subprocess
 import sys
@@ -130,7 +131,7 @@ def test_saved_plan_round_trips(tmp_path: Path) -> None:
     for m in messages:
         by_id.setdefault(m.id, set()).add(m.event)
     assert all(len(events) == 1 for events in by_id.values())
-    assert all(a.send_ms <= b.send_ms for a, b in zip(messages, messages[1:]))
+    assert all(a.send_ms <= b.send_ms for a, b in itertools.pairwise(messages))
     ids = {e.id for e in entities}
     assert all(m.entity in ids for m in messages)
     assert all(e.parent is None or e.parent in ids for e in entities)

@@ -34,7 +34,7 @@ def run_row(run_id: str = "run_1") -> RunRow:
 
 def delivery(n: int, run_id: str = "run_1") -> DeliveryRow:
     return DeliveryRow(run_id, f"evt_{n}/1", f"evt_{n}", 1, "payment.captured", "valid", 1_764_000_000_000 + n, n,
-                       200, 1.25, None, "2xx", False, "accept", True, '{"n":%d}' % n, "ok")
+                       200, 1.25, None, "2xx", False, "accept", True, f'{{"n":{n}}}', "ok")
 
 
 def test_every_contract_column_exists(tmp_path):
@@ -93,7 +93,7 @@ def test_a_failing_batch_is_kept_out_whole(tmp_path):
 def test_bad_files_are_errors_not_crashes(tmp_path):
     garbage = tmp_path / "garbage.duckdb"
     garbage.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StoreError, match="not a DuckDB database|cannot open"):
+    with pytest.raises(StoreError, match=r"not a DuckDB database|cannot open"):
         open_store(garbage)
     assert garbage.read_bytes() == b"this is not a database" * 100
     with pytest.raises(StoreError, match="is a directory"):
