@@ -17,7 +17,7 @@ def span_text(ms: int) -> str:
     """`864001000` -> `10d 0h 0m 1s`, dropping leading zero units."""
     if ms == 0:
         return "0s"
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
         value, ms = divmod(ms, size)
         if value or parts:
@@ -149,7 +149,7 @@ def _applies(policy: Policy) -> str:
     return ", ".join(events)
 
 
-def json_summary(header: Header, summary: Summary) -> dict:
+def json_summary(header: Header, summary: Summary) -> dict[str, object]:
     """The machine summary: format_version, scenario, seed, resolved params, counts, delivery
     policies and checks (each with its `condition` as it will be judged)."""
     return {

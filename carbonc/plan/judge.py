@@ -215,7 +215,8 @@ def _canonical(d: Decimal) -> Decimal:
     n = d.normalize()
     if n == 0:
         return Decimal(0)
-    return n.quantize(Decimal(1)) if n.as_tuple().exponent > 0 else n  # type: ignore[operator]
+    exponent = n.as_tuple().exponent  # an int: the language has no NaN or infinity
+    return n.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else n
 
 
 def condition_text(expr: CheckExpr) -> str:

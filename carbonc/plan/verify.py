@@ -37,6 +37,7 @@ from carbonc.plan.records import (
     MetricRef,
     MoneyConst,
     Policy,
+    Probe,
     StrConst,
     Summary,
     UnaryExpr,
@@ -66,12 +67,12 @@ class PlanError(CarbonError):
     """A saved plan that cannot be run as it is; the message names the line and what is wrong."""
 
 
-def records_digest() -> "hashlib._Hash":
+def records_digest() -> hashlib._Hash:
     """A fresh digest of a plan's entity and message records (`Summary.records_sha256`)."""
     return hashlib.sha256(b"carbonc plan records v1\n")
 
 
-def digest_update(digest: "hashlib._Hash", record: Entity | Message) -> None:
+def digest_update(digest: hashlib._Hash, record: Entity | Message) -> None:
     digest.update(_CANONICAL.encode(record))
     digest.update(b"\n")
 
@@ -205,7 +206,7 @@ class _Checker:
             if mode not in vocabulary.SIGNATURE_MODES or verdict not in vocabulary.VERDICTS:
                 raise self.fail(f"{where} has an unknown verdict setting `{_short(mode)} {_short(verdict)}`")
 
-    def check_probe(self, probe) -> None:
+    def check_probe(self, probe: Probe) -> None:
         _text(self, probe.name, "a probe's name")
         if probe.method not in vocabulary.HTTP_METHODS:
             raise self.fail(f"probe `{_short(probe.name)}` has the unknown method `{_short(probe.method)}`")
@@ -268,11 +269,10 @@ class _Checker:
         want = _PARENT_KIND.get(e.kind)
         if want is None and e.parent is not None:
             raise self.fail(f"{what}: a {e.kind} has no parent")
-        if want is not None:
-            # Parents come before their children, so the graph can have no cycle.
-            if e.parent is None or self.kinds.get(e.parent) != want:
-                raise self.fail(f"{what}: its parent must be a {want} defined before it, not "
-                                f"`{_short(str(e.parent))}`")
+        # Parents come before their children, so the graph can have no cycle.
+        if want is not None and (e.parent is None or self.kinds.get(e.parent) != want):
+            raise self.fail(f"{what}: its parent must be a {want} defined before it, not "
+                            f"`{_short(str(e.parent))}`")
         if not 0 <= e.amount_minor <= MAX_AMOUNT_MINOR:
             raise self.fail(f"{what}: the amount must be between 0 and 10^15 minor units")
         if e.currency not in CURRENCIES:
@@ -380,8 +380,10 @@ def _text(checker: _Checker, text: str, what: str) -> None:
 
 
 def _decimal(checker: _Checker, value: Decimal) -> None:
-    sign, digits, exponent = value.as_tuple()
-    if not value.is_finite() or len(digits) > MAX_DECIMAL_DIGITS or not -MAX_DECIMAL_DIGITS <= exponent <= MAX_DECIMAL_DIGITS:  # type: ignore[operator]
+    _, digits, exponent = value.as_tuple()
+    # A finite Decimal's exponent is an int; a NaN's or an infinity's is "n", "N" or "F".
+    if (not isinstance(exponent, int) or len(digits) > MAX_DECIMAL_DIGITS
+            or not -MAX_DECIMAL_DIGITS <= exponent <= MAX_DECIMAL_DIGITS):
         raise checker.fail(f"a decimal with more than {MAX_DECIMAL_DIGITS} digits or an exponent past "
                            f"±{MAX_DECIMAL_DIGITS}")
 
