@@ -16,7 +16,7 @@ import heapq
 from array import array
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from typing import TypedDict
+from typing import TypedDict, assert_never
 
 import msgspec
 
@@ -168,6 +168,8 @@ class Policies:
                     verdicts = dict(settings.get("verdicts", {}))
                     verdicts[m.name] = v.name
                     settings["verdicts"] = verdicts
+                case _:
+                    assert_never(item)
         if signatures is not None:
             total = sum((Decimal(s.share) for s in signatures if s.share != "rest"), Decimal(0))
             if total > 1:

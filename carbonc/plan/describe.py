@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import assert_never
 
 from carbonc.domain.units import duration_text, format_ratio
 from carbonc.domain.vocabulary import FORGERIES
@@ -124,9 +125,13 @@ def text(header: Header, summary: Summary) -> str:
 
 def check_line(check: Check) -> str:
     """A check as it will be judged, parameters substituted: `expect disputes == 150`."""
-    if check.kind == "expect":
-        return f"expect {condition_text(check.expr)}"
-    return f"finding when {condition_text(check.expr)} {string_text(check.message or '')}"
+    match check.kind:
+        case "expect":
+            return f"expect {condition_text(check.expr)}"
+        case "finding":
+            return f"finding when {condition_text(check.expr)} {string_text(check.message or '')}"
+        case _:
+            assert_never(check.kind)
 
 
 def probe_line(probe: Probe) -> str:

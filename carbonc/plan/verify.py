@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import assert_never
 
 import msgspec
 
@@ -255,6 +256,8 @@ class _Checker:
                     stack += items
                 case MapCall(arg=arg):
                     stack.append(arg)
+                case _:
+                    assert_never(node)
 
     # ------------------------------------------------------------ entities and messages
 
