@@ -46,15 +46,15 @@ def compile_checks(program: Program, scenario: ir.Scenario, values: Mapping[str,
         message: str | None
         match check:
             case ir.Expect(condition=condition, severity=severity):
-                kind, message = "expect", None
+                kind, message, written = "expect", None, "expect"
             case ir.Finding(condition=condition, message=said, severity=severity):
-                kind, message = "finding", said.value
+                kind, message, written = "finding", said.value, "finding when"
             case ir.Probe():
                 continue
             case _:
                 assert_never(check)
         text = expr_text(condition)
-        name = base = f"expect {text}" if kind == "expect" else f"finding when {text}"
+        name = base = f"{written} {text}"
         copy = 1
         while name in names:
             copy += 1
