@@ -150,7 +150,7 @@ def _money_arith(op: str, a: Value, b: Value) -> Value:
                 raise EvalError("division by zero")
             return Money(a.currency, a.minor / _num(b))
     if isinstance(b, Money) and op == "*":
-        return Money(b.currency, b.minor * _num(a))
+        return _money_arith(op, b, a)
     raise EvalError("money and a number")
 
 
@@ -171,7 +171,7 @@ def _duration_arith(op: str, a: Value, b: Value) -> Value:
         ms = Decimal(a.ms) * _num(b) if op == "*" else Decimal(a.ms) / _num(b)
         return Duration(int(ms.to_integral_value(ROUND_HALF_EVEN)))
     if isinstance(b, Duration) and op == "*":
-        return Duration(int((Decimal(b.ms) * _num(a)).to_integral_value(ROUND_HALF_EVEN)))
+        return _duration_arith(op, b, a)
     raise EvalError("duration and a number")
 
 
