@@ -13,10 +13,7 @@ from carbonc.compiler.ids import Ids
 from carbonc.domain import vocabulary
 from carbonc.domain.vocabulary import Verdict
 from carbonc.errors import InternalError
-from carbonc.plan.records import Entity, Header, Message, Summary, Transition
-
-#: Which kind an entity's parent is.
-PARENT_KIND = {"payment": "order", "refund": "payment", "dispute": "payment"}
+from carbonc.plan.records import DETAILED_KINDS, ENTITY_ATTRS, Entity, Header, Message, Summary, Transition
 
 
 def summarize(world: World, schedule: Schedule) -> Summary:
@@ -28,9 +25,8 @@ def summarize(world: World, schedule: Schedule) -> Summary:
             counts = Counter(table.state)
             entities[kind] = {vocabulary.STATES[kind][code]: n for code, n in sorted(counts.items())}
     details: dict[str, dict[str, int]] = {}
-    for kind, attr in _ATTR_NAME.items():
-        if kind == "settlement":
-            continue
+    for kind in DETAILED_KINDS:
+        attr = ENTITY_ATTRS[kind]
         table = world.tables[kind]
         counts = Counter(table.attr)
         if counts:
@@ -93,7 +89,7 @@ def entity_records(world: World, ids: Ids) -> Iterator[Entity]:
         table = world.tables[kind]
         kc = KIND_CODE[kind]
         states = vocabulary.STATES[kind]
-        parent_kind = PARENT_KIND.get(kind)
+        parent_kind = vocabulary.PARENT_KINDS.get(kind)
         for idx in range(len(table)):
             transitions = []
             j = heads[kc][idx]
@@ -113,11 +109,8 @@ def entity_records(world: World, ids: Ids) -> Iterator[Entity]:
                 method=strings[table.method[idx]] or None,
                 state=states[table.state[idx]],
                 transitions=tuple(transitions),
-                attrs={_ATTR_NAME[kind]: attr} if attr and kind in _ATTR_NAME else {},
+                attrs={ENTITY_ATTRS[kind]: attr} if attr and kind in ENTITY_ATTRS else {},
             )
-
-
-_ATTR_NAME = {"refund": "type", "dispute": "reason", "settlement": "payments"}
 
 
 def message_records(world: World, schedule: Schedule, policies: Policies, ids: Ids) -> Iterator[Message]:

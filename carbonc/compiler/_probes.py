@@ -19,14 +19,12 @@ from carbonc.errors import CompileError
 from carbonc.ir import nodes as ir
 from carbonc.ir.text import expr_text
 from carbonc.ir.values import evaluate
-from carbonc.plan.records import Probe, ProbeExpect
+from carbonc.plan.records import MAX_WINDOW_MS, Probe, ProbeExpect
 
 #: Names a probe observes, whatever parameters the scenario has: `param status = 200` must not
 #: turn `expect status == 200` into `expect true`.
 _OBSERVED = frozenset({"status", "json", "headers", "gateway", *vocabulary.KINDS})
 
-#: Longest `eventually within` window: a probe that polls longer is waiting on nothing.
-MAX_WINDOW_MS = 3_600_000
 
 
 def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler: Compiler,

@@ -20,12 +20,12 @@ from typing import TypedDict, assert_never
 
 import msgspec
 
-from carbonc.compiler._steps import MAX_DURATION_MS, round_count
+from carbonc.compiler._steps import round_count
 from carbonc.compiler._world import EVENTS, KIND_CODE, World
 from carbonc.compiler.rng import Stream, apportion
 from carbonc.diagnostics import Diagnostic, did_you_mean
 from carbonc.domain import vocabulary
-from carbonc.domain.units import format_ratio
+from carbonc.domain.units import MAX_DURATION_MS, format_ratio
 from carbonc.domain.values import Duration, Value
 from carbonc.domain.vocabulary import DeliveryOverrides, Verdict
 from carbonc.errors import CompileError

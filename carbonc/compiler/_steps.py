@@ -19,7 +19,7 @@ from carbonc.compiler.params import display_value
 from carbonc.compiler.rng import Stream, apportion
 from carbonc.diagnostics import Diagnostic
 from carbonc.domain import vocabulary
-from carbonc.domain.units import format_ratio
+from carbonc.domain.units import MAX_DURATION_MS, format_ratio
 from carbonc.domain.values import Duration, EvalError, Money, NotConstant, Value
 from carbonc.domain.vocabulary import STATES, kind_of
 from carbonc.errors import CompileError, InternalError
@@ -29,8 +29,6 @@ from carbonc.passes.phases import phase_order
 
 #: Payments are attempted this long after their order is created (virtual time).
 PAYMENT_DELAY_MS = 1_000
-#: The longest duration a plan accepts (ten years): virtual times stay well inside 64 bits.
-MAX_DURATION_MS = 10 * 366 * 86_400_000
 
 
 def round_count(value: Decimal) -> int:

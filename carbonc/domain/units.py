@@ -31,6 +31,9 @@ _EXPONENT: dict[str, int] = {
 #: Largest integer a program may hold (amounts in minor units, counts): a signed 64-bit value.
 MAX_INT = 2**63 - 1
 
+#: The longest duration a plan holds (ten years): virtual times stay well inside 64 bits.
+MAX_DURATION_MS = 10 * 366 * 86_400_000
+
 DURATION_MS: dict[str, int] = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 

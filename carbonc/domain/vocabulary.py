@@ -11,6 +11,8 @@ import msgspec
 #: Entity kinds, singular; the plural (`orders`) names the same kind.
 KINDS: Final = ("order", "payment", "refund", "dispute", "settlement", "mandate")
 PLURALS: Final = MappingProxyType({f"{k}s": k for k in KINDS})
+#: Which kind an entity's parent is; the other kinds have none.
+PARENT_KINDS: Final = MappingProxyType({"payment": "order", "refund": "payment", "dispute": "payment"})
 
 #: States an entity of each kind can be in (selections filter on them: `captured payments`).
 STATES: Final = MappingProxyType({

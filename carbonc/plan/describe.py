@@ -6,12 +6,11 @@ from decimal import Decimal
 from typing import assert_never
 
 from carbonc.domain.units import duration_text, format_ratio
-from carbonc.domain.vocabulary import FORGERIES
+from carbonc.domain.vocabulary import FORGERIES, PLURALS
 from carbonc.plan.judge import condition_text, string_text
 from carbonc.plan.records import Check, Header, Policy, Probe, Summary
 
-_PLURAL = {"order": "orders", "payment": "payments", "refund": "refunds", "dispute": "disputes",
-           "settlement": "settlements", "mandate": "mandates"}
+_PLURAL = {kind: plural for plural, kind in PLURALS.items()}
 
 
 def span_text(ms: int) -> str:

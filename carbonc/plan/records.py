@@ -9,11 +9,20 @@ fields added with a default (such as `Header.checks`) do not change it.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from types import MappingProxyType
+from typing import Final, Literal
 
 import msgspec
 
 FORMAT_VERSION = 1
+
+#: The attribute an entity of each kind carries in `Entity.attrs`: a refund's `type` (full or
+#: partial), a dispute's `reason`, and how many `payments` a settlement settles.
+ENTITY_ATTRS: Final = MappingProxyType({"refund": "type", "dispute": "reason", "settlement": "payments"})
+#: The kinds whose attribute `Summary.details` counts.
+DETAILED_KINDS: Final = ("refund", "dispute")
+#: The longest window a probe polls in (`eventually within`): one that polls longer waits on nothing.
+MAX_WINDOW_MS: Final = 3_600_000
 
 
 class Transition(msgspec.Struct, frozen=True, array_like=True):

@@ -19,10 +19,13 @@ from typing import assert_never
 import msgspec
 
 from carbonc.domain import vocabulary
-from carbonc.domain.units import CURRENCIES
+from carbonc.domain.units import CURRENCIES, MAX_DURATION_MS
 from carbonc.errors import CarbonError
 from carbonc.plan.records import (
+    DETAILED_KINDS,
+    ENTITY_ATTRS,
     FORMAT_VERSION,
+    MAX_WINDOW_MS,
     BinaryExpr,
     BoolConst,
     CallExpr,
@@ -47,7 +50,7 @@ from carbonc.plan.records import (
 #: Bounds on what a plan may hold; each error says which was passed.
 MAX_ID = 64
 MAX_AMOUNT_MINOR = 10**15  # ten trillion rupees: far past any payment, far below float trouble
-MAX_MS = 10 * 366 * 86_400_000  # ten years of virtual time
+MAX_MS = MAX_DURATION_MS  # ten years of virtual time
 MAX_TIMEOUT_MS = 86_400_000
 MAX_TEXT = 4096
 MAX_TRANSITIONS = 64
@@ -55,8 +58,6 @@ MAX_DECIMAL_DIGITS = 40
 MAX_EXPR_NODES = 10_000
 
 _ID = re.compile(r"[A-Za-z0-9_]{1,64}")
-_PARENT_KIND = {"payment": "order", "refund": "payment", "dispute": "payment"}
-_ATTR_NAME = {"refund": "type", "dispute": "reason"}
 
 _DECODER = msgspec.json.Decoder(Header | Entity | Message | Summary)
 #: The digest's encoding: keys sorted, so a plan re-saved with other spacing or key order (a JSON
@@ -215,7 +216,7 @@ class _Checker:
             raise self.fail(f"probe `{_short(probe.name)}` selects the unknown kind `{_short(probe.kind)}`")
         for text in (probe.url, probe.body or "", *(v for pair in probe.headers for v in pair)):
             _text(self, text, f"probe `{_short(probe.name)}`'s request")
-        if not 0 <= probe.eventually_ms <= 3_600_000:
+        if not 0 <= probe.eventually_ms <= MAX_WINDOW_MS:
             raise self.fail(f"probe `{_short(probe.name)}`: `eventually` must be at most an hour")
         for expect in probe.expects:
             self.check_expr(expect.expr, probe=True)
@@ -269,7 +270,7 @@ class _Checker:
             raise self.fail(f"{what} is defined twice")
         if e.kind not in vocabulary.KINDS:
             raise self.fail(f"{what} has the unknown kind `{_short(e.kind)}`")
-        want = _PARENT_KIND.get(e.kind)
+        want = vocabulary.PARENT_KINDS.get(e.kind)
         if want is None and e.parent is not None:
             raise self.fail(f"{what}: a {e.kind} has no parent")
         # Parents come before their children, so the graph can have no cycle.
@@ -297,7 +298,7 @@ class _Checker:
             _text(self, key + value, f"{what}'s attributes")
         self.kinds[e.id] = e.kind
         self.entities.setdefault(e.kind, Counter())[e.state] += 1
-        attr = _ATTR_NAME.get(e.kind)
+        attr = ENTITY_ATTRS[e.kind] if e.kind in DETAILED_KINDS else None
         if attr and e.attrs.get(attr):
             self.details.setdefault(e.kind, Counter())[f"{attr} {e.attrs[attr]}"] += 1
         self.times += [t.at_ms for t in e.transitions]
