@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping
+from typing import TypeVar
 
 import msgspec
 
@@ -51,13 +52,24 @@ def _pick(program: Program, name: str | None, path: str) -> ir.Scenario:
                                    help=did_you_mean(name, [s.name.name for s in scenarios]))])
 
 
-def _declarations(program: Program, kind: type) -> dict:
-    out: dict = {}
+_D = TypeVar("_D", bound=ir.Profile | ir.Mix | ir.Ladder | ir.Map | ir.Oracle)
+
+
+def _declarations(program: Program, kind: type[_D]) -> dict[str, tuple[_D, str]]:
+    """The program's declarations of `kind` by name, each with the path of its module: the root
+    module's first, then the others' in order of their keys; the first of a name wins."""
+    out: dict[str, tuple[_D, str]] = {}
     for key in [program.root, *sorted(k for k in program.modules if k != program.root)]:
-        for decl in program.modules[key].decls:
+        module = program.modules[key]
+        for decl in module.decls:
             if isinstance(decl, kind):
-                out.setdefault(decl.name.name, decl)
+                out.setdefault(decl.name.name, (decl, module.path))
     return out
+
+
+def _named(program: Program, kind: type[_D]) -> dict[str, _D]:
+    """`_declarations` without their paths."""
+    return {name: decl for name, (decl, _) in _declarations(program, kind).items()}
 
 
 def _naming_overrides(err: CompileError, overrides: Mapping[str, str]) -> CompileError:
@@ -68,15 +80,6 @@ def _naming_overrides(err: CompileError, overrides: Mapping[str, str]) -> Compil
     given = " ".join(f"--set {name}={value}" for name, value in overrides.items())
     return CompileError([msgspec.structs.replace(d, help=f"{d.help + '; ' if d.help else ''}compiled with {given}")
                          for d in err.diagnostics])
-
-
-def _oracles(program: Program) -> dict[str, tuple[ir.Oracle, str]]:
-    out: dict[str, tuple[ir.Oracle, str]] = {}
-    for key in [program.root, *sorted(k for k in program.modules if k != program.root)]:
-        for decl in program.modules[key].decls:
-            if isinstance(decl, ir.Oracle):
-                out.setdefault(decl.name.name, (decl, program.modules[key].path))
-    return out
 
 
 def compile_plan(program: Program, source_text: str, *, scenario: str | None = None,
@@ -97,13 +100,13 @@ def compile_plan(program: Program, source_text: str, *, scenario: str | None = N
     values = resolve_params(sc, types, overrides or {})
     checks = compile_checks(program, sc, values)
     chosen_seed = seed if seed is not None else (sc.seed.value if sc.seed is not None else 0)
-    compiler = Compiler(sc, values, chosen_seed, path, _declarations(program, ir.Mix))
+    compiler = Compiler(sc, values, chosen_seed, path, _named(program, ir.Mix))
     try:
         world = compiler.run()
     except CompileError as err:
         raise _naming_overrides(err, overrides or {}) from None
-    probes = compile_probes(sc, values, compiler, _oracles(program), _declarations(program, ir.Map), path)
-    policies = Policies(sc, values, _declarations(program, ir.Profile), _declarations(program, ir.Ladder), imposed)
+    probes = compile_probes(sc, values, compiler, _declarations(program, ir.Oracle), _named(program, ir.Map), path)
+    policies = Policies(sc, values, _named(program, ir.Profile), _named(program, ir.Ladder), imposed)
     plan_schedule = schedule(world, policies, chosen_seed)
     if policies.errors:
         raise CompileError([

@@ -4,10 +4,11 @@ values substituted and every part that does not depend on the run folded to a co
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import assert_never
+from collections.abc import Callable, Mapping
+from typing import Literal, assert_never
 
 from carbonc.diagnostics import Diagnostic
+from carbonc.domain import vocabulary
 from carbonc.domain.values import EvalError, Value
 from carbonc.errors import CompileError, InternalError
 from carbonc.ir import nodes as ir
@@ -22,6 +23,7 @@ from carbonc.plan.records import (
     Check,
     CheckExpr,
     ListExpr,
+    MapCall,
     MetricRef,
     UnaryExpr,
 )
@@ -34,25 +36,32 @@ def compile_checks(program: Program, scenario: ir.Scenario, values: Mapping[str,
     checks: list[Check] = []
     names: set[str] = set()
     errors: list[Diagnostic] = []
+
+    def measured(n: ir.Expr | ir.Rest) -> bool:
+        """What only the run gives: a name that no parameter does."""
+        return isinstance(n, ir.Name) and n.dotted not in values
+
     for check in scenario.checks:
+        kind: Literal["expect", "finding"]
+        message: str | None
         match check:
             case ir.Expect(condition=condition, severity=severity):
-                kind, message = "expect", None
-            case ir.Finding(condition=condition, message=text, severity=severity):
-                kind, message = "finding", text.value
+                kind, message, written = "expect", None, "expect"
+            case ir.Finding(condition=condition, message=said, severity=severity):
+                kind, message, written = "finding", said.value, "finding when"
             case ir.Probe():
                 continue
             case _:
                 assert_never(check)
         text = expr_text(condition)
-        name = base = f"expect {text}" if kind == "expect" else f"finding when {text}"
+        name = base = f"{written} {text}"
         copy = 1
         while name in names:
             copy += 1
             name = f"{base} #{copy}"
         names.add(name)
         try:
-            expr = _fold(condition, values)
+            expr = fold(condition, values, measured, {})
         except (EvalError, ArithmeticError, TypeError, ValueError) as exc:
             why = str(exc) if isinstance(exc, EvalError) else "the arithmetic has no exact result"
             errors.append(Diagnostic(
@@ -78,18 +87,26 @@ def _declaring_paths(program: Program) -> dict[int, str]:
     return paths
 
 
-def _fold(expr: ir.Expr, values: Mapping[str, Value]) -> CheckExpr:
-    if not any(isinstance(n, ir.Name) and n.dotted not in values for n in subexpressions(expr)):
+def fold(expr: ir.Expr, values: Mapping[str, Value], observed: Callable[[ir.Expr | ir.Rest], bool],
+         maps: Mapping[str, dict[str, int | str | bool]]) -> CheckExpr:
+    """`expr` as the plan keeps it: every part in which `observed` finds nothing folded to a
+    constant with `values`; the names it finds kept as `MetricRef`s and the calls of `maps` as
+    `MapCall`s, for the run to evaluate."""
+    if not any(observed(n) for n in subexpressions(expr)):
         return constant(evaluate(expr, values))
     match expr:
         case ir.Name() as name:
             return MetricRef(name=name.dotted)
         case ir.Unary(op=op, operand=operand):
-            return UnaryExpr(op=op, operand=_fold(operand, values))
+            return UnaryExpr(op=op, operand=fold(operand, values, observed, maps))
         case ir.Binary(op=op, left=left, right=right):
-            return BinaryExpr(op=op, left=_fold(left, values), right=_fold(right, values))
+            return BinaryExpr(op=op, left=fold(left, values, observed, maps), right=fold(right, values, observed, maps))
+        case ir.Call(func=func, args=args) if func.name in maps and func.name not in vocabulary.FUNCTIONS:
+            return MapCall(map=func.name, table=maps[func.name], arg=fold(args[0], values, observed, maps))
         case ir.Call(func=func, args=args):
-            return CallExpr(func=func.name, args=tuple(_fold(a, values) for a in args))
+            return CallExpr(func=func.name, args=tuple(fold(a, values, observed, maps) for a in args))
         case ir.ListLit(items=items):
-            return ListExpr(items=tuple(_fold(i, values) for i in items))
-    raise InternalError(f"a check's {type(expr).__name__} has a metric in it but no place for one")  # pragma: no cover
+            return ListExpr(items=tuple(fold(i, values, observed, maps) for i in items))
+    # A literal holds nothing `observed` finds, so it was folded above.
+    raise InternalError(  # pragma: no cover
+        f"a condition's {type(expr).__name__} has something observed in it but no place for it")

@@ -11,10 +11,9 @@ from carbonc.compiler._schedule import DEFAULT_VERDICTS, Policies, Schedule, eve
 from carbonc.compiler._world import EVENTS, KIND_CODE, World
 from carbonc.compiler.ids import Ids
 from carbonc.domain import vocabulary
-from carbonc.plan.records import Entity, Header, Message, Summary, Transition
-
-#: Which kind an entity's parent is.
-PARENT_KIND = {"payment": "order", "refund": "payment", "dispute": "payment"}
+from carbonc.domain.vocabulary import Verdict
+from carbonc.errors import InternalError
+from carbonc.plan.records import DETAILED_KINDS, ENTITY_ATTRS, Entity, Header, Message, Summary, Transition
 
 
 def summarize(world: World, schedule: Schedule) -> Summary:
@@ -26,9 +25,8 @@ def summarize(world: World, schedule: Schedule) -> Summary:
             counts = Counter(table.state)
             entities[kind] = {vocabulary.STATES[kind][code]: n for code, n in sorted(counts.items())}
     details: dict[str, dict[str, int]] = {}
-    for kind, attr in _ATTR_NAME.items():
-        if kind == "settlement":
-            continue
+    for kind in DETAILED_KINDS:
+        attr = ENTITY_ATTRS[kind]
         table = world.tables[kind]
         counts = Counter(table.attr)
         if counts:
@@ -76,8 +74,8 @@ def entity_records(world: World, ids: Ids) -> Iterator[Entity]:
     # Chain each entity's transitions: heads[kind][entity] -> first, following[t] -> next.
     n = world.transitions()
     following = array("i", [-1]) * n
-    heads: dict[int, array] = {KIND_CODE[k]: array("i", [-1]) * len(world.tables[k]) for k in vocabulary.KINDS}
-    tails: dict[int, array] = {KIND_CODE[k]: array("i", [-1]) * len(world.tables[k]) for k in vocabulary.KINDS}
+    heads: dict[int, array[int]] = {KIND_CODE[k]: array("i", [-1]) * len(world.tables[k]) for k in vocabulary.KINDS}
+    tails: dict[int, array[int]] = {KIND_CODE[k]: array("i", [-1]) * len(world.tables[k]) for k in vocabulary.KINDS}
     for j in range(n):
         kc, idx = world.tr_kind[j], world.tr_idx[j]
         if heads[kc][idx] < 0:
@@ -91,7 +89,7 @@ def entity_records(world: World, ids: Ids) -> Iterator[Entity]:
         table = world.tables[kind]
         kc = KIND_CODE[kind]
         states = vocabulary.STATES[kind]
-        parent_kind = PARENT_KIND.get(kind)
+        parent_kind = vocabulary.PARENT_KINDS.get(kind)
         for idx in range(len(table)):
             transitions = []
             j = heads[kc][idx]
@@ -111,17 +109,14 @@ def entity_records(world: World, ids: Ids) -> Iterator[Entity]:
                 method=strings[table.method[idx]] or None,
                 state=states[table.state[idx]],
                 transitions=tuple(transitions),
-                attrs={_ATTR_NAME[kind]: attr} if attr and kind in _ATTR_NAME else {},
+                attrs={ENTITY_ATTRS[kind]: attr} if attr and kind in ENTITY_ATTRS else {},
             )
-
-
-_ATTR_NAME = {"refund": "type", "dispute": "reason", "settlement": "payments"}
 
 
 def message_records(world: World, schedule: Schedule, policies: Policies, ids: Ids) -> Iterator[Message]:
     """Every message in delivery order."""
     kinds = list(vocabulary.KINDS)
-    verdicts = [{m: p.verdicts.get(m) or DEFAULT_VERDICTS.get(m) for m in schedule.modes}
+    verdicts = [{m: _verdict(p.verdicts.get(m)) or DEFAULT_VERDICTS.get(m) for m in schedule.modes}
                 for p in policies.policies]
     event_id = entity_id = ""
     last = -1
@@ -145,10 +140,19 @@ def message_records(world: World, schedule: Schedule, policies: Policies, ids: I
             entity=entity_id,
             policy=pid,
             signature=mode,
-            verdict=verdicts[pid][mode],  # type: ignore[arg-type]
+            verdict=verdicts[pid][mode],
             dropped=bool(schedule.dropped[k]) and not forged,
             forged=forged,
         )
+
+
+def _verdict(word: str | None) -> Verdict | None:
+    """A policy's `verdict` setting as a message's (the checker admits no other word)."""
+    match word:
+        case "accept" | "reject" | None:
+            return word
+        case _:
+            raise InternalError(f"a delivery policy expects the verdict `{word}`")  # pragma: no cover
 
 
 def records(header: Header, world: World, schedule: Schedule, policies: Policies,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from carbonc.compiler._checks import fold
 from carbonc.compiler._steps import Compiler
 from carbonc.diagnostics import Diagnostic
 from carbonc.domain import vocabulary
@@ -18,26 +19,12 @@ from carbonc.errors import CompileError
 from carbonc.ir import nodes as ir
 from carbonc.ir.text import expr_text
 from carbonc.ir.values import evaluate
-from carbonc.ir.walk import subexpressions
-from carbonc.plan.judge import constant
-from carbonc.plan.records import (
-    BinaryExpr,
-    CallExpr,
-    CheckExpr,
-    ListExpr,
-    MapCall,
-    MetricRef,
-    Probe,
-    ProbeExpect,
-    UnaryExpr,
-)
+from carbonc.plan.records import MAX_WINDOW_MS, Probe, ProbeExpect
 
 #: Names a probe observes, whatever parameters the scenario has: `param status = 200` must not
 #: turn `expect status == 200` into `expect true`.
 _OBSERVED = frozenset({"status", "json", "headers", "gateway", *vocabulary.KINDS})
 
-#: Longest `eventually within` window: a probe that polls longer is waiting on nothing.
-MAX_WINDOW_MS = 3_600_000
 
 
 def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler: Compiler,
@@ -49,9 +36,17 @@ def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler:
     sources: list[tuple[ir.Probe, str | None, str]] = [
         (c, None, path) for c in scenario.checks if isinstance(c, ir.Probe)]
     for use in scenario.oracles:
-        oracle, oracle_path = oracles[use.name]
-        sources += [(p, use.name, oracle_path) for p in oracle.probes]
+        used, used_path = oracles[use.name]
+        sources += [(p, use.name, used_path) for p in used.probes]
     tables = {name: _table(m, values) for name, m in maps.items()}
+
+    def observed(n: ir.Expr | ir.Rest) -> bool:
+        """What the probe's answer or the gateway gives: a name of either (even one a parameter
+        shadows), or a map of the scenario (which a merchant's file may replace)."""
+        if isinstance(n, ir.Name):
+            return n.dotted not in values or n.parts[0] in _OBSERVED
+        return isinstance(n, ir.Call) and n.func.name in tables and n.func.name not in vocabulary.FUNCTIONS
+
     probes: list[Probe] = []
     names: set[str] = set()
     errors: list[Diagnostic] = []
@@ -63,7 +58,8 @@ def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler:
             copy += 1
             name = f"{base} #{copy}"
         names.add(name)
-        kind, entities = None, ()
+        kind: str | None = None
+        entities: tuple[str, ...] = ()
         if probe.selection is not None:
             picked = compiler.final_members(probe.selection, f"probe/{index}")
             if picked is None:
@@ -71,7 +67,7 @@ def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler:
             kind, members = picked
             entities = tuple(compiler.ids.entity(kind, i) for i in members)
         try:
-            expects = tuple(ProbeExpect(expr_text(e), _fold(e, values, tables)) for e in probe.expects)
+            expects = tuple(ProbeExpect(expr_text(e), fold(e, values, observed, tables)) for e in probe.expects)
             window = _window(probe.eventually, values)
         except (EvalError, ArithmeticError, TypeError, ValueError) as exc:
             errors.append(Diagnostic(code="C0303", message=f"this probe cannot be computed with these parameter "
@@ -127,29 +123,3 @@ def _table(decl: ir.Map, values: Mapping[str, Value]) -> dict[str, int | str | b
         value = evaluate(entry.value, values)
         table[key] = value if isinstance(value, (int, str, bool)) else str(value)
     return table
-
-
-def _fold(expr: ir.Expr, values: Mapping[str, Value], tables: Mapping[str, dict[str, int | str | bool]]) -> CheckExpr:
-    """The condition with parameters substituted; names the probe observes stay names."""
-    observed = any(
-        (isinstance(n, ir.Name) and (n.dotted not in values or n.parts[0] in _OBSERVED))
-        or (isinstance(n, ir.Call) and n.func.name in tables and n.func.name not in vocabulary.FUNCTIONS)
-        for n in subexpressions(expr))
-    if not observed:
-        return constant(evaluate(expr, values))
-    match expr:
-        case ir.Name() as name if name.dotted not in values or name.parts[0] in _OBSERVED:
-            return MetricRef(name=name.dotted)
-        case ir.Name() as name:
-            return constant(evaluate(name, values))
-        case ir.Unary(op=op, operand=operand):
-            return UnaryExpr(op=op, operand=_fold(operand, values, tables))
-        case ir.Binary(op=op, left=left, right=right):
-            return BinaryExpr(op=op, left=_fold(left, values, tables), right=_fold(right, values, tables))
-        case ir.Call(func=func, args=args) if func.name in tables and func.name not in vocabulary.FUNCTIONS:
-            return MapCall(map=func.name, table=tables[func.name], arg=_fold(args[0], values, tables))
-        case ir.Call(func=func, args=args):
-            return CallExpr(func=func.name, args=tuple(_fold(a, values, tables) for a in args))
-        case ir.ListLit(items=items):
-            return ListExpr(items=tuple(_fold(i, values, tables) for i in items))
-    raise EvalError(f"a probe's {type(expr).__name__} cannot be evaluated")

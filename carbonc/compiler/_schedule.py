@@ -14,70 +14,85 @@ from __future__ import annotations
 import fnmatch
 import heapq
 from array import array
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
+from typing import TypedDict, assert_never
 
 import msgspec
 
-from carbonc.compiler._steps import MAX_DURATION_MS, round_count
+from carbonc.compiler._steps import round_count
 from carbonc.compiler._world import EVENTS, KIND_CODE, World
 from carbonc.compiler.rng import Stream, apportion
 from carbonc.diagnostics import Diagnostic, did_you_mean
 from carbonc.domain import vocabulary
-from carbonc.domain.units import format_ratio
+from carbonc.domain.units import MAX_DURATION_MS, format_ratio
 from carbonc.domain.values import Duration, Value
-from carbonc.domain.vocabulary import DeliveryOverrides
+from carbonc.domain.vocabulary import DeliveryOverrides, Verdict
 from carbonc.errors import CompileError
 from carbonc.ir import nodes as ir
 from carbonc.ir.values import evaluate
 from carbonc.plan.records import Policy, SignatureShare
 
 #: Handler answers each signature mode should get, where that does not depend on the provider.
-DEFAULT_VERDICTS = {"valid": "accept", "rotation": "accept", "missing": "reject", "corrupted": "reject",
-                    "wrong_secret": "reject", "stale": "reject", "old_secret": "reject", "reserialized": "reject",
-                    "ms_vs_s": "reject", "bad_basic_auth": "reject"}
+DEFAULT_VERDICTS: dict[str, Verdict] = {
+    "valid": "accept", "rotation": "accept", "missing": "reject", "corrupted": "reject", "wrong_secret": "reject",
+    "stale": "reject", "old_secret": "reject", "reserialized": "reject", "ms_vs_s": "reject",
+    "bad_basic_auth": "reject",
+}
 
 _KINDS_BY_CODE = list(vocabulary.KINDS)
 
-#: The command-line flag behind each key of a delivery override, for diagnostics.
-_OVERRIDE_FLAGS = {"order": "--webhook-order", "repeat": "--webhook-repeat", "signature": "--webhook-signature"}
+class Settings(TypedDict, total=False):
+    """The delivery settings of a `Policy` that a scenario's `deliver` blocks, or the command
+    line's overrides, set; what none sets keeps the `Policy` default."""
+
+    order: str
+    shuffle_within_ms: int
+    repeat: int
+    delay_ms: int
+    jitter_ms: int
+    drop: str
+    signatures: tuple[SignatureShare, ...]
+    retry: str | tuple[int, ...]
+    fail_on: tuple[str, ...]
+    timeout_ms: int | None
+    verdicts: dict[str, str]
 
 
-def delivery_overrides(delivery: DeliveryOverrides) -> dict[str, object]:
+def delivery_overrides(delivery: DeliveryOverrides) -> Settings:
     """Turn `DeliveryOverrides(order="reverse", repeat=3)` into policy settings; raise
     CompileError naming each value that is not valid (the struct is typed, not checked: a
     library caller may put anything in it). `shuffle` is no override: it needs a window, which
     only a scenario gives."""
-    settings: dict[str, object] = {}
+    settings: Settings = {}
     errors: list[Diagnostic] = []
 
-    def error(key: str, code: str, message: str, help: str | None) -> None:
-        errors.append(Diagnostic(code=code, message=message, path=_OVERRIDE_FLAGS.get(key, "delivery"), help=help))
+    def error(flag: str, code: str, message: str, help: str | None) -> None:
+        errors.append(Diagnostic(code=code, message=message, path=flag, help=help))
 
-    for key, value in msgspec.structs.asdict(delivery).items():
-        if value is None:
-            continue
-        if key == "order":
-            if value not in vocabulary.OVERRIDE_ORDERS:
-                error(key, "C0311", f"unknown webhook order `{value}`",
-                      did_you_mean(str(value), vocabulary.OVERRIDE_ORDERS)
-                      or "orders: " + ", ".join(f"`{o}`" for o in vocabulary.OVERRIDE_ORDERS))
-                continue
-            settings["order"] = value
+    order, repeat, signature = delivery.order, delivery.repeat, delivery.signature
+    if order is not None:
+        if order in vocabulary.OVERRIDE_ORDERS:
+            settings["order"] = order
             settings["shuffle_within_ms"] = 0
-        elif key == "repeat":
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= vocabulary.MAX_REPEAT:
-                error(key, "C0308", f"webhook repeat must be a whole number from 1 to {vocabulary.MAX_REPEAT}, not `{value}`",
-                      "`1` delivers every message once, `3` three times with the same event id")
-                continue
-            settings["repeat"] = value
-        elif key == "signature":
-            if value not in vocabulary.SIGNATURE_MODES:
-                error(key, "C0311", f"unknown signature mode `{value}`",
-                      did_you_mean(str(value), vocabulary.SIGNATURE_MODES)
-                      or "modes: " + ", ".join(f"`{m}`" for m in vocabulary.SIGNATURE_MODES))
-                continue
-            settings["signatures"] = (SignatureShare(str(value), "1"),)
+        else:
+            error("--webhook-order", "C0311", f"unknown webhook order `{order}`",
+                  did_you_mean(str(order), vocabulary.OVERRIDE_ORDERS)
+                  or "orders: " + ", ".join(f"`{o}`" for o in vocabulary.OVERRIDE_ORDERS))
+    if repeat is not None:
+        if not isinstance(repeat, bool) and isinstance(repeat, int) and 1 <= repeat <= vocabulary.MAX_REPEAT:
+            settings["repeat"] = repeat
+        else:
+            error("--webhook-repeat", "C0308",
+                  f"webhook repeat must be a whole number from 1 to {vocabulary.MAX_REPEAT}, not `{repeat}`",
+                  "`1` delivers every message once, `3` three times with the same event id")
+    if signature is not None:
+        if signature in vocabulary.SIGNATURE_MODES:
+            settings["signatures"] = (SignatureShare(str(signature), "1"),)
+        else:
+            error("--webhook-signature", "C0311", f"unknown signature mode `{signature}`",
+                  did_you_mean(str(signature), vocabulary.SIGNATURE_MODES)
+                  or "modes: " + ", ".join(f"`{m}`" for m in vocabulary.SIGNATURE_MODES))
     if errors:
         raise CompileError(errors)
     return settings
@@ -87,14 +102,14 @@ class Policies:
     """Finds the delivery policy for each (kind, event), building each distinct one once;
     `overrides` (settings from `delivery_overrides`) replace what the scenario says."""
 
-    def __init__(self, scenario: ir.Scenario, values: dict[str, Value], profiles: dict[str, ir.Profile],
-                 ladders: dict[str, ir.Ladder], overrides: Mapping[str, object] | None = None):
+    def __init__(self, scenario: ir.Scenario, values: Mapping[str, Value], profiles: Mapping[str, ir.Profile],
+                 ladders: Mapping[str, ir.Ladder], overrides: Settings | None = None):
         self.scenario, self.values, self.profiles, self.ladders = scenario, values, profiles, ladders
-        self.overrides = dict(overrides or {})
+        self.overrides: Settings = overrides if overrides is not None else {}
         self.policies: list[Policy] = []
         #: Settings that --set values made invalid (the checker saw only the defaults).
         self.errors: dict[tuple[int, str], tuple[str, ir.Node, str]] = {}
-        self._by_settings: dict[tuple, int] = {}
+        self._by_settings: dict[tuple[tuple[str, str], ...], int] = {}
         self._by_event: dict[tuple[str, str], int] = {}
 
     def for_event(self, kind: str, event: str) -> int:
@@ -105,7 +120,7 @@ class Policies:
         return found
 
     def _build(self, kind: str, event: str) -> int:
-        settings: dict[str, object] = {}
+        settings: Settings = {}
         for deliver in self.scenario.delivers:
             if _applies(deliver.target, kind, event):
                 self._apply(deliver.items, settings, set())
@@ -114,14 +129,14 @@ class Policies:
         if key in self._by_settings:
             policy_id = self._by_settings[key]
             old = self.policies[policy_id]
-            self.policies[policy_id] = Policy(**{**_fields(old), "applies_to": (*old.applies_to, event)})
+            self.policies[policy_id] = msgspec.structs.replace(old, applies_to=(*old.applies_to, event))
             return policy_id
         policy_id = len(self.policies)
-        self.policies.append(Policy(id=policy_id, applies_to=(event,), **settings))  # type: ignore[arg-type]
+        self.policies.append(Policy(id=policy_id, applies_to=(event,), **settings))
         self._by_settings[key] = policy_id
         return policy_id
 
-    def _apply(self, items: tuple[ir.DeliverItem, ...], settings: dict[str, object], seen: set[str]) -> None:
+    def _apply(self, items: tuple[ir.DeliverItem, ...], settings: Settings, seen: set[str]) -> None:
         signatures: list[SignatureShare] | None = None
         for item in items:
             match item:
@@ -150,9 +165,11 @@ class Policies:
                 case ir.TimeoutItem(value=v):
                     settings["timeout_ms"] = self._ms(v)
                 case ir.VerdictItem(mode=m, verdict=v):
-                    verdicts = dict(settings.get("verdicts", {}))  # type: ignore[call-overload]
+                    verdicts = dict(settings.get("verdicts", {}))
                     verdicts[m.name] = v.name
                     settings["verdicts"] = verdicts
+                case _:
+                    assert_never(item)
         if signatures is not None:
             total = sum((Decimal(s.share) for s in signatures if s.share != "rest"), Decimal(0))
             if total > 1:
@@ -197,10 +214,6 @@ class Policies:
         return ladder.name
 
 
-def _fields(policy: Policy) -> dict[str, object]:
-    return {f: getattr(policy, f) for f in policy.__struct_fields__}
-
-
 def _normalise_signatures(items: list[SignatureShare]) -> tuple[SignatureShare, ...]:
     """Give the line without a share (or, if none, `valid`) the rest of the messages."""
     known = sum((Decimal(s.share) for s in items if s.share != "rest"), Decimal(0))
@@ -229,14 +242,14 @@ class Schedule:
     delivery position: which original (`order`) and when it is sent (`send_ms`). Copies of a
     repeated message follow it, numbered from 1; they are expanded while iterating."""
 
-    def __init__(self, transition: array, policy: array, mode: array, dropped: array, order: array,
-                 send_ms: array, repeats: list[int]):
+    def __init__(self, transition: array[int], policy: array[int], mode: array[int], dropped: array[int],
+                 order: array[int], send_ms: array[int], repeats: list[int]):
         self.transition, self.policy, self.mode, self.dropped = transition, policy, mode, dropped
         self.order, self.send_ms, self.repeats = order, send_ms, repeats
         self.modes: list[str] = list(vocabulary.SIGNATURE_MODES)
         self.warnings: list[str] = []
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[int, int, int, int, bool]]:
         """Yield (seq, original number, copy number, send time, forged) in delivery order. A
         message in a forged signature mode is sent twice over: first the attacker's copy
         (`forged`, copy 0), then the genuine copies, validly signed."""
@@ -319,7 +332,7 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
                 members.reverse()
             else:
                 members = _ranked(Stream(seed, f"deliver/order/{pid}"), members)
-            for pos, k in zip(positions, members):
+            for pos, k in zip(positions, members, strict=True):
                 final[pos] = k
         # 4. Exact drops and signature modes, chosen by rank.
         members = sorted(slots[pos] for pos in positions)
@@ -333,12 +346,12 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
                 dropped[k] = 1
         counts = apportion(len(members), [Decimal(s.share) for s in p.signatures])
         ranked = _ranked(Stream(seed, f"deliver/signature/{pid}"), members) if len(p.signatures) > 1 else members
-        for share, count in zip(p.signatures, counts):
+        for share, count in zip(p.signatures, counts, strict=True):
             if Decimal(share.share) and not count:
                 warnings.append(f"`signature {share.mode} {format_ratio(Decimal(share.share))}` of {_events(p)} signs "
                                 f"no message at these parameters ({len(members):,} messages)")
         start = 0
-        for share, count in zip(p.signatures, counts):
+        for share, count in zip(p.signatures, counts, strict=True):
             code = modes.index(share.mode)
             for k in ranked[start:start + count]:
                 mode_of[k] = code
@@ -355,7 +368,7 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
 _RUN = 1 << 18
 
 
-def _sorted_by_time(send: array) -> array:
+def _sorted_by_time(send: array[int]) -> array[int]:
     """Return message numbers ordered by send time, ties by number."""
     n = len(send)
     width = max(1, n).bit_length()

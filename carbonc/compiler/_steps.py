@@ -9,8 +9,9 @@ action on existing entities happens at `max(phase start, the entity's last trans
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TypeVar, assert_never
 
 from carbonc.compiler._world import STATE_CODE, World
 from carbonc.compiler.ids import Ids
@@ -18,18 +19,16 @@ from carbonc.compiler.params import display_value
 from carbonc.compiler.rng import Stream, apportion
 from carbonc.diagnostics import Diagnostic
 from carbonc.domain import vocabulary
-from carbonc.domain.units import format_ratio
+from carbonc.domain.units import MAX_DURATION_MS, format_ratio
 from carbonc.domain.values import Duration, EvalError, Money, NotConstant, Value
 from carbonc.domain.vocabulary import STATES, kind_of
-from carbonc.errors import CompileError
+from carbonc.errors import CompileError, InternalError
 from carbonc.ir import nodes as ir
 from carbonc.ir.values import evaluate
 from carbonc.passes.phases import phase_order
 
 #: Payments are attempted this long after their order is created (virtual time).
 PAYMENT_DELAY_MS = 1_000
-#: The longest duration a plan accepts (ten years): virtual times stay well inside 64 bits.
-MAX_DURATION_MS = 10 * 366 * 86_400_000
 
 
 def round_count(value: Decimal) -> int:
@@ -38,14 +37,15 @@ def round_count(value: Decimal) -> int:
 
 
 def _minor(value: Decimal) -> int:
-    return int(value.to_integral_value(ROUND_HALF_EVEN))
+    """Whole minor units of a computed amount, rounded as counts are."""
+    return round_count(value)
 
 
 class Compiler:
     """Builds the world for one scenario with resolved parameter `values` and `seed`."""
 
     def __init__(self, scenario: ir.Scenario, values: dict[str, Value], seed: int, path: str,
-                 mixes: dict[str, ir.Mix]):
+                 mixes: Mapping[str, ir.Mix]):
         self.scenario, self.values, self.seed, self.path, self.mixes = scenario, values, seed, path, mixes
         self.world = World()
         self.ids = Ids(seed)
@@ -82,7 +82,8 @@ class Compiler:
 
     def after(self, clauses: Sequence[ir.Clause]) -> int:
         """The `after` of an action or outcome in ms (0 when it has none)."""
-        return self.duration(getattr(_clause(clauses, ir.AfterClause), "value", None))
+        clause = _clause(clauses, ir.AfterClause)
+        return self.duration(clause.value if clause is not None else None)
 
     def ratio(self, expr: ir.Expr) -> Decimal:
         v = self.value(expr)
@@ -132,6 +133,8 @@ class Compiler:
                 self.settle(action, stream, start)
             case "cancel" | "pause":
                 self.mandate_change(action, stream, start)
+            case _:
+                assert_never(action.verb)
 
     # ------------------------------------------------------------ selections and mixes
 
@@ -162,13 +165,20 @@ class Compiler:
         members = [i for i in range(len(table)) if wanted is None or states[i] == wanted]
         if sel.where is not None:
             members = [i for i in members if self._where(sel.where, kind, i)]
-        if sel.mode == "first":
-            n = self.value(sel.quantity)  # type: ignore[arg-type]
-            members = members[: max(0, int(n))]  # type: ignore[arg-type]
-        elif sel.mode == "share":
-            share = self.ratio(sel.quantity)  # type: ignore[arg-type]
-            k = round_count(share * len(members))
-            members = sorted(self.stream(f"{stream}/select").order(members)[:k])
+        match sel.mode:
+            case "each" | "all":
+                pass
+            case "first":
+                n = self.value(_quantity(sel))
+                if isinstance(n, bool) or not isinstance(n, int):
+                    self.error("C0303", "`first` needs a whole number", _quantity(sel))
+                    raise _Abort
+                members = members[: max(0, n)]
+            case "share":
+                k = round_count(self.ratio(_quantity(sel)) * len(members))
+                members = sorted(self.stream(f"{stream}/select").order(members)[:k])
+            case _:
+                assert_never(sel.mode)
         return kind, members
 
     def final_members(self, sel: ir.Selection, stream: str) -> tuple[str, list[int]] | None:
@@ -191,24 +201,21 @@ class Compiler:
 
     def split(self, outcomes: ir.Outcomes, members: list[int], stream: str) -> list[tuple[ir.Outcome, list[int]]]:
         """Divide `members` among the mix's outcomes with exact, largest-remainder counts."""
-        shares: list[Decimal | None] = []
-        for o in outcomes.items:
-            shares.append(None if isinstance(o.share, ir.Rest) else self.ratio(o.share))
+        shares = [None if isinstance(o.share, ir.Rest) else self.ratio(o.share) for o in outcomes.items]
         known = sum((s for s in shares if s is not None), Decimal(0))
         if None in shares:
             if known > 1:
                 self.error("C0306", f"outcome shares add up to {format_ratio(known)} before `rest`", outcomes,
                            help="check the --set values the shares depend on")
                 raise _Abort
-            shares = [Decimal(1) - known if s is None else s for s in shares]
         elif known != 1:
             self.error("C0306", f"outcome shares add up to {format_ratio(known)}, not 100%", outcomes,
                        help="check the --set values the shares depend on")
             raise _Abort
-        counts = apportion(len(members), shares)
+        counts = apportion(len(members), [Decimal(1) - known if s is None else s for s in shares])
         ordered = self.stream(f"{stream}/mix").order(members)
         out, pos = [], 0
-        for outcome, count in zip(outcomes.items, counts):
+        for outcome, count in zip(outcomes.items, counts, strict=True):
             out.append((outcome, sorted(ordered[pos:pos + count])))
             pos += count
         return out
@@ -229,33 +236,36 @@ class Compiler:
         assert isinstance(action.target, ir.Ident)
         kind = kind_of(action.target.name)
         count_expr = _clause(action.clauses, ir.CountClause)
-        count = self.value(count_expr.value)  # type: ignore[union-attr]
+        # The checker has made sure `create` names a kind and has a `count`.
+        assert kind is not None and count_expr is not None
+        count = self.value(count_expr.value)
         if not isinstance(count, int) or count < 0:
-            self.error("C0308", "`count` must be a whole number of zero or more", count_expr)  # type: ignore[arg-type]
+            self.error("C0308", "`count` must be a whole number of zero or more", count_expr)
             raise _Abort
         self.created += count
         if self.created > vocabulary.max_entities():
             # Checked before anything is built: 10^12 orders would fill memory long before an error.
-            self.error("C0308", f"the plan would create more than {vocabulary.max_entities():,} entities", count_expr,  # type: ignore[arg-type]
-                       label="too many",
+            self.error("C0308", f"the plan would create more than {vocabulary.max_entities():,} entities",
+                       count_expr, label="too many",
                        help=f"a real need for more can raise the limit: {vocabulary.MAX_ENTITIES_VAR}=N (a million "
                             "orders compile in about 30 s and 400 MB)")
             raise _Abort
-        over = self.duration(getattr(_clause(action.clauses, ir.OverClause), "value", None))
-        method = getattr(_clause(action.clauses, ir.MethodClause), "method", None)
+        over_clause = _clause(action.clauses, ir.OverClause)
+        over = self.duration(over_clause.value if over_clause is not None else None)
+        method = _method(action)
         amounts = self.amounts(_clause(action.clauses, ir.AmountClause), count, f"{stream}/amount")
         created = []
         for i in range(count):
             at = start + (over * i // count if count else 0)
             currency, minor = amounts(i)
-            created.append(self.world.add(kind, parent=-1, amount=minor, currency=currency,  # type: ignore[arg-type]
-                                          method=method.name if method else None, at=at, state="created"))
+            created.append(self.world.add(kind, parent=-1, amount=minor, currency=currency, method=method, at=at,
+                                          state="created"))
             self.touch(at)
         mix = self.outcomes_of(action)
         if kind == "mandate" and mix is not None:
             self.mandate_outcomes(mix, created, stream, "create.mandate")
 
-    def amounts(self, clause: ir.AmountClause | None, count: int, stream: str):
+    def amounts(self, clause: ir.AmountClause | None, count: int, stream: str) -> Callable[[int], tuple[str, int]]:
         """Return a function from entity number to (currency, minor units)."""
         assert clause is not None
         amount = clause.amount
@@ -289,10 +299,10 @@ class Compiler:
         return v.currency, minor
 
     def pay(self, action: ir.Action, stream: str, start: int) -> None:
-        kind, orders = self.select(action, stream)
+        _, orders = self.select(action, stream)
         mix = self.outcomes_of(action)
         assert mix is not None
-        method = getattr(_clause(action.clauses, ir.MethodClause), "method", None)
+        method = _method(action)
         after = self.after(action.clauses)
         w = self.world
         otab = w.tables["order"]
@@ -310,7 +320,7 @@ class Compiler:
         payments: list[int] = []
         for o in orders:
             at = max(start, otab.last_t[o]) + PAYMENT_DELAY_MS + after
-            m = method.name if method else (w.strings[otab.method[o]] or None)
+            m = method or w.strings[otab.method[o]] or None
             payments.append(w.add("payment", parent=o, amount=otab.amount[o], currency=w.strings[otab.currency[o]],
                                   method=m, at=at, state="created"))
             otab.payment[o] = payments[-1]
@@ -511,11 +521,29 @@ class _Abort(Exception):
     """Stop compiling one action after reporting why; the others are still compiled."""
 
 
-def _clause(clauses: Sequence[ir.Clause], kind: type):
+_C = TypeVar("_C", bound=ir.Clause)
+
+
+def _clause(clauses: Sequence[ir.Clause], kind: type[_C]) -> _C | None:
+    """The first clause of type `kind`, or None."""
     return next((c for c in clauses if isinstance(c, kind)), None)
 
 
-def _symbol(node: ir.Action | ir.Outcome | None, kind: type) -> str | None:
+def _method(action: ir.Action) -> str | None:
+    """The payment method the action's `method` clause names, or None."""
+    clause = _clause(action.clauses, ir.MethodClause)
+    return clause.method.name if clause is not None else None
+
+
+def _quantity(sel: ir.Selection) -> ir.Expr:
+    """The N of `first N of …` or `N% of …`, which the grammar always gives."""
+    if sel.quantity is None:
+        raise InternalError(f"a `{sel.mode}` selection without its quantity")  # pragma: no cover
+    return sel.quantity
+
+
+def _symbol(node: ir.Action | ir.Outcome | None, kind: type[ir.ReasonClause | ir.CodeClause]) -> str | None:
+    """The name or string of the node's `reason` or `code` clause, or None."""
     if node is None:
         return None
     clause = _clause(node.clauses, kind)

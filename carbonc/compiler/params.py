@@ -12,6 +12,7 @@ from carbonc.domain.values import Duration, EvalError, Money, NotConstant, Value
 from carbonc.errors import CompileError
 from carbonc.ir import nodes as ir
 from carbonc.ir.values import evaluate
+from carbonc.ir.walk import subexpressions
 from carbonc.passes import Type
 from carbonc.source import Source
 
@@ -22,7 +23,7 @@ def _error(code: str, message: str, help: str | None = None) -> Diagnostic:
     return Diagnostic(code=code, message=message, path=_WHERE, help=help)
 
 
-def _parse_value(name: str, text: str) -> ir.Expr | None:
+def _parse_value(text: str) -> ir.Expr | None:
     """Parse `text` as a .carbon value, or None if it is not one."""
     from carbonc.syntax import parse
 
@@ -35,8 +36,8 @@ def _parse_value(name: str, text: str) -> ir.Expr | None:
 def _convert(name: str, text: str, want: Type, env: Mapping[str, Value]) -> Value:
     if want.kind == "string":
         return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
-    expr = _parse_value(name, text)
-    for node in _names(expr) if expr is not None else ():
+    expr = _parse_value(text)
+    for node in subexpressions(expr) if expr is not None else ():
         # As in source (C0302): a money literal more precise than its currency is an error, not
         # something to round.
         if isinstance(node, ir.MoneyLit) and node.currency in CURRENCIES:
@@ -45,7 +46,7 @@ def _convert(name: str, text: str, want: Type, env: Mapping[str, Value]) -> Valu
                 raise CompileError([_error("C0302", f"`{text}` has {places} decimal places; {node.currency} has "
                                                     f"{exponent(node.currency)}", help=_example(want))])
     value: Value | None = None
-    if expr is not None and not any(isinstance(n, ir.Name) for n in _names(expr)):
+    if expr is not None and not any(isinstance(n, ir.Name) for n in subexpressions(expr)):
         try:
             value = evaluate(expr, env)
         except (NotConstant, EvalError, ArithmeticError):
@@ -58,20 +59,14 @@ def _convert(name: str, text: str, want: Type, env: Mapping[str, Value]) -> Valu
         article = "an" if str(want)[0] in "aeiou" else "a"
         raise CompileError([_error("C0303", f"parameter `{name}` is {article} {want}; `{text}` is not",
                                    help=_example(want))])
-    if want.kind == "ratio":
-        value = Decimal(value)  # type: ignore[arg-type]
+    if want.kind == "ratio" and isinstance(value, (int, Decimal)):  # always so: it fits a ratio
+        value = Decimal(value)
         if not 0 <= value <= 1:
             raise CompileError([_error("C0305", f"parameter `{name}` must lie within 0–100%, `{text}` is "
                                                f"{format_ratio(value)}", help=_example(want))])
     if want.kind == "money" and isinstance(value, Money) and value.minor != value.minor.to_integral_value():
         raise CompileError([_error("C0302", f"`{text}` has more decimal places than {value.currency} allows")])
     return value
-
-
-def _names(expr: ir.Expr):
-    from carbonc.ir.walk import subexpressions
-
-    return subexpressions(expr)
 
 
 def _fits(value: Value, want: Type) -> bool:

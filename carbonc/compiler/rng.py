@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _MAX = 2**64
@@ -43,7 +44,7 @@ class Stream:
         return sorted(sorted(items), key=self.u64)
 
 
-def apportion(total: int, weights: Sequence) -> list[int]:
+def apportion(total: int, weights: Sequence[Decimal | int]) -> list[int]:
     """Split `total` into parts proportional to `weights` (exact Decimals or ints) that sum to
     `total`: the largest-remainder method, ties going to the earlier part.
 
@@ -52,10 +53,11 @@ def apportion(total: int, weights: Sequence) -> list[int]:
     >>> apportion(7, [1, 1, 1])
     [3, 2, 2]
     """
-    weight_sum = sum(weights)
+    exact = [Decimal(w) for w in weights]  # int weights too: a quota is never a float
+    weight_sum = sum(exact, Decimal(0))
     if total == 0 or weight_sum == 0:
         return [0 for _ in weights]
-    quotas = [total * w / weight_sum for w in weights]
+    quotas = [total * w / weight_sum for w in exact]
     parts = [int(q) for q in quotas]  # floor: weights are non-negative
     left = total - sum(parts)
     by_remainder = sorted(range(len(weights)), key=lambda i: (-(quotas[i] - parts[i]), i))

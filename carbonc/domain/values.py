@@ -8,8 +8,10 @@ expression means the same at compile time and at run time.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
-from typing import Union
+from typing import Any, Final, TypeAlias
 
 import msgspec
 
@@ -27,7 +29,7 @@ class Duration(msgspec.Struct, frozen=True):
     ms: int
 
 
-Value = Union[int, Decimal, Money, Duration, str, bool, tuple]
+Value: TypeAlias = int | Decimal | Money | Duration | str | bool | tuple["Value", ...]
 
 
 class NotConstant(Exception):
@@ -86,7 +88,7 @@ def binary(op: str, a: Value, b: Value) -> Value:
             return (x == y) == (op == "==")
         if isinstance(x, (dict, list, tuple)) or isinstance(y, (dict, list, tuple)):
             raise EvalError(f"`{op}` cannot order {type(x).__name__} values")
-        return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
+        return _ORDERINGS[op](x, y)
     if isinstance(a, Money) or isinstance(b, Money):
         return _money_arith(op, a, b)
     if isinstance(a, Duration) or isinstance(b, Duration):
@@ -101,7 +103,17 @@ def binary(op: str, a: Value, b: Value) -> Value:
     return {"+": x + y, "-": x - y, "*": x * y}[op]
 
 
-def _comparable(a: Value, b: Value) -> tuple:
+#: The ordering operators. Their operands are the pair `_comparable` leaves: of one type, but of
+#: any type a run gives (a JSON answer's object, null), so no narrower type holds; a pair that
+#: cannot be ordered raises TypeError, which every evaluator's caller reports.
+_ORDERINGS: Final[Mapping[str, Callable[[Any, Any], bool]]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+
+
+def _comparable(a: Value, b: Value) -> tuple[Value, Value]:
+    """`a` and `b` as a pair of one type to compare: numbers (and amounts, of one currency) as
+    Decimals, durations as milliseconds; raise EvalError for values of different types."""
     if isinstance(a, Money) and isinstance(b, Money):
         if a.currency != b.currency:
             raise EvalError("mixed currencies")
@@ -138,7 +150,7 @@ def _money_arith(op: str, a: Value, b: Value) -> Value:
                 raise EvalError("division by zero")
             return Money(a.currency, a.minor / _num(b))
     if isinstance(b, Money) and op == "*":
-        return Money(b.currency, b.minor * _num(a))
+        return _money_arith(op, b, a)
     raise EvalError("money and a number")
 
 
@@ -159,7 +171,7 @@ def _duration_arith(op: str, a: Value, b: Value) -> Value:
         ms = Decimal(a.ms) * _num(b) if op == "*" else Decimal(a.ms) / _num(b)
         return Duration(int(ms.to_integral_value(ROUND_HALF_EVEN)))
     if isinstance(b, Duration) and op == "*":
-        return Duration(int((Decimal(b.ms) * _num(a)).to_integral_value(ROUND_HALF_EVEN)))
+        return _duration_arith(op, b, a)
     raise EvalError("duration and a number")
 
 
@@ -170,7 +182,11 @@ def call(name: str, args: list[Value]) -> Value:
         return int(_num(args[0]).to_integral_value(mode))
     if name == "abs":
         v = args[0]
-        return Money(v.currency, abs(v.minor)) if isinstance(v, Money) else abs(v)  # type: ignore[arg-type]
+        if isinstance(v, Money):
+            return Money(v.currency, abs(v.minor))
+        if isinstance(v, Duration):
+            return Duration(abs(v.ms))
+        return abs(v) if isinstance(v, Decimal) else abs(_int(v))
     if name in ("min", "max"):
         keyed = [(_comparable(v, args[0])[0], i) for i, v in enumerate(args)]
         pick = min(keyed) if name == "min" else max(keyed)

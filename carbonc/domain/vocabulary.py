@@ -11,6 +11,8 @@ import msgspec
 #: Entity kinds, singular; the plural (`orders`) names the same kind.
 KINDS: Final = ("order", "payment", "refund", "dispute", "settlement", "mandate")
 PLURALS: Final = MappingProxyType({f"{k}s": k for k in KINDS})
+#: Which kind an entity's parent is; the other kinds have none.
+PARENT_KINDS: Final = MappingProxyType({"payment": "order", "refund": "payment", "dispute": "payment"})
 
 #: States an entity of each kind can be in (selections filter on them: `captured payments`).
 STATES: Final = MappingProxyType({
@@ -93,7 +95,9 @@ SIGNATURE_MODES: Final = ("valid", "missing", "corrupted", "wrong_secret", "stal
 #: (which still arrives, validly signed). `old_secret` and `rotation` are genuine variants.
 FORGERIES: Final = frozenset({"missing", "corrupted", "wrong_secret", "stale", "future", "reserialized", "ms_vs_s",
                               "bad_basic_auth"})
-VERDICTS: Final = ("accept", "reject")
+#: What a merchant's handler is expected to answer a message.
+Verdict = Literal["accept", "reject"]
+VERDICTS: Final[tuple[Verdict, ...]] = ("accept", "reject")
 RETRY_KEYWORDS: Final = ("gateway", "none")
 FAIL_STATUSES: Final = ("3xx", "4xx", "5xx", "timeout", "error")
 SEVERITIES: Final = ("low", "medium", "high", "critical")

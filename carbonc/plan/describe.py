@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import assert_never
 
 from carbonc.domain.units import duration_text, format_ratio
-from carbonc.domain.vocabulary import FORGERIES
+from carbonc.domain.vocabulary import FORGERIES, PLURALS
 from carbonc.plan.judge import condition_text, string_text
 from carbonc.plan.records import Check, Header, Policy, Probe, Summary
 
-_PLURAL = {"order": "orders", "payment": "payments", "refund": "refunds", "dispute": "disputes",
-           "settlement": "settlements", "mandate": "mandates"}
+_PLURAL = {kind: plural for plural, kind in PLURALS.items()}
 
 
 def span_text(ms: int) -> str:
     """`864001000` -> `10d 0h 0m 1s`, dropping leading zero units."""
     if ms == 0:
         return "0s"
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
         value, ms = divmod(ms, size)
         if value or parts:
@@ -124,9 +124,13 @@ def text(header: Header, summary: Summary) -> str:
 
 def check_line(check: Check) -> str:
     """A check as it will be judged, parameters substituted: `expect disputes == 150`."""
-    if check.kind == "expect":
-        return f"expect {condition_text(check.expr)}"
-    return f"finding when {condition_text(check.expr)} {string_text(check.message or '')}"
+    match check.kind:
+        case "expect":
+            return f"expect {condition_text(check.expr)}"
+        case "finding":
+            return f"finding when {condition_text(check.expr)} {string_text(check.message or '')}"
+        case _:
+            assert_never(check.kind)
 
 
 def probe_line(probe: Probe) -> str:
@@ -149,7 +153,7 @@ def _applies(policy: Policy) -> str:
     return ", ".join(events)
 
 
-def json_summary(header: Header, summary: Summary) -> dict:
+def json_summary(header: Header, summary: Summary) -> dict[str, object]:
     """The machine summary: format_version, scenario, seed, resolved params, counts, delivery
     policies and checks (each with its `condition` as it will be judged)."""
     return {

@@ -4,7 +4,7 @@ diff in constant memory."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import msgspec
 
@@ -89,8 +89,8 @@ def diff(old: tuple[Header, Summary], new: tuple[Header, Summary]) -> PlanDiff:
     groups.append(("Messages", messages))
 
     delivery: list[str] = []
-    for events, setting, a, b in _policy_changes(oh.policies, nh.policies):
-        add(delivery, "~", f"{_SETTING_WORDS.get(setting, setting)} ({events}): {a} → {b}")
+    for events, setting, old_text, new_text in _policy_changes(oh.policies, nh.policies):
+        add(delivery, "~", f"{_SETTING_WORDS.get(setting, setting)} ({events}): {old_text} → {new_text}")
     groups.append(("Delivery", delivery))
 
     checks: list[str] = []
@@ -106,28 +106,31 @@ def diff(old: tuple[Header, Summary], new: tuple[Header, Summary]) -> PlanDiff:
     old_probes = {p.name: p for p in oh.probes}
     new_probes = {p.name: p for p in nh.probes}
     for name in _union(old_probes, new_probes):
-        a, b = old_probes.get(name), new_probes.get(name)
-        if a is None or b is None:
-            add(checks, "+" if a is None else "-", probe_line(b or a))  # type: ignore[arg-type]
+        was, now = old_probes.get(name), new_probes.get(name)
+        if was is None:
+            add(checks, "+", probe_line(new_probes[name]))
             continue
-        if len(a.entities) != len(b.entities) or a.entities != b.entities:
-            add(checks, "~", f"{a.method} {a.url}: {len(a.entities):,} → {len(b.entities):,} entities"
-                if len(a.entities) != len(b.entities) else f"{a.method} {a.url}: other entities selected")
-        ea = [condition_text(e.expr) for e in a.expects]
-        eb = [condition_text(e.expr) for e in b.expects]
+        if now is None:
+            add(checks, "-", probe_line(was))
+            continue
+        if len(was.entities) != len(now.entities) or was.entities != now.entities:
+            add(checks, "~", f"{was.method} {was.url}: {len(was.entities):,} → {len(now.entities):,} entities"
+                if len(was.entities) != len(now.entities) else f"{was.method} {was.url}: other entities selected")
+        ea = [condition_text(e.expr) for e in was.expects]
+        eb = [condition_text(e.expr) for e in now.expects]
         for text in eb:
             if text not in ea:
-                add(checks, "+", f"{a.method} {a.url}: expect {text}")
+                add(checks, "+", f"{was.method} {was.url}: expect {text}")
         for text in ea:
             if text not in eb:
-                add(checks, "-", f"{a.method} {a.url}: expect {text}")
-        if ea == eb and msgspec.json.encode(a.expects) != msgspec.json.encode(b.expects):
-            add(checks, "~", f"{a.method} {a.url}: a map its expectations use changed")
-        if a.maps != b.maps:
-            add(checks, "~", f"{a.method} {a.url}: a map its templates use changed")
+                add(checks, "-", f"{was.method} {was.url}: expect {text}")
+        if ea == eb and msgspec.json.encode(was.expects) != msgspec.json.encode(now.expects):
+            add(checks, "~", f"{was.method} {was.url}: a map its expectations use changed")
+        if was.maps != now.maps:
+            add(checks, "~", f"{was.method} {was.url}: a map its templates use changed")
         for what in ("severity", "eventually_ms", "headers", "body", "method"):
-            if getattr(a, what) != getattr(b, what):
-                add(checks, "~", f"{a.method} {a.url}: {what.replace('_ms', '')} changed")
+            if getattr(was, what) != getattr(now, what):
+                add(checks, "~", f"{was.method} {was.url}: {what.replace('_ms', '')} changed")
     groups.append(("Checks and probes", checks))
 
     records: list[str] = []
@@ -166,7 +169,7 @@ def _setting_text(policy: Policy | None, setting: str) -> str:
     return str(value)
 
 
-def _policy_changes(old: tuple[Policy, ...], new: tuple[Policy, ...]):
+def _policy_changes(old: tuple[Policy, ...], new: tuple[Policy, ...]) -> Iterator[tuple[str, str, str, str]]:
     """Yield (events, setting, old text, new text), grouping events whose change is the same."""
     by_event_old = {e: p for p in old for e in p.applies_to}
     by_event_new = {e: p for p in new for e in p.applies_to}

@@ -116,20 +116,25 @@ def _outcome(check: Check, metrics: Mapping[str, Value]) -> CheckOutcome:
         error = "the arithmetic has no exact result"
     except (TypeError, ValueError):
         error = "these values cannot be combined"
-    if check.kind == "expect":
-        if error is not None:
-            message = f"cannot evaluate {condition}: {error}"
-        elif holds:
-            message = f"holds: {actual}"
-        else:
-            message = f"expected {condition}, but {actual}"
-        return CheckOutcome(kind="expect", name=check.name, severity=check.severity, passed=error is None and holds,
-                            expected=condition, actual=actual, message=message)
-    text = check.message or ""
-    if error is not None:
-        text = f"cannot evaluate {condition}: {error} (finding: {text})"
-    return CheckOutcome(kind="finding", name=check.name, severity=check.severity, passed=error is None and not holds,
-                        expected=f"not ({condition})", actual=actual, message=text)
+    match check.kind:
+        case "expect":
+            if error is not None:
+                message = f"cannot evaluate {condition}: {error}"
+            elif holds:
+                message = f"holds: {actual}"
+            else:
+                message = f"expected {condition}, but {actual}"
+            return CheckOutcome(kind="expect", name=check.name, severity=check.severity,
+                                passed=error is None and holds, expected=condition, actual=actual, message=message)
+        case "finding":
+            text = check.message or ""
+            if error is not None:
+                text = f"cannot evaluate {condition}: {error} (finding: {text})"
+            return CheckOutcome(kind="finding", name=check.name, severity=check.severity,
+                                passed=error is None and not holds, expected=f"not ({condition})", actual=actual,
+                                message=text)
+        case _:
+            assert_never(check.kind)
 
 
 class Unmeasured(Exception):
@@ -215,7 +220,8 @@ def _canonical(d: Decimal) -> Decimal:
     n = d.normalize()
     if n == 0:
         return Decimal(0)
-    return n.quantize(Decimal(1)) if n.as_tuple().exponent > 0 else n  # type: ignore[operator]
+    exponent = n.as_tuple().exponent  # an int: the language has no NaN or infinity
+    return n.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else n
 
 
 def condition_text(expr: CheckExpr) -> str:

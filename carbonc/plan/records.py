@@ -9,11 +9,20 @@ fields added with a default (such as `Header.checks`) do not change it.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from types import MappingProxyType
+from typing import Final, Literal
 
 import msgspec
 
 FORMAT_VERSION = 1
+
+#: The attribute an entity of each kind carries in `Entity.attrs`: a refund's `type` (full or
+#: partial), a dispute's `reason`, and how many `payments` a settlement settles.
+ENTITY_ATTRS: Final = MappingProxyType({"refund": "type", "dispute": "reason", "settlement": "payments"})
+#: The kinds whose attribute `Summary.details` counts.
+DETAILED_KINDS: Final = ("refund", "dispute")
+#: The longest window a probe polls in (`eventually within`): one that polls longer waits on nothing.
+MAX_WINDOW_MS: Final = 3_600_000
 
 
 class Transition(msgspec.Struct, frozen=True, array_like=True):
@@ -71,63 +80,63 @@ class _Node(msgspec.Struct, frozen=True, kw_only=True, tag_field="node"):
     """Base of the nodes of a check's condition (`CheckExpr`)."""
 
 
-class IntConst(_Node, tag="int"):
+class IntConst(_Node, frozen=True, tag="int"):
     """An integer."""
 
     value: int
 
 
-class DecimalConst(_Node, tag="decimal"):
+class DecimalConst(_Node, frozen=True, tag="decimal"):
     """An exact ratio or number: `0.15` for `15%`."""
 
     value: Decimal
 
 
-class MoneyConst(_Node, tag="money"):
+class MoneyConst(_Node, frozen=True, tag="money"):
     """An amount of `currency` in minor units (a fraction only mid-computation)."""
 
     currency: str
     minor: Decimal
 
 
-class DurationConst(_Node, tag="duration"):
+class DurationConst(_Node, frozen=True, tag="duration"):
     """A span of virtual time in milliseconds."""
 
     ms: int
 
 
-class StrConst(_Node, tag="str"):
+class StrConst(_Node, frozen=True, tag="str"):
     """A string."""
 
     value: str
 
 
-class BoolConst(_Node, tag="bool"):
+class BoolConst(_Node, frozen=True, tag="bool"):
     """`true` or `false`."""
 
     value: bool
 
 
-class ListExpr(_Node, tag="list"):
+class ListExpr(_Node, frozen=True, tag="list"):
     """`[items…]`."""
 
     items: tuple[CheckExpr, ...]
 
 
-class MetricRef(_Node, tag="metric"):
+class MetricRef(_Node, frozen=True, tag="metric"):
     """A number of the run, by dotted `name` (`payments.captured`), known only after it."""
 
     name: str
 
 
-class UnaryExpr(_Node, tag="unary"):
+class UnaryExpr(_Node, frozen=True, tag="unary"):
     """`op operand`: `-`, `+` or `not`."""
 
     op: Literal["-", "+", "not"]
     operand: CheckExpr
 
 
-class BinaryExpr(_Node, tag="binary"):
+class BinaryExpr(_Node, frozen=True, tag="binary"):
     """`left op right`."""
 
     op: Literal["or", "and", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/"]
@@ -135,14 +144,14 @@ class BinaryExpr(_Node, tag="binary"):
     right: CheckExpr
 
 
-class CallExpr(_Node, tag="call"):
+class CallExpr(_Node, frozen=True, tag="call"):
     """A built-in function (`round`, `floor`, `ceil`, `abs`, `min`, `max`, `rate`) of `args`."""
 
     func: str
     args: tuple[CheckExpr, ...]
 
 
-class MapCall(_Node, tag="map"):
+class MapCall(_Node, frozen=True, tag="map"):
     """A `map` of the scenario applied to `arg`: `order_status(order.state)`, with the map's
     `table` (gateway word -> merchant word) carried along so the plan needs nothing else."""
 

@@ -14,14 +14,18 @@ import re
 from collections import Counter
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import assert_never
 
 import msgspec
 
 from carbonc.domain import vocabulary
-from carbonc.domain.units import CURRENCIES
+from carbonc.domain.units import CURRENCIES, MAX_DURATION_MS
 from carbonc.errors import CarbonError
 from carbonc.plan.records import (
+    DETAILED_KINDS,
+    ENTITY_ATTRS,
     FORMAT_VERSION,
+    MAX_WINDOW_MS,
     BinaryExpr,
     BoolConst,
     CallExpr,
@@ -37,6 +41,7 @@ from carbonc.plan.records import (
     MetricRef,
     MoneyConst,
     Policy,
+    Probe,
     StrConst,
     Summary,
     UnaryExpr,
@@ -45,7 +50,7 @@ from carbonc.plan.records import (
 #: Bounds on what a plan may hold; each error says which was passed.
 MAX_ID = 64
 MAX_AMOUNT_MINOR = 10**15  # ten trillion rupees: far past any payment, far below float trouble
-MAX_MS = 10 * 366 * 86_400_000  # ten years of virtual time
+MAX_MS = MAX_DURATION_MS  # ten years of virtual time
 MAX_TIMEOUT_MS = 86_400_000
 MAX_TEXT = 4096
 MAX_TRANSITIONS = 64
@@ -53,8 +58,6 @@ MAX_DECIMAL_DIGITS = 40
 MAX_EXPR_NODES = 10_000
 
 _ID = re.compile(r"[A-Za-z0-9_]{1,64}")
-_PARENT_KIND = {"payment": "order", "refund": "payment", "dispute": "payment"}
-_ATTR_NAME = {"refund": "type", "dispute": "reason"}
 
 _DECODER = msgspec.json.Decoder(Header | Entity | Message | Summary)
 #: The digest's encoding: keys sorted, so a plan re-saved with other spacing or key order (a JSON
@@ -66,12 +69,12 @@ class PlanError(CarbonError):
     """A saved plan that cannot be run as it is; the message names the line and what is wrong."""
 
 
-def records_digest() -> "hashlib._Hash":
+def records_digest() -> hashlib._Hash:
     """A fresh digest of a plan's entity and message records (`Summary.records_sha256`)."""
     return hashlib.sha256(b"carbonc plan records v1\n")
 
 
-def digest_update(digest: "hashlib._Hash", record: Entity | Message) -> None:
+def digest_update(digest: hashlib._Hash, record: Entity | Message) -> None:
     digest.update(_CANONICAL.encode(record))
     digest.update(b"\n")
 
@@ -205,7 +208,7 @@ class _Checker:
             if mode not in vocabulary.SIGNATURE_MODES or verdict not in vocabulary.VERDICTS:
                 raise self.fail(f"{where} has an unknown verdict setting `{_short(mode)} {_short(verdict)}`")
 
-    def check_probe(self, probe) -> None:
+    def check_probe(self, probe: Probe) -> None:
         _text(self, probe.name, "a probe's name")
         if probe.method not in vocabulary.HTTP_METHODS:
             raise self.fail(f"probe `{_short(probe.name)}` has the unknown method `{_short(probe.method)}`")
@@ -213,7 +216,7 @@ class _Checker:
             raise self.fail(f"probe `{_short(probe.name)}` selects the unknown kind `{_short(probe.kind)}`")
         for text in (probe.url, probe.body or "", *(v for pair in probe.headers for v in pair)):
             _text(self, text, f"probe `{_short(probe.name)}`'s request")
-        if not 0 <= probe.eventually_ms <= 3_600_000:
+        if not 0 <= probe.eventually_ms <= MAX_WINDOW_MS:
             raise self.fail(f"probe `{_short(probe.name)}`: `eventually` must be at most an hour")
         for expect in probe.expects:
             self.check_expr(expect.expr, probe=True)
@@ -254,6 +257,8 @@ class _Checker:
                     stack += items
                 case MapCall(arg=arg):
                     stack.append(arg)
+                case _:
+                    assert_never(node)
 
     # ------------------------------------------------------------ entities and messages
 
@@ -265,14 +270,13 @@ class _Checker:
             raise self.fail(f"{what} is defined twice")
         if e.kind not in vocabulary.KINDS:
             raise self.fail(f"{what} has the unknown kind `{_short(e.kind)}`")
-        want = _PARENT_KIND.get(e.kind)
+        want = vocabulary.PARENT_KINDS.get(e.kind)
         if want is None and e.parent is not None:
             raise self.fail(f"{what}: a {e.kind} has no parent")
-        if want is not None:
-            # Parents come before their children, so the graph can have no cycle.
-            if e.parent is None or self.kinds.get(e.parent) != want:
-                raise self.fail(f"{what}: its parent must be a {want} defined before it, not "
-                                f"`{_short(str(e.parent))}`")
+        # Parents come before their children, so the graph can have no cycle.
+        if want is not None and (e.parent is None or self.kinds.get(e.parent) != want):
+            raise self.fail(f"{what}: its parent must be a {want} defined before it, not "
+                            f"`{_short(str(e.parent))}`")
         if not 0 <= e.amount_minor <= MAX_AMOUNT_MINOR:
             raise self.fail(f"{what}: the amount must be between 0 and 10^15 minor units")
         if e.currency not in CURRENCIES:
@@ -294,7 +298,7 @@ class _Checker:
             _text(self, key + value, f"{what}'s attributes")
         self.kinds[e.id] = e.kind
         self.entities.setdefault(e.kind, Counter())[e.state] += 1
-        attr = _ATTR_NAME.get(e.kind)
+        attr = ENTITY_ATTRS[e.kind] if e.kind in DETAILED_KINDS else None
         if attr and e.attrs.get(attr):
             self.details.setdefault(e.kind, Counter())[f"{attr} {e.attrs[attr]}"] += 1
         self.times += [t.at_ms for t in e.transitions]
@@ -380,8 +384,10 @@ def _text(checker: _Checker, text: str, what: str) -> None:
 
 
 def _decimal(checker: _Checker, value: Decimal) -> None:
-    sign, digits, exponent = value.as_tuple()
-    if not value.is_finite() or len(digits) > MAX_DECIMAL_DIGITS or not -MAX_DECIMAL_DIGITS <= exponent <= MAX_DECIMAL_DIGITS:  # type: ignore[operator]
+    _, digits, exponent = value.as_tuple()
+    # A finite Decimal's exponent is an int; a NaN's or an infinity's is "n", "N" or "F".
+    if (not isinstance(exponent, int) or len(digits) > MAX_DECIMAL_DIGITS
+            or not -MAX_DECIMAL_DIGITS <= exponent <= MAX_DECIMAL_DIGITS):
         raise checker.fail(f"a decimal with more than {MAX_DECIMAL_DIGITS} digits or an exponent past "
                            f"±{MAX_DECIMAL_DIGITS}")
 
