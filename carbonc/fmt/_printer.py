@@ -6,13 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from carbonc.fmt._exprs import (
-    deliver_item_text,
-    expr_text,
-    selection_text,
-    simple_clause_text,
-)
+from carbonc.fmt._exprs import deliver_item_text, selection_text, simple_clause_text
 from carbonc.ir import nodes as ir
+from carbonc.ir.text import expr_text
 from carbonc.source import Source
 
 #: Lines longer than this put outcome mixes on lines of their own.

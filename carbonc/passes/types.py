@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import assert_never
 
 from carbonc.diagnostics import did_you_mean
 from carbonc.domain import vocabulary
@@ -47,8 +48,9 @@ class _Checker:
         self.maps: Mapping[str, ir.Map] = {}
         self.in_probe = False
 
-    def report(self, code: str, message: str, node: ir.Node | ir.Ident, **kw) -> None:
-        self.ctx.report(code, message, self.path, node.span, **kw)
+    def report(self, code: str, message: str, node: ir.Node, *, label: str | None = None,
+               help: str | None = None) -> None:
+        self.ctx.report(code, message, self.path, node.span, label=label, help=help)
 
     # ------------------------------------------------------------ expressions
 
@@ -107,7 +109,8 @@ class _Checker:
                 if func.name == "rate":
                     return RATIO
                 return types[0] if types else ANY
-        return ANY
+            case _:
+                assert_never(expr)
 
     def _money_literal(self, expr: ir.MoneyLit, cur: str, amount: str) -> Type:
         if cur not in CURRENCIES:
