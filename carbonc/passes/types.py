@@ -328,10 +328,10 @@ class _Checker:
                     self.report("C0307", f"cannot range from {a.currency} to {b.currency}", amount,
                                 label="different currencies")
                 low, high = self._const(lo), self._const(hi)
-                if isinstance(low, Money) and isinstance(high, Money) and low.currency == high.currency:
-                    if low.minor > high.minor:
-                        self.report("C0308", "the range's low end is above its high end", amount,
-                                    label="empty range", help="swap the two amounts")
+                if (isinstance(low, Money) and isinstance(high, Money) and low.currency == high.currency
+                        and low.minor > high.minor):
+                    self.report("C0308", "the range's low end is above its high end", amount,
+                                label="empty range", help="swap the two amounts")
                 self.non_negative(lo, "an amount", 1)
             case ir.AmountFull():
                 if verb not in partial_verbs:
@@ -356,7 +356,8 @@ class _Checker:
                 what = context.replace(".", " ")
                 self.report("C0309", f"`{name}` is not an outcome of {what}", node_for(outcome.name),
                             label="unknown outcome",
-                            help=did_you_mean(name, allowed) or "outcomes here: " + ", ".join(f"`{o}`" for o in allowed))
+                            help=did_you_mean(name, allowed)
+                            or "outcomes here: " + ", ".join(f"`{o}`" for o in allowed))
                 continue
             for clause in outcome.clauses:
                 cname = _clause_name(clause)
@@ -451,7 +452,8 @@ class _Checker:
                     self.want(v, INT, "`repeat`")
                     self.non_negative(v, "`repeat`", 1)
                     if isinstance(n := self._const(v), int) and not isinstance(n, bool) and n > vocabulary.MAX_REPEAT:
-                        self.report("C0308", f"`repeat` must be at most {vocabulary.MAX_REPEAT}", v, label="out of range",
+                        self.report("C0308", f"`repeat` must be at most {vocabulary.MAX_REPEAT}", v,
+                                    label="out of range",
                                     help="a gateway sends a few copies at most; 100 already tests idempotency")
                 case ir.DelayItem(delay=d, jitter=j):
                     self.want(d, DURATION, "`delay`")
@@ -675,7 +677,7 @@ def check_types(program: Program, ctx: Context) -> Program:
         for decl in module.decls:
             if isinstance(decl, ir.Map):
                 all_maps.setdefault(decl.name.name, decl)
-    for key, module in program.modules.items():
+    for module in program.modules.values():
         checker = _Checker(ctx, module.path, {}, {}, all_mixes)
         checker.maps = all_maps
         for decl in module.decls:

@@ -6,6 +6,8 @@ in the same program — names it.
 
 from __future__ import annotations
 
+import contextlib
+
 from carbonc.ir import nodes as ir
 from carbonc.ir.walk import action_expressions, deliver_item_expressions, subexpressions
 from carbonc.passes._program import Context, Program
@@ -49,10 +51,8 @@ def _template_names(probes: list[ir.Probe]) -> set[str]:
     for probe in probes:
         for text in (probe.url, probe.body, *(h.value for h in probe.headers)):
             if text is not None:
-                try:
+                with contextlib.suppress(jinja2.TemplateSyntaxError):  # reported by check_types
                     names |= meta.find_undeclared_variables(env.parse(text.value))
-                except jinja2.TemplateSyntaxError:
-                    pass  # reported by check_types
     return names
 
 

@@ -164,7 +164,8 @@ class Lower:
         extends = None
         if rest and isinstance(rest[0], Token):
             extends = self._ident(rest.pop(0))
-        items: dict[str, list[Any]] = {k: [] for k in ("about", "category", "tags", "param", "seed", "phase", "deliver", "check", "oracle")}
+        kinds = ("about", "category", "tags", "param", "seed", "phase", "deliver", "check", "oracle")
+        items: dict[str, list[Any]] = {k: [] for k in kinds}
         for item in rest:
             kind, value = item
             items[kind].append(value)
@@ -300,7 +301,8 @@ class Lower:
         return ir.DropItem(span=span, value=children[0])
 
     def signature_item(self, span: Span, children: Sequence[Child]) -> ir.SignatureItem:
-        return ir.SignatureItem(span=span, mode=self._ident(children[0]), share=children[1] if len(children) > 1 else None)
+        share = children[1] if len(children) > 1 else None
+        return ir.SignatureItem(span=span, mode=self._ident(children[0]), share=share)
 
     def retry_item(self, span: Span, children: Sequence[Child]) -> ir.RetryItem:
         ladder = children[0]
@@ -321,7 +323,8 @@ class Lower:
     # ------------------------------------------------------------ checks
 
     def expect(self, span: Span, children: Sequence[Child]) -> _Item:
-        return ("check", ir.Expect(span=span, condition=children[0], severity=children[1] if len(children) > 1 else None))
+        sev = children[1] if len(children) > 1 else None
+        return ("check", ir.Expect(span=span, condition=children[0], severity=sev))
 
     def finding(self, span: Span, children: Sequence[Child]) -> _Item:
         sev = children[2] if len(children) > 2 else None
