@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, assert_never
 
 from carbonc.diagnostics import did_you_mean
 from carbonc.domain import vocabulary
@@ -157,6 +157,8 @@ class _Resolver:
                     self.check_expr(cond, param_set, vocabulary.METRICS, path, where="a check")
                 case ir.Probe() as probe:
                     self.check_probe(probe, param_set, scope, path)
+                case _:
+                    assert_never(check)
         seen: set[str] = set()
         for use in declared.oracles:
             if use.name in seen:
@@ -339,8 +341,10 @@ class _Resolver:
                 case ir.Oracle(probes=probes):
                     for probe in probes:
                         self.check_probe(probe, set(), scope, module.path)
+                case ir.Use() | ir.Scenario():
+                    pass  # uses were followed by load_imports; scenarios are checked merged (check_scenario)
                 case _:
-                    pass
+                    assert_never(decl)
 
 
 def _template_names(text: str) -> set[str]:

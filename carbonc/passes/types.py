@@ -26,6 +26,8 @@ INT, NUMBER, RATIO, DURATION, STRING, BOOL, ANY, LIST = (
     Type("list"),
 )
 _NUMERIC = ("int", "number", "ratio")
+#: The type a kind named in data has (the probe fields of `carbonc.domain.vocabulary`).
+_OF_KIND: Mapping[str, Type] = {t.kind: t for t in (INT, NUMBER, RATIO, DURATION, STRING, BOOL, ANY, LIST)}
 
 #: What a bare word in a check or filter denotes.
 _FIELD_TYPES: Mapping[str, Type] = {
@@ -77,7 +79,7 @@ class _Checker:
                 if key in vocabulary.METRICS:
                     return INT
                 if self.in_probe and len(parts) == 2 and parts[0] in vocabulary.PROBE_FIELDS:
-                    return Type(vocabulary.PROBE_FIELDS[parts[0]].get(parts[1], "any"))
+                    return _OF_KIND[vocabulary.PROBE_FIELDS[parts[0]].get(parts[1], "any")]
                 if self.in_probe and parts[0] == "gateway":
                     return INT if len(parts) == 3 else ANY
                 return _FIELD_TYPES.get(parts[-1], ANY) if len(parts) == 1 or parts[0] in vocabulary.KINDS else ANY
@@ -93,8 +95,8 @@ class _Checker:
                 if t.kind not in (*_NUMERIC, "money", "duration", "any"):
                     self.report("C0303", f"cannot negate {_a(t)}", expr, label=f"this is {_a(t)}")
                 return t
-            case ir.Binary(op=op, left=left, right=right):
-                return self._binary(expr, op, left, right)
+            case ir.Binary():
+                return self._binary(expr)
             case ir.Call(func=func, args=args) if func.name in self.maps and func.name not in vocabulary.FUNCTIONS:
                 for a in args:
                     self.want(a, STRING, f"map `{func.name}`")
@@ -127,31 +129,45 @@ class _Checker:
                         help=f"{cur} amounts are whole" if allowed == 0 else f"round to {places_word}")
         return _money(cur)
 
-    def _binary(self, expr: ir.Binary, op: str, left: ir.Expr, right: ir.Expr) -> Type:
+    def _binary(self, expr: ir.Binary) -> Type:
+        op, left, right = expr.op, expr.left, expr.right
         a, b = self.infer(left), self.infer(right)
-        if ANY in (a, b) or a.kind == "any" or b.kind == "any":
-            return BOOL if op in ("==", "!=", "<", "<=", ">", ">=", "and", "or") else (b if a.kind == "any" else a)
-        if op in ("and", "or"):
-            self.want(left, BOOL, f"`{op}`", got=a)
-            self.want(right, BOOL, f"`{op}`", got=b)
-            return BOOL
+        unknown = a.kind == "any" or b.kind == "any"
+        match op:
+            case "and" | "or":
+                if not unknown:
+                    self.want(left, BOOL, f"`{op}`", got=a)
+                    self.want(right, BOOL, f"`{op}`", got=b)
+                return BOOL
+            case "==" | "!=" | "<" | "<=" | ">" | ">=":
+                if unknown or self._currencies_differ(expr, a, b):
+                    return BOOL
+                if not (a.kind == b.kind or (a.kind in _NUMERIC and b.kind in _NUMERIC)):
+                    self._mismatch(expr, f"cannot compare {_a(a)} with {_a(b)}", a, b)
+                return BOOL
+            case "+" | "-" | "*" | "/":
+                if unknown:
+                    return b if a.kind == "any" else a
+                if self._currencies_differ(expr, a, b):
+                    return a
+                if op == "/" and isinstance(right, (ir.IntLit, ir.DecimalLit)) and self._const(right) == 0:
+                    self.report("C0316", "division by zero", right, label="this is zero")
+                    return a
+                result = _arith(op, a, b)
+                if result is None:
+                    self._mismatch(expr, f"cannot use `{op}` on {_a(a)} and {_a(b)}", a, b)
+                    return ANY
+                return result
+            case _:
+                assert_never(op)
+
+    def _currencies_differ(self, expr: ir.Binary, a: Type, b: Type) -> bool:
+        """Report combining money of two known currencies; return whether it did."""
         if a.kind == "money" and b.kind == "money" and a.currency and b.currency and a.currency != b.currency:
             self.report("C0307", f"cannot combine {a.currency} and {b.currency}", expr,
                         label="different currencies", help="convert to one currency; carbonc never converts")
-            return BOOL if op in ("==", "!=", "<", "<=", ">", ">=") else a
-        if op in ("==", "!=", "<", "<=", ">", ">="):
-            comparable = (a.kind == b.kind or (a.kind in _NUMERIC and b.kind in _NUMERIC))
-            if not comparable:
-                self._mismatch(expr, f"cannot compare {_a(a)} with {_a(b)}", a, b)
-            return BOOL
-        if op == "/" and isinstance(right, (ir.IntLit, ir.DecimalLit)) and self._const(right) == 0:
-            self.report("C0316", "division by zero", right, label="this is zero")
-            return a
-        result = _arith(op, a, b)
-        if result is None:
-            self._mismatch(expr, f"cannot use `{op}` on {_a(a)} and {_a(b)}", a, b)
-            return ANY
-        return result
+            return True
+        return False
 
     def _mismatch(self, expr: ir.Binary, message: str, a: Type, b: Type) -> None:
         help = None
@@ -257,11 +273,17 @@ class _Checker:
             sel = action.target
             kind = vocabulary.kind_of(sel.kind.name)
             ident = sel.kind
-            if sel.mode == "share" and sel.quantity is not None:
-                self.want(sel.quantity, RATIO, "a share of entities")
-            elif sel.mode == "first" and sel.quantity is not None:
-                self.want(sel.quantity, INT, "`first`")
-                self.non_negative(sel.quantity, "`first`")
+            if sel.quantity is not None:
+                match sel.mode:
+                    case "share":
+                        self.want(sel.quantity, RATIO, "a share of entities")
+                    case "first":
+                        self.want(sel.quantity, INT, "`first`")
+                        self.non_negative(sel.quantity, "`first`")
+                    case "each" | "all":
+                        pass  # the grammar gives these no quantity
+                    case _:
+                        assert_never(sel.mode)
             if sel.where is not None:
                 self.want(sel.where, BOOL, "`where`")
             if (kind is not None and kind in spec.kinds and sel.state is not None and spec.states
@@ -293,8 +315,12 @@ class _Checker:
             case ir.AfterClause(value=v) | ir.OverClause(value=v):
                 self.want(v, DURATION, f"`{_clause_name(clause)}`")
                 self.non_negative(v, f"`{_clause_name(clause)}`")
+            case ir.ReasonClause() | ir.CodeClause():
+                pass  # a gateway's words, free-form
+            case ir.WithClause() | ir.ThenClause():
+                pass  # mixes, checked by `action` and `outcomes`
             case _:
-                pass
+                assert_never(clause)
 
     def amount(self, amount: ir.Amount, verb: str) -> None:
         partial_verbs = ("refund", "dispute")
@@ -346,6 +372,8 @@ class _Checker:
                 elif t.kind not in ("money", "any"):
                     self.report("C0303", f"`partial` needs a ratio or money, not {_a(t)}", v,
                                 help="write `partial 50%` or `partial INR 100`")
+            case _:
+                assert_never(amount)
 
     def outcomes(self, mix: ir.Outcomes, context: str, used_at: ir.Ident | None = None) -> None:
         allowed = vocabulary.OUTCOMES.get(context, {})
@@ -386,8 +414,11 @@ class _Checker:
                         self.non_negative(v, "`after`")
                     case ir.AmountClause(amount=ir.AmountPartial(value=v)):
                         self.infer(v)
+                    case (ir.AmountClause() | ir.CountClause() | ir.MethodClause() | ir.ReasonClause()
+                          | ir.CodeClause() | ir.OverClause() | ir.WithClause()):
+                        pass  # checked where the mix is used, against its verb
                     case _:
-                        pass
+                        assert_never(clause)
         self.shares(mix)
 
     def shares(self, mix: ir.Outcomes) -> None:
@@ -483,8 +514,10 @@ class _Checker:
                 case ir.VerdictItem(mode=mode, verdict=verdict):
                     self.option(mode, vocabulary.SIGNATURE_MODES, "signature mode")
                     self.option(verdict, vocabulary.VERDICTS, "verdict")
+                case ir.RetryItem() | ir.IncludeItem():
+                    pass  # names (`retry gateway`, `use PROFILE`), which resolve checks
                 case _:
-                    pass
+                    assert_never(item)
         if len(signatures) > 1:
             total = Decimal(0)
             for sig in signatures:
@@ -519,6 +552,8 @@ class _Checker:
                 self.want(cond, BOOL, "`finding when`")
             case ir.Probe(severity=sev) as probe:
                 self.probe(probe)
+            case _:
+                assert_never(check)
         if sev is not None:
             self.option(sev, vocabulary.SEVERITIES, "severity")
 
@@ -567,7 +602,7 @@ _REQUIRED_HELP = {
 }
 
 
-def _arith(op: str, a: Type, b: Type) -> Type | None:
+def _arith(op: ir.ArithOp, a: Type, b: Type) -> Type | None:
     ka, kb = a.kind, b.kind
     if ka in _NUMERIC and kb in _NUMERIC:
         if ka == kb == "int" and op != "/":
@@ -614,12 +649,17 @@ def _pct(value: Decimal) -> str:
 
 
 def _text(expr: ir.Expr) -> str:
+    """`expr` as written in a help line: a number or a name, else an ellipsis."""
     match expr:
         case ir.IntLit(text=t) | ir.DecimalLit(text=t):
             return t
         case ir.Name() as n:
             return n.dotted
-    return "…"
+        case (ir.PercentLit() | ir.MoneyLit() | ir.DurationLit() | ir.StringLit() | ir.BoolLit() | ir.Unary()
+              | ir.Binary() | ir.Call() | ir.ListLit()):
+            return "…"
+        case _:
+            assert_never(expr)
 
 
 def _param_env(ctx: Context, path: str, scenario: ir.Scenario,
@@ -694,8 +734,10 @@ def check_types(program: Program, ctx: Context) -> Program:
                     checker.deliver_items(items)
                 case ir.Ladder(steps=steps):
                     checker.ladder(steps)
+                case ir.Use() | ir.Scenario():
+                    pass  # scenarios are checked below, with their parameters
                 case _:
-                    pass
+                    assert_never(decl)
     merged_by_name = {m.name.name: m for pairs in program.declared.values() for _, m in pairs}
     for key, pairs in program.declared.items():
         path = program.modules[key].path

@@ -7,6 +7,7 @@ in the same program — names it.
 from __future__ import annotations
 
 import contextlib
+from typing import assert_never
 
 from carbonc.ir import nodes as ir
 from carbonc.ir.walk import action_expressions, deliver_item_expressions, subexpressions
@@ -35,6 +36,8 @@ def _names(scenario: ir.Scenario) -> set[str]:
                     exprs.append(sel.quantity)
                 if sel is not None and sel.where is not None:
                     exprs.append(sel.where)
+            case _:
+                assert_never(check)
     names = {n.parts[0] for e in exprs for n in subexpressions(e) if isinstance(n, ir.Name)}
     return names | _template_names([c for c in scenario.checks if isinstance(c, ir.Probe)])
 
