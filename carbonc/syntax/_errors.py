@@ -121,8 +121,7 @@ def _diagnostic(err: UnexpectedInput, source: Source, parser: lark.Lark) -> Diag
     if isinstance(err, UnexpectedEOF):
         return _eof(set(err.expected), source, parser)
     if isinstance(err, UnexpectedCharacters):
-        # Lark declares `pos_in_stream = None` on the base class; this subclass sets the lexer's offset.
-        pos: int = err.pos_in_stream  # type: ignore[assignment]  # an int here, see above
+        pos: int = err.pos_in_stream  # type: ignore[assignment]  # lark types it None; the lexer sets its offset
         ch = text[pos] if pos < len(text) else ""
         span = source.span_at(pos)
         if ch == '"':
