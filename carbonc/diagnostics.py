@@ -112,12 +112,12 @@ _WINDOW = 100
 #: How control characters of a source line are shown: a tab as a space, others (NUL, ESC…) as
 #: their one-column Unicode control pictures, so the caret still lines up and nothing reaches
 #: the terminal raw.
-_SHOWN = {**{i: 0x2400 + i for i in range(32)}, 9: " ", 127: 0x2421}
+_SHOWN: dict[int, str | int] = {**{i: 0x2400 + i for i in range(32)}, 9: " ", 127: 0x2421}
 
 #: A name in backticks longer than this loses its middle (a 2 MB name must not make a 2 MB
 #: message; a long path keeps its file name).
 _NAME_WIDTH = 200
-_NAMED = re.compile(r"`([^`]{%d,})`" % (_NAME_WIDTH + 1))
+_NAMED = re.compile(rf"`([^`]{{{_NAME_WIDTH + 1},}})`")
 
 
 def _words(text: str) -> str:

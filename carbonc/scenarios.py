@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
 from carbonc._data import data_dir
 from carbonc.diagnostics import did_you_mean
+
+if TYPE_CHECKING:  # the IR is only loaded by `list_scenarios`, which parses
+    from carbonc.ir import nodes as ir
 
 
 class ScenarioInfo(msgspec.Struct, frozen=True):
@@ -87,11 +91,12 @@ def list_scenarios() -> list[ScenarioInfo]:
             found.append((path, result.module.scenarios[0]))
     by_name = {sc.name.name: sc for _, sc in found}
 
-    def inherited(sc, field: str, seen: frozenset[str] = frozenset()) -> str:
+    def inherited(sc: ir.Scenario, field: Literal["category", "about"], seen: frozenset[str] = frozenset()) -> str:
         """A scenario's category or about, taken from the scenario it extends if it has none."""
-        node = getattr(sc, field)
-        if node is not None:
-            return node.name if field == "category" else node.value
+        if field == "category" and sc.category is not None:
+            return sc.category.name
+        if field == "about" and sc.about is not None:
+            return sc.about.value
         base = by_name.get(sc.extends.name) if sc.extends is not None else None
         if base is None or base.name.name in seen:
             return ""

@@ -3,6 +3,8 @@ printed by `carbonc.ir.text`, which the plan shares)."""
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from carbonc.domain.operators import PRECEDENCE
 from carbonc.ir import nodes as ir
 from carbonc.ir.text import expr_text, precedence
@@ -29,25 +31,35 @@ def amount_text(amount: ir.Amount) -> str:
             return "full"
         case ir.AmountPartial(value=v):
             return f"partial {expr_text(v)}"
-    raise TypeError(amount)  # pragma: no cover
+        case _:
+            assert_never(amount)
 
 
 def selection_text(sel: ir.Selection) -> str:
     what = f"{sel.state.name} {sel.kind.name}" if sel.state else sel.kind.name
-    match sel.mode:
-        case "each" | "all":
+    match sel.mode, sel.quantity:
+        case ("each" | "all"), _:
             text = f"{sel.mode} {what}"
-        case "first":
-            text = f"first {sum_text(sel.quantity)} of {what}"  # type: ignore[arg-type]
+        case "first", quantity if quantity is not None:
+            text = f"first {sum_text(quantity)} of {what}"
+        case "share", quantity if quantity is not None:
+            text = f"{sum_text(quantity)} of {what}"
         case _:
-            text = f"{sum_text(sel.quantity)} of {what}"  # type: ignore[arg-type]
+            raise ValueError(f"a `{sel.mode}` selection without a quantity")  # the grammar never makes one
     if sel.where is not None:
         text += f" where {expr_text(sel.where)}"
     return text
 
 
-def simple_clause_text(clause: ir.Clause) -> str:
-    """Text of a clause other than `then` (whose block the printer lays out)."""
+#: The clauses printed on one line: all but `then`, whose block the printer lays out.
+SimpleClause = (
+    ir.CountClause | ir.AmountClause | ir.MethodClause | ir.ReasonClause | ir.CodeClause
+    | ir.AfterClause | ir.OverClause | ir.WithClause
+)
+
+
+def simple_clause_text(clause: SimpleClause) -> str:
+    """Text of a clause other than `then`."""
     match clause:
         case ir.CountClause(value=v):
             return f"count {expr_text(v)}"
@@ -65,7 +77,8 @@ def simple_clause_text(clause: ir.Clause) -> str:
             return f"over {expr_text(v)}"
         case ir.WithClause(mix=m):
             return f"with {m.name}"
-    raise TypeError(clause)  # pragma: no cover
+        case _:
+            assert_never(clause)
 
 
 def deliver_item_text(item: ir.DeliverItem) -> str:
@@ -90,4 +103,5 @@ def deliver_item_text(item: ir.DeliverItem) -> str:
             return f"timeout {expr_text(v)}"
         case ir.IncludeItem(profile=p):
             return f"use {p.name}"
-    raise TypeError(item)  # pragma: no cover
+        case _:
+            assert_never(item)

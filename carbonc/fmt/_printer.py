@@ -5,14 +5,11 @@ item they were written next to; blank lines between items are kept (at most one)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import assert_never
 
-from carbonc.fmt._exprs import (
-    deliver_item_text,
-    expr_text,
-    selection_text,
-    simple_clause_text,
-)
+from carbonc.fmt._exprs import deliver_item_text, selection_text, simple_clause_text
 from carbonc.ir import nodes as ir
+from carbonc.ir.text import expr_text
 from carbonc.source import Source
 
 #: Lines longer than this put outcome mixes on lines of their own.
@@ -173,6 +170,8 @@ class Printer:
                 for probe in probes:
                     self.probe(probe, 1, f" severity {probe.severity.name}" if probe.severity else "")
                 self.close_block(decl, 0)
+            case _:
+                assert_never(decl)
 
     def scenario(self, sc: ir.Scenario) -> None:
         header = f"scenario {sc.name.name}" + (f" extends {sc.extends.name}" if sc.extends else "")
@@ -304,6 +303,8 @@ class Printer:
                 self.item(check, f"finding when {expr_text(c)} {m.text}{severity}", 1)
             case ir.Probe():
                 self.probe(check, 1, severity)
+            case _:
+                assert_never(check)
 
     def probe(self, probe: ir.Probe, depth: int, severity: str) -> None:
         """A probe's block: headers, body and window first, then its expectations."""

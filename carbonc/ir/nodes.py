@@ -19,7 +19,7 @@ class Node(msgspec.Struct, frozen=True, kw_only=True, tag_field="node"):
     span: Span
 
 
-class Ident(Node, tag=True):
+class Ident(Node, frozen=True, tag=True):
     """A name as written: `name`."""
 
     name: str
@@ -28,53 +28,53 @@ class Ident(Node, tag=True):
 # ---------------------------------------------------------------- expressions
 
 
-class IntLit(Node, tag=True):
+class IntLit(Node, frozen=True, tag=True):
     """An integer literal: `value`, `text` as written (`1_000`)."""
 
     value: int
     text: str
 
 
-class DecimalLit(Node, tag=True):
+class DecimalLit(Node, frozen=True, tag=True):
     """A decimal literal such as `0.15`: `text` as written (never a float)."""
 
     text: str
 
 
-class PercentLit(Node, tag=True):
+class PercentLit(Node, frozen=True, tag=True):
     """A ratio written as a percentage: `text` such as `15%` or `2.5%`."""
 
     text: str
 
 
-class MoneyLit(Node, tag=True):
+class MoneyLit(Node, frozen=True, tag=True):
     """A money literal `INR 2500`: ISO 4217 `currency` and `amount` text in major units."""
 
     currency: str
     amount: str
 
 
-class DurationLit(Node, tag=True):
+class DurationLit(Node, frozen=True, tag=True):
     """A duration such as `30s`: `text` as written; `ms` in milliseconds."""
 
     text: str
     ms: int
 
 
-class StringLit(Node, tag=True):
+class StringLit(Node, frozen=True, tag=True):
     """A string literal: `value` after escapes, `text` as written (with quotes)."""
 
     value: str
     text: str
 
 
-class BoolLit(Node, tag=True):
+class BoolLit(Node, frozen=True, tag=True):
     """`true` or `false`."""
 
     value: bool
 
 
-class Name(Node, tag=True):
+class Name(Node, frozen=True, tag=True):
     """A (dotted) reference: `parts` such as ("payments", "captured")."""
 
     parts: tuple[str, ...]
@@ -84,17 +84,21 @@ class Name(Node, tag=True):
         return ".".join(self.parts)
 
 
-BinaryOp = Literal["or", "and", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/"]
+LogicOp = Literal["or", "and"]
+CompareOp = Literal["==", "!=", "<", "<=", ">", ">="]
+ArithOp = Literal["+", "-", "*", "/"]
+BinaryOp = Literal[LogicOp, CompareOp, ArithOp]
+UnaryOp = Literal["-", "+", "not"]
 
 
-class Unary(Node, tag=True):
+class Unary(Node, frozen=True, tag=True):
     """`op operand` where op is `-`, `+` or `not`."""
 
-    op: Literal["-", "+", "not"]
+    op: UnaryOp
     operand: Expr
 
 
-class Binary(Node, tag=True):
+class Binary(Node, frozen=True, tag=True):
     """`left op right`."""
 
     op: BinaryOp
@@ -102,48 +106,51 @@ class Binary(Node, tag=True):
     right: Expr
 
 
-class Call(Node, tag=True):
+class Call(Node, frozen=True, tag=True):
     """`func(args…)`; `func` is an Ident."""
 
     func: Ident
     args: tuple[Expr, ...]
 
 
-class ListLit(Node, tag=True):
+class ListLit(Node, frozen=True, tag=True):
     """`[items…]`."""
 
     items: tuple[Expr, ...]
 
 
-class Rest(Node, tag=True):
+class Rest(Node, frozen=True, tag=True):
     """`rest`: the share of an outcome mix the other outcomes leave."""
 
 
-Expr = IntLit | DecimalLit | PercentLit | MoneyLit | DurationLit | StringLit | BoolLit | Name | Unary | Binary | Call | ListLit
+Expr = (
+    IntLit | DecimalLit | PercentLit | MoneyLit | DurationLit | StringLit | BoolLit
+    | Name | Unary | Binary | Call | ListLit
+)
 Share = Expr | Rest
 
 
 # ---------------------------------------------------------------- clauses
 
 
-class AmountFixed(Node, tag=True):
+class AmountFixed(Node, frozen=True, tag=True):
     """`amount E`: a money value, or a list of money values (edge cases, used in turn)."""
 
     value: Expr
 
 
-class AmountRange(Node, tag=True):
+class AmountRange(Node, frozen=True, tag=True):
     """`amount between LO and HI`."""
 
     low: Expr
     high: Expr
 
 
-class AmountFull(Node, tag=True):
+class AmountFull(Node, frozen=True, tag=True):
     """`amount full` (refunds)."""
 
 
-class AmountPartial(Node, tag=True):
+class AmountPartial(Node, frozen=True, tag=True):
     """`amount partial E`: a ratio of, or a money amount out of, the parent amount."""
 
     value: Expr
@@ -152,55 +159,55 @@ class AmountPartial(Node, tag=True):
 Amount = AmountFixed | AmountRange | AmountFull | AmountPartial
 
 
-class CountClause(Node, tag=True):
+class CountClause(Node, frozen=True, tag=True):
     """`count E`."""
 
     value: Expr
 
 
-class AmountClause(Node, tag=True):
+class AmountClause(Node, frozen=True, tag=True):
     """`amount …`."""
 
     amount: Amount
 
 
-class MethodClause(Node, tag=True):
+class MethodClause(Node, frozen=True, tag=True):
     """`method upi`."""
 
     method: Ident
 
 
-class ReasonClause(Node, tag=True):
+class ReasonClause(Node, frozen=True, tag=True):
     """`reason fraudulent` or `reason "…"`."""
 
     value: Ident | StringLit
 
 
-class CodeClause(Node, tag=True):
+class CodeClause(Node, frozen=True, tag=True):
     """`code BAD_REQUEST_ERROR`-like gateway error code, as a name or a string."""
 
     value: Ident | StringLit
 
 
-class AfterClause(Node, tag=True):
+class AfterClause(Node, frozen=True, tag=True):
     """`after D`: when the transition happens, relative to the entity's previous one."""
 
     value: Expr
 
 
-class OverClause(Node, tag=True):
+class OverClause(Node, frozen=True, tag=True):
     """`over D`: spread creation over a window (arrival rate)."""
 
     value: Expr
 
 
-class WithClause(Node, tag=True):
+class WithClause(Node, frozen=True, tag=True):
     """`with MIX`: use a named outcome mix."""
 
     mix: Ident
 
 
-class ThenClause(Node, tag=True):
+class ThenClause(Node, frozen=True, tag=True):
     """`then { … }`: what happens next to the selected entities."""
 
     outcomes: Outcomes
@@ -212,7 +219,7 @@ Clause = (
 )
 
 
-class Outcome(Node, tag=True):
+class Outcome(Node, frozen=True, tag=True):
     """One part of a mix: `name share clauses…`, e.g. `failed 30% reason insufficient_funds`."""
 
     name: Ident
@@ -220,7 +227,7 @@ class Outcome(Node, tag=True):
     clauses: tuple[Clause, ...]
 
 
-class Outcomes(Node, tag=True):
+class Outcomes(Node, frozen=True, tag=True):
     """An outcome mix `{ … }`: parts that split a population."""
 
     items: tuple[Outcome, ...]
@@ -231,7 +238,7 @@ class Outcomes(Node, tag=True):
 SelectionMode = Literal["each", "all", "first", "share"]
 
 
-class Selection(Node, tag=True):
+class Selection(Node, frozen=True, tag=True):
     """Which entities an action applies to: `mode` each/all (every one), first (`first N of`),
     share (`25% of`); `quantity` for first/share; optional `state` and `where` filter."""
 
@@ -245,7 +252,7 @@ class Selection(Node, tag=True):
 Verb = Literal["create", "pay", "capture", "refund", "dispute", "settle", "cancel", "pause"]
 
 
-class Action(Node, tag=True):
+class Action(Node, frozen=True, tag=True):
     """A statement in a phase: `verb` and its `target` (an entity kind for `create`, else a
     selection), `clauses`, and an optional outcome mix."""
 
@@ -258,65 +265,65 @@ class Action(Node, tag=True):
 # ---------------------------------------------------------------- delivery
 
 
-class OrderItem(Node, tag=True):
+class OrderItem(Node, frozen=True, tag=True):
     """`order sequence|reverse|random|shuffle [within D]`."""
 
     mode: Ident
     within: Expr | None
 
 
-class RepeatItem(Node, tag=True):
+class RepeatItem(Node, frozen=True, tag=True):
     """`repeat N`: deliver every message N times (same event id)."""
 
     value: Expr
 
 
-class DelayItem(Node, tag=True):
+class DelayItem(Node, frozen=True, tag=True):
     """`delay D [jitter J]`."""
 
     delay: Expr
     jitter: Expr | None
 
 
-class DropItem(Node, tag=True):
+class DropItem(Node, frozen=True, tag=True):
     """`drop R`: a share of messages is never delivered."""
 
     value: Expr
 
 
-class SignatureItem(Node, tag=True):
+class SignatureItem(Node, frozen=True, tag=True):
     """`signature MODE [share]`; several lines make a mix of modes."""
 
     mode: Ident
     share: Expr | None
 
 
-class RetryItem(Node, tag=True):
+class RetryItem(Node, frozen=True, tag=True):
     """`retry gateway|none|LADDER|[durations]`."""
 
     ladder: Ident | ListLit
 
 
-class FailItem(Node, tag=True):
+class FailItem(Node, frozen=True, tag=True):
     """`fail on 3xx, 4xx, 5xx, timeout`: endpoint answers that count as a failed delivery."""
 
     statuses: tuple[Ident, ...]
 
 
-class VerdictItem(Node, tag=True):
+class VerdictItem(Node, frozen=True, tag=True):
     """`verdict MODE accept|reject`: override the handler verdict expected for a signature mode."""
 
     mode: Ident
     verdict: Ident
 
 
-class TimeoutItem(Node, tag=True):
+class TimeoutItem(Node, frozen=True, tag=True):
     """`timeout D`: per-request deadline."""
 
     value: Expr
 
 
-class IncludeItem(Node, tag=True):
+class IncludeItem(Node, frozen=True, tag=True):
     """`use PROFILE` inside a delivery block: take that profile's settings."""
 
     profile: Ident
@@ -328,7 +335,7 @@ DeliverItem = (
 )
 
 
-class Deliver(Node, tag=True):
+class Deliver(Node, frozen=True, tag=True):
     """`deliver [for TARGET] { items }`: TARGET is an entity kind (`disputes`) or an event glob
     string (`"refund.*"`); without one the policy is the whole run's."""
 
@@ -339,14 +346,14 @@ class Deliver(Node, tag=True):
 # ---------------------------------------------------------------- checks
 
 
-class Expect(Node, tag=True):
+class Expect(Node, frozen=True, tag=True):
     """`expect E [severity S]`: a condition over the run's counts that must hold."""
 
     condition: Expr
     severity: Ident | None
 
 
-class Finding(Node, tag=True):
+class Finding(Node, frozen=True, tag=True):
     """`finding when E "message" [severity S]`."""
 
     condition: Expr
@@ -354,19 +361,22 @@ class Finding(Node, tag=True):
     severity: Ident | None
 
 
-class ProbeHeader(Node, tag=True):
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "HEAD"]
+
+
+class ProbeHeader(Node, frozen=True, tag=True):
     """`header "Name" "value template"` inside a probe."""
 
     name: StringLit
     value: StringLit
 
 
-class Probe(Node, tag=True):
+class Probe(Node, frozen=True, tag=True):
     """`probe METHOD "url template" for SELECTION|once { items } [severity S]`: `selection` is
     None for a probe sent `once` for the whole run; `headers` and `body` are templates like the
     URL; `eventually` the window to poll in until the expectations hold."""
 
-    method: str
+    method: HttpMethod
     url: StringLit
     selection: Selection | None
     expects: tuple[Expr, ...]
@@ -382,7 +392,7 @@ Check = Expect | Finding | Probe
 # ---------------------------------------------------------------- declarations
 
 
-class Param(Node, tag=True):
+class Param(Node, frozen=True, tag=True):
     """`param NAME = DEFAULT ["description"]`."""
 
     name: Ident
@@ -390,7 +400,7 @@ class Param(Node, tag=True):
     description: StringLit | None
 
 
-class Phase(Node, tag=True):
+class Phase(Node, frozen=True, tag=True):
     """`phase NAME [after A, B] { actions }`."""
 
     name: Ident
@@ -398,7 +408,7 @@ class Phase(Node, tag=True):
     actions: tuple[Action, ...]
 
 
-class Scenario(Node, tag=True):
+class Scenario(Node, frozen=True, tag=True):
     """A scenario; its items in kinds, each kind in source order."""
 
     name: Ident
@@ -414,41 +424,41 @@ class Scenario(Node, tag=True):
     oracles: tuple[Ident, ...] = ()
 
 
-class Use(Node, tag=True):
+class Use(Node, frozen=True, tag=True):
     """`use "module"`: a stdlib module by name, or a local file relative to this one."""
 
     target: StringLit
 
 
-class Profile(Node, tag=True):
+class Profile(Node, frozen=True, tag=True):
     """`profile NAME { delivery items }`: a named delivery/fault profile."""
 
     name: Ident
     items: tuple[DeliverItem, ...]
 
 
-class Mix(Node, tag=True):
+class Mix(Node, frozen=True, tag=True):
     """`mix NAME { outcomes }`: a named outcome mix."""
 
     name: Ident
     outcomes: Outcomes
 
 
-class Ladder(Node, tag=True):
+class Ladder(Node, frozen=True, tag=True):
     """`ladder NAME [durations]`: a named retry ladder (delays before each retry)."""
 
     name: Ident
     steps: ListLit
 
 
-class MapEntry(Node, tag=True):
+class MapEntry(Node, frozen=True, tag=True):
     """`key value` in a map: a gateway word (a name or a string) and what the merchant says."""
 
     key: Ident | StringLit
     value: Expr
 
 
-class Map(Node, tag=True):
+class Map(Node, frozen=True, tag=True):
     """`map NAME { key value, … }`: translates gateway words into the merchant's, called like a
     function in a probe (`order_status(order.state)`)."""
 
@@ -456,7 +466,7 @@ class Map(Node, tag=True):
     entries: tuple[MapEntry, ...]
 
 
-class Oracle(Node, tag=True):
+class Oracle(Node, frozen=True, tag=True):
     """`oracle NAME { probes }`: named probes that a scenario takes with `use NAME`."""
 
     name: Ident
@@ -466,7 +476,7 @@ class Oracle(Node, tag=True):
 Decl = Use | Scenario | Profile | Mix | Ladder | Map | Oracle
 
 
-class Module(Node, tag=True):
+class Module(Node, frozen=True, tag=True):
     """One `.carbon` file: `path` as shown in diagnostics and its declarations in order."""
 
     path: str

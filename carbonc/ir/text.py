@@ -3,6 +3,8 @@ same tree (the rule is `carbonc.domain.operators`)."""
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from carbonc.domain.operators import ATOM, PRECEDENCE, UNARY, binary_text, unary_text
 from carbonc.ir import nodes as ir
 
@@ -16,7 +18,11 @@ def precedence(expr: ir.Expr | ir.Rest) -> int:
             return PRECEDENCE["not"]
         case ir.Unary():
             return UNARY
-    return ATOM
+        case (ir.IntLit() | ir.DecimalLit() | ir.PercentLit() | ir.MoneyLit() | ir.DurationLit() | ir.StringLit()
+              | ir.BoolLit() | ir.Name() | ir.Call() | ir.ListLit() | ir.Rest()):
+            return ATOM
+        case _:
+            assert_never(expr)
 
 
 def expr_text(expr: ir.Expr | ir.Rest) -> str:
@@ -42,4 +48,5 @@ def expr_text(expr: ir.Expr | ir.Rest) -> str:
             return unary_text(op, expr_text(operand), precedence(operand))
         case ir.Binary(op=op, left=left, right=right):
             return binary_text(op, expr_text(left), precedence(left), expr_text(right), precedence(right))
-    raise TypeError(expr)  # pragma: no cover
+        case _:
+            assert_never(expr)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import assert_never
 
 from carbonc.domain.units import decimal_value, duration_ms, percent_value, to_minor
 from carbonc.domain.values import (
     Duration,
-    EvalError,
     Money,
     NotConstant,
     Value,
@@ -48,9 +48,10 @@ def evaluate(expr: ir.Expr, env: Mapping[str, Value]) -> Value:
         case ir.Unary(op=op, operand=operand):
             return unary(op, evaluate(operand, env))
         case ir.Binary(op=op, left=left, right=right):
-            a = evaluate(left, env)
-            decided = decided_by(op, a)
-            return decided if decided is not None else binary(op, a, evaluate(right, env))
+            first = evaluate(left, env)
+            decided = decided_by(op, first)
+            return decided if decided is not None else binary(op, first, evaluate(right, env))
         case ir.Call(func=func, args=args):
-            return call(func.name, [evaluate(a, env) for a in args])
-    raise EvalError(f"cannot evaluate {type(expr).__name__}")
+            return call(func.name, [evaluate(arg, env) for arg in args])
+        case _:
+            assert_never(expr)

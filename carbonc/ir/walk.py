@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import assert_never
 
 from carbonc.ir import nodes as ir
 
@@ -22,8 +23,11 @@ def subexpressions(expr: ir.Expr | ir.Rest) -> Iterator[ir.Expr | ir.Rest]:
                 stack += reversed(args)
             case ir.ListLit(items=items):
                 stack += reversed(items)
-            case _:
+            case (ir.IntLit() | ir.DecimalLit() | ir.PercentLit() | ir.MoneyLit() | ir.DurationLit()
+                  | ir.StringLit() | ir.BoolLit() | ir.Name() | ir.Rest()):
                 pass
+            case _:
+                assert_never(node)
 
 
 def clause_expressions(clause: ir.Clause) -> Iterator[ir.Expr]:
@@ -40,8 +44,12 @@ def clause_expressions(clause: ir.Clause) -> Iterator[ir.Expr]:
                     yield hi
                 case ir.AmountFull():
                     pass
+                case _:
+                    assert_never(amount)
+        case ir.MethodClause() | ir.ReasonClause() | ir.CodeClause() | ir.WithClause() | ir.ThenClause():
+            pass  # names only; a `then` mix's expressions are nested
         case _:
-            pass
+            assert_never(clause)
 
 
 def outcome_expressions(outcomes: ir.Outcomes) -> Iterator[ir.Expr]:
@@ -85,8 +93,10 @@ def deliver_item_expressions(item: ir.DeliverItem) -> Iterator[ir.Expr]:
         case ir.RetryItem(ladder=ladder):
             if isinstance(ladder, ir.ListLit):
                 yield ladder
-        case _:
+        case ir.FailItem() | ir.VerdictItem() | ir.IncludeItem():
             pass
+        case _:
+            assert_never(item)
 
 
 def without_spans(node: object) -> object:

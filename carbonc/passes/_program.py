@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -11,12 +12,13 @@ from carbonc.diagnostics import Diagnostic, Severity
 from carbonc.ir import nodes as ir
 from carbonc.source import Source, Span
 
+TypeKind = Literal["int", "ratio", "number", "money", "duration", "string", "bool", "list", "any"]
+
 
 class Type(msgspec.Struct, frozen=True):
-    """A value's type: `kind` int|ratio|number|money|duration|string|bool|list|any, and the
-    `currency` of money."""
+    """A value's type: its `kind`, and the `currency` of money."""
 
-    kind: str
+    kind: TypeKind
     currency: str | None = None
 
     def __str__(self) -> str:

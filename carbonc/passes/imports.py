@@ -81,7 +81,8 @@ def load_imports(program: Program, ctx: Context) -> Program:
                 continue
             seen[dep] = use
             if dep in visiting:
-                chain = " -> ".join(modules[k].path for k in visiting[visiting.index(dep):]) + f" -> {modules[dep].path}"
+                cycle = [*visiting[visiting.index(dep):], dep]
+                chain = " -> ".join(modules[k].path for k in cycle)
                 ctx.report("C0205", f"import cycle: {chain}", module.path, use.span,
                            label="this use closes the cycle", help="move what both modules need into a third one")
                 continue

@@ -44,7 +44,7 @@ def _cycles(scenario: ir.Scenario, ctx: Context, path: str, own: set[str]) -> No
             if dep.name not in phases or dep.name == name:
                 continue  # unknown phases and self-dependencies are reported by check_phases
             if state.get(dep.name) == 1:
-                cycle = trail[trail.index(dep.name):] + [dep.name]
+                cycle = [*trail[trail.index(dep.name):], dep.name]
                 key = frozenset(cycle)
                 if key not in reported and name in own:
                     reported.add(key)

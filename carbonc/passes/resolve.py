@@ -7,8 +7,9 @@ scenario it extends.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar, assert_never
 
 from carbonc.diagnostics import did_you_mean
 from carbonc.domain import vocabulary
@@ -22,6 +23,8 @@ from carbonc.ir.walk import (
 from carbonc.passes._program import Context, Program
 
 _DeclKind = ir.Scenario | ir.Profile | ir.Mix | ir.Ladder | ir.Map | ir.Oracle
+_D = TypeVar("_D", ir.Scenario, ir.Profile, ir.Mix, ir.Ladder, ir.Map, ir.Oracle)
+_T = TypeVar("_T")
 
 #: The oracles of `stdlib/oracles.carbon`, named in a hint when a file forgot to `use` it.
 _STDLIB_ORACLES = frozenset({"idempotency", "forward_only", "amounts", "ledger", "reconciliation"})
@@ -67,11 +70,11 @@ class _Scope:
                     continue
                 self.names[name] = (decl, dep_module.path)
 
-    def find(self, name: str, kind: type) -> _DeclKind | None:
+    def find(self, name: str, kind: type[_D]) -> _D | None:
         found = self.names.get(name)
         return found[0] if found and isinstance(found[0], kind) else None
 
-    def names_of(self, kind: type) -> list[str]:
+    def names_of(self, kind: type[_DeclKind]) -> list[str]:
         return [n for n, (d, _) in self.names.items() if isinstance(d, kind)]
 
 
@@ -154,6 +157,8 @@ class _Resolver:
                     self.check_expr(cond, param_set, vocabulary.METRICS, path, where="a check")
                 case ir.Probe() as probe:
                     self.check_probe(probe, param_set, scope, path)
+                case _:
+                    assert_never(check)
         seen: set[str] = set()
         for use in declared.oracles:
             if use.name in seen:
@@ -203,7 +208,7 @@ class _Resolver:
         for e in probe.expects:
             self.check_expr(e, params, (), path, where="a probe", fields=fields, prefixes=prefixes, maps=maps)
 
-    def _duplicates(self, items: Iterable, what: str, path: str, name_of) -> None:
+    def _duplicates(self, items: Iterable[_T], what: str, path: str, name_of: Callable[[_T], ir.Ident]) -> None:
         seen: set[str] = set()
         for item in items:
             ident = name_of(item)
@@ -262,7 +267,7 @@ class _Resolver:
                 self._unknown_decl(item.ladder, "retry ladder", ir.Ladder, scope, path,
                                    extra=vocabulary.RETRY_KEYWORDS)
 
-    def _unknown_decl(self, ident: ir.Ident, what: str, kind: type, scope: _Scope, path: str,
+    def _unknown_decl(self, ident: ir.Ident, what: str, kind: type[_DeclKind], scope: _Scope, path: str,
                       extra: Iterable[str] = ()) -> None:
         known = [*scope.names_of(kind), *extra]
         self.ctx.report("C0208", f"unknown {what} `{ident.name}`", path, ident.span, label=f"no such {what}",
@@ -336,8 +341,10 @@ class _Resolver:
                 case ir.Oracle(probes=probes):
                     for probe in probes:
                         self.check_probe(probe, set(), scope, module.path)
+                case ir.Use() | ir.Scenario():
+                    pass  # uses were followed by load_imports; scenarios are checked merged (check_scenario)
                 case _:
-                    pass
+                    assert_never(decl)
 
 
 def _template_names(text: str) -> set[str]:
@@ -368,7 +375,7 @@ def _map_key(key: ir.Ident | ir.StringLit) -> str:
     return key.name if isinstance(key, ir.Ident) else key.value
 
 
-def _all_clauses(action: ir.Action):
+def _all_clauses(action: ir.Action) -> Iterator[ir.Clause]:
     """Yield an action's clauses and those of its outcome mixes, nested ones included."""
     stack: list[ir.Clause] = list(action.clauses)
     if action.outcomes is not None:

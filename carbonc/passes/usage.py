@@ -6,6 +6,9 @@ in the same program — names it.
 
 from __future__ import annotations
 
+import contextlib
+from typing import assert_never
+
 from carbonc.ir import nodes as ir
 from carbonc.ir.walk import action_expressions, deliver_item_expressions, subexpressions
 from carbonc.passes._program import Context, Program
@@ -33,6 +36,8 @@ def _names(scenario: ir.Scenario) -> set[str]:
                     exprs.append(sel.quantity)
                 if sel is not None and sel.where is not None:
                     exprs.append(sel.where)
+            case _:
+                assert_never(check)
     names = {n.parts[0] for e in exprs for n in subexpressions(e) if isinstance(n, ir.Name)}
     return names | _template_names([c for c in scenario.checks if isinstance(c, ir.Probe)])
 
@@ -49,10 +54,8 @@ def _template_names(probes: list[ir.Probe]) -> set[str]:
     for probe in probes:
         for text in (probe.url, probe.body, *(h.value for h in probe.headers)):
             if text is not None:
-                try:
+                with contextlib.suppress(jinja2.TemplateSyntaxError):  # reported by check_types
                     names |= meta.find_undeclared_variables(env.parse(text.value))
-                except jinja2.TemplateSyntaxError:
-                    pass  # reported by check_types
     return names
 
 

@@ -11,7 +11,7 @@ from lark.exceptions import UnexpectedInput
 
 from carbonc.diagnostics import Diagnostic
 from carbonc.ir import nodes as ir
-from carbonc.source import Source, Span
+from carbonc.source import Source
 from carbonc.syntax import _parser
 from carbonc.syntax._errors import parse_error_diagnostic
 from carbonc.syntax._lower import lower, token_span
@@ -64,7 +64,7 @@ def _too_deep(source: Source) -> Diagnostic | None:
     return None
 
 
-def _expression_too_deep(tree: lark.Tree, source: Source) -> Diagnostic | None:
+def _expression_too_deep(tree: lark.Tree[lark.Token], source: Source) -> Diagnostic | None:
     """Find an expression nested more than MAX_EXPRESSION_DEPTH deep, walking the tree without
     recursion: `1+1+…` with thousands of operators is a tree thousands deep."""
     stack = [(tree, 0)]
@@ -121,19 +121,18 @@ def parse(source: Source) -> ParseResult:
             diag = parse_error_diagnostic(err, source, parser)
             if not errors or errors[-1] != diag:
                 errors.append(diag)
-            cut = _resync_point(source.text, err.pos_in_stream, cut)
-            if cut is None or len(errors) >= MAX_SYNTAX_ERRORS:
+            # None only for a token without a position, and the lexer makes none such.
+            resume = _resync_point(source.text, err.pos_in_stream or 0, cut)
+            if resume is None or len(errors) >= MAX_SYNTAX_ERRORS:
                 break
+            cut = resume
             # Blank what came before (keeping newlines) so positions stay those of the file.
             text = _BLANK.sub(" ", source.text[:cut]) + source.text[cut:]
             continue
         if not errors:
             tree = parsed
         break
-    comments = tuple(
-        ir.Comment(str(t), Span(t.start_pos, t.end_pos, t.line, t.column, t.end_line, t.end_column))
-        for t in sink.tokens
-    )
+    comments = tuple(ir.Comment(str(t), token_span(t)) for t in sink.tokens)
     if errors or tree is None:
         return ParseResult(None, comments, tuple(errors))
     too_deep = _expression_too_deep(tree, source)

@@ -12,7 +12,8 @@ from lark.exceptions import (
 )
 
 from carbonc.diagnostics import Diagnostic
-from carbonc.source import Source, Span
+from carbonc.source import Source
+from carbonc.syntax._lower import token_span
 
 #: How regex terminals are named to a person.
 _WORDS: dict[str, str] = {
@@ -113,15 +114,14 @@ def _diagnostic(err: UnexpectedInput, source: Source, parser: lark.Lark) -> Diag
         if tok.type == "MUL_OP" and text.startswith("/*", tok.start_pos):
             return _unterminated_comment(source, tok.start_pos)
         expected = describe_expected(set(err.accepts or err.expected), parser)
-        span = Span(tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column)
         return Diagnostic(
             code="C0101", message=f"expected {expected}, found {_found(tok)}", path=source.path,
-            span=span, label="unexpected here",
+            span=token_span(tok), label="unexpected here",
         )
     if isinstance(err, UnexpectedEOF):
         return _eof(set(err.expected), source, parser)
     if isinstance(err, UnexpectedCharacters):
-        pos = err.pos_in_stream
+        pos: int = err.pos_in_stream  # type: ignore[assignment]  # lark types it None; the lexer sets its offset
         ch = text[pos] if pos < len(text) else ""
         span = source.span_at(pos)
         if ch == '"':

@@ -46,7 +46,7 @@ def _cache_file(text: str) -> str | bool:
 
     Lark's own check covers the Python version too; keying on it keeps two interpreters that
     share a cache directory from overwriting each other's file on every start."""
-    py = "%d.%d" % sys.version_info[:2]
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
     options = repr(sorted(OPTIONS.items()))
     key = hashlib.sha256(f"{lark.__version__}\0{py}\0{options}\0{text}".encode()).hexdigest()[:16]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

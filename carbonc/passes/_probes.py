@@ -1,0 +1,61 @@
+"""Type-checks a scenario's checks: `expect` and `finding` conditions, and probes (their
+templates, headers, body, window and expectations)."""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from carbonc.domain import vocabulary
+from carbonc.ir import nodes as ir
+from carbonc.passes._exprs import BOOL, DURATION, ExprChecker
+
+
+class ProbeChecker(ExprChecker):
+    """Checks a scenario's `expect`, `finding` and probe checks, and oracles' probes."""
+
+    def check(self, check: ir.Check) -> None:
+        match check:
+            case ir.Expect(condition=cond, severity=sev):
+                self.want(cond, BOOL, "`expect`")
+            case ir.Finding(condition=cond, severity=sev):
+                self.want(cond, BOOL, "`finding when`")
+            case ir.Probe(severity=sev) as probe:
+                self.probe(probe)
+            case _:
+                assert_never(check)
+        if sev is not None:
+            self.option(sev, vocabulary.SEVERITIES, "severity")
+
+    def probe(self, probe: ir.Probe) -> None:
+        self.template(probe.url, "URL")
+        for header in probe.headers:
+            if not header.name.value or any(c in header.name.value for c in ' \t\r\n:'):
+                self.report("C0314", f"`{header.name.value}` is not an HTTP header name", header.name,
+                            label="not a header name", help="header names look like `X-Api-Key`")
+            self.template(header.value, "header")
+        if probe.body is not None:
+            self.template(probe.body, "body")
+            if probe.method in ("GET", "HEAD"):
+                self.report("C0314", f"a {probe.method} probe sends no body", probe.body, label="ignored",
+                            help="use POST, PUT or PATCH to send a body")
+        if probe.eventually is not None:
+            self.want(probe.eventually, DURATION, "`eventually within`")
+            self.non_negative(probe.eventually, "`eventually within`", minimum=1)
+        self.in_probe = True
+        try:
+            for e in probe.expects:
+                self.want(e, BOOL, "a probe `expect`")
+        finally:
+            self.in_probe = False
+        if not probe.expects:
+            self.report("C0314", "this probe expects nothing", probe.url, label="nothing to judge",
+                        help="add a line such as `expect status == 200`")
+
+    def template(self, text: ir.StringLit, what: str) -> None:
+        import jinja2  # only programs with probes pay for importing Jinja2
+
+        try:
+            jinja2.Environment(autoescape=False).parse(text.value)
+        except jinja2.TemplateSyntaxError as err:
+            self.report("C0314", f"the probe {what} is not a valid template: {err.message}", text,
+                        label="template error", help="templates look like `{{ base }}/orders/{{ order.ref }}`")
