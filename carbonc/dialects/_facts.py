@@ -175,7 +175,7 @@ def long_id(plan_id: str, length: int, salt: str) -> str:
 
 def digits(plan_id: str, length: int, salt: str) -> int:
     """A `length`-digit number derived from `plan_id` (Cashfree's numeric IDs)."""
-    low = 10 ** (length - 1)
+    low: int = 10 ** (length - 1)  # `length` is at least 1: an int, never a fraction
     return low + int.from_bytes(_digest(plan_id, salt, 16), "big") % (9 * low)
 
 
