@@ -72,8 +72,8 @@ class Facts:
     (None where there is none), and the clock: `now_ms` is the send time, `origin_ms` the epoch
     time of virtual time 0."""
 
-    __slots__ = ("message", "entity", "state", "previous", "reason", "code", "payment", "order", "now_ms",
-                 "origin_ms")
+    __slots__ = ("code", "entity", "message", "now_ms", "order", "origin_ms", "payment", "previous", "reason",
+                 "state")
 
     def __init__(self, message: Message, lookup: Lookup, now_ms: int, origin_ms: int):
         entity = lookup.get(message.entity)
