@@ -33,17 +33,16 @@ if TYPE_CHECKING:
     from carbonc.exec import PlanInput
     from carbonc.exec.tally import Tally
 
+    #: A parameter type giving a number (None: not given) from the command line's text or from a
+    #: default. Generic only for the type checker: click 8.1, still supported, cannot subscript it.
+    _NumberParam = click.ParamType[float | None, str | float | None]
+else:
+    _NumberParam = click.ParamType
+
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
-if TYPE_CHECKING:
-    #: A parameter type giving seconds (None: none given) from the command line's text or a
-    #: default. Generic only for the type checker: click 8.1, still supported, cannot subscript it.
-    _SecondsParam = click.ParamType[float | None, str | float | None]
-else:
-    _SecondsParam = click.ParamType
 
-
-class TimeScale(_SecondsParam):
+class TimeScale(_NumberParam):
     """`max`, or a positive number of virtual seconds per wall second."""
 
     name = "X|max"
@@ -61,7 +60,7 @@ class TimeScale(_SecondsParam):
         return scale
 
 
-class Seconds(_SecondsParam):
+class Seconds(_NumberParam):
     """A per-request deadline: a finite number of seconds, at least a millisecond."""
 
     name = "S"
