@@ -133,7 +133,8 @@ def format_path(path: Path, shown: str | None = None) -> FormatOutcome:
 
 
 def compile_source(source: Source, *, overrides: Mapping[str, str] | None = None, seed: int | None = None,
-                   scenario: str | None = None, delivery: DeliveryOverrides | None = None) -> CompiledPlan | CheckResult:
+                   scenario: str | None = None,
+                   delivery: DeliveryOverrides | None = None) -> CompiledPlan | CheckResult:
     """Check `source` and compile its scenario into a plan. Return the CompiledPlan, or the
     CheckResult whose diagnostics say why it could not be compiled."""
     from carbonc.compiler import compile_plan

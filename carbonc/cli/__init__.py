@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -23,7 +24,7 @@ from carbonc.cli._run import run
 class _Group(click.Group):
     """Usage errors (unknown flag, bad value) exit 2 with click's message, as the contract says."""
 
-    def main(self, *args, **kwargs):  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("prog_name", "carbonc")
         return super().main(*args, **kwargs)
 

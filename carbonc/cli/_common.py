@@ -7,16 +7,20 @@ import sys
 from collections.abc import Callable, Iterable
 from functools import wraps
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
+if TYPE_CHECKING:
+    from carbonc.api import CheckResult
+
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_CHANGES = 0, 1, 2, 3
 
-F = TypeVar("F", bound=Callable)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-def emit_diagnostics(result, stream=None) -> tuple[int, int]:
+def emit_diagnostics(result: CheckResult, stream: IO[Any] | None = None) -> tuple[int, int]:
     """Print a CheckResult's diagnostics; return (errors, warnings)."""
     from carbonc.diagnostics import render
 
@@ -31,7 +35,7 @@ def emit_diagnostics(result, stream=None) -> tuple[int, int]:
     return errors, warnings
 
 
-def fail(message: str, help: str | None = None, code: int = EXIT_INVALID) -> None:
+def fail(message: str, help: str | None = None, code: int = EXIT_INVALID) -> NoReturn:
     """Print `error: message` (and help) to stderr and exit with `code`."""
     click.echo(f"error: {message}", err=True)
     if help:
@@ -72,11 +76,11 @@ def shown(ref: str, path: Path) -> str:
     return shown_path(path) if ref != str(path) else ref
 
 
-def guard(func: F) -> F:
+def guard(func: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn an unexpected exception into a one-line internal-error message, not a traceback."""
 
     @wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return func(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
@@ -98,15 +102,15 @@ def guard(func: F) -> F:
         except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
             _internal_error(exc)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
-def _interrupted() -> None:
+def _interrupted() -> NoReturn:
     click.echo("interrupted", err=True)
     sys.exit(130)
 
 
-def _internal_error(exc: BaseException) -> None:
+def _internal_error(exc: BaseException) -> NoReturn:
     from carbonc.errors import InternalError
 
     click.echo(f"error: {InternalError(f'{type(exc).__name__}: {exc}')}", err=True)

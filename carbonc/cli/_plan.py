@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import click
 
@@ -27,12 +29,20 @@ from carbonc.domain.vocabulary import (
     DeliveryOverrides,
 )
 
+if TYPE_CHECKING:
+    from carbonc.compiler import CompiledPlan
+    from carbonc.plan.records import Header, Summary
+    from carbonc.source import Source
+
+    #: A plan as `carbonc plan` has it: header, summary, and the compiled plan (None: a saved one).
+    Loaded = tuple[Header, Summary, CompiledPlan | None]
+
 
 def _safe(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii")[:80]
 
 
-def _git_source(ref: str, new_path: Path):
+def _git_source(ref: str, new_path: Path) -> Source:
     """The NEW file's text at git revision `ref`, as a Source."""
     from carbonc.source import Source, SourceReadError, decode_source
 
@@ -58,14 +68,15 @@ def _git_source(ref: str, new_path: Path):
     return Source(path=shown_as, text=text, file=str(new_path.resolve()))
 
 
-def load(ref_path: tuple[str, Path] | None, source, overrides, seed, scenario, delivery=None):
-    """Return (header, summary, compiled-or-None) for a .carbon source or a saved plan; exit 2 on errors."""
+def load(origin: tuple[str, Path] | Source, overrides: Mapping[str, str], seed: int | None, scenario: str | None,
+         delivery: DeliveryOverrides | None = None) -> Loaded:
+    """Return (header, summary, compiled-or-None) for a file given as (reference, path), which
+    may be a saved plan, or for a .carbon source in hand; exit 2 on errors."""
     from carbonc.api import CheckResult, compile_source, read_or_diagnose
-    from carbonc.compiler import CompiledPlan
     from carbonc.plan.saved import is_saved_plan
 
-    if source is None and ref_path is not None:
-        ref, path = ref_path
+    if isinstance(origin, tuple):
+        ref, path = origin
         if is_saved_plan(path):
             from carbonc.plan.verify import PlanError, verify_plan
 
@@ -74,19 +85,19 @@ def load(ref_path: tuple[str, Path] | None, source, overrides, seed, scenario, d
             except PlanError as exc:
                 fail(f"`{ref}` is not a plan carbonc can use: {exc}")
             return header, summary, None
-        source = read_or_diagnose(path, shown(ref, path))
-    if isinstance(source, CheckResult):
-        emit_diagnostics(source)
-        sys.exit(EXIT_INVALID)
-    result = compile_source(source, overrides=overrides, seed=seed, scenario=scenario, delivery=delivery)
+        read = read_or_diagnose(path, shown(ref, path))
+        if isinstance(read, CheckResult):
+            emit_diagnostics(read)
+            sys.exit(EXIT_INVALID)
+        origin = read
+    result = compile_source(origin, overrides=overrides, seed=seed, scenario=scenario, delivery=delivery)
     if isinstance(result, CheckResult):
         emit_diagnostics(result)
         sys.exit(EXIT_INVALID)
-    assert isinstance(result, CompiledPlan)
     return result.header, result.summary, result
 
 
-def _with_digest(loaded):
+def _with_digest(loaded: Loaded) -> tuple[Header, Summary]:
     """(header, summary) with the summary's `records_sha256` filled in for a compiled plan, so a
     diff also sees records that changed without changing a count (an amount, a time)."""
     header, summary, compiled = loaded
@@ -104,7 +115,7 @@ def _with_digest(loaded):
     return header, msgspec.structs.replace(summary, records_sha256=digest.hexdigest())
 
 
-def check_provider(provider: str, header, summary) -> None:
+def check_provider(provider: str, header: Header, summary: Summary) -> None:
     """Exit 2 if the plan signs in a mode `provider` cannot produce; warn about events it never
     sends."""
     from carbonc.api import provider_problems
@@ -141,8 +152,9 @@ def check_provider(provider: str, header, summary) -> None:
 @click.option("--webhook-signature", "signature", type=click.Choice(list(SIGNATURE_MODES)), default=None,
               help="Sign every message in this mode (a forged mode adds an attacker's copy beside each).")
 @guard
-def plan(ref, assignments, seed, scenario, provider, fmt_, out, diff_ref, detailed_exitcode, repeat, order,
-         signature) -> None:
+def plan(ref: str, assignments: tuple[str, ...], seed: int | None, scenario: str | None, provider: str | None,
+         fmt_: Literal["text", "json"], out: Path | None, diff_ref: str | None, detailed_exitcode: bool,
+         repeat: int | None, order: Literal["sequence", "reverse", "random"] | None, signature: str | None) -> None:
     """Compile a scenario into its deterministic event plan and show what will happen."""
     import msgspec
 
@@ -156,7 +168,7 @@ def plan(ref, assignments, seed, scenario, provider, fmt_, out, diff_ref, detail
     if delivery and is_saved_plan(new_path):
         fail(f"`{ref}` is a saved plan, which the --webhook-order/-repeat/-signature flags cannot change",
              "plan the .carbon scenario with them")
-    header, summary, compiled = load((new_ref, new_path), None, overrides, seed, scenario, delivery)
+    header, summary, compiled = load((new_ref, new_path), overrides, seed, scenario, delivery)
     if provider is not None:
         check_provider(provider, header, summary)
 
@@ -179,13 +191,13 @@ def plan(ref, assignments, seed, scenario, provider, fmt_, out, diff_ref, detail
     from carbonc.plan.diff import diff, render
 
     if diff_ref.startswith("git:"):
-        old = load(None, _git_source(diff_ref[4:], new_path), overrides, seed, scenario, delivery)
+        old = load(_git_source(diff_ref[4:], new_path), overrides, seed, scenario, delivery)
     else:
         (old_ref, old_path), = resolve_refs([diff_ref])
-        old = load((old_ref, old_path), None, overrides, seed, scenario, delivery)
+        old = load((old_ref, old_path), overrides, seed, scenario, delivery)
     changes = diff(_with_digest(old), _with_digest((header, summary, compiled)))
     if fmt_ == "json":
-        payload = {"changes": {name: lines for name, lines in changes.groups}, "added": changes.added,
+        payload = {"changes": dict(changes.groups), "added": changes.added,
                    "changed": changes.changed, "removed": changes.removed}
         click.echo(msgspec.json.encode(payload, order="deterministic").decode())
     else:

@@ -3,14 +3,13 @@ record it, report it, and exit by the contract's codes."""
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
@@ -32,13 +31,24 @@ from carbonc.domain.vocabulary import (
 
 if TYPE_CHECKING:
     from carbonc.exec import PlanInput
+    from carbonc.exec.tally import Tally
 
-class TimeScale(click.ParamType):
+    #: A parameter type giving a number (None: not given) from the command line's text or from a
+    #: default. Generic only for the type checker: click 8.1, still supported, cannot subscript it.
+    _NumberParam = click.ParamType[float | None, str | float | None]
+else:
+    _NumberParam = click.ParamType
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+class TimeScale(_NumberParam):
     """`max`, or a positive number of virtual seconds per wall second."""
 
     name = "X|max"
 
-    def convert(self, value: Any, param: Any, ctx: Any) -> float | None:
+    def convert(self, value: str | float | None, param: click.Parameter | None,
+                ctx: click.Context | None) -> float | None:
         if value is None or value == "max":
             return None
         try:
@@ -50,12 +60,13 @@ class TimeScale(click.ParamType):
         return scale
 
 
-class Seconds(click.ParamType):
+class Seconds(_NumberParam):
     """A per-request deadline: a finite number of seconds, at least a millisecond."""
 
     name = "S"
 
-    def convert(self, value: Any, param: Any, ctx: Any) -> float | None:
+    def convert(self, value: str | float | None, param: click.Parameter | None,
+                ctx: click.Context | None) -> float | None:
         if value is None or isinstance(value, float):
             return value
         try:
@@ -67,7 +78,7 @@ class Seconds(click.ParamType):
         return seconds
 
 
-def delivery_options(func: Callable) -> Callable:
+def delivery_options(func: _Command) -> _Command:
     """The options `carbonc run` and `carbon run` share."""
     options = [
         click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
@@ -109,11 +120,14 @@ def delivery_options(func: Callable) -> Callable:
         click.option("--callback-url", default=None, metavar="URL", help="POST the JSON summary here when done."),
         click.option("--output", type=click.Choice(["terminal", "json"]), default="terminal", show_default=True),
     ]
-    return functools.reduce(lambda f, option: option(f), reversed(options), func)
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
 def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str | None, secret: str | None,
-             previous_secret: str | None, repeat: int | None, order: str | None, signature: str | None, ci: bool,
+             previous_secret: str | None, repeat: int | None,
+             order: Literal["sequence", "reverse", "random"] | None, signature: str | None, ci: bool,
              callback_url: str | None, output: str, seed: int | None = None, scenario: str | None = None,
              app: str | None = None, app_path: str = "/webhooks", concurrency: int = 10, timeout: float | None = None,
              time_scale: float | None = None, db: Path | None = None, junit: Path | None = None,
@@ -136,7 +150,7 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
         notes.append("--ci applies only with --webhook-url; ignored")  # as carbon-layer did
         ci = False
     overrides = parse_assignments(assignments)
-    delivery = DeliveryOverrides(order=order, repeat=repeat, signature=signature)  # type: ignore[arg-type]  # click checked `order` against OVERRIDE_ORDERS
+    delivery = DeliveryOverrides(order=order, repeat=repeat, signature=signature)
     plan = _load_plan(ref, overrides, seed, scenario, delivery)
     asgi = _import_app(app) if app else None
 
@@ -304,10 +318,10 @@ def _import_app(spec: str) -> Any:
 class _Progress:
     """Redraws one progress line on stderr, at most a few times a second."""
 
-    def __init__(self, render: Callable[..., str]):
+    def __init__(self, render: Callable[[Tally, float], str]):
         self.render, self.start, self.drawn = render, time.monotonic(), False
 
-    def __call__(self, tally: Any) -> None:
+    def __call__(self, tally: Tally) -> None:
         line = self.render(tally, time.monotonic() - self.start)
         sys.stderr.write("\r\x1b[2K" + line)
         sys.stderr.flush()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -41,7 +42,10 @@ _CREDENTIALS = {
 }
 
 
-def _credential_options(func):
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def _credential_options(func: _Command) -> _Command:
     for flags in reversed(_CREDENTIALS.values()):
         for flag, env, label in reversed(flags):
             func = click.option(flag, envvar=env, default=None, show_envvar=True, metavar="TEXT",

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from carbonc.dialects._facts import Facts, Lookup
@@ -55,7 +56,7 @@ class Secrets:
     For Juspay the secret is `username:password`, the Basic-auth credentials.
     """
 
-    __slots__ = ("_current", "_previous", "_keys")
+    __slots__ = ("_current", "_keys", "_previous")
 
     def __init__(self, current: str, previous: str | None = None):
         if not current:
@@ -139,8 +140,8 @@ class Dialect:
 
     name: ClassVar[str]
     modes: ClassVar[frozenset[str]]
-    not_applicable: ClassVar[Mapping[str, str]] = {}
-    verdict_overrides: ClassVar[Mapping[str, str]] = {}
+    not_applicable: ClassVar[Mapping[str, str]] = MappingProxyType({})
+    verdict_overrides: ClassVar[Mapping[str, str]] = MappingProxyType({})
     #: Neutral event -> the provider's event name.
     events: Mapping[str, str]
     #: Neutral event -> why the provider sends nothing for it.

@@ -72,8 +72,8 @@ class Facts:
     (None where there is none), and the clock: `now_ms` is the send time, `origin_ms` the epoch
     time of virtual time 0."""
 
-    __slots__ = ("message", "entity", "state", "previous", "reason", "code", "payment", "order", "now_ms",
-                 "origin_ms")
+    __slots__ = ("code", "entity", "message", "now_ms", "order", "origin_ms", "payment", "previous", "reason",
+                 "state")
 
     def __init__(self, message: Message, lookup: Lookup, now_ms: int, origin_ms: int):
         entity = lookup.get(message.entity)
@@ -175,7 +175,7 @@ def long_id(plan_id: str, length: int, salt: str) -> str:
 
 def digits(plan_id: str, length: int, salt: str) -> int:
     """A `length`-digit number derived from `plan_id` (Cashfree's numeric IDs)."""
-    low = 10 ** (length - 1)
+    low: int = 10 ** (length - 1)  # `length` is at least 1: an int, never a fraction
     return low + int.from_bytes(_digest(plan_id, salt, 16), "big") % (9 * low)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -72,11 +73,11 @@ class Cashfree(Dialect):
 
     name = "cashfree"
     modes = BASE_MODES | {"old_secret", "reserialized", "ms_vs_s"}
-    not_applicable = {
+    not_applicable = MappingProxyType({
         "stale": _NO_TOLERANCE, "future": _NO_TOLERANCE,
         "rotation": "cashfree sends one signature",
         "bad_basic_auth": "only juspay authenticates with HTTP Basic auth",
-    }
+    })
 
     def __init__(self, *, version: str = "2025-01-01", subscription_status_event: str | None = None):
         if version not in VERSIONS:

@@ -15,6 +15,7 @@ product's docs.
 from __future__ import annotations
 
 import hashlib
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -80,11 +81,11 @@ class Juspay(Dialect):
 
     name = "juspay"
     modes = BASE_MODES | {"bad_basic_auth"}
-    not_applicable = {
+    not_applicable = MappingProxyType({
         "stale": _NOTHING_SIGNED, "future": _NOTHING_SIGNED, "ms_vs_s": _NOTHING_SIGNED,
         "reserialized": _NOTHING_SIGNED, "rotation": _NOTHING_SIGNED,
         "old_secret": "juspay sends the credentials currently set in its dashboard; there is no old secret",
-    }
+    })
 
     def __init__(self, *, merchant_id: str = "carbonc_merchant"):
         self.merchant_id = merchant_id
@@ -115,10 +116,7 @@ class Juspay(Dialect):
 
     def payload(self, f: Facts) -> bytes:
         event = self.events[f.message.event]
-        if f.entity.kind == "mandate":
-            content = {"mandate": _mandate(f)}
-        else:
-            content = {"order": self._order(f)}
+        content = {"mandate": _mandate(f)} if f.entity.kind == "mandate" else {"order": self._order(f)}
         return _ENCODE({"id": f"evt_V2_{hex_id(f.message.id, 32, 'juspay_event')}", "event_name": event,
                         "date_created": iso_utc(f.event_ms), "content": content})
 

@@ -13,6 +13,7 @@ only reconciliation can notice).
 from __future__ import annotations
 
 import hmac
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -69,12 +70,12 @@ class Razorpay(Dialect):
 
     name = "razorpay"
     modes = BASE_MODES | {"old_secret", "reserialized"}
-    not_applicable = {
+    not_applicable = MappingProxyType({
         "stale": _NO_TIMESTAMP, "future": _NO_TIMESTAMP, "ms_vs_s": _NO_TIMESTAMP,
         "rotation": "razorpay sends one signature; a retry after a secret change is signed with the "
                     "old secret: use `old_secret`",
         "bad_basic_auth": "only juspay authenticates with HTTP Basic auth",
-    }
+    })
 
     def __init__(self, *, account_id: str = "acc_CarboncTestAcc", upi_timeout: str = "failed"):
         if upi_timeout not in ("failed", "silent"):
@@ -136,10 +137,12 @@ class Razorpay(Dialect):
             return None
         kind = f.entity.kind
         amount, method = payment.amount_minor, payment.method or "card"
-        if kind == "payment":
-            status = "failed" if f.state in ("failed", "timed_out") else f.state
-        else:
+        if kind != "payment":
             status = "captured"
+        elif f.state in ("failed", "timed_out"):
+            status = "failed"
+        else:
+            status = f.state
         refunded = f.entity.amount_minor if kind == "refund" and f.state != "failed" else 0
         if refunded and refunded >= amount:
             status = "refunded"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -40,7 +41,7 @@ class Standard(Dialect):
 
     name = "standard"
     modes = BASE_MODES | {"stale", "future", "old_secret", "rotation", "reserialized", "ms_vs_s"}
-    not_applicable = {"bad_basic_auth": "only juspay authenticates with HTTP Basic auth"}
+    not_applicable = MappingProxyType({"bad_basic_auth": "only juspay authenticates with HTTP Basic auth"})
 
     def __init__(self) -> None:
         self.events = {e: e for e in NEUTRAL_EVENTS}

@@ -10,6 +10,7 @@ any match passes (`rotation`). Each retry gets a new `t` and signature, so `t` i
 from __future__ import annotations
 
 import hmac
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -60,10 +61,10 @@ _DISPUTE_REASONS = frozenset({
 # status in the neutral state it left.
 _PREVIOUS_STATUS = {
     "refund.processed": {"created": "pending"},
-    **dict.fromkeys(("dispute.under_review", "dispute.won", "dispute.lost", "dispute.closed"),
-                    {"created": "needs_response", "under_review": "under_review"}),
-    **dict.fromkeys(("mandate.confirmed", "mandate.rejected", "mandate.cancelled"),
-                    {"created": "pending", "confirmed": "active", "active": "active", "paused": "inactive"}),
+    **{event: {"created": "needs_response", "under_review": "under_review"}
+       for event in ("dispute.under_review", "dispute.won", "dispute.lost", "dispute.closed")},
+    **{event: {"created": "pending", "confirmed": "active", "active": "active", "paused": "inactive"}
+       for event in ("mandate.confirmed", "mandate.rejected", "mandate.cancelled")},
 }
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -75,12 +76,12 @@ class Stripe(Dialect):
 
     name = "stripe"
     modes = BASE_MODES | {"stale", "future", "old_secret", "rotation", "reserialized"}
-    verdict_overrides = {"future": "accept"}
-    not_applicable = {
+    verdict_overrides = MappingProxyType({"future": "accept"})
+    not_applicable = MappingProxyType({
         "ms_vs_s": "stripe's `t` is in seconds and its verifier accepts any future time, so a "
                    "timestamp in milliseconds still verifies: use `future`",
         "bad_basic_auth": "only juspay authenticates with HTTP Basic auth",
-    }
+    })
 
     def __init__(self, *, api_version: str = "2024-06-20"):
         self.api_version = api_version

@@ -59,8 +59,8 @@ class Clock:
 class Job:
     """One attempt to make: the message, which attempt, and its virtual time."""
 
-    __slots__ = ("message", "message_id", "event_type", "fault", "root", "delivery", "attempt", "virtual_ms",
-                 "token")
+    __slots__ = ("attempt", "delivery", "event_type", "fault", "message", "message_id", "root", "token",
+                 "virtual_ms")
 
     def __init__(self, message: Message, message_id: str, event_type: str, fault: str | None, root: str,
                  delivery: Delivery, attempt: int, virtual_ms: int):
@@ -142,12 +142,15 @@ class Deliverer:
                 # taken from the source, finishes.
                 self._retries.clear()
             retry = self._retries[0][1] if self._retries else None
-            if upcoming is None and retry is None:
+            if upcoming is not None and (retry is None or upcoming.key() <= retry.key()):
+                job = upcoming
+            elif retry is not None:
+                job = retry
+            else:
                 if self._in_flight == 0:
                     return
                 await self._wait_for_change()
                 continue
-            job = upcoming if retry is None or (upcoming is not None and upcoming.key() <= retry.key()) else retry
             floor = self._floor(job.root)
             if floor is not None and floor < job.key():
                 await self._wait_for_change()  # an attempt in flight may yet be retried before it

@@ -9,14 +9,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Literal
 
 import msgspec
 import trio
 
 from carbonc.dialects import EntityIndex, Secrets, get_dialect
 from carbonc.errors import CarbonError, ExecutionError, InternalError, StoreError
-from carbonc.exec._deliver import Breaker, Clock, Deliverer, Job
+from carbonc.exec._deliver import Breaker, Clock, Deliverer, Job, Sender
 from carbonc.exec.facts import GatewayFacts
 from carbonc.exec.gateway import SimulatedGateway, default_secret
 from carbonc.exec.model import PlanInput, RunOptions, RunResult, TimelineStep, Verdict
@@ -127,7 +127,7 @@ class PreparedRun:
             await watching.start(self._watch_signals)
             try:
                 result = await self._main()
-            except BaseException as exc:  # raised below, as it was, not wrapped in a group
+            except BaseException as exc:  # noqa: BLE001 - Ctrl-C too: re-raised below as it was, not in a group
                 failure = exc
             watching.cancel_scope.cancel()
         if failure is not None:
@@ -155,7 +155,7 @@ class PreparedRun:
                     writer.close()
         except* CarbonError as group:  # StoreError (a full disk) or ExecutionError, from any task
             self.status, self.error = "failed", str(_first(group))
-        except* Exception as group:  # a bug: still say how the run ended, then report it
+        except* Exception as group:  # noqa: BLE001 - a bug: still say how the run ended, then report it
             leaf = _first(group)
             self.status, self.error = "failed", str(InternalError(f"{type(leaf).__name__}: {leaf}"))
         checks: list[Verdict] = []
@@ -180,7 +180,7 @@ class PreparedRun:
                          self.warnings, self.error, self.probe_results, timelines, self.probe_s,
                          self._breaker_note())
 
-    async def _deliver_all(self, writer: Writer, plan_hash: Any) -> None:
+    async def _deliver_all(self, writer: Writer, plan_hash: hashlib._Hash) -> None:
         encoder = msgspec.json.Encoder()
         records = self.plan.records()
 
@@ -203,6 +203,8 @@ class PreparedRun:
 
         plan = read()
         header = next(plan)
+        if not isinstance(header, Header):
+            raise ExecutionError("the plan is inconsistent: it does not start with its header")
         try:
             await self._run_plan(plan, header, writer)
         finally:
@@ -295,12 +297,16 @@ class PreparedRun:
         options = self.probe_options
         if self.options.app is not None and self.target is None and options.base is None:
             app = self.options.app
-            connect: Callable[[], StateSender] = lambda: AppStateSender(app)
+
+            def connect() -> StateSender:
+                return AppStateSender(app)
         else:
             import ssl
 
             context = ssl.create_default_context()
-            connect = lambda: HttpStateSender(context)
+
+            def connect() -> StateSender:
+                return HttpStateSender(context)
         prober = Prober(self.plan.header.probes, self.facts, options, dict(self.plan.header.params), self.dialect.ref,
                         connect)
         self.probe_results = await prober.run()
@@ -312,15 +318,16 @@ class PreparedRun:
     def _has_target(self) -> bool:
         return self.target is not None or self.options.app is not None
 
-    def _connector(self) -> Callable[[], Any]:
-        if self.target is not None:
+    def _connector(self) -> Callable[[], Sender]:
+        target, app, path = self.target, self.options.app, self.options.app_path
+        if target is not None:
             import ssl
 
-            context = ssl.create_default_context() if self.target.scheme == "https" else None
-            target = self.target
+            context = ssl.create_default_context() if target.scheme == "https" else None
             return lambda: Connection(target, context)
-        app, path = self.options.app, self.options.app_path
-        return lambda: AppConnection(app, path)
+        if app is not None:
+            return lambda: AppConnection(app, path)
+        raise InternalError("a run without a webhook target has nothing to deliver to")
 
     async def _watch_signals(self, *,
                              task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -370,9 +377,9 @@ class PreparedRun:
 
         metrics = {**entity_metrics(self.plan.summary), **self.tally.delivery_metrics()}
         rows = []
-        for check, c in zip(self.plan.header.checks, evaluate_checks(self.plan.header.checks, metrics)):
+        for check, c in zip(self.plan.header.checks, evaluate_checks(self.plan.header.checks, metrics), strict=True):
             on_handler = any(m.startswith("deliveries") for m in metric_names(check.expr))
-            subject = "handler" if on_handler else "scenario"
+            subject: Literal["handler", "scenario"] = "handler" if on_handler else "scenario"
             if not self._has_target() and on_handler:
                 # Nothing was delivered: a check on the handler's answers has nothing to judge,
                 # and must not pass as if the handler had answered well.

@@ -28,7 +28,7 @@ class GatewayFacts:
         # A refund's or dispute's order is its payment's parent: remember payments' orders only
         # when such a probe needs them (a dict entry per payment otherwise wasted).
         self._orders_of_payments = any(p.kind in ("refund", "dispute") for p in probes)
-        self._fields: dict[str, dict[str, object]] = {}
+        self._fields: dict[str, dict[str, str | int]] = {}
         self._order_of: dict[str, str] = {}
         #: currency -> total name -> minor units.
         self.totals: dict[str, dict[str, int]] = {}
@@ -55,7 +55,7 @@ class GatewayFacts:
         if entity.id not in self.watched:
             return
         failure = next((t for t in reversed(entity.transitions) if t.reason or t.code), None)
-        fields: dict[str, object] = {
+        fields: dict[str, str | int] = {
             "id": entity.id, "ref": entity.id, "state": entity.state, "amount": entity.amount_minor,
             "currency": entity.currency, "method": entity.method or "",
             "reason": (failure.reason if failure else None) or entity.attrs.get("reason") or "",
@@ -72,17 +72,17 @@ class GatewayFacts:
     def _total(self, currency: str) -> dict[str, int]:
         return self.totals.setdefault(currency, dict.fromkeys(("captured", "refunded", "disputed", "lost"), 0))
 
-    def _roll_up(self, child: Entity, parent: dict[str, object], ever: set[str]) -> None:
+    def _roll_up(self, child: Entity, parent: dict[str, str | int], ever: set[str]) -> None:
         if child.kind == "payment":
-            parent["payments"] = int(parent["payments"]) + 1  # type: ignore[call-overload]
+            parent["payments"] = int(parent["payments"]) + 1
             if "captured" in ever:
-                parent["amount_paid"] = int(parent["amount_paid"]) + child.amount_minor  # type: ignore[call-overload]
+                parent["amount_paid"] = int(parent["amount_paid"]) + child.amount_minor
                 parent["payment"] = child.id
         elif child.kind == "refund" and child.state == "processed":
-            parent["amount_refunded"] = int(parent["amount_refunded"]) + child.amount_minor  # type: ignore[call-overload]
-            parent["refunds"] = int(parent["refunds"]) + 1  # type: ignore[call-overload]
+            parent["amount_refunded"] = int(parent["amount_refunded"]) + child.amount_minor
+            parent["refunds"] = int(parent["refunds"]) + 1
         elif child.kind == "dispute":
-            parent["disputes"] = int(parent["disputes"]) + 1  # type: ignore[call-overload]
+            parent["disputes"] = int(parent["disputes"]) + 1
 
     def fields(self, entity_id: str, kind: str) -> dict[str, object] | None:
         """The entity's fields as a probe sees them, `delivered` included; None if unknown."""

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import msgspec
 
 from carbonc.errors import ExecutionError
 from carbonc.exec.probes import ProbeOptions, ProbeResult
 from carbonc.exec.tally import Tally
+from carbonc.exec.transport import ASGIApp
 from carbonc.plan.records import Header, Record, Summary
+
+if TYPE_CHECKING:
+    from carbonc.compiler import CompiledPlan
 
 
 class PlanInput(NamedTuple):
@@ -22,7 +27,7 @@ class PlanInput(NamedTuple):
     records: Callable[[], Iterator[Record]]
 
     @classmethod
-    def from_compiled(cls, plan: Any) -> PlanInput:
+    def from_compiled(cls, plan: CompiledPlan) -> PlanInput:
         return cls(plan.header, plan.summary, plan.records)
 
     @classmethod
@@ -50,14 +55,14 @@ class Verdict(msgspec.Struct, frozen=True, kw_only=True):
     webhooks) or `merchant` (its state, by probes). A probe's rows carry the `request` as sent (no
     header values), the time it took and the requests it made (`polls`)."""
 
-    kind: str
+    kind: Literal["expect", "finding", "probe"]
     name: str
     severity: str | None
     passed: bool | None
     expected: str | None
     actual: str | None
     message: str | None
-    subject: str | None = None
+    subject: Literal["scenario", "handler", "merchant"] | None = None
     entity_id: str | None = None
     request: str | None = None
     elapsed_ms: float | None = None
@@ -90,7 +95,7 @@ class RunOptions(msgspec.Struct, kw_only=True):
 
     provider: str = "mock"
     url: str | None = None
-    app: Any = None
+    app: ASGIApp | None = None
     app_path: str = "/webhooks"
     app_name: str | None = None
     secret: str | None = None
@@ -125,9 +130,9 @@ class RunResult(NamedTuple):
     rows_written: int
     warnings: list[str]
     error: str | None
-    probes: list[ProbeResult] = []
+    probes: Sequence[ProbeResult] = ()
     #: The first failing entities' order trees as sent (see `Store.timeline`).
-    timelines: dict[str, list[TimelineStep]] = {}
+    timelines: Mapping[str, list[TimelineStep]] = MappingProxyType({})
     #: Seconds spent probing the merchant's state, within `elapsed_s`.
     probe_s: float = 0.0
     #: Set when the circuit breaker stopped the run's sending: why.
@@ -136,7 +141,7 @@ class RunResult(NamedTuple):
     @property
     def passed(self) -> bool:
         """The run completed with the endpoint up, every `expect` held and every probe found the
-        merchant's state right. Findings report facts of the scenario (a finding that fires is in the summary)
-        and checks not judged are neither."""
+        merchant's state right. Findings report facts of the scenario (a finding that fires is in the
+        summary) and checks not judged are neither."""
         return self.status == "completed" and self.endpoint_down is None and all(
             c.passed is not False for c in self.checks if c.kind in ("expect", "probe") and c.entity_id is None)

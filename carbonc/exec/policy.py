@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from carbonc.errors import ExecutionError
 from carbonc.plan.records import Policy
 
 _M, _H = 60_000, 3_600_000
@@ -44,14 +45,18 @@ class Delivery(NamedTuple):
 
 def resolve(policy: Policy, provider: str, timeout_s: float | None) -> Delivery:
     """Complete `policy` for `provider`; `timeout_s` (the --timeout flag) wins over both."""
-    if policy.retry == "gateway":
+    if isinstance(policy.retry, tuple):
+        ladder = policy.retry
+    elif policy.retry == "gateway":
         ladder = GATEWAY_LADDERS[provider]
     elif policy.retry == "none":
         ladder = ()
     else:
-        ladder = tuple(policy.retry)
+        raise ExecutionError(f"the plan is inconsistent: delivery policy {policy.id} has retry "
+                             f"`{policy.retry}` (not `gateway`, `none` or a list of waits)")
     if timeout_s is None:
-        timeout_s = policy.timeout_ms / 1000 if policy.timeout_ms else GATEWAY_TIMEOUT_S.get(provider, DEFAULT_TIMEOUT_S)
+        timeout_s = (policy.timeout_ms / 1000 if policy.timeout_ms
+                     else GATEWAY_TIMEOUT_S.get(provider, DEFAULT_TIMEOUT_S))
     classes = frozenset(s for s in policy.fail_on if not s.isdigit())
     statuses = frozenset(int(s) for s in policy.fail_on if s.isdigit())
     return Delivery(ladder, timeout_s, classes, statuses)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 import re
+import ssl
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
-from typing import Any, Protocol
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 import msgspec
 import trio
@@ -27,9 +28,12 @@ import trio
 from carbonc.domain.values import EvalError
 from carbonc.errors import ExecutionError
 from carbonc.exec.facts import GatewayFacts
-from carbonc.exec.transport import Connection, Fetched, parse_target
+from carbonc.exec.transport import ASGIApp, Connection, Fetched, parse_target
 from carbonc.plan.judge import Unmeasured, condition_text, evaluate_expr
 from carbonc.plan.records import Probe
+
+if TYPE_CHECKING:
+    from jinja2 import Template
 
 #: Bytes of a state API's answer read at most; a larger answer is judged on none of it.
 MAX_ANSWER_BYTES = 1 << 20
@@ -128,10 +132,11 @@ class Prober:
         self.probes, self.facts, self.options = probes, facts, options
         self.params, self.ref, self.connect = params, ref, connect
         self._jinja = jinja2
-        common = dict(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
-        self._url_env = ImmutableSandboxedEnvironment(finalize=_finalize_url, **common)  # type: ignore[arg-type]
-        self._text_env = ImmutableSandboxedEnvironment(**common)  # type: ignore[arg-type]
-        self._compiled: dict[str, tuple[Any, list[tuple[str, Any]], Any]] = {}
+        self._url_env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
+                                                      keep_trailing_newline=True, finalize=_finalize_url)
+        self._text_env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
+                                                       keep_trailing_newline=True)
+        self._compiled: dict[str, tuple[Template, list[tuple[str, Template]], Template | None]] = {}
 
     async def run(self) -> list[ProbeResult]:
         """Every probe's results, in plan order."""
@@ -145,23 +150,25 @@ class Prober:
             results: list[EntityResult | None] = [None] * max(1, len(probe.entities))
             limiter = trio.CapacityLimiter(self.options.concurrency)
             jobs = iter(enumerate(probe.entities if probe.kind is not None else (None,)))
-
-            async def worker() -> None:
-                sender = self.connect()
-                try:
-                    for index, entity in jobs:
-                        async with limiter:
-                            results[index] = await self._probe_one(sender, probe, entity, deadline)
-                finally:
-                    with trio.CancelScope(shield=True):
-                        await sender.aclose()
-
             async with trio.open_nursery() as nursery:
                 for _ in range(min(self.options.concurrency, len(results))):
-                    nursery.start_soon(worker)
+                    nursery.start_soon(self._worker, probe, deadline, jobs, limiter, results)
             done = [r for r in results if r is not None]
             out.append(ProbeResult(probe=probe, results=done))
         return out
+
+    async def _worker(self, probe: Probe, deadline: float, jobs: Iterator[tuple[int, str | None]],
+                      limiter: trio.CapacityLimiter, results: list[EntityResult | None]) -> None:
+        """Probe entities taken from `jobs` (shared with the probe's other workers) over one
+        sender of its own, each result into its place in `results`."""
+        sender = self.connect()
+        try:
+            for index, entity in jobs:
+                async with limiter:
+                    results[index] = await self._probe_one(sender, probe, entity, deadline)
+        finally:
+            with trio.CancelScope(shield=True):
+                await sender.aclose()
 
     async def _probe_one(self, sender: StateSender, probe: Probe, entity: str | None, deadline: float) -> EntityResult:
         started = trio.current_time()
@@ -256,7 +263,7 @@ class Prober:
         headers = {**headers, **self.options.headers}
         return probe.method, str(parsed), headers, body
 
-    def _templates(self, probe: Probe) -> tuple[Any, list[tuple[str, Any]], Any]:
+    def _templates(self, probe: Probe) -> tuple[Template, list[tuple[str, Template]], Template | None]:
         """The probe's templates, compiled once (compiling costs more than rendering)."""
         found = self._compiled.get(probe.name)
         if found is None:
@@ -289,7 +296,8 @@ class Prober:
             except Unmeasured as exc:
                 failures.append(f"field: the answer has no `{exc.args[0]}`")
             except (EvalError, ArithmeticError, TypeError, ValueError) as exc:
-                failures.append(f"value: {condition_text(expect.expr)} cannot be evaluated ({exc or type(exc).__name__})")
+                failures.append(f"value: {condition_text(expect.expr)} cannot be evaluated "
+                                f"({exc or type(exc).__name__})")
         observed = answer.observed()
         return not failures, observed, "; ".join(dict.fromkeys(failures)) or None
 
@@ -317,7 +325,7 @@ class HttpStateSender:
     executor's own HTTP/1.1 client (a shared httpx pool spent ~1 ms of CPU per request on its
     bookkeeping, more than the rest of a probe together)."""
 
-    def __init__(self, ssl_context: Any = None):
+    def __init__(self, ssl_context: ssl.SSLContext | None = None):
         self._ssl = ssl_context
         self._connections: dict[tuple[str, str, int], Connection] = {}
 
@@ -338,7 +346,7 @@ class HttpStateSender:
 class AppStateSender:
     """An ASGI app called in-process (`--app`): the probes ask the app that took the webhooks."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: ASGIApp):
         import httpx
 
         self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app",
@@ -397,7 +405,7 @@ def redacted(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
 
 
-def _port(parts: Any) -> int | None:
+def _port(parts: SplitResult) -> int | None:
     try:
         return parts.port
     except ValueError:
@@ -416,16 +424,17 @@ class _Answer(Mapping[str, Any]):
     """The names an expectation reads: `status`, `json.…`, `headers.…` of the answer, and the
     gateway's values; records what was read, for the failure's `observed` text."""
 
-    def __init__(self, status: int, raw: bytes, headers: dict[str, str], values: dict[str, Any]):
-        self.status, self.raw, self.headers, self.values = status, raw, headers, values
+    def __init__(self, status: int, raw: bytes, headers: dict[str, str], known: dict[str, Any]):
+        # The gateway's values are `known`, not `values`: that name is Mapping's method.
+        self.status, self.raw, self.headers, self.known = status, raw, headers, known
         self._json: Any = _UNREAD
         self.read: dict[str, Any] = {}
 
     def _lookup(self, name: str) -> Any:
         if name == "status":
             return self.status
-        if name in self.values:
-            return self.values[name]
+        if name in self.known:
+            return self.known[name]
         head, _, rest = name.partition(".")
         if head == "headers":
             # Names cannot hold `-`: `headers.content_type` reads `Content-Type`.
@@ -493,7 +502,8 @@ def _language_value(node: Any) -> Any:
     of ±40 is refused: `1e1000000` would cost seconds of arithmetic per comparison."""
     if isinstance(node, Decimal):
         _, digits, exponent = node.as_tuple()
-        if not node.is_finite() or len(digits) > 40 or not -40 <= exponent <= 40:  # type: ignore[operator]
+        # Only an infinity or a NaN has a letter (`F`, `n`, `N`) for its exponent.
+        if not isinstance(exponent, int) or len(digits) > 40 or not -40 <= exponent <= 40:
             raise ValueError("a number too large or too precise to judge")
     elif isinstance(node, float) and not math.isfinite(node):
         raise ValueError("not a finite number")

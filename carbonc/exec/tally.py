@@ -26,7 +26,6 @@ class Tally:
         self.errors: Counter[str] = Counter()
         self.latencies = array("d")
         self.metrics: Counter[str] = Counter()
-        #: The first mismatched answer for each fault: (outcome, status, error, snippet).
         #: The first mismatched answer per fault: (outcome, status, error, snippet, which delivery).
         self.samples: dict[str, tuple[str, int | None, str | None, str, str]] = {}
 
@@ -36,8 +35,8 @@ class Tally:
         self.by_event[(row.event_type, row.outcome)] += 1
         self.by_fault[(fault or "none", row.verdict_ok)] += 1
         if not row.verdict_ok and (fault or "none") not in self.samples:
-            self.samples[fault or "none"] = (row.outcome, row.status_code, row.error, (row.response_snippet or "")[:100],
-                                             f"{row.event_type} {row.delivery_id}")
+            self.samples[fault or "none"] = (row.outcome, row.status_code, row.error,
+                                             (row.response_snippet or "")[:100], f"{row.event_type} {row.delivery_id}")
         if row.error:
             self.errors[row.error] += 1
         self.latencies.append(row.latency_ms)

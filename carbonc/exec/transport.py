@@ -25,7 +25,9 @@ import re
 import select
 import socket
 import ssl
-from typing import NamedTuple
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import suppress
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import trio
@@ -39,6 +41,14 @@ MAX_BODY_BYTES = 64 * 1024
 _USER_AGENT = "carbonc-webhooks/1"
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) (\d{3})(?: .*)?")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+#: An ASGI application (`--app module:attr`): called with the connection's scope, and `receive`
+#: and `send` for its event messages (plain dicts: ASGI gives them no narrower type).
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[MutableMapping[str, Any]]],
+     Callable[[MutableMapping[str, Any]], Awaitable[None]]],
+    Awaitable[None],
+]
 
 
 class Answer(NamedTuple):
@@ -178,11 +188,9 @@ class Connection:
     async def aclose(self) -> None:
         if self._stream is not None:
             stream, self._stream, self._buffer = self._stream, None, b""
-            with trio.CancelScope(shield=True), trio.move_on_after(1):
-                try:
-                    await stream.aclose()
-                except (trio.BrokenResourceError, OSError, ssl.SSLError, trio.ClosedResourceError):
-                    pass
+            with (trio.CancelScope(shield=True), trio.move_on_after(1),
+                  suppress(trio.BrokenResourceError, OSError, ssl.SSLError, trio.ClosedResourceError)):
+                await stream.aclose()
 
     def _request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
         # Our own headers, written directly: the dialects produce them, so there is nothing to
@@ -208,9 +216,8 @@ class Connection:
         keep = False
         with trio.move_on_at(deadline) as scope:
             try:
-                if self._stream is None:
-                    await self._open()
-                await self._stream.send_all(request)  # type: ignore[union-attr]
+                stream = self._stream if self._stream is not None else await self._open()
+                await stream.send_all(request)
                 status, body, fields, keep, error = await self._response()
             except _Failure as failure:
                 error = failure.kind
@@ -230,7 +237,8 @@ class Connection:
             await self.aclose()
         return status, body, fields, error
 
-    async def _open(self) -> None:
+    async def _open(self) -> trio.abc.Stream:
+        """Connect (and shake hands, for https); the new stream is also the connection's."""
         t = self.target
         try:
             stream: trio.abc.Stream = await trio.open_tcp_stream(t.host, t.port)
@@ -249,6 +257,7 @@ class Connection:
                 raise
             stream = tls
         self._stream, self._buffer, self._served = stream, b"", 0
+        return stream
 
     async def _response(self) -> tuple[int, bytes, dict[bytes, bytes], bool, str | None]:
         """Read one response: (status, body up to `max_body`, header fields, whether the
@@ -289,9 +298,10 @@ class Connection:
             error, keep = error or "oversized", False
         return status, body, fields, keep, error
 
-    async def _receive(self) -> bytes:
-        data = await self._stream.receive_some(65536)  # type: ignore[union-attr]
-        return data
+    async def _receive(self) -> bytes | bytearray:
+        # Only ever called while an answer is read, on the stream the request went out on.
+        assert self._stream is not None
+        return await self._stream.receive_some(65536)
 
     async def _until(self, marker: bytes, *, first: bool = False) -> bytes:
         """Bytes up to `marker` (consumed, not returned)."""
@@ -368,7 +378,7 @@ def _connect_error(exc: BaseException) -> str:
 class AppConnection:
     """An ASGI app called in-process through httpx's ASGI transport (`--app module:attr`)."""
 
-    def __init__(self, app, path: str = "/webhooks"):
+    def __init__(self, app: ASGIApp, path: str = "/webhooks"):
         import httpx
 
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)

@@ -4,6 +4,8 @@ the rows not yet flushed: one batch, or half a second's worth."""
 
 from __future__ import annotations
 
+from typing import assert_never
+
 import trio
 
 from carbonc.store import Batch, Store
@@ -39,6 +41,8 @@ class Writer:
                 pending.entities.append(row)
             case CheckRow():
                 pending.checks.append(row)
+            case _:
+                assert_never(row)
         if len(pending) >= BATCH_ROWS:
             self._wake.set()
 

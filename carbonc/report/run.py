@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, assert_never
 from xml.etree import ElementTree as ET
 
 from carbonc.exec.tally import OUTCOMES, Tally, by_event_table, by_fault_table
 
 if TYPE_CHECKING:
     from carbonc.exec import RunResult
+    from carbonc.exec.model import TimelineStep, Verdict
+    from carbonc.exec.probes import ProbeResult
+
+#: How a check reads in a report: held, failed, not judged, or a finding that fired.
+CheckVerdict = Literal["ok", "FAIL", "skip", "note"]
 
 
 def document(result: RunResult, db: str | None = None) -> dict[str, Any]:
@@ -34,7 +39,8 @@ def document(result: RunResult, db: str | None = None) -> dict[str, Any]:
         "deliveries": {
             "total": total,
             # Over the run less its probing: the rate webhooks went out at.
-            "per_second": round(total / delivering, 1) if (delivering := result.elapsed_s - result.probe_s) > 0 else 0.0,
+            "per_second": (round(total / delivering, 1)
+                           if (delivering := result.elapsed_s - result.probe_s) > 0 else 0.0),
             "by_outcome": by_outcome,
             "by_event": by_event_table(t),
             "errors": dict(sorted(t.errors.items())),
@@ -59,7 +65,7 @@ def document(result: RunResult, db: str | None = None) -> dict[str, Any]:
 SHOWN_FAILURES = 3
 
 
-def _probe_document(probe: Any, result: RunResult) -> dict[str, Any]:
+def _probe_document(probe: ProbeResult, result: RunResult) -> dict[str, Any]:
     failed = probe.failed
     return {
         "name": probe.probe.name, "severity": probe.probe.severity, "oracle": probe.probe.oracle,
@@ -71,13 +77,13 @@ def _probe_document(probe: Any, result: RunResult) -> dict[str, Any]:
     }
 
 
-def _timeline_document(row: Any) -> dict[str, Any]:
+def _timeline_document(row: TimelineStep) -> dict[str, Any]:
     return {"seq": row.seq, "message_id": row.message_id, "event": row.event, "entity": row.entity_id,
             "fault": row.fault, "virtual_ms": row.virtual_ms, "attempt": row.attempt, "sent_at_ms": row.sent_at_ms,
             "status": row.status_code, "error": row.error, "skipped": row.skipped}
 
 
-def timeline_lines(rows: list[Any], indent: str = "      ") -> list[str]:
+def timeline_lines(rows: list[TimelineStep], indent: str = "      ") -> list[str]:
     """An entity's order tree as sent, each attempt with its virtual time and the wall time (UTC)
     it went out: `+2m 0s  09:12:01.532  payment.captured  pay_… (copy 1) [duplicate] → 200`."""
     from carbonc.plan.describe import span_text
@@ -179,12 +185,12 @@ _SUBJECTS = (("scenario", "Scenario facts (the plan itself, not your handler)"),
              ("merchant", "Merchant state (probes of its API)"))
 
 
-def _check_group(title: str, checks: list[Any], result: RunResult) -> list[str]:
-    reasons = {c.message for c in checks if check_verdict(c) == "skip"}
+def _check_group(title: str, checks: list[Verdict], result: RunResult) -> list[str]:
+    reasons = {c.message or "" for c in checks if check_verdict(c) == "skip"}
     if len(reasons) == 1 and all(check_verdict(c) == "skip" for c in checks) and len(checks) > 1:
         # The same reason for every one (no target, --skip-probes): said once.
         return [f"{title}: {len(checks)} not judged: {reasons.pop().removeprefix('not judged: ')}", ""]
-    counts = {verdict: 0 for verdict in ("ok", "FAIL", "skip", "note")}
+    counts: dict[CheckVerdict, int] = dict.fromkeys(("ok", "FAIL", "skip", "note"), 0)
     shown = []
     probes = {p.probe.name: p for p in result.probes}
     for c in checks:
@@ -241,7 +247,7 @@ def _mismatch_notes(tally: Tally, faults: dict[str, dict[str, int]]) -> list[str
     return lines
 
 
-def check_verdict(check: Any) -> str:
+def check_verdict(check: Verdict) -> CheckVerdict:
     """`ok`, `FAIL` (an expect that did not hold), `skip` (not judged) or `note` (a finding that
     fired: it reports a fact of the scenario and fails nothing)."""
     if check.passed is None:
@@ -264,8 +270,9 @@ def junit_xml(result: RunResult) -> bytes:
     """JUnit XML: one test suite for the run, one test case per check (and one for the run
     itself, failing when it did not complete)."""
     suite = ET.Element("testsuite", name=f"carbonc.{result.header.scenario}", time=f"{result.elapsed_s:.3f}")
-    cases = [("run", result.status == "completed", f"the run ended {result.status}"
-              + (f": {result.error}" if result.error else ""), None)]
+    cases: list[tuple[str, bool, str, Verdict | None]] = [
+        ("run", result.status == "completed",
+         f"the run ended {result.status}" + (f": {result.error}" if result.error else ""), None)]
     probes = {p.probe.name: p for p in result.probes}
     for c in result.checks:
         if c.entity_id is None:
@@ -276,8 +283,10 @@ def junit_xml(result: RunResult) -> bytes:
         case = ET.SubElement(suite, "testcase", classname=printable(f"carbonc.{result.header.scenario}"), name=name)
         if check is not None and check.severity:
             ET.SubElement(ET.SubElement(case, "properties"), "property", name="severity", value=check.severity)
-        verdict = check_verdict(check) if check is not None else ("ok" if passed else "FAIL")
-        if verdict == "FAIL":
+        verdict: CheckVerdict = check_verdict(check) if check is not None else ("ok" if passed else "FAIL")
+        if verdict == "ok":
+            pass
+        elif verdict == "FAIL":
             failures += 1
             failure = ET.SubElement(case, "failure", message=message, type=check.kind if check else "run")
             if check is not None:
@@ -293,6 +302,8 @@ def junit_xml(result: RunResult) -> bytes:
             ET.SubElement(case, "skipped", message=message)
         elif verdict == "note":
             ET.SubElement(case, "system-out").text = printable(f"finding: {message}")
+        else:
+            assert_never(verdict)
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(failures))
     suite.set("skipped", str(skipped))
@@ -300,10 +311,11 @@ def junit_xml(result: RunResult) -> bytes:
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    xml: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return xml + b"\n"
 
 
-def _failure_lines(probe: Any, result: RunResult) -> list[str]:
+def _failure_lines(probe: ProbeResult, result: RunResult) -> list[str]:
     lines = []
     for f in probe.failed[:SHOWN_FAILURES]:
         lines += [f"{f.entity or 'the run'}: {f.reason}", f"  observed {f.observed}", f"  request {f.request}"]

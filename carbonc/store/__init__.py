@@ -15,14 +15,15 @@ when the file is next opened belonged to a process that died, and is marked `int
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from glob import escape as glob_escape
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import msgspec
@@ -44,11 +45,13 @@ from carbonc.store.schema import (
     upgrade_statements,
 )
 
-__all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRow", "Store", "TimelineRow", "default_path",
-           "open_store"]
+__all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRow", "Store", "TimelineRow",
+           "default_path", "open_store"]
 
 _STATUSES = ("running", "completed", "failed", "interrupted")
 _WRITER_MEMORY_LIMIT = "64MB"
+
+_T = TypeVar("_T")
 
 
 def default_path() -> Path:
@@ -78,7 +81,8 @@ def open_store(path: Path | None = None, *, read_only: bool = False) -> Store:
     try:
         # A run appends and rarely reads back: with DuckDB's default cache (most of RAM) a
         # run's memory grew with its size (200,000 deliveries: 500 MB; with this cap: 300 MB).
-        config = {} if read_only else {"memory_limit": _WRITER_MEMORY_LIMIT}
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {} if read_only else {"memory_limit": _WRITER_MEMORY_LIMIT})
         # Never fetch or load an extension on our behalf: `--db x.sqlite` had DuckDB try to
         # download the SQLite one (from the network, at run time).
         config.update(autoinstall_known_extensions=False, autoload_known_extensions=False)
@@ -145,7 +149,8 @@ class Store:
         """Record that `run` has started (status `running`)."""
         self._guarded(lambda: self._con.execute(
             "INSERT INTO runs (run_id, scenario, source_sha256, plan_sha256, seed, provider, params, started_at, "
-            "status, version, target, time_scale, concurrency) VALUES (?, ?, ?, ?, ?, ?, ?, epoch_ms(?), ?, ?, ?, ?, ?)",
+            "status, version, target, time_scale, concurrency) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, epoch_ms(?), ?, ?, ?, ?, ?)",
             [run.run_id, run.scenario, run.source_sha256, run.plan_sha256, run.seed, run.provider, run.params,
              run.started_at_ms, run.status, run.version, run.target, run.time_scale, run.concurrency]))
 
@@ -164,10 +169,9 @@ class Store:
                     self._con.execute(staged_select(table), [file])
                 self._con.execute("COMMIT")
             except BaseException:
-                try:
+                # A failed COMMIT has rolled back already: report what failed, not the ROLLBACK.
+                with contextlib.suppress(duckdb.Error):
                     self._con.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass  # a failed COMMIT has rolled back already; report what failed, not this
                 raise
 
         try:
@@ -185,7 +189,7 @@ class Store:
             "UPDATE runs SET status = ?, finished_at = epoch_ms(?), plan_sha256 = coalesce(?, plan_sha256) "
             "WHERE run_id = ?", [status, finished_at_ms, plan_sha256, run_id]))
 
-    def _stage(self, table: str, rows: Sequence[Any]) -> str:
+    def _stage(self, table: str, rows: Sequence[msgspec.Struct]) -> str:
         # Bulk path: DuckDB reads newline-delimited JSON ~40x faster than `executemany` inserts.
         if self._stage_dir is None:
             # Beside the database, named after it: a run killed outright leaves its staging behind,
@@ -200,7 +204,8 @@ class Store:
             raise StoreError(_os_error("stage rows for", self.path, exc)) from None
         return name
 
-    def _guarded(self, action) -> Any:
+    def _guarded(self, action: Callable[[], _T]) -> _T:
+        """`action()`, a database error turned into a StoreError that says what is kept."""
         try:
             return action()
         except duckdb.Error as exc:
@@ -211,7 +216,7 @@ class Store:
 
     # Reading.
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
+    def query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run `sql`; return column names and rows."""
         try:
             cursor = self._con.execute(sql, list(params))
@@ -244,7 +249,7 @@ class Store:
 
     def tables(self) -> dict[str, list[str]]:
         """Each table's columns, as the file has them."""
-        names, rows = self.query(
+        _, rows = self.query(
             "SELECT table_name, column_name FROM information_schema.columns ORDER BY table_name, ordinal_position")
         out: dict[str, list[str]] = {}
         for table, column in rows:
