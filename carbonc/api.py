@@ -74,7 +74,7 @@ def _check_source(source: Source) -> CheckResult:
     parsed = parse(source)
     ctx.diagnostics.extend(parsed.diagnostics)
     program = None
-    if parsed.module is not None and not any(d.code.startswith("C01") for d in parsed.diagnostics):
+    if parsed.module is not None and not any(d.code.family == "syntax" for d in parsed.diagnostics):
         program = run_passes(Program(root=key, modules={key: parsed.module}), ctx)
     by_path = {s.path: s for s in ctx.sources.values()}
     return CheckResult(program, tuple(sorted(ctx.diagnostics, key=sort_key)), by_path)

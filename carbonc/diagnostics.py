@@ -16,71 +16,18 @@ from typing import Literal
 
 import msgspec
 
+from carbonc.codes import Code
 from carbonc.source import Source, Span
 
 Severity = Literal["error", "warning"]
 
-#: Every diagnostic code with a one-line title; docs/diagnostics.md lists each with an example.
-CODES: dict[str, str] = {
-    # files
-    "C0001": "file cannot be read",
-    "C0002": "file is not UTF-8 text",
-    "C0003": "file contains a NUL byte",
-    # syntax
-    "C0101": "unexpected token",
-    "C0102": "unexpected end of file",
-    "C0103": "unexpected character",
-    "C0104": "unterminated string",
-    "C0105": "nesting too deep",
-    "C0106": "number too large",
-    "C0107": "invalid string escape",
-    "C0108": "unterminated block comment",
-    # names
-    "C0201": "unknown name",
-    "C0202": "duplicate definition",
-    "C0203": "unknown module",
-    "C0204": "unknown parameter",
-    "C0205": "import cycle",
-    "C0206": "unknown phase",
-    "C0207": "phase dependency cycle",
-    "C0208": "unknown profile, mix, ladder or oracle",
-    "C0209": "unknown entity kind",
-    "C0210": "unknown entity state",
-    "C0211": "unknown base scenario",
-    "C0212": "no scenario to plan",
-    "C0213": "scenario extends itself",
-    "C0214": "unknown function",
-    # types and units
-    "C0301": "unknown currency",
-    "C0302": "too many decimal places for the currency",
-    "C0303": "type mismatch",
-    "C0304": "money needs a currency",
-    "C0305": "ratio outside 0-100%",
-    "C0306": "outcome shares do not add up to 100%",
-    "C0307": "mixed currencies",
-    "C0308": "value out of range",
-    "C0309": "unknown outcome",
-    "C0310": "clause not allowed here",
-    "C0311": "unknown option value",
-    "C0312": "missing clause",
-    "C0313": "duplicate setting",
-    "C0314": "invalid probe (template, header, body or expectations)",
-    "C0315": "wrong number of arguments",
-    "C0316": "division by zero",
-    "C0317": "action not allowed on these entities",
-    "C0318": "refund exceeds what is left to refund",
-    # warnings
-    "W0401": "unused parameter",
-    "W0402": "duplicate use of a module",
-}
-
 
 class Diagnostic(msgspec.Struct, frozen=True, kw_only=True):
-    """One finding: `code` from CODES, `severity`, a lowercase `message`, the file `path`,
+    """One finding: its `code`, `severity`, a lowercase `message`, the file `path`,
     the smallest useful `span` (None for whole-file problems), a `label` shown under the caret,
     and a `help` line with the fix."""
 
-    code: str
+    code: Code
     severity: Severity = "error"
     message: str
     path: str

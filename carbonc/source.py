@@ -8,6 +8,8 @@ from pathlib import Path
 
 import msgspec
 
+from carbonc.codes import Code
+
 #: Larger files are refused before parsing (the whole 20,000-line benchmark is ~1 MB).
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
 
@@ -52,7 +54,7 @@ class Source(msgspec.Struct, frozen=True):
 class SourceReadError(Exception):
     """A file could not be turned into `Source`; `code` is the diagnostic code to report."""
 
-    def __init__(self, code: str, message: str, help: str | None = None, offset: int | None = None):
+    def __init__(self, code: Code, message: str, help: str | None = None, offset: int | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
@@ -77,12 +79,12 @@ def read_source(path: Path, shown_as: str | None = None) -> Source:
     try:
         exists = path.exists()
     except OSError as exc:  # a name too long for the file system, say
-        raise SourceReadError("C0001", f"cannot read `{shown}`: {exc.strerror or exc}") from None
+        raise SourceReadError(Code.UNREADABLE_FILE, f"cannot read `{shown}`: {exc.strerror or exc}") from None
     if not exists:
-        raise SourceReadError("C0001", f"no such file `{shown}`")
+        raise SourceReadError(Code.UNREADABLE_FILE, f"no such file `{shown}`")
     if path.is_dir():
         raise SourceReadError(
-            "C0001", f"`{shown}` is a directory, not a .carbon file",
+            Code.UNREADABLE_FILE, f"`{shown}` is a directory, not a .carbon file",
             help="pass the .carbon files inside it, e.g. `carbonc check dir/*.carbon`",
         )
     refuse_unlike_source(path, shown)
@@ -90,15 +92,15 @@ def read_source(path: Path, shown_as: str | None = None) -> Source:
         size = path.stat().st_size
         if size > MAX_SOURCE_BYTES:
             raise SourceReadError(
-                "C0001", f"`{shown}` is {size:,} bytes; the limit is {MAX_SOURCE_BYTES:,}"
+                Code.UNREADABLE_FILE, f"`{shown}` is {size:,} bytes; the limit is {MAX_SOURCE_BYTES:,}"
             )
         # Read no more than the limit: a device or pipe (`/dev/zero`) has no size to check.
         with path.open("rb") as file:
             data = file.read(MAX_SOURCE_BYTES + 1)
         if len(data) > MAX_SOURCE_BYTES:
-            raise SourceReadError("C0001", f"`{shown}` is more than {MAX_SOURCE_BYTES:,} bytes, the limit")
+            raise SourceReadError(Code.UNREADABLE_FILE, f"`{shown}` is more than {MAX_SOURCE_BYTES:,} bytes, the limit")
     except OSError as exc:
-        raise SourceReadError("C0001", f"cannot read `{shown}`: {exc.strerror or exc}") from None
+        raise SourceReadError(Code.UNREADABLE_FILE, f"cannot read `{shown}`: {exc.strerror or exc}") from None
     return Source(path=shown, text=decode_source(data), file=str(path))
 
 
@@ -112,16 +114,17 @@ def refuse_unlike_source(path: Path, shown: str) -> None:
             target = path.resolve(strict=True)
             if target.suffix != ".carbon" or not stat.S_ISREG(target.stat().st_mode):
                 raise SourceReadError(
-                    "C0001", f"`{shown}` is a symbolic link to something that is not a .carbon file; not read",
+                    Code.UNREADABLE_FILE,
+                    f"`{shown}` is a symbolic link to something that is not a .carbon file; not read",
                     help="pass the .carbon file itself")
             return
         if not stat.S_ISREG(path.stat().st_mode):
-            raise SourceReadError("C0001", f"`{shown}` is not a regular file (a device, a pipe or a "
+            raise SourceReadError(Code.UNREADABLE_FILE, f"`{shown}` is not a regular file (a device, a pipe or a "
                                            "pseudo-file); not read", help="pass a .carbon file")
         if str(path.resolve()).startswith(("/proc/", "/sys/")):  # regular files that are not files
-            raise SourceReadError("C0001", f"`{shown}` is a pseudo-file, not a .carbon file; not read")
+            raise SourceReadError(Code.UNREADABLE_FILE, f"`{shown}` is a pseudo-file, not a .carbon file; not read")
     except OSError as exc:
-        raise SourceReadError("C0001", f"cannot read `{shown}`: {exc.strerror or exc}") from None
+        raise SourceReadError(Code.UNREADABLE_FILE, f"cannot read `{shown}`: {exc.strerror or exc}") from None
 
 
 def decode_source(data: bytes) -> str:
@@ -131,7 +134,7 @@ def decode_source(data: bytes) -> str:
     except UnicodeDecodeError as exc:
         # Not text: only where it went wrong is shown, none of it (it may be anything, a key file).
         err = SourceReadError(
-            "C0002", f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            Code.NOT_UTF8, f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
             help="save the file as UTF-8",
         )
         line_start = data.rfind(b"\n", 0, exc.start) + 1
@@ -142,7 +145,7 @@ def decode_source(data: bytes) -> str:
         text = text[1:]
     nul = text.find("\x00")
     if nul >= 0:
-        err = SourceReadError("C0003", "the file contains a NUL byte", help="a .carbon file is plain text")
+        err = SourceReadError(Code.NUL_BYTE, "the file contains a NUL byte", help="a .carbon file is plain text")
         err.position = (text.count("\n", 0, nul) + 1, nul - (text.rfind("\n", 0, nul) + 1) + 1)
         raise err
     return text

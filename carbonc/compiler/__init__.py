@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import msgspec
 
+from carbonc.codes import Code
 from carbonc.compiler._checks import compile_checks
 from carbonc.compiler._emit import records, summarize
 from carbonc.compiler._probes import compile_probes
@@ -41,14 +42,14 @@ class CompiledPlan:
 def _pick(program: Program, name: str | None, path: str) -> ir.Scenario:
     scenarios = program.scenarios
     if not scenarios:
-        raise CompileError([Diagnostic(code="C0212", message="this file defines no scenario", path=path,
+        raise CompileError([Diagnostic(code=Code.NO_SCENARIO, message="this file defines no scenario", path=path,
                                        help="a plan needs a `scenario NAME { … }`")])
     if name is None:
         return scenarios[0]
     for sc in scenarios:
         if sc.name.name == name:
             return sc
-    raise CompileError([Diagnostic(code="C0212", message=f"no scenario `{name}` in this file", path=path,
+    raise CompileError([Diagnostic(code=Code.NO_SCENARIO, message=f"no scenario `{name}` in this file", path=path,
                                    help=did_you_mean(name, [s.name.name for s in scenarios]))])
 
 

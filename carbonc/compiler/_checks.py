@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Literal, assert_never
 
+from carbonc.codes import Code
 from carbonc.diagnostics import Diagnostic
 from carbonc.domain import vocabulary
 from carbonc.domain.values import EvalError, Value
@@ -65,7 +66,7 @@ def compile_checks(program: Program, scenario: ir.Scenario, values: Mapping[str,
         except (EvalError, ArithmeticError, TypeError, ValueError) as exc:
             why = str(exc) if isinstance(exc, EvalError) else "the arithmetic has no exact result"
             errors.append(Diagnostic(
-                code="C0316" if "zero" in why else "C0303",
+                code=Code.DIVISION_BY_ZERO if "zero" in why else Code.TYPE_MISMATCH,
                 message=f"this check cannot be computed with these parameter values: {why}",
                 path=paths.get(id(check), program.root_module.path), span=condition.span,
                 help="check the --set values it depends on"))

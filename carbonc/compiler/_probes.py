@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from carbonc.codes import Code
 from carbonc.compiler._checks import fold
 from carbonc.compiler._steps import Compiler
 from carbonc.diagnostics import Diagnostic
@@ -70,7 +71,8 @@ def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler:
             expects = tuple(ProbeExpect(expr_text(e), fold(e, values, observed, tables)) for e in probe.expects)
             window = _window(probe.eventually, values)
         except (EvalError, ArithmeticError, TypeError, ValueError) as exc:
-            errors.append(Diagnostic(code="C0303", message=f"this probe cannot be computed with these parameter "
+            errors.append(Diagnostic(code=Code.TYPE_MISMATCH,
+                                     message=f"this probe cannot be computed with these parameter "
                                      f"values: {exc}", path=where, span=probe.span,
                                      help="check the --set values it depends on"))
             continue

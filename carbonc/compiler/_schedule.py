@@ -20,6 +20,7 @@ from typing import TypedDict, assert_never
 
 import msgspec
 
+from carbonc.codes import Code
 from carbonc.compiler._steps import round_count
 from carbonc.compiler._world import EVENTS, KIND_CODE, World
 from carbonc.compiler.rng import Stream, apportion
@@ -67,7 +68,7 @@ def delivery_overrides(delivery: DeliveryOverrides) -> Settings:
     settings: Settings = {}
     errors: list[Diagnostic] = []
 
-    def error(flag: str, code: str, message: str, help: str | None) -> None:
+    def error(flag: str, code: Code, message: str, help: str | None) -> None:
         errors.append(Diagnostic(code=code, message=message, path=flag, help=help))
 
     order, repeat, signature = delivery.order, delivery.repeat, delivery.signature
@@ -76,21 +77,21 @@ def delivery_overrides(delivery: DeliveryOverrides) -> Settings:
             settings["order"] = order
             settings["shuffle_within_ms"] = 0
         else:
-            error("--webhook-order", "C0311", f"unknown webhook order `{order}`",
+            error("--webhook-order", Code.UNKNOWN_OPTION, f"unknown webhook order `{order}`",
                   did_you_mean(str(order), vocabulary.OVERRIDE_ORDERS)
                   or "orders: " + ", ".join(f"`{o}`" for o in vocabulary.OVERRIDE_ORDERS))
     if repeat is not None:
         if not isinstance(repeat, bool) and isinstance(repeat, int) and 1 <= repeat <= vocabulary.MAX_REPEAT:
             settings["repeat"] = repeat
         else:
-            error("--webhook-repeat", "C0308",
+            error("--webhook-repeat", Code.OUT_OF_RANGE,
                   f"webhook repeat must be a whole number from 1 to {vocabulary.MAX_REPEAT}, not `{repeat}`",
                   "`1` delivers every message once, `3` three times with the same event id")
     if signature is not None:
         if signature in vocabulary.SIGNATURE_MODES:
             settings["signatures"] = (SignatureShare(str(signature), "1"),)
         else:
-            error("--webhook-signature", "C0311", f"unknown signature mode `{signature}`",
+            error("--webhook-signature", Code.UNKNOWN_OPTION, f"unknown signature mode `{signature}`",
                   did_you_mean(str(signature), vocabulary.SIGNATURE_MODES)
                   or "modes: " + ", ".join(f"`{m}`" for m in vocabulary.SIGNATURE_MODES))
     if errors:
@@ -108,7 +109,7 @@ class Policies:
         self.overrides: Settings = overrides if overrides is not None else {}
         self.policies: list[Policy] = []
         #: Settings that --set values made invalid (the checker saw only the defaults).
-        self.errors: dict[tuple[int, str], tuple[str, ir.Node, str]] = {}
+        self.errors: dict[tuple[int, str], tuple[Code, ir.Node, str]] = {}
         self._by_settings: dict[tuple[tuple[str, str], ...], int] = {}
         self._by_event: dict[tuple[str, str], int] = {}
 
@@ -173,10 +174,10 @@ class Policies:
         if signatures is not None:
             total = sum((Decimal(s.share) for s in signatures if s.share != "rest"), Decimal(0))
             if total > 1:
-                self._error("C0306", items[0], f"signature shares add up to {format_ratio(total)}")
+                self._error(Code.SHARES_NOT_WHOLE, items[0], f"signature shares add up to {format_ratio(total)}")
             settings["signatures"] = _normalise_signatures(signatures)
 
-    def _error(self, code: str, node: ir.Node, why: str) -> None:
+    def _error(self, code: Code, node: ir.Node, why: str) -> None:
         # A setting shared by several events is evaluated once per event: report it once.
         self.errors.setdefault((node.span.start, why), (code, node, why))
 
@@ -187,7 +188,7 @@ class Policies:
         v = self._value(expr)
         ms = v.ms if isinstance(v, Duration) else 0
         if not 0 <= ms <= MAX_DURATION_MS:
-            self._error("C0308", expr, "a delivery duration must be between zero and ten years")
+            self._error(Code.OUT_OF_RANGE, expr, "a delivery duration must be between zero and ten years")
             return 0
         return ms
 
@@ -195,14 +196,14 @@ class Policies:
         v = self._value(expr)
         ratio = Decimal(v) if isinstance(v, (int, Decimal)) and not isinstance(v, bool) else Decimal(-1)
         if not 0 <= ratio <= 1:
-            self._error("C0305", expr, "a ratio must lie within 0–100%")
+            self._error(Code.RATIO_OUT_OF_RANGE, expr, "a ratio must lie within 0–100%")
             return Decimal(0)
         return ratio
 
     def _count(self, expr: ir.Expr) -> int:
         v = self._value(expr)
         if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= vocabulary.MAX_REPEAT:
-            self._error("C0308", expr, f"`repeat` must be a whole number from 1 to {vocabulary.MAX_REPEAT}")
+            self._error(Code.OUT_OF_RANGE, expr, f"`repeat` must be a whole number from 1 to {vocabulary.MAX_REPEAT}")
             return 1
         return v
 

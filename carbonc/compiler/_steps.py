@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TypeVar, assert_never
 
+from carbonc.codes import Code
 from carbonc.compiler._world import STATE_CODE, World
 from carbonc.compiler.ids import Ids
 from carbonc.compiler.params import display_value
@@ -56,7 +57,7 @@ class Compiler:
 
     # ------------------------------------------------------------ helpers
 
-    def error(self, code: str, message: str, node: ir.Node, label: str | None = None, help: str | None = None) -> None:
+    def error(self, code: Code, message: str, node: ir.Node, label: str | None = None, help: str | None = None) -> None:
         self.errors.append(Diagnostic(code=code, message=message, path=self.path, span=node.span,
                                       label=label, help=help))
 
@@ -67,7 +68,7 @@ class Compiler:
         try:
             return evaluate(expr, env if env is not None else self.values)
         except (NotConstant, EvalError, ArithmeticError) as exc:
-            self.error("C0303", f"cannot evaluate this expression: {exc}", expr)
+            self.error(Code.TYPE_MISMATCH, f"cannot evaluate this expression: {exc}", expr)
             raise _Abort from None
 
     def duration(self, expr: ir.Expr | None) -> int:
@@ -75,7 +76,7 @@ class Compiler:
             return 0
         v = self.value(expr)
         if not isinstance(v, Duration) or not 0 <= v.ms <= MAX_DURATION_MS:
-            self.error("C0308", "a duration here must be between zero and ten years", expr,
+            self.error(Code.OUT_OF_RANGE, "a duration here must be between zero and ten years", expr,
                        help="check the --set values this depends on")
             raise _Abort
         return v.ms
@@ -88,11 +89,11 @@ class Compiler:
     def ratio(self, expr: ir.Expr) -> Decimal:
         v = self.value(expr)
         if isinstance(v, bool) or not isinstance(v, (int, Decimal)):
-            self.error("C0303", "expected a ratio", expr)
+            self.error(Code.TYPE_MISMATCH, "expected a ratio", expr)
             raise _Abort
         v = Decimal(v)
         if not 0 <= v <= 1:
-            self.error("C0305", f"a ratio must lie within 0–100%, this is {format_ratio(v)}", expr,
+            self.error(Code.RATIO_OUT_OF_RANGE, f"a ratio must lie within 0–100%, this is {format_ratio(v)}", expr,
                        help="check the --set values this depends on")
             raise _Abort
         return v
@@ -148,7 +149,7 @@ class Compiler:
             bad = Counter(STATES[kind][states[i]] for i in members if STATES[kind][states[i]] not in allowed)
             if bad:
                 listed = ", ".join(f"{n} {s}" for s, n in sorted(bad.items()))
-                self.error("C0317", f"`{action.verb}` would act on {kind}s it cannot: {listed}", sel,
+                self.error(Code.ACTION_NOT_ALLOWED, f"`{action.verb}` would act on {kind}s it cannot: {listed}", sel,
                            label=f"{action.verb} needs " + " or ".join(allowed),
                            help=f"select `{allowed[0]} {kind}s`")
                 raise _Abort
@@ -171,7 +172,7 @@ class Compiler:
             case "first":
                 n = self.value(_quantity(sel))
                 if isinstance(n, bool) or not isinstance(n, int):
-                    self.error("C0303", "`first` needs a whole number", _quantity(sel))
+                    self.error(Code.TYPE_MISMATCH, "`first` needs a whole number", _quantity(sel))
                     raise _Abort
                 members = members[: max(0, n)]
             case "share":
@@ -205,11 +206,12 @@ class Compiler:
         known = sum((s for s in shares if s is not None), Decimal(0))
         if None in shares:
             if known > 1:
-                self.error("C0306", f"outcome shares add up to {format_ratio(known)} before `rest`", outcomes,
+                self.error(Code.SHARES_NOT_WHOLE, f"outcome shares add up to {format_ratio(known)} before `rest`",
+                           outcomes,
                            help="check the --set values the shares depend on")
                 raise _Abort
         elif known != 1:
-            self.error("C0306", f"outcome shares add up to {format_ratio(known)}, not 100%", outcomes,
+            self.error(Code.SHARES_NOT_WHOLE, f"outcome shares add up to {format_ratio(known)}, not 100%", outcomes,
                        help="check the --set values the shares depend on")
             raise _Abort
         counts = apportion(len(members), [Decimal(1) - known if s is None else s for s in shares])
@@ -240,12 +242,12 @@ class Compiler:
         assert kind is not None and count_expr is not None
         count = self.value(count_expr.value)
         if not isinstance(count, int) or count < 0:
-            self.error("C0308", "`count` must be a whole number of zero or more", count_expr)
+            self.error(Code.OUT_OF_RANGE, "`count` must be a whole number of zero or more", count_expr)
             raise _Abort
         self.created += count
         if self.created > vocabulary.max_entities():
             # Checked before anything is built: 10^12 orders would fill memory long before an error.
-            self.error("C0308", f"the plan would create more than {vocabulary.max_entities():,} entities",
+            self.error(Code.OUT_OF_RANGE, f"the plan would create more than {vocabulary.max_entities():,} entities",
                        count_expr, label="too many",
                        help=f"a real need for more can raise the limit: {vocabulary.MAX_ENTITIES_VAR}=N (a million "
                             "orders compile in about 30 s and 400 MB)")
@@ -279,22 +281,22 @@ class Compiler:
             case ir.AmountRange(low=lo, high=hi):
                 (cur, a), (_, b) = self.money(lo), self.money(hi)
                 if a > b:
-                    self.error("C0308", "the range's low end is above its high end", amount,
+                    self.error(Code.OUT_OF_RANGE, "the range's low end is above its high end", amount,
                                help="check the --set values the range depends on")
                     raise _Abort
                 draw = self.stream(stream)
                 return lambda i: (cur, a + draw.below(i, b - a + 1))
-        self.error("C0310", "this amount does not apply here", clause)
+        self.error(Code.CLAUSE_NOT_ALLOWED, "this amount does not apply here", clause)
         raise _Abort
 
     def money(self, expr: ir.Expr) -> tuple[str, int]:
         v = self.value(expr)
         if not isinstance(v, Money):
-            self.error("C0304", "an amount needs money with a currency", expr)
+            self.error(Code.MONEY_WITHOUT_CURRENCY, "an amount needs money with a currency", expr)
             raise _Abort
         minor = _minor(v.minor)
         if minor < 1:
-            self.error("C0308", "an amount must be at least one minor unit", expr)
+            self.error(Code.OUT_OF_RANGE, "an amount must be at least one minor unit", expr)
             raise _Abort
         return v.currency, minor
 
@@ -313,7 +315,7 @@ class Compiler:
         if open_:
             states = Counter(w.state_of("payment", otab.payment[o]) for o in open_)
             listed = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-            self.error("C0317", f"`pay` would pay orders again whose payment is still open: {listed}",
+            self.error(Code.ACTION_NOT_ALLOWED, f"`pay` would pay orders again whose payment is still open: {listed}",
                        action.target, label="already has a payment",
                        help="pay `created` orders, or `attempted` ones whose payment failed")
             raise _Abort
@@ -409,7 +411,7 @@ class Compiler:
                     else:
                         message = f"a refund of {asked} exceeds the {left} left to refund on a payment of {paid}"
                         help = "refund at most what is left: `amount full`"
-                    self.error("C0318", message, amount_clause or action,
+                    self.error(Code.REFUND_EXCEEDS, message, amount_clause or action,
                                label="more than is left" if amount > remaining else "nothing to refund", help=help)
                     raise _Abort
                 at = max(start, ptab.last_t[p]) + after
@@ -431,12 +433,12 @@ class Compiler:
             v = self.value(clause.amount.value)
             if isinstance(v, Money):
                 if v.currency != currency:
-                    self.error("C0307", f"a {v.currency} refund of a {currency} payment", clause)
+                    self.error(Code.MIXED_CURRENCIES, f"a {v.currency} refund of a {currency} payment", clause)
                     raise _Abort
                 return _minor(v.minor)
             if isinstance(v, (int, Decimal)) and not isinstance(v, bool):
                 return max(1, _minor(Decimal(amount) * Decimal(v)))
-        self.error("C0310", "refunds take `amount full` or `amount partial …`", clause)
+        self.error(Code.CLAUSE_NOT_ALLOWED, "refunds take `amount full` or `amount partial …`", clause)
         raise _Abort
 
     def dispute(self, action: ir.Action, stream: str, start: int) -> None:
@@ -453,7 +455,7 @@ class Compiler:
             if not 1 <= amount <= ptab.amount[p]:
                 cur = w.strings[ptab.currency[p]]
                 asked, paid = (display_value(Money(cur, Decimal(m))) for m in (amount, ptab.amount[p]))
-                self.error("C0308", f"a dispute of {asked} on a payment of {paid}", amount_clause or action,
+                self.error(Code.OUT_OF_RANGE, f"a dispute of {asked} on a payment of {paid}", amount_clause or action,
                            label="not within the payment", help="dispute at most the payment: `amount full`")
                 raise _Abort
             disputes.append(w.add("dispute", parent=p, amount=amount, currency=w.strings[ptab.currency[p]],
@@ -479,7 +481,8 @@ class Compiler:
         batches: dict[tuple[int, str], list[tuple[int, int]]] = {}
         twice = [p for p in payments if ptab.settled[p]]
         if twice:
-            self.error("C0317", f"`settle` would settle {len(twice)} payments a second time", action.target,
+            self.error(Code.ACTION_NOT_ALLOWED, f"`settle` would settle {len(twice)} payments a second time",
+                       action.target,
                        label="already settled", help="settle each payment once")
             raise _Abort
         for p in payments:

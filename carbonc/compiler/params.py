@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
+from carbonc.codes import Code
 from carbonc.diagnostics import Diagnostic, did_you_mean
 from carbonc.domain.units import CURRENCIES, duration_text, exponent, format_ratio
 from carbonc.domain.values import Duration, EvalError, Money, NotConstant, Value
@@ -19,7 +20,7 @@ from carbonc.source import Source
 _WHERE = "--set"
 
 
-def _error(code: str, message: str, help: str | None = None) -> Diagnostic:
+def _error(code: Code, message: str, help: str | None = None) -> Diagnostic:
     return Diagnostic(code=code, message=message, path=_WHERE, help=help)
 
 
@@ -43,7 +44,8 @@ def _convert(name: str, text: str, want: Type, env: Mapping[str, Value]) -> Valu
         if isinstance(node, ir.MoneyLit) and node.currency in CURRENCIES:
             places = len(node.amount.replace("_", "").partition(".")[2])
             if places > exponent(node.currency):
-                raise CompileError([_error("C0302", f"`{text}` has {places} decimal places; {node.currency} has "
+                raise CompileError([_error(Code.TOO_MANY_DECIMALS,
+                                           f"`{text}` has {places} decimal places; {node.currency} has "
                                                     f"{exponent(node.currency)}", help=_example(want))])
     value: Value | None = None
     if expr is not None and not any(isinstance(n, ir.Name) for n in subexpressions(expr)):
@@ -52,20 +54,22 @@ def _convert(name: str, text: str, want: Type, env: Mapping[str, Value]) -> Valu
         except (NotConstant, EvalError, ArithmeticError):
             value = None
     if value is None:
-        raise CompileError([_error("C0303", f"`{text}` is not a value for parameter `{name}` ({want})",
+        raise CompileError([_error(Code.TYPE_MISMATCH, f"`{text}` is not a value for parameter `{name}` ({want})",
                                    help=_example(want))])
     ok = _fits(value, want)
     if not ok:
         article = "an" if str(want)[0] in "aeiou" else "a"
-        raise CompileError([_error("C0303", f"parameter `{name}` is {article} {want}; `{text}` is not",
+        raise CompileError([_error(Code.TYPE_MISMATCH, f"parameter `{name}` is {article} {want}; `{text}` is not",
                                    help=_example(want))])
     if want.kind == "ratio" and isinstance(value, (int, Decimal)):  # always so: it fits a ratio
         value = Decimal(value)
         if not 0 <= value <= 1:
-            raise CompileError([_error("C0305", f"parameter `{name}` must lie within 0–100%, `{text}` is "
+            raise CompileError([_error(Code.RATIO_OUT_OF_RANGE,
+                                       f"parameter `{name}` must lie within 0–100%, `{text}` is "
                                                f"{format_ratio(value)}", help=_example(want))])
     if want.kind == "money" and isinstance(value, Money) and value.minor != value.minor.to_integral_value():
-        raise CompileError([_error("C0302", f"`{text}` has more decimal places than {value.currency} allows")])
+        raise CompileError([_error(Code.TOO_MANY_DECIMALS,
+                                   f"`{text}` has more decimal places than {value.currency} allows")])
     return value
 
 
@@ -102,7 +106,8 @@ def resolve_params(scenario: ir.Scenario, types: Mapping[str, Type],
     errors = []
     for name in overrides:
         if name not in declared:
-            errors.append(_error("C0204", f"unknown parameter `{name}` for scenario `{scenario.name.name}`",
+            errors.append(_error(Code.UNKNOWN_PARAMETER,
+                                 f"unknown parameter `{name}` for scenario `{scenario.name.name}`",
                                  help=did_you_mean(name, declared)
                                  or "parameters: " + ", ".join(f"`{d}`" for d in declared)))
     if errors:
@@ -116,7 +121,7 @@ def resolve_params(scenario: ir.Scenario, types: Mapping[str, Type],
             try:
                 values[name] = evaluate(param.default, values)
             except (EvalError, ArithmeticError, NotConstant) as exc:
-                raise CompileError([_error("C0316" if "zero" in str(exc) else "C0303",
+                raise CompileError([_error(Code.DIVISION_BY_ZERO if "zero" in str(exc) else Code.TYPE_MISMATCH,
                                            f"the default of `{name}` cannot be computed with these values: {exc}",
                                            help="check the --set values it depends on")]) from None
     return values

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import NamedTuple
 
+from carbonc.codes import Code
 from carbonc.diagnostics import Diagnostic
 from carbonc.passes._program import Context, Program, Type
 from carbonc.passes.imports import load_imports
@@ -39,7 +40,7 @@ class Stage(NamedTuple):
 def _use_failed(diag: Diagnostic) -> bool:
     """Whether `diag` says a `use` could not be followed (an unknown module, a cycle, a module
     that cannot be read or has syntax errors): names from it would then be reported unknown."""
-    return diag.code.startswith(("C00", "C01")) or diag.code in {"C0203", "C0205"}
+    return diag.code.family in ("files", "syntax") or diag.code in {Code.UNKNOWN_MODULE, Code.IMPORT_CYCLE}
 
 
 STAGES: tuple[Stage, ...] = (

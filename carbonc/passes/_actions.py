@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import assert_never
 
+from carbonc.codes import Code
 from carbonc.diagnostics import did_you_mean
 from carbonc.domain import vocabulary
 from carbonc.domain.units import format_ratio
@@ -36,16 +37,17 @@ class ActionChecker(ExprChecker):
         for clause in action.clauses:
             name = _clause_name(clause)
             if name in seen:
-                self.report("C0313", f"`{name}` is given twice", clause, label="second one", help="keep one")
+                self.report(Code.DUPLICATE_SETTING, f"`{name}` is given twice", clause, label="second one",
+                            help="keep one")
             seen[name] = clause
             if name not in spec.clauses:
                 allowed = ", ".join(f"`{c}`" for c in sorted(spec.clauses)) or "none"
-                self.report("C0310", f"`{action.verb}` does not take `{name}`", clause,
+                self.report(Code.CLAUSE_NOT_ALLOWED, f"`{action.verb}` does not take `{name}`", clause,
                             label="not allowed here", help=f"`{action.verb}` takes: {allowed}")
                 continue
             self.clause(clause, action.verb, kind)
         for name in sorted(spec.required - set(seen)):
-            self.report("C0312", f"`{action.verb}` needs `{name}`", action, label=f"`{name}` missing",
+            self.report(Code.MISSING_CLAUSE, f"`{action.verb}` needs `{name}`", action, label=f"`{name}` missing",
                         help=_REQUIRED_HELP.get((action.verb, name), f"add `{name} …`"))
         context = spec.outcomes
         if action.verb == "create":
@@ -54,22 +56,24 @@ class ActionChecker(ExprChecker):
         if action.outcomes is not None:
             mixes.append(action.outcomes)
         if len(mixes) > 1:
-            self.report("C0313", "two outcome mixes for one action", mixes[1], label="second mix",
+            self.report(Code.DUPLICATE_SETTING, "two outcome mixes for one action", mixes[1], label="second mix",
                         help="merge them into one `{ … }` block")
         if action.outcomes is not None and context is None:
-            self.report("C0310", f"`{action.verb}`{' ' + kind + 's' if kind else ''} takes no outcome mix",
+            self.report(Code.CLAUSE_NOT_ALLOWED,
+                        f"`{action.verb}`{' ' + kind + 's' if kind else ''} takes no outcome mix",
                         action.outcomes, label="not allowed here")
         elif context is not None:
             for mix in mixes:
                 self.outcomes(mix, context)
         with_mix = next((c for c in action.clauses if isinstance(c, ir.WithClause)), None)
         if with_mix is not None and mixes:
-            self.report("C0313", "both a named mix and an outcome block", with_mix,
+            self.report(Code.DUPLICATE_SETTING, "both a named mix and an outcome block", with_mix,
                         label="`with` here", help="keep either `with …` or the `{ … }` block")
         if with_mix is not None and context is not None and with_mix.mix.name in self.mixes:
             self.outcomes(self.mixes[with_mix.mix.name].outcomes, context, used_at=with_mix.mix)
         if action.verb == "pay" and with_mix is None and not mixes:
-            self.report("C0312", "`pay` needs an outcome mix", action, label="what happens to the payments?",
+            self.report(Code.MISSING_CLAUSE, "`pay` needs an outcome mix", action,
+                        label="what happens to the payments?",
                         help="add `{ captured 100% }` or `with MIX`")
 
     def _target(self, action: ir.Action, spec: vocabulary.VerbSpec) -> str | None:
@@ -95,11 +99,11 @@ class ActionChecker(ExprChecker):
                 self.want(sel.where, BOOL, "`where`")
             if (kind is not None and kind in spec.kinds and sel.state is not None and spec.states
                     and sel.state.name in vocabulary.STATES[kind] and sel.state.name not in spec.states):
-                self.report("C0317", f"cannot {action.verb} a {sel.state.name} {kind}", sel.state,
+                self.report(Code.ACTION_NOT_ALLOWED, f"cannot {action.verb} a {sel.state.name} {kind}", sel.state,
                             label=f"{action.verb} needs " + " or ".join(spec.states),
                             help=f"select {spec.states[0]} {kind}s")
         if kind is not None and kind not in spec.kinds:
-            self.report("C0317", f"`{action.verb}` does not apply to {kind}s", ident,
+            self.report(Code.ACTION_NOT_ALLOWED, f"`{action.verb}` does not apply to {kind}s", ident,
                         label=f"`{action.verb}` applies to " + " and ".join(f"{k}s" for k in spec.kinds))
             return None
         return kind
@@ -110,13 +114,14 @@ class ActionChecker(ExprChecker):
                 self.want(v, INT, "`count`")
                 self.non_negative(v, "`count`")
                 if isinstance(n := self.const(v), int) and not isinstance(n, bool) and n > vocabulary.max_entities():
-                    self.report("C0308", f"`count` must be at most {vocabulary.max_entities():,}", v, label="too many",
+                    self.report(Code.OUT_OF_RANGE, f"`count` must be at most {vocabulary.max_entities():,}", v,
+                                label="too many",
                                 help=f"a real need for more can raise the limit: {vocabulary.MAX_ENTITIES_VAR}=N")
             case ir.AmountClause(amount=amount):
                 self.amount(amount, verb)
             case ir.MethodClause(method=m):
                 if m.name not in vocabulary.PAYMENT_METHODS:
-                    self.report("C0311", f"unknown payment method `{m.name}`", m, label="not a method",
+                    self.report(Code.UNKNOWN_OPTION, f"unknown payment method `{m.name}`", m, label="not a method",
                                 help=did_you_mean(m.name, vocabulary.PAYMENT_METHODS)
                                 or "methods: " + ", ".join(f"`{x}`" for x in vocabulary.PAYMENT_METHODS))
             case ir.AfterClause(value=v) | ir.OverClause(value=v):
@@ -133,11 +138,11 @@ class ActionChecker(ExprChecker):
         partial_verbs = ("refund", "dispute")
         match amount:
             case ir.AmountFixed(value=ir.ListLit()) | ir.AmountRange() if verb in partial_verbs:
-                self.report("C0310", f"`{verb}` takes `amount full` or `amount partial …`", amount,
+                self.report(Code.CLAUSE_NOT_ALLOWED, f"`{verb}` takes `amount full` or `amount partial …`", amount,
                             label="not a refundable amount", help="write `amount partial INR 100` or `amount full`")
             case ir.AmountFixed(value=ir.ListLit(items=items)):
                 if not items:
-                    self.report("C0308", "an amount list needs at least one amount", amount, label="empty")
+                    self.report(Code.OUT_OF_RANGE, "an amount list needs at least one amount", amount, label="empty")
                 currencies = set()
                 for item in items:
                     t = self.want(item, MONEY, "an amount")
@@ -145,11 +150,12 @@ class ActionChecker(ExprChecker):
                     if t.kind == "money" and t.currency:
                         currencies.add(t.currency)
                 if len(currencies) > 1:
-                    self.report("C0307", "an amount list mixes currencies: " + ", ".join(sorted(currencies)),
+                    self.report(Code.MIXED_CURRENCIES,
+                                "an amount list mixes currencies: " + ", ".join(sorted(currencies)),
                                 amount, label="one currency per list")
             case ir.AmountFixed(value=v):
                 if verb in partial_verbs:
-                    self.report("C0310", f"`{verb}` takes `amount full` or `amount partial …`", amount,
+                    self.report(Code.CLAUSE_NOT_ALLOWED, f"`{verb}` takes `amount full` or `amount partial …`", amount,
                                 label="a fixed amount", help="write `amount partial INR 100` or `amount full`")
                     return
                 self.want(v, MONEY, "`amount`")
@@ -158,26 +164,28 @@ class ActionChecker(ExprChecker):
                 a = self.want(lo, MONEY, "`between`")
                 b = self.want(hi, MONEY, "`between`")
                 if a.currency and b.currency and a.currency != b.currency:
-                    self.report("C0307", f"cannot range from {a.currency} to {b.currency}", amount,
+                    self.report(Code.MIXED_CURRENCIES, f"cannot range from {a.currency} to {b.currency}", amount,
                                 label="different currencies")
                 low, high = self.const(lo), self.const(hi)
                 if (isinstance(low, Money) and isinstance(high, Money) and low.currency == high.currency
                         and low.minor > high.minor):
-                    self.report("C0308", "the range's low end is above its high end", amount,
+                    self.report(Code.OUT_OF_RANGE, "the range's low end is above its high end", amount,
                                 label="empty range", help="swap the two amounts")
                 self.non_negative(lo, "an amount", 1)
             case ir.AmountFull():
                 if verb not in partial_verbs:
-                    self.report("C0310", f"`amount full` is for refunds and disputes, not `{verb}`", amount)
+                    self.report(Code.CLAUSE_NOT_ALLOWED, f"`amount full` is for refunds and disputes, not `{verb}`",
+                                amount)
             case ir.AmountPartial(value=v):
                 if verb not in partial_verbs:
-                    self.report("C0310", f"`amount partial` is for refunds and disputes, not `{verb}`", amount)
+                    self.report(Code.CLAUSE_NOT_ALLOWED,
+                                f"`amount partial` is for refunds and disputes, not `{verb}`", amount)
                     return
                 t = self.infer(v)
                 if t.kind == "ratio" or t.kind == "number":
                     self.ratio_range(v)
                 elif t.kind not in ("money", "any"):
-                    self.report("C0303", f"`partial` needs a ratio or money, not {article(t)}", v,
+                    self.report(Code.TYPE_MISMATCH, f"`partial` needs a ratio or money, not {article(t)}", v,
                                 help="write `partial 50%` or `partial INR 100`")
             case _:
                 assert_never(amount)
@@ -191,7 +199,7 @@ class ActionChecker(ExprChecker):
             name = outcome.name.name
             if name not in allowed:
                 what = context.replace(".", " ")
-                self.report("C0309", f"`{name}` is not an outcome of {what}", node_for(outcome.name),
+                self.report(Code.UNKNOWN_OUTCOME, f"`{name}` is not an outcome of {what}", node_for(outcome.name),
                             label="unknown outcome",
                             help=did_you_mean(name, allowed)
                             or "outcomes here: " + ", ".join(f"`{o}`" for o in allowed))
@@ -200,7 +208,7 @@ class ActionChecker(ExprChecker):
                 cname = _clause_name(clause)
                 if cname not in allowed[name]:
                     takes = ", ".join(f"`{c}`" for c in sorted(allowed[name])) or "no clauses"
-                    self.report("C0310", f"outcome `{name}` does not take `{cname}`", node_for(clause),
+                    self.report(Code.CLAUSE_NOT_ALLOWED, f"outcome `{name}` does not take `{cname}`", node_for(clause),
                                 label="not allowed here", help=f"`{name}` takes {takes}")
                     continue
                 if isinstance(clause, ir.ThenClause):
@@ -245,18 +253,18 @@ class ActionChecker(ExprChecker):
             else:
                 known = False
         for extra in rests[1:]:
-            self.report("C0306", "only one outcome can take the `rest`", extra, label="second `rest`")
+            self.report(Code.SHARES_NOT_WHOLE, "only one outcome can take the `rest`", extra, label="second `rest`")
         if not mix.items:
-            self.report("C0312", "an outcome mix needs at least one outcome", mix, label="empty",
+            self.report(Code.MISSING_CLAUSE, "an outcome mix needs at least one outcome", mix, label="empty",
                         help="e.g. `{ captured 100% }`")
             return
         if not known:
             return
         if rests and total > 1:
-            self.report("C0306", f"outcome shares add up to {format_ratio(total)} before `rest`", mix,
+            self.report(Code.SHARES_NOT_WHOLE, f"outcome shares add up to {format_ratio(total)} before `rest`", mix,
                         label="over 100%", help="lower the shares so `rest` is not negative")
         elif not rests and total != 1:
-            self.report("C0306", f"outcome shares add up to {format_ratio(total)}, not 100%", mix,
+            self.report(Code.SHARES_NOT_WHOLE, f"outcome shares add up to {format_ratio(total)}, not 100%", mix,
                         label=f"{format_ratio(total)} in all", help="adjust the shares, or give one outcome the `rest`")
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import assert_never
 
+from carbonc.codes import Code
 from carbonc.diagnostics import did_you_mean
 from carbonc.domain import vocabulary
 from carbonc.domain.units import format_ratio
@@ -24,7 +25,7 @@ class DeliveryChecker(ExprChecker):
         if isinstance(deliver.target, ir.StringLit):
             glob = deliver.target.value
             if not any(fnmatch.fnmatchcase(e, glob) for e in vocabulary.NEUTRAL_EVENTS):
-                self.report("C0311", f"`{glob}` matches no event", deliver.target, label="no such event",
+                self.report(Code.UNKNOWN_OPTION, f"`{glob}` matches no event", deliver.target, label="no such event",
                             help=did_you_mean(glob, vocabulary.NEUTRAL_EVENTS)
                             or "events look like `payment.captured`, `refund.*`, `dispute.*`")
         self.deliver_items(deliver.items)
@@ -35,7 +36,8 @@ class DeliveryChecker(ExprChecker):
         for item in items:
             name = type(item).__name__.removesuffix("Item").lower()
             if name in seen and name not in ("signature", "verdict", "include"):
-                self.report("C0313", f"`{_DELIVER_WORD.get(name, name)}` is set twice in this block", item,
+                self.report(Code.DUPLICATE_SETTING, f"`{_DELIVER_WORD.get(name, name)}` is set twice in this block",
+                            item,
                             label="second setting", help="keep one")
             seen[name] = item
             match item:
@@ -43,7 +45,8 @@ class DeliveryChecker(ExprChecker):
                     self.option(mode, vocabulary.ORDER_MODES, "delivery order")
                     if within is not None:
                         if mode.name != "shuffle":
-                            self.report("C0310", f"`within` goes with `shuffle`, not `{mode.name}`", within,
+                            self.report(Code.CLAUSE_NOT_ALLOWED, f"`within` goes with `shuffle`, not `{mode.name}`",
+                                        within,
                                         help="write `order shuffle within 30s`")
                         self.want(within, DURATION, "`within`")
                         self.non_negative(within, "`within`")
@@ -51,7 +54,7 @@ class DeliveryChecker(ExprChecker):
                     self.want(v, INT, "`repeat`")
                     self.non_negative(v, "`repeat`", 1)
                     if isinstance(n := self.const(v), int) and not isinstance(n, bool) and n > vocabulary.MAX_REPEAT:
-                        self.report("C0308", f"`repeat` must be at most {vocabulary.MAX_REPEAT}", v,
+                        self.report(Code.OUT_OF_RANGE, f"`repeat` must be at most {vocabulary.MAX_REPEAT}", v,
                                     label="out of range",
                                     help="a gateway sends a few copies at most; 100 already tests idempotency")
                 case ir.DelayItem(delay=d, jitter=j):
@@ -76,7 +79,7 @@ class DeliveryChecker(ExprChecker):
                     for status in statuses:
                         if status.name not in vocabulary.FAIL_STATUSES and not (
                                 status.name.isdigit() and 100 <= int(status.name) <= 599):
-                            self.report("C0311", f"`{status.name}` is not an answer class", status,
+                            self.report(Code.UNKNOWN_OPTION, f"`{status.name}` is not an answer class", status,
                                         label="unknown", help="use `3xx`, `4xx`, `5xx`, `timeout`, `error` "
                                         "or a status code such as `409`")
                 case ir.VerdictItem(mode=mode, verdict=verdict):
@@ -93,12 +96,12 @@ class DeliveryChecker(ExprChecker):
                 if isinstance(value, Decimal):
                     total += value
             if total > 1:
-                self.report("C0306", f"signature shares add up to {format_ratio(total)}", signatures[-1],
+                self.report(Code.SHARES_NOT_WHOLE, f"signature shares add up to {format_ratio(total)}", signatures[-1],
                             label="over 100%", help="the shares of signature modes must not exceed 100%")
 
     def ladder(self, steps: ir.ListLit) -> None:
         if not steps.items:
-            self.report("C0308", "a retry ladder needs at least one step", steps, label="empty",
+            self.report(Code.OUT_OF_RANGE, "a retry ladder needs at least one step", steps, label="empty",
                         help="write `retry none` for no retries")
         for step in steps.items:
             self.want(step, DURATION, "a retry step")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import assert_never
 
+from carbonc.codes import Code
 from carbonc.diagnostics import did_you_mean
 from carbonc.domain import vocabulary
 from carbonc.domain.units import CURRENCIES, decimal_places, exponent, format_ratio
@@ -55,7 +56,7 @@ class ExprChecker:
         #: Whether a probe's expectations are being checked (they may name the answer's fields).
         self.in_probe = False
 
-    def report(self, code: str, message: str, node: ir.Node, *, label: str | None = None,
+    def report(self, code: Code, message: str, node: ir.Node, *, label: str | None = None,
                help: str | None = None) -> None:
         self.ctx.report(code, message, self.path, node.span, label=label, help=help)
 
@@ -98,7 +99,7 @@ class ExprChecker:
                     self.want(operand, BOOL, "`not`", got=t)
                     return BOOL
                 if t.kind not in (*_NUMERIC, "money", "duration", "any"):
-                    self.report("C0303", f"cannot negate {article(t)}", expr, label=f"this is {article(t)}")
+                    self.report(Code.TYPE_MISMATCH, f"cannot negate {article(t)}", expr, label=f"this is {article(t)}")
                 return t
             case ir.Binary():
                 return self._binary(expr)
@@ -111,7 +112,8 @@ class ExprChecker:
                 types = [self.infer(a) for a in args]
                 if func.name in ("round", "floor", "ceil"):
                     if types and types[0].kind not in (*_NUMERIC, "any"):
-                        self.report("C0303", f"`{func.name}` needs a number, not {article(types[0])}", args[0])
+                        self.report(Code.TYPE_MISMATCH, f"`{func.name}` needs a number, not {article(types[0])}",
+                                    args[0])
                     return INT
                 if func.name == "rate":
                     return RATIO
@@ -123,14 +125,16 @@ class ExprChecker:
         if cur not in CURRENCIES:
             code = Span(expr.span.start, expr.span.start + len(cur), expr.span.line, expr.span.col,
                         expr.span.line, expr.span.col + len(cur))
-            self.ctx.report("C0301", f"unknown currency `{cur}`", self.path, code, label="not an ISO 4217 code",
+            self.ctx.report(Code.UNKNOWN_CURRENCY, f"unknown currency `{cur}`", self.path, code,
+                            label="not an ISO 4217 code",
                             help=_currency_help(cur))
             return MONEY
         places = decimal_places(amount)
         if places > exponent(cur):
             allowed = exponent(cur)
             places_word = f"{allowed} decimal place{'s' * (allowed != 1)}"
-            self.report("C0302", f"`{cur}` has {places_word}, `{amount}` has {places}", expr, label="too precise",
+            self.report(Code.TOO_MANY_DECIMALS, f"`{cur}` has {places_word}, `{amount}` has {places}", expr,
+                        label="too precise",
                         help=f"{cur} amounts are whole" if allowed == 0 else f"round to {places_word}")
         return Type("money", cur)
 
@@ -156,7 +160,7 @@ class ExprChecker:
                 if self._currencies_differ(expr, a, b):
                     return a
                 if op == "/" and isinstance(right, (ir.IntLit, ir.DecimalLit)) and self.const(right) == 0:
-                    self.report("C0316", "division by zero", right, label="this is zero")
+                    self.report(Code.DIVISION_BY_ZERO, "division by zero", right, label="this is zero")
                     return a
                 result = _arith(op, a, b)
                 if result is None:
@@ -169,7 +173,7 @@ class ExprChecker:
     def _currencies_differ(self, expr: ir.Binary, a: Type, b: Type) -> bool:
         """Report combining money of two known currencies; return whether it did."""
         if a.kind == "money" and b.kind == "money" and a.currency and b.currency and a.currency != b.currency:
-            self.report("C0307", f"cannot combine {a.currency} and {b.currency}", expr,
+            self.report(Code.MIXED_CURRENCIES, f"cannot combine {a.currency} and {b.currency}", expr,
                         label="different currencies", help="convert to one currency; carbonc never converts")
             return True
         return False
@@ -180,7 +184,7 @@ class ExprChecker:
             help = "give the number a currency, e.g. `INR 100`"
         elif "duration" in (a.kind, b.kind) and {a.kind, b.kind} & set(_NUMERIC):
             help = "give the number a unit, e.g. `30s`"
-        self.report("C0303", message, expr, label="type mismatch", help=help)
+        self.report(Code.TYPE_MISMATCH, message, expr, label="type mismatch", help=help)
 
     def want(self, expr: ir.Expr, want: Type, what: str, got: Type | None = None) -> Type:
         """Check `expr` (of type `got`, if already inferred) can be used where a `want` is needed;
@@ -195,16 +199,16 @@ class ExprChecker:
                 self.ratio_range(expr)
             return got
         if want.kind == "money" and got.kind in ("int", "number"):
-            self.report("C0304", f"{what} needs money with a currency, not a bare number", expr,
+            self.report(Code.MONEY_WITHOUT_CURRENCY, f"{what} needs money with a currency, not a bare number", expr,
                         label="no currency", help=f"write it as money, e.g. `INR {_text(expr)}`")
         elif want.kind == "duration" and got.kind in ("int", "number"):
-            self.report("C0303", f"{what} needs a duration, not {article(got)}", expr, label="no unit",
+            self.report(Code.TYPE_MISMATCH, f"{what} needs a duration, not {article(got)}", expr, label="no unit",
                         help=f"add a unit: `{_text(expr)}s`, `{_text(expr)}m`, `{_text(expr)}h` or `{_text(expr)}d`")
         elif want.kind == "ratio" and got.kind == "int":
-            self.report("C0303", f"{what} needs a ratio, not an integer", expr, label="an integer",
+            self.report(Code.TYPE_MISMATCH, f"{what} needs a ratio, not an integer", expr, label="an integer",
                         help=f"write a percentage such as `{_text(expr)}%`")
         else:
-            self.report("C0303", f"{what} needs {article(want)}, not {article(got)}", expr,
+            self.report(Code.TYPE_MISMATCH, f"{what} needs {article(want)}, not {article(got)}", expr,
                         label=f"this is {article(got)}")
         return got
 
@@ -219,19 +223,19 @@ class ExprChecker:
     def ratio_range(self, expr: ir.Expr) -> None:
         value = self.const(expr)
         if isinstance(value, Decimal) and not (0 <= value <= 1):
-            self.report("C0305", f"a ratio must lie within 0–100%, this is {format_ratio(value)}", expr,
+            self.report(Code.RATIO_OUT_OF_RANGE, f"a ratio must lie within 0–100%, this is {format_ratio(value)}", expr,
                         label="out of range", help="use a share between 0% and 100%")
 
     def non_negative(self, expr: ir.Expr, what: str, minimum: int = 0) -> None:
         value = self.const(expr)
         number = value.ms if isinstance(value, Duration) else value.minor if isinstance(value, Money) else value
         if isinstance(number, (int, Decimal)) and not isinstance(number, bool) and number < minimum:
-            self.report("C0308", f"{what} must be at least {minimum}", expr, label="out of range")
+            self.report(Code.OUT_OF_RANGE, f"{what} must be at least {minimum}", expr, label="out of range")
 
     def option(self, ident: ir.Ident, allowed: Iterable[str], what: str) -> None:
         allowed = tuple(allowed)
         if ident.name not in allowed:
-            self.report("C0311", f"unknown {what} `{ident.name}`", ident, label=f"not a {what}",
+            self.report(Code.UNKNOWN_OPTION, f"unknown {what} `{ident.name}`", ident, label=f"not a {what}",
                         help=did_you_mean(ident.name, allowed) or f"{what}s: " + ", ".join(f"`{a}`" for a in allowed))
 
 

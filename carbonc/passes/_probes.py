@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
+from carbonc.codes import Code
 from carbonc.domain import vocabulary
 from carbonc.ir import nodes as ir
 from carbonc.passes._exprs import BOOL, DURATION, ExprChecker
@@ -30,13 +31,13 @@ class ProbeChecker(ExprChecker):
         self.template(probe.url, "URL")
         for header in probe.headers:
             if not header.name.value or any(c in header.name.value for c in ' \t\r\n:'):
-                self.report("C0314", f"`{header.name.value}` is not an HTTP header name", header.name,
+                self.report(Code.INVALID_PROBE, f"`{header.name.value}` is not an HTTP header name", header.name,
                             label="not a header name", help="header names look like `X-Api-Key`")
             self.template(header.value, "header")
         if probe.body is not None:
             self.template(probe.body, "body")
             if probe.method in ("GET", "HEAD"):
-                self.report("C0314", f"a {probe.method} probe sends no body", probe.body, label="ignored",
+                self.report(Code.INVALID_PROBE, f"a {probe.method} probe sends no body", probe.body, label="ignored",
                             help="use POST, PUT or PATCH to send a body")
         if probe.eventually is not None:
             self.want(probe.eventually, DURATION, "`eventually within`")
@@ -48,7 +49,7 @@ class ProbeChecker(ExprChecker):
         finally:
             self.in_probe = False
         if not probe.expects:
-            self.report("C0314", "this probe expects nothing", probe.url, label="nothing to judge",
+            self.report(Code.INVALID_PROBE, "this probe expects nothing", probe.url, label="nothing to judge",
                         help="add a line such as `expect status == 200`")
 
     def template(self, text: ir.StringLit, what: str) -> None:
@@ -57,5 +58,5 @@ class ProbeChecker(ExprChecker):
         try:
             jinja2.Environment(autoescape=False).parse(text.value)
         except jinja2.TemplateSyntaxError as err:
-            self.report("C0314", f"the probe {what} is not a valid template: {err.message}", text,
+            self.report(Code.INVALID_PROBE, f"the probe {what} is not a valid template: {err.message}", text,
                         label="template error", help="templates look like `{{ base }}/orders/{{ order.ref }}`")

@@ -8,6 +8,7 @@ from typing import Literal
 
 import msgspec
 
+from carbonc.codes import Code
 from carbonc.diagnostics import Diagnostic, Severity
 from carbonc.ir import nodes as ir
 from carbonc.source import Source, Span
@@ -57,7 +58,7 @@ class Context:
     sources: dict[str, Source] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
-    def report(self, code: str, message: str, path: str, span: Span | None = None, *,
+    def report(self, code: Code, message: str, path: str, span: Span | None = None, *,
                label: str | None = None, help: str | None = None, severity: Severity = "error") -> None:
         self.diagnostics.append(Diagnostic(
             code=code, severity=severity, message=message, path=path, span=span, label=label, help=help,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from carbonc.codes import Code
 from carbonc.diagnostics import did_you_mean
 from carbonc.ir import nodes as ir
 from carbonc.passes._program import Context, Program
@@ -36,13 +37,14 @@ def _locate(use: ir.Use, importer: str, ctx: Context) -> Path | None:
                 ctx.report(err.code, err.message, path, use.target.span, help=err.help)
                 return None
             return candidate.resolve()
-        ctx.report("C0203", f"no module file `{target}`", path, use.target.span,
+        ctx.report(Code.UNKNOWN_MODULE, f"no module file `{target}`", path, use.target.span,
                    label="not found", help=f"looked for `{candidate}`")
         return None
     candidate = ctx.stdlib / f"{target}.carbon"
     if candidate.is_file():
         return candidate.resolve()
-    ctx.report("C0203", f"unknown module `{target}`", path, use.target.span, label="not in the standard library",
+    ctx.report(Code.UNKNOWN_MODULE, f"unknown module `{target}`", path, use.target.span,
+               label="not in the standard library",
                help=did_you_mean(target, _stdlib_names(ctx))
                or "stdlib modules: " + ", ".join(f"`{n}`" for n in _stdlib_names(ctx)))
     return None
@@ -76,14 +78,14 @@ def load_imports(program: Program, ctx: Context) -> Program:
                 continue
             dep = str(found)
             if dep in seen:
-                ctx.report("W0402", f"module `{use.target.value}` is used twice", module.path, use.span,
+                ctx.report(Code.DUPLICATE_USE, f"module `{use.target.value}` is used twice", module.path, use.span,
                            label="already used above", help="remove this line", severity="warning")
                 continue
             seen[dep] = use
             if dep in visiting:
                 cycle = [*visiting[visiting.index(dep):], dep]
                 chain = " -> ".join(modules[k].path for k in cycle)
-                ctx.report("C0205", f"import cycle: {chain}", module.path, use.span,
+                ctx.report(Code.IMPORT_CYCLE, f"import cycle: {chain}", module.path, use.span,
                            label="this use closes the cycle", help="move what both modules need into a third one")
                 continue
             targets.append(dep)

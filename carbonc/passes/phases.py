@@ -6,6 +6,7 @@ dependencies have no cycle (C0207).
 
 from __future__ import annotations
 
+from carbonc.codes import Code
 from carbonc.diagnostics import did_you_mean
 from carbonc.ir import nodes as ir
 from carbonc.passes._program import Context, Program
@@ -48,7 +49,7 @@ def _cycles(scenario: ir.Scenario, ctx: Context, path: str, own: set[str]) -> No
                 key = frozenset(cycle)
                 if key not in reported and name in own:
                     reported.add(key)
-                    ctx.report("C0207", "phase dependency cycle: " + " -> ".join(cycle), path, dep.span,
+                    ctx.report(Code.PHASE_CYCLE, "phase dependency cycle: " + " -> ".join(cycle), path, dep.span,
                                label="closes the cycle", help="remove one of the `after` dependencies")
             elif dep.name not in state:
                 visit(dep.name, trail)
@@ -70,10 +71,10 @@ def check_phases(program: Program, ctx: Context) -> Program:
             for phase in declared.phases:
                 for dep in phase.after:
                     if dep.name == phase.name.name:
-                        ctx.report("C0207", f"phase `{dep.name}` comes after itself", path, dep.span,
+                        ctx.report(Code.PHASE_CYCLE, f"phase `{dep.name}` comes after itself", path, dep.span,
                                    label="depends on itself", help="remove it from `after`")
                     elif dep.name not in names:
-                        ctx.report("C0206", f"unknown phase `{dep.name}`", path, dep.span,
+                        ctx.report(Code.UNKNOWN_PHASE, f"unknown phase `{dep.name}`", path, dep.span,
                                    label="no phase of this name",
                                    help=did_you_mean(dep.name, names)
                                    or "phases here: " + ", ".join(f"`{n}`" for n in names))

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar, assert_never
 
+from carbonc.codes import Code
 from carbonc.diagnostics import did_you_mean
 from carbonc.domain import vocabulary
 from carbonc.ir import nodes as ir
@@ -48,7 +49,8 @@ class _Scope:
         for decl in _named_decls(module):
             name = decl.name.name
             if name in own:
-                ctx.report("C0202", f"{_kind_word(decl)} `{name}` is defined twice", module.path, decl.name.span,
+                ctx.report(Code.DUPLICATE_DEFINITION, f"{_kind_word(decl)} `{name}` is defined twice", module.path,
+                           decl.name.span,
                            label="second definition", help="rename or remove one of them")
                 continue
             own[name] = decl
@@ -64,7 +66,8 @@ class _Scope:
                 if name in self.names and self.names[name][1] != dep_module.path:
                     use = next((u for u in module.uses if Path(u.target.value).stem == Path(dep).stem),
                                module.uses[0])
-                    ctx.report("C0202", f"`{name}` is defined in both `{self.names[name][1]}` and `{dep_module.path}`",
+                    ctx.report(Code.DUPLICATE_DEFINITION,
+                               f"`{name}` is defined in both `{self.names[name][1]}` and `{dep_module.path}`",
                                module.path, use.span, label="ambiguous import",
                                help="rename one of the declarations")
                     continue
@@ -111,13 +114,13 @@ class _Resolver:
             if frozenset(cycle) not in self.cycles:
                 self.cycles.add(frozenset(cycle))
                 shown = f" ({' -> '.join((*cycle, base_name))})" if len(cycle) > 1 else ""
-                self.ctx.report("C0213", f"scenario `{scenario.name.name}` extends itself{shown}", path,
+                self.ctx.report(Code.SELF_EXTENDS, f"scenario `{scenario.name.name}` extends itself{shown}", path,
                                 scenario.extends.span, label="cycle", help="extend a different scenario")
             return scenario
         scope = self.scopes[key]
         base = scope.find(base_name, ir.Scenario)
         if base is None:
-            self.ctx.report("C0211", f"unknown scenario `{base_name}` to extend", path, scenario.extends.span,
+            self.ctx.report(Code.UNKNOWN_BASE, f"unknown scenario `{base_name}` to extend", path, scenario.extends.span,
                             label="not defined or used here",
                             help=did_you_mean(base_name, scope.names_of(ir.Scenario))
                             or "define it in this file or `use` the module that defines it")
@@ -162,12 +165,13 @@ class _Resolver:
         seen: set[str] = set()
         for use in declared.oracles:
             if use.name in seen:
-                self.ctx.report("C0202", f"oracle `{use.name}` is used twice", path, use.span,
+                self.ctx.report(Code.DUPLICATE_DEFINITION, f"oracle `{use.name}` is used twice", path, use.span,
                                 label="second use", help="remove one of the `use` lines")
             seen.add(use.name)
             if scope.find(use.name, ir.Oracle) is None:
                 if use.name in _STDLIB_ORACLES and not scope.names_of(ir.Oracle):
-                    self.ctx.report("C0208", f"unknown oracle `{use.name}`", path, use.span, label="no such oracle",
+                    self.ctx.report(Code.UNKNOWN_DECLARATION, f"unknown oracle `{use.name}`", path, use.span,
+                                    label="no such oracle",
                                     help='the standard oracles come with `use "oracles"` at the top of the file')
                 else:
                     self._unknown_decl(use, "oracle", ir.Oracle, scope, path)
@@ -196,13 +200,14 @@ class _Resolver:
             if text is None:
                 continue
             for name in sorted(_template_names(text.value) - allowed):
-                self.ctx.report("C0201", f"unknown name `{name}` in a probe template", path, text.span,
+                self.ctx.report(Code.UNKNOWN_NAME, f"unknown name `{name}` in a probe template", path, text.span,
                                 label="not defined here", help=did_you_mean(name, allowed) or (
                                     "templates can use `base`, the selected entity, the parameters and maps"))
             if kind is not None:
                 known = list(vocabulary.PROBE_FIELDS[kind])
                 for field in sorted(_template_attributes(text.value, kind) - set(known)):
-                    self.ctx.report("C0201", f"unknown field `{kind}.{field}` in a probe template", path, text.span,
+                    self.ctx.report(Code.UNKNOWN_NAME, f"unknown field `{kind}.{field}` in a probe template", path,
+                                    text.span,
                                     label="not a field of the entity",
                                     help=did_you_mean(field, known) or "fields: " + ", ".join(f"`{f}`" for f in known))
         for e in probe.expects:
@@ -213,7 +218,7 @@ class _Resolver:
         for item in items:
             ident = name_of(item)
             if ident.name in seen:
-                self.ctx.report("C0202", f"{what} `{ident.name}` is defined twice", path, ident.span,
+                self.ctx.report(Code.DUPLICATE_DEFINITION, f"{what} `{ident.name}` is defined twice", path, ident.span,
                                 label="second definition", help=f"rename or remove one of the {what}s")
             seen.add(ident.name)
 
@@ -233,7 +238,7 @@ class _Resolver:
     def check_kind(self, ident: ir.Ident, path: str) -> str | None:
         kind = vocabulary.kind_of(ident.name)
         if kind is None:
-            self.ctx.report("C0209", f"unknown entity kind `{ident.name}`", path, ident.span,
+            self.ctx.report(Code.UNKNOWN_KIND, f"unknown entity kind `{ident.name}`", path, ident.span,
                             label="not an entity kind",
                             help=did_you_mean(ident.name, [*vocabulary.KINDS, *vocabulary.PLURALS])
                             or "kinds: " + ", ".join(f"`{k}`" for k in vocabulary.KINDS))
@@ -242,7 +247,7 @@ class _Resolver:
     def check_selection(self, sel: ir.Selection, params: set[str], path: str) -> str | None:
         kind = self.check_kind(sel.kind, path)
         if kind is not None and sel.state is not None and sel.state.name not in vocabulary.STATES[kind]:
-            self.ctx.report("C0210", f"`{sel.state.name}` is not a state of a {kind}", path, sel.state.span,
+            self.ctx.report(Code.UNKNOWN_STATE, f"`{sel.state.name}` is not a state of a {kind}", path, sel.state.span,
                             label="unknown state",
                             help=did_you_mean(sel.state.name, vocabulary.STATES[kind])
                             or f"{kind} states: " + ", ".join(f"`{s}`" for s in vocabulary.STATES[kind]))
@@ -270,7 +275,8 @@ class _Resolver:
     def _unknown_decl(self, ident: ir.Ident, what: str, kind: type[_DeclKind], scope: _Scope, path: str,
                       extra: Iterable[str] = ()) -> None:
         known = [*scope.names_of(kind), *extra]
-        self.ctx.report("C0208", f"unknown {what} `{ident.name}`", path, ident.span, label=f"no such {what}",
+        self.ctx.report(Code.UNKNOWN_DECLARATION, f"unknown {what} `{ident.name}`", path, ident.span,
+                        label=f"no such {what}",
                         help=did_you_mean(ident.name, known)
                         or (f"{'an' if what[0] in 'aeiou' else 'a'} {what} must be declared here "
                             "or in a module this file `use`s"))
@@ -283,12 +289,12 @@ class _Resolver:
         for node in subexpressions(expr):
             if isinstance(node, ir.Call) and node.func.name in maps:
                 if len(node.args) != 1:
-                    self.ctx.report("C0315", f"map `{node.func.name}` takes 1 argument, not {len(node.args)}",
+                    self.ctx.report(Code.WRONG_ARITY, f"map `{node.func.name}` takes 1 argument, not {len(node.args)}",
                                     path, node.span, label="wrong number of arguments")
                 continue
             if isinstance(node, ir.Call):
                 if node.func.name not in vocabulary.FUNCTIONS:
-                    self.ctx.report("C0214", f"unknown function `{node.func.name}`", path, node.func.span,
+                    self.ctx.report(Code.UNKNOWN_FUNCTION, f"unknown function `{node.func.name}`", path, node.func.span,
                                     label="not a function",
                                     help=did_you_mean(node.func.name, vocabulary.FUNCTIONS)
                                     or "functions: " + ", ".join(f"`{f}`" for f in vocabulary.FUNCTIONS))
@@ -297,7 +303,7 @@ class _Resolver:
                 if not lo <= len(node.args) <= hi:
                     want = str(lo) if lo == hi else f"{lo} to {hi}"
                     takes = f"{want} argument{'s' * (want != '1')}"
-                    self.ctx.report("C0315", f"`{node.func.name}` takes {takes}, not {len(node.args)}",
+                    self.ctx.report(Code.WRONG_ARITY, f"`{node.func.name}` takes {takes}, not {len(node.args)}",
                                     path, node.span, label="wrong number of arguments")
             if not isinstance(node, ir.Name):
                 continue
@@ -310,14 +316,14 @@ class _Resolver:
             if where == "a parameter default" and dotted in vocabulary.METRICS:
                 continue  # check_types reports it: a default cannot depend on the run
             if len(node.parts) == 1 and not metrics:
-                self.ctx.report("C0204", f"unknown parameter `{dotted}`", path, node.span,
+                self.ctx.report(Code.UNKNOWN_PARAMETER, f"unknown parameter `{dotted}`", path, node.span,
                                 label="not defined in this scenario",
                                 help=did_you_mean(dotted, params | fields) or (
                                     f"declare it with `param {dotted} = …`" if not fields else
                                     "filters can use parameters and " + ", ".join(f"`{f}`" for f in sorted(fields))))
             else:
                 known = params | metrics | fields
-                self.ctx.report("C0201", f"unknown name `{dotted}` in {where}", path, node.span,
+                self.ctx.report(Code.UNKNOWN_NAME, f"unknown name `{dotted}` in {where}", path, node.span,
                                 label="not a parameter or a metric of the run" if metrics else "not defined here",
                                 help=did_you_mean(dotted, known))
 

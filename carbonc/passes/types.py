@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import assert_never
 
+from carbonc.codes import Code
 from carbonc.domain import vocabulary
 from carbonc.domain.values import EvalError, NotConstant, Value
 from carbonc.ir import nodes as ir
@@ -52,7 +53,8 @@ def _param_env(ctx: Context, path: str, scenario: ir.Scenario,
             values[name] = evaluate(param.default, values)
         except NotConstant as err:
             if str(err) in vocabulary.METRICS:  # unknown names were reported by resolve
-                report_to.report("C0303", f"the default of `{name}` must be a constant", path, param.default.span,
+                report_to.report(Code.TYPE_MISMATCH, f"the default of `{name}` must be a constant", path,
+                                 param.default.span,
                                  label=f"`{err}` depends on the run", help="use literals and earlier parameters only")
         except (EvalError, ArithmeticError):
             pass
@@ -70,7 +72,7 @@ def _check_overrides(ctx: Context, path: str, child: ir.Scenario, base: ir.Scena
             continue
         same = want.kind == got.kind or {want.kind, got.kind} == {"ratio", "number"}
         if not same or (want.kind == "money" and want.currency != got.currency):
-            ctx.report("C0303", f"`{name}` is a {want} in `{base.name.name}`, not a {got}", path,
+            ctx.report(Code.TYPE_MISMATCH, f"`{name}` is a {want} in `{base.name.name}`, not a {got}", path,
                        param.default.span, label=f"a {got}",
                        help=f"override it with a {want}, as `{base.name.name}` uses it")
 

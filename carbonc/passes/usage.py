@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import assert_never
 
+from carbonc.codes import Code
 from carbonc.ir import nodes as ir
 from carbonc.ir.walk import action_expressions, deliver_item_expressions, subexpressions
 from carbonc.passes._program import Context, Program
@@ -79,7 +80,8 @@ def check_usage(program: Program, ctx: Context) -> Program:
             for param in declared.params:
                 # A parameter is "used" by its own default only if another one refers to it.
                 if param.name.name not in used or _only_self(param, merged):
-                    ctx.report("W0401", f"parameter `{param.name.name}` is never used", path, param.name.span,
+                    ctx.report(Code.UNUSED_PARAMETER, f"parameter `{param.name.name}` is never used", path,
+                               param.name.span,
                                label="declared here", severity="warning",
                                help="use it in the scenario, or remove it")
     return program

@@ -9,6 +9,7 @@ import lark
 import msgspec
 from lark.exceptions import UnexpectedInput
 
+from carbonc.codes import Code
 from carbonc.diagnostics import Diagnostic
 from carbonc.ir import nodes as ir
 from carbonc.source import Source
@@ -55,7 +56,7 @@ def _too_deep(source: Source) -> Diagnostic | None:
             depth += 1
             if depth > MAX_NESTING:
                 return Diagnostic(
-                    code="C0105", message=f"brackets nested more than {MAX_NESTING} deep",
+                    code=Code.NESTING_TOO_DEEP, message=f"brackets nested more than {MAX_NESTING} deep",
                     path=source.path, span=source.span_at(m.start()), label="too deep here",
                     help="split the expression or remove redundant parentheses",
                 )
@@ -78,7 +79,7 @@ def _expression_too_deep(tree: lark.Tree[lark.Token], source: Source) -> Diagnos
                     token = next(node.scan_values(lambda v: isinstance(v, lark.Token)), None)
                 span = token_span(token) if token is not None else source.span_at(0)
                 return Diagnostic(
-                    code="C0105", message=f"expression nested more than {MAX_EXPRESSION_DEPTH} deep",
+                    code=Code.NESTING_TOO_DEEP, message=f"expression nested more than {MAX_EXPRESSION_DEPTH} deep",
                     path=source.path, span=span, label="too deep here",
                     help="split the expression into smaller parts, e.g. with a `param`",
                 )
@@ -144,7 +145,7 @@ def parse(source: Source) -> ParseResult:
         module, diags = lower(tree, source.path)
     except RecursionError:
         return ParseResult(None, comments, (Diagnostic(
-            code="C0105", message="expression nested too deeply", path=source.path,
+            code=Code.NESTING_TOO_DEEP, message="expression nested too deeply", path=source.path,
             help="split the expression into smaller parts",
         ),))
     finally:

@@ -11,6 +11,7 @@ from lark.exceptions import (
     UnexpectedToken,
 )
 
+from carbonc.codes import Code
 from carbonc.diagnostics import Diagnostic
 from carbonc.source import Source
 from carbonc.syntax._lower import token_span
@@ -98,7 +99,7 @@ def _found(token: lark.Token) -> str:
 def parse_error_diagnostic(err: UnexpectedInput, source: Source, parser: lark.Lark) -> Diagnostic:
     """Translate one Lark error into a C01xx diagnostic, with help for known mistakes."""
     diag = _diagnostic(err, source, parser)
-    if diag.code in ("C0101", "C0103"):
+    if diag.code in (Code.UNEXPECTED_TOKEN, Code.UNEXPECTED_CHARACTER):
         help = known_mistake_help(err, parser)
         if help is not None:
             diag = msgspec.structs.replace(diag, help=help)
@@ -115,7 +116,7 @@ def _diagnostic(err: UnexpectedInput, source: Source, parser: lark.Lark) -> Diag
             return _unterminated_comment(source, tok.start_pos)
         expected = describe_expected(set(err.accepts or err.expected), parser)
         return Diagnostic(
-            code="C0101", message=f"expected {expected}, found {_found(tok)}", path=source.path,
+            code=Code.UNEXPECTED_TOKEN, message=f"expected {expected}, found {_found(tok)}", path=source.path,
             span=token_span(tok), label="unexpected here",
         )
     if isinstance(err, UnexpectedEOF):
@@ -128,7 +129,7 @@ def _diagnostic(err: UnexpectedInput, source: Source, parser: lark.Lark) -> Diag
             end = text.find("\n", pos)
             span = source.span_at(pos, (end if end >= 0 else len(text)) - pos)
             return Diagnostic(
-                code="C0104", message="unterminated string", path=source.path, span=span,
+                code=Code.UNTERMINATED_STRING, message="unterminated string", path=source.path, span=span,
                 label="this string has no closing `\"`", help="close it with `\"` on the same line",
             )
         if text.startswith("/*", pos):
@@ -139,7 +140,7 @@ def _diagnostic(err: UnexpectedInput, source: Source, parser: lark.Lark) -> Diag
         if ch in _CURRENCY_SIGNS:
             help = f"write money as an ISO 4217 code and an amount, e.g. `{_CURRENCY_SIGNS[ch]} 25`"
         return Diagnostic(
-            code="C0103", message=f"unexpected character `{shown}`", path=source.path, span=span,
+            code=Code.UNEXPECTED_CHARACTER, message=f"unexpected character `{shown}`", path=source.path, span=span,
             label="not part of the language here", help=help,
         )
     raise TypeError(err)  # pragma: no cover
@@ -148,7 +149,8 @@ def _diagnostic(err: UnexpectedInput, source: Source, parser: lark.Lark) -> Diag
 def _eof(expected: set[str], source: Source, parser: lark.Lark) -> Diagnostic:
     end = len(source.text.rstrip())
     return Diagnostic(
-        code="C0102", message=f"unexpected end of file, expected {describe_expected(set(expected), parser)}",
+        code=Code.UNEXPECTED_EOF,
+        message=f"unexpected end of file, expected {describe_expected(set(expected), parser)}",
         path=source.path, span=source.span_at(max(0, end - 1)), label="the file ends after this",
         help="a `{` may be missing its `}`" if "_RBRACE" in expected else None,
     )
@@ -156,7 +158,8 @@ def _eof(expected: set[str], source: Source, parser: lark.Lark) -> Diagnostic:
 
 def _unterminated_comment(source: Source, pos: int) -> Diagnostic:
     return Diagnostic(
-        code="C0108", message="unterminated block comment", path=source.path, span=source.span_at(pos, 2),
+        code=Code.UNTERMINATED_COMMENT, message="unterminated block comment", path=source.path,
+        span=source.span_at(pos, 2),
         label="opened here", help="close it with `*/`",
     )
 

@@ -7,6 +7,7 @@ from typing import Any, get_args
 
 from lark import Token, Tree
 
+from carbonc.codes import Code
 from carbonc.diagnostics import Diagnostic
 from carbonc.domain.units import MAX_INT, duration_ms, to_minor
 from carbonc.ir import nodes as ir
@@ -99,7 +100,7 @@ class Lower:
         # `( expr )`: the parentheses only group; the tree keeps the grouping.
         return children[0]
 
-    def _error(self, code: str, message: str, span: Span, label: str | None = None, help: str | None = None) -> None:
+    def _error(self, code: Code, message: str, span: Span, label: str | None = None, help: str | None = None) -> None:
         self.diagnostics.append(
             Diagnostic(code=code, message=message, path=self.path, span=span, label=label, help=help)
         )
@@ -133,7 +134,7 @@ class Lower:
                 at = token_span(tok)
                 start = at.start + 1 + i
                 self._error(
-                    "C0107", f"unknown escape `\\{nxt}` in string",
+                    Code.INVALID_ESCAPE, f"unknown escape `\\{nxt}` in string",
                     Span(start, start + 2, at.line, at.col + 1 + i, at.line, at.col + 3 + i),
                     help='use one of `\\"`, `\\\\`, `\\n`, `\\t`, `\\r` or `\\uXXXX`',
                 )
@@ -341,7 +342,7 @@ class Lower:
         for what, found in (("body", bodies), ("eventually", windows)):
             for extra in found[1:]:
                 self.diagnostics.append(Diagnostic(
-                    code="C0313", message=f"`{what}` is set twice in this probe", path=self.path,
+                    code=Code.DUPLICATE_SETTING, message=f"`{what}` is set twice in this probe", path=self.path,
                     span=_span_of(extra), label="second setting", help=f"keep one `{what}` line"))
         return ("check", ir.Probe(span=span, method=_HTTP_METHODS[str(method)], url=self._string(url),
                                   selection=selection, expects=expects, severity=sev, headers=headers,
@@ -393,7 +394,7 @@ class Lower:
         value = _int_value(str(tok))
         if value is None:
             self._error(
-                "C0106", "integer literal is too large", token_span(tok),
+                Code.NUMBER_TOO_LARGE, "integer literal is too large", token_span(tok),
                 label=f"more than {MAX_INT:,}", help="integers are 64-bit; use a smaller value",
             )
             value = MAX_INT
@@ -410,7 +411,7 @@ class Lower:
         currency, amount = str(tok).split(None, 1)
         if _int_value(amount.split(".")[0]) is None or to_minor(amount, currency) > MAX_INT:
             self._error(
-                "C0106", "amount is too large", token_span(tok),
+                Code.NUMBER_TOO_LARGE, "amount is too large", token_span(tok),
                 label=f"more than {MAX_INT:,} minor units", help="amounts are 64-bit; use a smaller value",
             )
         return ir.MoneyLit(span=token_span(tok), currency=currency, amount=amount)
@@ -419,7 +420,7 @@ class Lower:
         tok = children[0]
         ms = duration_ms(str(tok)) if _int_value(str(tok).rstrip("mshd")) is not None else MAX_INT + 1
         if ms > MAX_INT:
-            self._error("C0106", "duration is too large", token_span(tok), help="use a smaller duration")
+            self._error(Code.NUMBER_TOO_LARGE, "duration is too large", token_span(tok), help="use a smaller duration")
             ms = MAX_INT
         return ir.DurationLit(span=token_span(tok), text=str(tok), ms=ms)
 
@@ -475,7 +476,7 @@ def _single(items: list[Any], what: str, path: str, diagnostics: list[Diagnostic
     """The one `about`/`category`/`seed` of a scenario; a second one is reported."""
     for span, _ in items[1:]:
         diagnostics.append(Diagnostic(
-            code="C0313", message=f"`{what}` is set twice in this scenario", path=path, span=span,
+            code=Code.DUPLICATE_SETTING, message=f"`{what}` is set twice in this scenario", path=path, span=span,
             label="second setting", help=f"keep one `{what}` line",
         ))
     return items[0][1] if items else None

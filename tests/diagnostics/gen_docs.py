@@ -18,7 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from carbonc.api import CheckResult, check_path, compile_source, read_or_diagnose
-from carbonc.diagnostics import CODES, render
+from carbonc.codes import Code
+from carbonc.diagnostics import render
+
+CODES = {code.value: code.summary for code in Code}
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -11,7 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from carbonc.cli import main
-from carbonc.diagnostics import CODES
+from carbonc.codes import Code
+
+CODES = {code.value: code.summary for code in Code}
 
 _spec = importlib.util.spec_from_file_location("carbonc_diagnostics_gen_docs", Path(__file__).with_name("gen_docs.py"))
 assert _spec is not None and _spec.loader is not None
