@@ -7,10 +7,9 @@ The public API; everything else is an implementation detail. Names load on first
     >>> result = check_path(Path("scenarios/dispute-spike.carbon"))
     >>> result.ok
     True
-    >>> plan = compile_source(read_source(Path("scenarios/dispute-spike.carbon")))
-    >>> with open_store(Path("runs.duckdb")) as store:
-    ...     run = execute(PlanInput.from_compiled(plan), RunOptions(url="http://127.0.0.1:8000/hooks"), store)
-    >>> run.status, run.passed
+    >>> plan = load_plan(Path("scenarios/dispute-spike.carbon"), overrides={"baseline_orders": "50"})
+    >>> result = run(plan, RunOptions(url="http://127.0.0.1:8000/hooks"), Path("runs.duckdb"))
+    >>> result.status, result.passed
     ('completed', True)
 """
 
@@ -35,11 +34,12 @@ __all__ = [
     "check_path",
     "check_source",
     "compile_source",
-    "execute",
+    "diagnostic_text",
     "format_source",
+    "load_plan",
     "open_store",
     "read_source",
-    "render",
+    "run",
     "write_plan",
 ]
 
@@ -56,14 +56,15 @@ _WHERE = {
     "CompiledPlan": "carbonc.compiler",
     "write_plan": "carbonc.plan.saved",
     "Diagnostic": "carbonc.diagnostics",
-    "render": "carbonc.diagnostics",
+    "diagnostic_text": "carbonc.diagnostics",
     "Source": "carbonc.source",
     "read_source": "carbonc.source",
     "format_source": "carbonc.fmt",
     "PlanInput": "carbonc.exec",
     "RunOptions": "carbonc.exec",
     "RunResult": "carbonc.exec",
-    "execute": "carbonc.exec",
+    "load_plan": "carbonc.api",
+    "run": "carbonc.api",
     "open_store": "carbonc.store",
 }
 

@@ -73,7 +73,7 @@ def _words(text: str) -> str:
     return _NAMED.sub(lambda m: f"`{m[1][:half]}…{m[1][-half:]}`", text).translate(_SHOWN)
 
 
-def render(diag: Diagnostic, source: Source | None) -> str:
+def diagnostic_text(diag: Diagnostic, source: Source | None) -> str:
     """Render `diag` as text: the header, then the source line with a caret and the help."""
     where = diag.path
     if diag.span is not None:

@@ -10,8 +10,8 @@ import carbonc
 EXPECTED = {
     "CarbonError", "CheckResult", "CompileError", "CompiledPlan", "Diagnostic", "ExecutionError",
     "InternalError", "Source", "StoreError", "check_path", "check_source", "compile_source",
-    "format_source", "read_source", "render", "write_plan",
-    "PlanInput", "RunOptions", "RunResult", "execute", "open_store",
+    "format_source", "read_source", "diagnostic_text", "write_plan",
+    "PlanInput", "RunOptions", "RunResult", "load_plan", "run", "open_store",
 }
 
 

@@ -22,12 +22,12 @@ _R = TypeVar("_R")
 
 def emit_diagnostics(result: CheckResult, stream: IO[Any] | None = None) -> tuple[int, int]:
     """Print a CheckResult's diagnostics; return (errors, warnings)."""
-    from carbonc.diagnostics import render
+    from carbonc.diagnostics import diagnostic_text
 
     stream = stream or sys.stderr
     errors = warnings = 0
     for diag in result.diagnostics:
-        click.echo(render(diag, result.sources.get(diag.path)) + "\n", file=stream)
+        click.echo(diagnostic_text(diag, result.sources.get(diag.path)) + "\n", file=stream)
         if diag.is_error:
             errors += 1
         else:

@@ -188,7 +188,7 @@ def plan(ref: str, assignments: tuple[str, ...], seed: int | None, scenario: str
             click.echo(text(header, summary), nl=False)
         sys.exit(EXIT_OK)
 
-    from carbonc.plan.diff import diff, render
+    from carbonc.plan.diff import diff, diff_text
 
     if diff_ref.startswith("git:"):
         old = load(_git_source(diff_ref[4:], new_path), overrides, seed, scenario, delivery)
@@ -201,5 +201,5 @@ def plan(ref: str, assignments: tuple[str, ...], seed: int | None, scenario: str
                    "changed": changes.changed, "removed": changes.removed}
         click.echo(msgspec.json.encode(payload, order="deterministic").decode())
     else:
-        click.echo(render(changes, shown(new_ref, new_path), diff_ref), nl=False)
+        click.echo(diff_text(changes, ref, diff_ref), nl=False)  # both as the user gave them
     sys.exit(EXIT_CHANGES if (detailed_exitcode and changes.has_changes) else EXIT_OK)

@@ -2,7 +2,7 @@
 event names, envelopes, IDs, amounts, timestamps and signatures — with no I/O.
 
     >>> dialect = get_dialect("stripe")
-    >>> request = render(dialect, message, EntityIndex(entities), secrets=Secrets("whsec_…"),
+    >>> request = build_request(dialect, message, EntityIndex(entities), secrets=Secrets("whsec_…"),
     ...                  now_ms=1_700_000_000_000)
     >>> request.method, request.headers["Stripe-Signature"][:13]
     ('POST', 't=1700000000,')
@@ -28,8 +28,19 @@ from carbonc.errors import ExecutionError
 if TYPE_CHECKING:
     from carbonc.plan.records import Message
 
-__all__ = ["PROVIDERS", "Dialect", "EntityIndex", "Lookup", "Request", "Secrets", "check_modes",
-           "expected_verdict", "get_dialect", "render", "unsupported_events"]
+__all__ = [
+    "PROVIDERS",
+    "Dialect",
+    "EntityIndex",
+    "Lookup",
+    "Request",
+    "Secrets",
+    "build_request",
+    "check_modes",
+    "expected_verdict",
+    "get_dialect",
+    "unsupported_events",
+]
 
 def get_dialect(provider: str, **options: Any) -> Dialect:
     """The dialect `provider` speaks, configured by `options` (each dialect's docstring lists its
@@ -47,7 +58,7 @@ def get_dialect(provider: str, **options: Any) -> Dialect:
     return cls(**options)
 
 
-def render(dialect: Dialect, message: Message, entities: Lookup, *, secrets: Secrets, now_ms: int,
+def build_request(dialect: Dialect, message: Message, entities: Lookup, *, secrets: Secrets, now_ms: int,
            attempt: int = 1, origin_ms: int | None = None) -> Request:
     """Render `message` as `dialect`'s request `(method, headers, body)`, signed in its
     `signature` mode with `secrets`.
@@ -64,7 +75,7 @@ def render(dialect: Dialect, message: Message, entities: Lookup, *, secrets: Sec
     signature mode it cannot produce (see `check_modes`), an entity missing from `entities`, or a
     malformed secret. No error message contains a secret.
     """
-    return dialect.render(message, entities, secrets=secrets, now_ms=now_ms, attempt=attempt, origin_ms=origin_ms)
+    return dialect.request(message, entities, secrets=secrets, now_ms=now_ms, attempt=attempt, origin_ms=origin_ms)
 
 
 def check_modes(provider: str, modes: Iterable[str], **options: Any) -> list[str]:

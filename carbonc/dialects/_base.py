@@ -176,9 +176,9 @@ class Dialect:
         """Why this provider would send nothing for `message` (None: it is sent)."""
         return self.unsupported.get(message.event)
 
-    def render(self, message: Message, lookup: Lookup, *, secrets: Secrets, now_ms: int, attempt: int = 1,
+    def request(self, message: Message, lookup: Lookup, *, secrets: Secrets, now_ms: int, attempt: int = 1,
                origin_ms: int | None = None) -> Request:
-        """See `carbonc.dialects.render`."""
+        """See `carbonc.dialects.build_request`."""
         reason = self.skip_reason(message, lookup)
         if reason is not None:
             raise ExecutionError(reason)

@@ -232,7 +232,7 @@ class Deliverer:
         message = job.message
         now_ms = self.clock.epoch_now_ms()
         try:
-            request = self.dialect.render(message, self.lookup, secrets=self.secrets, now_ms=now_ms,
+            request = self.dialect.request(message, self.lookup, secrets=self.secrets, now_ms=now_ms,
                                           attempt=job.attempt, origin_ms=self.clock.origin_epoch_ms)
         except ExecutionError as exc:
             raise ExecutionError(f"cannot render message {job.message_id}: {exc}") from None

@@ -187,7 +187,7 @@ def _policy_changes(old: tuple[Policy, ...], new: tuple[Policy, ...]) -> Iterato
         yield shown, setting, ta, tb
 
 
-def render(d: PlanDiff, new_name: str, old_name: str) -> str:
+def diff_text(d: PlanDiff, new_name: str, old_name: str) -> str:
     """Text of a diff, ending with Terraform's one-line summary."""
     out = [f"Comparing {new_name} with {old_name}", ""]
     for name, lines in d.groups:
@@ -201,4 +201,4 @@ def render(d: PlanDiff, new_name: str, old_name: str) -> str:
     return "\n".join(out) + "\n"
 
 
-__all__ = ["PlanDiff", "diff", "policy_words", "render"]
+__all__ = ["PlanDiff", "diff", "diff_text", "policy_words"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from carbonc.api import CheckResult, check_path, compile_source, read_or_diagnose
 from carbonc.codes import Code
-from carbonc.diagnostics import render
+from carbonc.diagnostics import diagnostic_text
 
 CODES = {code.value: code.summary for code in Code}
 
@@ -202,7 +202,7 @@ def check(case: str) -> tuple[str, CheckResult]:
 
 def rendered(result: CheckResult) -> str:
     """Every diagnostic of `result` as `carbonc check` prints it."""
-    return "\n\n".join(render(d, result.sources.get(d.path)) for d in result.diagnostics)
+    return "\n\n".join(diagnostic_text(d, result.sources.get(d.path)) for d in result.diagnostics)
 
 
 def _source_block(path: Path) -> tuple[str, str | None]:

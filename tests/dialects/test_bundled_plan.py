@@ -14,9 +14,9 @@ from carbonc.compiler import CompiledPlan
 from carbonc.dialects import (
     EntityIndex,
     Secrets,
+    build_request,
     check_modes,
     get_dialect,
-    render,
     unsupported_events,
 )
 from carbonc.plan.records import Entity, Header, Message
@@ -54,7 +54,7 @@ def test_every_delivery_gets_the_expected_verdict(provider, sweep) -> None:
     for message in messages:
         if message.dropped or dialect.skip_reason(message, index):
             continue
-        request = render(dialect, message, index, secrets=secrets, now_ms=now, origin_ms=origin)
+        request = build_request(dialect, message, index, secrets=secrets, now_ms=now, origin_ms=origin)
         # The scenario says a handler accepts old_secret: that handler still holds the old secret.
         keeps_old = policies[message.policy].verdicts.get("old_secret") == "accept"
         handler_secrets = [SECRETS[provider]] + ([PREVIOUS[provider]] if keeps_old else [])

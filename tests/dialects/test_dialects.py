@@ -19,10 +19,10 @@ from carbonc.dialects import (
     PROVIDERS,
     EntityIndex,
     Secrets,
+    build_request,
     check_modes,
     expected_verdict,
     get_dialect,
-    render,
     unsupported_events,
 )
 from carbonc.dialects._base import reserialize
@@ -37,7 +37,7 @@ INDEX, MESSAGES = world()
 def _render(provider, event="payment.captured", *, options=None, mode="valid", now_ms=FIXED_NOW_MS, index=INDEX,
             message=None, **kw):
     message = msgspec.structs.replace(message or MESSAGES[event], signature=mode)
-    return render(get_dialect(provider, **(options or {})), message, index,
+    return build_request(get_dialect(provider, **(options or {})), message, index,
                   secrets=Secrets(SECRETS[PROVIDERS[provider]]), now_ms=now_ms, **kw)
 
 
@@ -281,9 +281,9 @@ def test_a_message_about_an_unknown_entity_is_an_error() -> None:
 
 def test_malformed_secrets_are_errors() -> None:
     with pytest.raises(ExecutionError, match="must be `username:password`"):
-        render(get_dialect("juspay"), MESSAGES["payment.captured"], INDEX, secrets=Secrets("nocolon"), now_ms=1)
+        build_request(get_dialect("juspay"), MESSAGES["payment.captured"], INDEX, secrets=Secrets("nocolon"), now_ms=1)
     with pytest.raises(ExecutionError, match="encodes no key"):
-        render(get_dialect("standard"), MESSAGES["payment.captured"], INDEX, secrets=Secrets("whsec_"), now_ms=1)
+        build_request(get_dialect("standard"), MESSAGES["payment.captured"], INDEX, secrets=Secrets("whsec_"), now_ms=1)
     with pytest.raises(ExecutionError, match="empty"):
         Secrets("")
 

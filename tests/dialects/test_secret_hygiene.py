@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from dialect_helpers import DIALECTS, rendered_events, world
 
-from carbonc.dialects import Secrets, get_dialect, render
+from carbonc.dialects import Secrets, build_request, get_dialect
 from carbonc.errors import ExecutionError
 
 INDEX, MESSAGES = world()
@@ -54,7 +54,7 @@ def test_secret_appears_nowhere(test_id, provider, options, caplog) -> None:
     for event in rendered_events(provider, options):
         for mode in sorted(dialect.modes):
             message = msgspec.structs.replace(MESSAGES[event], signature=mode)
-            request = render(dialect, message, INDEX, secrets=secrets, now_ms=1_700_000_000_000)
+            request = build_request(dialect, message, INDEX, secrets=secrets, now_ms=1_700_000_000_000)
             seen += [repr(request), str(request)]
             # The body never carries it, in any form.
             assert not _leaks(request.body.decode(), (secret, previous)), (event, mode)
@@ -63,14 +63,14 @@ def test_secret_appears_nowhere(test_id, provider, options, caplog) -> None:
     failures: list[BaseException] = []
     for event in dialect.unsupported:
         with pytest.raises(ExecutionError) as info:
-            render(dialect, MESSAGES[event], INDEX, secrets=secrets, now_ms=1)
+            build_request(dialect, MESSAGES[event], INDEX, secrets=secrets, now_ms=1)
         failures.append(info.value)
     with pytest.raises(ExecutionError) as info:
-        render(dialect, msgspec.structs.replace(MESSAGES["payment.failed"], signature="nonsense"), INDEX,
+        build_request(dialect, msgspec.structs.replace(MESSAGES["payment.failed"], signature="nonsense"), INDEX,
                secrets=secrets, now_ms=1)
     failures.append(info.value)
     with pytest.raises(ExecutionError) as info:
-        render(dialect, msgspec.structs.replace(MESSAGES["payment.failed"], entity="pay_Missing0000000"), INDEX,
+        build_request(dialect, msgspec.structs.replace(MESSAGES["payment.failed"], entity="pay_Missing0000000"), INDEX,
                secrets=secrets, now_ms=1)
     failures.append(info.value)
     # A malformed secret that still contains the known one.
@@ -78,7 +78,7 @@ def test_secret_appears_nowhere(test_id, provider, options, caplog) -> None:
     if malformed is not None:
         bad = Secrets(malformed)
         with pytest.raises(ExecutionError) as info:
-            render(dialect, MESSAGES[rendered_events(provider, options)[0]], INDEX, secrets=bad, now_ms=1)
+            build_request(dialect, MESSAGES[rendered_events(provider, options)[0]], INDEX, secrets=bad, now_ms=1)
         failures.append(info.value)
         seen.append(repr(bad))
     with pytest.raises(TypeError) as pickled:
@@ -91,7 +91,7 @@ def test_secret_appears_nowhere(test_id, provider, options, caplog) -> None:
 
 
 def test_authorization_header_is_redacted_in_repr() -> None:
-    request = render(get_dialect("juspay"), MESSAGES["payment.captured"], INDEX,
+    request = build_request(get_dialect("juspay"), MESSAGES["payment.captured"], INDEX,
                      secrets=Secrets(KNOWN["juspay"][0]), now_ms=1)
     assert request.headers["Authorization"].startswith("Basic ")
     assert "'Authorization': '<redacted>'" in repr(request)

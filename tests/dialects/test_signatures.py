@@ -9,7 +9,7 @@ import msgspec
 import pytest
 from dialect_helpers import DIALECTS, PREVIOUS, SECRETS, rendered_events, verify, world
 
-from carbonc.dialects import Secrets, check_modes, get_dialect, render
+from carbonc.dialects import Secrets, build_request, check_modes, get_dialect
 from carbonc.domain.vocabulary import SIGNATURE_MODES
 from carbonc.errors import ExecutionError
 
@@ -29,7 +29,7 @@ def test_official_verifier_agrees_with_expected_verdict(provider, options, event
     dialect = get_dialect(provider, **options)
     message = msgspec.structs.replace(MESSAGES[event], signature=mode)
     # The SDKs check timestamps against the wall clock, so this is sent now.
-    request = render(dialect, message, INDEX, secrets=Secrets(SECRETS[provider]), now_ms=int(time.time() * 1000))
+    request = build_request(dialect, message, INDEX, secrets=Secrets(SECRETS[provider]), now_ms=int(time.time() * 1000))
     accepted = verify(provider, request, SECRETS[provider])
     assert accepted == (dialect.verdict(mode) == "accept")
 
@@ -45,7 +45,7 @@ def test_a_handler_that_kept_the_old_secret_accepts_old_secret(provider, options
     dialect = get_dialect(provider, **options)
     event = rendered_events(provider, options)[0]
     message = msgspec.structs.replace(MESSAGES[event], signature="old_secret")
-    request = render(dialect, message, INDEX, secrets=Secrets(SECRETS[provider], previous=PREVIOUS[provider]),
+    request = build_request(dialect, message, INDEX, secrets=Secrets(SECRETS[provider], previous=PREVIOUS[provider]),
                      now_ms=int(time.time() * 1000))
     assert verify(provider, request, PREVIOUS[provider])
     assert not verify(provider, request, SECRETS[provider])
@@ -57,7 +57,7 @@ def test_rotation_carries_one_value_per_secret(provider, options) -> None:
     secret's, so the verifier with only that one accepts it too, and a wrong secret does not."""
     dialect = get_dialect(provider, **options)
     message = msgspec.structs.replace(MESSAGES["payment.captured"], signature="rotation")
-    request = render(dialect, message, INDEX, secrets=Secrets(SECRETS[provider], previous=PREVIOUS[provider]),
+    request = build_request(dialect, message, INDEX, secrets=Secrets(SECRETS[provider], previous=PREVIOUS[provider]),
                      now_ms=int(time.time() * 1000))
     assert verify(provider, request, SECRETS[provider])
     assert verify(provider, request, PREVIOUS[provider])
@@ -74,13 +74,13 @@ def test_modes_that_do_not_apply_are_errors(test_id, provider, options) -> None:
         assert f"signature mode `{mode}` does not apply to `{provider}`: " in error
         message = msgspec.structs.replace(MESSAGES["payment.failed"], signature=mode)
         with pytest.raises(ExecutionError, match=f"`{mode}` does not apply"):
-            render(dialect, message, INDEX, secrets=Secrets(SECRETS[provider]), now_ms=1)
+            build_request(dialect, message, INDEX, secrets=Secrets(SECRETS[provider]), now_ms=1)
 
 
 def test_a_retry_in_the_tolerance_window_verifies_and_one_signed_long_ago_does_not() -> None:
     """Stripe signs each attempt at its send time: the request must be rendered when sent."""
     message = MESSAGES["payment.captured"]
     dialect = get_dialect("stripe")
-    old = render(dialect, message, INDEX, secrets=Secrets(SECRETS["stripe"]),
+    old = build_request(dialect, message, INDEX, secrets=Secrets(SECRETS["stripe"]),
                  now_ms=int(time.time() * 1000) - 3_600_000)
     assert not verify("stripe", old, SECRETS["stripe"])

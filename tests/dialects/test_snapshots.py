@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from dialect_helpers import DIALECTS, FIXED_NOW_MS, SECRETS, rendered_events, world
 
-from carbonc.dialects import Secrets, get_dialect, render
+from carbonc.dialects import Secrets, build_request, get_dialect
 
 INDEX, MESSAGES = world()
 
@@ -20,5 +20,5 @@ def _cases():
 @pytest.mark.parametrize(("provider", "options", "event"), list(_cases()))
 def test_rendered_request(provider, options, event, snapshot) -> None:
     dialect = get_dialect(provider, **options)
-    request = render(dialect, MESSAGES[event], INDEX, secrets=Secrets(SECRETS[provider]), now_ms=FIXED_NOW_MS)
+    request = build_request(dialect, MESSAGES[event], INDEX, secrets=Secrets(SECRETS[provider]), now_ms=FIXED_NOW_MS)
     assert {"method": request.method, "headers": request.headers, "body": request.body.decode()} == snapshot

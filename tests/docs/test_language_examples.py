@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 
 from carbonc.api import check_source
-from carbonc.diagnostics import render
+from carbonc.diagnostics import diagnostic_text
 from carbonc.domain import vocabulary
 from carbonc.fmt import format_source
 from carbonc.source import Source
@@ -140,7 +140,7 @@ def test_example_checks(block: Block, examples_dir: Path) -> None:
     name = block.options.get("file") or f"doc-{block.line}.carbon"
     source = Source(path=block.path, text=wrapped(block), file=str(examples_dir / name))
     result = check_source(source)
-    shown = "\n".join(render(d, result.sources.get(d.path)) for d in result.diagnostics) or "(none)"
+    shown = "\n".join(diagnostic_text(d, result.sources.get(d.path)) for d in result.diagnostics) or "(none)"
     want_errors, want_warnings = block.codes
     got_errors = {d.code for d in result.diagnostics if d.is_error}
     got_warnings = {d.code for d in result.diagnostics if not d.is_error}

@@ -29,7 +29,7 @@ from servers import (
     strict,
 )
 
-from carbonc.dialects import PROVIDERS, Secrets, get_dialect, render
+from carbonc.dialects import PROVIDERS, Secrets, build_request, get_dialect
 
 # A server thread that dies of an exception fails the test instead of printing a warning.
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
@@ -180,7 +180,7 @@ def _render(provider: str, options: dict, mode: str, previous: str | None = None
     event = rendered_events(provider, options)[0]
     message = msgspec.structs.replace(MESSAGES[event], signature=mode)
     # The SDKs check timestamps against the wall clock, so this is sent now.
-    return render(dialect, message, INDEX, secrets=Secrets(SECRETS[dialect_name], previous=previous),
+    return build_request(dialect, message, INDEX, secrets=Secrets(SECRETS[dialect_name], previous=previous),
                   now_ms=int(time.time() * 1000))
 
 

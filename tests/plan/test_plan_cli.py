@@ -220,3 +220,11 @@ def test_plan_takes_the_delivery_overrides_and_saves_them(tmp_path) -> None:
     assert diff.exit_code == 3 and "duplicates: 0 → 34" in diff.output
     again = run("plan", str(doubled), "--webhook-repeat", "3")
     assert again.exit_code == 2 and "saved plan" in again.output
+
+
+def test_the_diff_header_names_both_sides_as_given(tmp_path: Path) -> None:
+    # Before, a scenario given by name was shown by a path the user never typed
+    # (`scenarios/dispute-spike.carbon`, inside the installed package).
+    result = run("plan", "dispute-spike", "--diff", "dispute-spike-severe")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Comparing dispute-spike with dispute-spike-severe\n")

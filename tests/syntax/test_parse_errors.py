@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from carbonc.diagnostics import render
+from carbonc.diagnostics import diagnostic_text
 from carbonc.source import Source
 from carbonc.syntax import parse
 from carbonc.syntax._errors import KNOWN_MISTAKES
@@ -30,7 +30,7 @@ def test_messages_name_no_lark_terminals() -> None:
     ]
     for snippet in snippets:
         for diag in parse(Source(path="t.carbon", text=snippet)).diagnostics:
-            text = render(diag, None)
+            text = diagnostic_text(diag, None)
             for token_name in ("_RBRACE", "NAME", "STRING", "_LBRACE", "$END", "INT", "COMP_OP", "SLUG"):
                 assert token_name not in text, (snippet, text)
 
