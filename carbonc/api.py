@@ -86,9 +86,9 @@ def read_or_diagnose(path: Path, shown: str | None = None) -> Source | CheckResu
     try:
         return read_source(path, shown)
     except SourceReadError as err:
-        from carbonc.source import display_path
+        from carbonc.source import shown_path
 
-        name = shown or display_path(path)
+        name = shown or shown_path(path)
         span = None
         sources: dict[str, Source] = {}
         if err.offset is not None and err.text is not None:

@@ -67,15 +67,6 @@ def find(ref: str) -> Path:
                           or "`carbonc scenarios` lists the bundled scenarios")
 
 
-def shown_path(path: Path) -> str:
-    """How a scenario file is named in diagnostics: bundled ones as `scenarios/NAME.carbon`."""
-    try:
-        return "scenarios/" + str(path.resolve().relative_to(data_dir("scenarios").resolve()))
-    except ValueError:
-        from carbonc.source import display_path
-        return display_path(path)
-
-
 def list_scenarios() -> list[ScenarioInfo]:
     """Describe every bundled scenario (parsed, not checked)."""
     from carbonc.source import SourceReadError, read_source

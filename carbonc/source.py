@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
 
 import msgspec
 
+from carbonc._data import data_dir
 from carbonc.codes import Code
 
 #: Larger files are refused before parsing (the whole 20,000-line benchmark is ~1 MB).
@@ -65,17 +67,30 @@ class SourceReadError(Exception):
         self.position: tuple[int, int] | None = None
 
 
-def display_path(path: Path) -> str:
-    """Show `path` relative to the working directory when it lies below it."""
+def shown_path(path: Path, given: str | None = None) -> str:
+    """How a file is named in diagnostics and messages: as the user `given` it when that was the
+    path itself; a file shipped with carbonc by its place there (`scenarios/NAME.carbon`,
+    `<stdlib>/NAME.carbon`, never the installed package's path); anything else relative to the
+    working directory."""
+    if given is not None and given == str(path):
+        return given
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: shown as given, and refused when read
+        resolved = path
+    for folder, shown in (("scenarios", "scenarios/"), ("stdlib", "<stdlib>/")):
+        with contextlib.suppress(ValueError):
+            return shown + resolved.relative_to(data_dir(folder).resolve()).as_posix()
     try:
         return os.path.relpath(path)
-    except ValueError:
+    except ValueError:  # another drive, on Windows
         return str(path)
 
 
-def read_source(path: Path, shown_as: str | None = None) -> Source:
-    """Read `path` as UTF-8 `.carbon` text, or raise `SourceReadError` saying why not."""
-    shown = shown_as or display_path(path)
+def read_source(path: Path, shown: str | None = None) -> Source:
+    """Read `path` as UTF-8 `.carbon` text, or raise `SourceReadError` saying why not; the Source
+    is named `shown` (else `shown_path(path)`)."""
+    shown = shown or shown_path(path)
     try:
         exists = path.exists()
     except OSError as exc:  # a name too long for the file system, say

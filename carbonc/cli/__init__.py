@@ -15,10 +15,10 @@ from carbonc.cli._common import (
     emit_diagnostics,
     guard,
     resolve_refs,
-    shown,
 )
 from carbonc.cli._plan import plan
 from carbonc.cli._run import run
+from carbonc.source import shown_path
 
 
 class _Group(click.Group):
@@ -47,7 +47,7 @@ def check(refs: tuple[str, ...]) -> None:
 
     errors = warnings = 0
     for ref, path in resolve_refs(refs):
-        result = check_path(path, shown(ref, path))
+        result = check_path(path, shown_path(path, ref))
         e, w = emit_diagnostics(result)
         errors, warnings = errors + e, warnings + w
     files = len(refs)
@@ -72,7 +72,7 @@ def fmt(refs: tuple[str, ...], check_only: bool) -> None:
     unformatted = 0
     invalid = False
     for ref, path in resolve_refs(refs):
-        outcome = format_path(path, shown(ref, path))
+        outcome = format_path(path, shown_path(path, ref))
         if outcome.errors is not None:
             emit_diagnostics(outcome.errors)
             invalid = True
@@ -80,16 +80,16 @@ def fmt(refs: tuple[str, ...], check_only: bool) -> None:
         if outcome.changed:
             unformatted += 1
             if check_only:
-                click.echo(f"would reformat {shown(ref, path)}")
+                click.echo(f"would reformat {shown_path(path, ref)}")
             else:
                 try:
                     # Never in place: a full disk mid-write must not cut the source short.
                     write_atomic(path, outcome.text.encode("utf-8"))
                 except OSError as exc:
-                    click.echo(f"error: cannot write `{shown(ref, path)}`: {exc.strerror or exc}", err=True)
+                    click.echo(f"error: cannot write `{shown_path(path, ref)}`: {exc.strerror or exc}", err=True)
                     invalid = True
                     continue
-                click.echo(f"reformatted {shown(ref, path)}")
+                click.echo(f"reformatted {shown_path(path, ref)}")
     if invalid:
         sys.exit(EXIT_INVALID)
     sys.exit(EXIT_FAILED if (check_only and unformatted) else EXIT_OK)

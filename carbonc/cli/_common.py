@@ -69,13 +69,6 @@ def resolve_refs(refs: Iterable[str]) -> list[tuple[str, Path]]:
     return out
 
 
-def shown(ref: str, path: Path) -> str:
-    """How a file is named in diagnostics: a scenario given by name as `scenarios/NAME.carbon`."""
-    from carbonc.scenarios import shown_path
-
-    return shown_path(path) if ref != str(path) else ref
-
-
 def guard(func: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn an unexpected exception into a one-line internal-error message, not a traceback."""
 

@@ -19,7 +19,6 @@ from carbonc.cli._common import (
     guard,
     parse_assignments,
     resolve_refs,
-    shown,
 )
 from carbonc.domain.vocabulary import (
     MAX_REPEAT,
@@ -28,6 +27,7 @@ from carbonc.domain.vocabulary import (
     SIGNATURE_MODES,
     DeliveryOverrides,
 )
+from carbonc.source import shown_path
 
 if TYPE_CHECKING:
     from carbonc.compiler import CompiledPlan
@@ -56,7 +56,7 @@ def _git_source(ref: str, new_path: Path) -> Source:
     except (OSError, subprocess.CalledProcessError):
         fail(f"`git:{ref}` needs {new_path} to be inside a git repository")
     rel = new_path.resolve().relative_to(Path(top)).as_posix()
-    shown_as = f"git:{ref}:{rel}"
+    shown = f"git:{ref}:{rel}"
     done = subprocess.run(["git", "-C", top, "show", "--end-of-options", f"{ref}:{rel}"], capture_output=True)
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -64,8 +64,8 @@ def _git_source(ref: str, new_path: Path) -> Source:
     try:
         text = decode_source(done.stdout)
     except SourceReadError as err:
-        fail(f"{shown_as}: {err.message}")
-    return Source(path=shown_as, text=text, file=str(new_path.resolve()))
+        fail(f"{shown}: {err.message}")
+    return Source(path=shown, text=text, file=str(new_path.resolve()))
 
 
 def load(origin: tuple[str, Path] | Source, overrides: Mapping[str, str], seed: int | None, scenario: str | None,
@@ -85,7 +85,7 @@ def load(origin: tuple[str, Path] | Source, overrides: Mapping[str, str], seed: 
             except PlanError as exc:
                 fail(f"`{ref}` is not a plan carbonc can use: {exc}")
             return header, summary, None
-        read = read_or_diagnose(path, shown(ref, path))
+        read = read_or_diagnose(path, shown_path(path, ref))
         if isinstance(read, CheckResult):
             emit_diagnostics(read)
             sys.exit(EXIT_INVALID)

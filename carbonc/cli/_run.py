@@ -28,6 +28,7 @@ from carbonc.domain.vocabulary import (
     SIGNATURE_MODES,
     DeliveryOverrides,
 )
+from carbonc.source import shown_path
 
 if TYPE_CHECKING:
     from carbonc.exec import PlanInput
@@ -274,12 +275,12 @@ def _load_plan(ref: str, overrides: dict[str, str], seed: int | None, scenario: 
     """The plan to run, from a .carbon file, a bundled scenario's name, or a saved plan; exit 2
     with the diagnostics or the reason when there is none."""
     from carbonc import api
-    from carbonc.cli._common import emit_diagnostics, shown
+    from carbonc.cli._common import emit_diagnostics
     from carbonc.plan.verify import PlanError
 
     (ref_, path), = resolve_refs([ref])
     try:
-        plan = api.load_plan(path, shown(ref_, path), overrides=overrides, seed=seed, scenario=scenario,
+        plan = api.load_plan(path, shown_path(path, ref_), overrides=overrides, seed=seed, scenario=scenario,
                              delivery=delivery)
     except ValueError:
         fail(f"`{ref}` is a saved plan, which --set, --seed, --scenario and the --webhook-order/-repeat/"

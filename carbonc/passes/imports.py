@@ -50,14 +50,6 @@ def _locate(use: ir.Use, importer: str, ctx: Context) -> Path | None:
     return None
 
 
-def _shown(path: Path, ctx: Context) -> str:
-    try:
-        return "<stdlib>/" + str(path.relative_to(ctx.stdlib.resolve()))
-    except ValueError:
-        from carbonc.source import display_path
-        return display_path(path)
-
-
 def load_imports(program: Program, ctx: Context) -> Program:
     """Load every module reachable through `use` from the root, depth first.
 
@@ -91,7 +83,7 @@ def load_imports(program: Program, ctx: Context) -> Program:
             targets.append(dep)
             if dep not in modules:
                 try:
-                    source = read_source(found, _shown(found, ctx))
+                    source = read_source(found)
                 except SourceReadError as err:
                     ctx.report(err.code, err.message, module.path, use.target.span, help=err.help)
                     continue
