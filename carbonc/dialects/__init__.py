@@ -39,8 +39,19 @@ __all__ = [
     "check_modes",
     "expected_verdict",
     "get_dialect",
+    "provider_named_in",
     "unsupported_events",
 ]
+
+def provider_named_in(text: str) -> str | None:
+    """The provider whose own words `text` (a handler's answer) uses — its name, or its
+    signature headers (`X-Razorpay-Signature`, `x-webhook-signature`, `webhook-id`) — or None."""
+    lowered = text.lower()
+    for dialect in _classes().values():
+        if dialect.named_by.search(lowered):
+            return dialect.name
+    return None
+
 
 def get_dialect(provider: str, **options: Any) -> Dialect:
     """The dialect `provider` speaks, configured by `options` (each dialect's docstring lists its

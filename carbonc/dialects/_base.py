@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -139,6 +140,8 @@ class Dialect:
     """
 
     name: ClassVar[str]
+    #: What in a handler's answer (lowercased) names this provider: its name or its own headers.
+    named_by: ClassVar[re.Pattern[str]]
     modes: ClassVar[frozenset[str]]
     not_applicable: ClassVar[Mapping[str, str]] = MappingProxyType({})
     verdict_overrides: ClassVar[Mapping[str, str]] = MappingProxyType({})

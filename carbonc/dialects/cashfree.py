@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from types import MappingProxyType
 from typing import Any
 
@@ -72,6 +73,7 @@ class Cashfree(Dialect):
     """Cashfree. `version` is the webhook version the merchant's dashboard is set to."""
 
     name = "cashfree"
+    named_by = re.compile(r"cashfree|x-webhook-(signature|timestamp)")
     modes = BASE_MODES | {"old_secret", "reserialized", "ms_vs_s"}
     not_applicable = MappingProxyType({
         "stale": _NO_TOLERANCE, "future": _NO_TOLERANCE,

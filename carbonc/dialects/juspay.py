@@ -15,6 +15,7 @@ product's docs.
 from __future__ import annotations
 
 import hashlib
+import re
 from types import MappingProxyType
 from typing import Any
 
@@ -80,6 +81,7 @@ class Juspay(Dialect):
     """Juspay. `merchant_id` is the merchant's Juspay ID, written into orders and transaction IDs."""
 
     name = "juspay"
+    named_by = re.compile(r"juspay")
     modes = BASE_MODES | {"bad_basic_auth"}
     not_applicable = MappingProxyType({
         "stale": _NOTHING_SIGNED, "future": _NOTHING_SIGNED, "ms_vs_s": _NOTHING_SIGNED,

@@ -13,6 +13,7 @@ only reconciliation can notice).
 from __future__ import annotations
 
 import hmac
+import re
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,7 @@ class Razorpay(Dialect):
     """
 
     name = "razorpay"
+    named_by = re.compile(r"razorpay")
     modes = BASE_MODES | {"old_secret", "reserialized"}
     not_applicable = MappingProxyType({
         "stale": _NO_TIMESTAMP, "future": _NO_TIMESTAMP, "ms_vs_s": _NO_TIMESTAMP,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 from types import MappingProxyType
 from typing import Any
 
@@ -40,6 +41,7 @@ class Standard(Dialect):
     """Standard Webhooks: every neutral event, under its own name."""
 
     name = "standard"
+    named_by = re.compile(r"standard ?webhooks|svix|(?<!x-)webhook-(id|signature|timestamp)")
     modes = BASE_MODES | {"stale", "future", "old_secret", "rotation", "reserialized", "ms_vs_s"}
     not_applicable = MappingProxyType({"bad_basic_auth": "only juspay authenticates with HTTP Basic auth"})
 

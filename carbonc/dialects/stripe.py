@@ -10,6 +10,7 @@ any match passes (`rotation`). Each retry gets a new `t` and signature, so `t` i
 from __future__ import annotations
 
 import hmac
+import re
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,7 @@ class Stripe(Dialect):
     """Stripe. `api_version` is the account's API version, written into every event."""
 
     name = "stripe"
+    named_by = re.compile(r"stripe")
     modes = BASE_MODES | {"stale", "future", "old_secret", "rotation", "reserialized"}
     verdict_overrides = MappingProxyType({"future": "accept"})
     not_applicable = MappingProxyType({

@@ -147,7 +147,7 @@ def terminal_text(result: RunResult, db: str | None = None) -> str:
         for fault, row in faults.items():
             lines.append(f"  {fault:<{fwidth - 2}}{row['ok']:>9,}{row['mismatched']:>12,}")
         lines.append("")
-        lines += _mismatch_notes(t, faults)
+        lines += _mismatch_notes(t, faults, result.provider)
         p = t.percentiles()
         delivering = result.elapsed_s - result.probe_s
         rate = t.metrics["deliveries"] / delivering if delivering > 0 else 0.0
@@ -225,7 +225,7 @@ def _check_group(title: str, checks: list[Verdict], result: RunResult) -> list[s
     return [head, *shown, ""]
 
 
-def _mismatch_notes(tally: Tally, faults: dict[str, dict[str, int]]) -> list[str]:
+def _mismatch_notes(tally: Tally, faults: dict[str, dict[str, int]], provider: str) -> list[str]:
     """The first mismatched answer per fault, and a hint when every genuine message failed."""
     if not tally.samples:
         return []
@@ -237,14 +237,36 @@ def _mismatch_notes(tally: Tally, faults: dict[str, dict[str, int]]) -> list[str
                      f" to {which}")
     genuine = faults.get("none", {"ok": 0, "mismatched": 0})
     if genuine["ok"] == 0 and genuine["mismatched"]:
-        status = tally.samples["none"][1]
-        if status == 404:
-            lines.append("hint: every genuine message got 404: is the path in --webhook-url (or --app-path) right?")
-        elif status is not None and 400 <= status < 500:
-            lines.append("hint: the handler rejected every genuine message: is it verifying with the secret given "
-                         "to --webhook-secret (or carbonc's default test secret, see docs/run.md)?")
+        lines += _genuine_hints(tally.samples["none"], provider)
     lines.append("")
     return lines
+
+
+def _genuine_hints(sample: tuple[str, int | None, str | None, str, str], provider: str) -> list[str]:
+    """What most likely went wrong when not one genuine message was answered as it should be,
+    from the first such answer: nobody listening, the wrong path, the wrong gateway, the wrong
+    secret."""
+    from carbonc.dialects import provider_named_in
+    from carbonc.domain.vocabulary import PROVIDERS
+
+    outcome, status, error, snippet, _ = sample
+    if status is None:
+        if outcome == "timeout":
+            return ["hint: no genuine message was answered in time: is the handler slow or stuck? (--timeout sets "
+                    "how long each attempt waits)"]
+        return [f"hint: no genuine message got an answer ({error or outcome}): is the handler running, and "
+                "listening at the address in --webhook-url?"]
+    if status == 404:
+        return ["hint: every genuine message got 404: is the path in --webhook-url (or --app-path) right?"]
+    if not 400 <= status < 500:
+        return []
+    named = provider_named_in(snippet)
+    if named is not None and named != PROVIDERS.get(provider, provider):
+        # A handler's "missing X-Razorpay-Signature" says which gateway it expects.
+        return [f"hint: the handler rejected every genuine message, and its answer names {named}: is it a "
+                f"{named} handler? give --provider {named} (this run sent {provider}'s webhooks)"]
+    return ["hint: the handler rejected every genuine message: is it verifying with the secret given "
+            "to --webhook-secret (or carbonc's default test secret, see docs/run.md)?"]
 
 
 def check_verdict(check: Verdict) -> CheckVerdict:

@@ -414,3 +414,37 @@ def test_a_mismatch_names_the_delivery_in_the_summary_and_junit(db, scenario, tm
                 if c.get("name") == "expect deliveries.mismatched == 0")
     assert "first mismatched" in text and "#forged/1" in text
     assert forged_id[0].endswith("#forged/1")
+
+
+# When not one genuine message was answered as it should be, the summary says what to look at.
+
+RAZORPAY_REFUSAL = b'{"error": "missing X-Razorpay-Signature header"}'
+
+
+@pytest.mark.parametrize(("serve", "flags", "hint"), [
+    (lambda: servers.lax(400, RAZORPAY_REFUSAL), ["--provider", "stripe"],
+     "its answer names razorpay: is it a razorpay handler? give --provider razorpay (this run sent stripe's webhooks)"),
+    (lambda: servers.lax(400, RAZORPAY_REFUSAL), ["--provider", "razorpay"],
+     "hint: the handler rejected every genuine message: is it verifying with the secret given to --webhook-secret"),
+    # mock speaks Razorpay: a Razorpay handler's words are no reason to suggest another provider.
+    (lambda: servers.lax(400, RAZORPAY_REFUSAL), ["--provider", "mock"],
+     "hint: the handler rejected every genuine message: is it verifying with the secret given to --webhook-secret"),
+    (lambda: servers.lax(404, b"not found"), [],
+     "hint: every genuine message got 404: is the path in --webhook-url (or --app-path) right?"),
+])
+def test_a_handler_that_fails_every_genuine_message_gets_a_hint(db, scenario, serve, flags, hint):
+    with serve() as srv:
+        result = run("run", scenario(TINY), "--webhook-url", srv.url, "--db", str(db), "--skip-probes", *flags)
+    assert result.exit_code == 0, result.output
+    hints = [line for line in result.stdout.splitlines() if line.startswith("hint:")]
+    assert len(hints) == 1 and hint in hints[0], result.stdout
+
+
+def test_an_endpoint_that_refuses_every_connection_gets_a_hint(db, scenario):
+    # With the circuit breaker off the run completes, every attempt refused: without the hint
+    # the summary showed latency figures as if something had answered.
+    result = run("run", scenario(TINY), "--webhook-url", servers.refused_url(), "--db", str(db),
+                 "--circuit-breaker", "0", "--skip-probes")
+    assert result.exit_code == 0, result.output
+    assert ("hint: no genuine message got an answer (refused): is the handler running, and listening at the "
+            "address in --webhook-url?") in result.stdout
