@@ -49,6 +49,14 @@ class Request(NamedTuple):
         return f"Request(method={self.method!r}, headers={shown!r}, body=<{len(self.body)} bytes>)"
 
 
+class Stamp(NamedTuple):
+    """What a signature is about besides the body: the event's id (shared by its copies and
+    retries) and the send time, epoch ms."""
+
+    event_id: str
+    now_ms: int
+
+
 class Secrets:
     """The webhook secret a handler verifies with (`current`), and optionally the one it used
     before a rotation (`previous`, for `old_secret` and `rotation`; derived from `current` when
@@ -190,10 +198,29 @@ class Dialect:
             raise ExecutionError(mode_error(self, mode))
         facts = Facts(message, lookup, now_ms, now_ms - message.send_ms if origin_ms is None else origin_ms)
         body = self.payload(facts)
-        headers = self.sign(body, facts, mode, secrets.keys(self), attempt)
+        headers = self.sign(body, Stamp(message.id, now_ms), mode, secrets.keys(self), attempt)
         if mode == "reserialized":
             body = reserialize(body)
         return Request("POST", headers, body)
+
+    def sign_again(self, body: bytes, event_id: str, mode: str, *, secrets: Secrets, now_ms: int,
+                   attempt: int = 1) -> dict[str, str]:
+        """The headers that sign `body` — bytes rendered before, such as a past run's stored ones —
+        in `mode` for the event `event_id`, as if sent at `now_ms`: what a gateway's "resend" does.
+
+        Raises ExecutionError for a mode this provider cannot produce, and for `reserialized`,
+        whose signature covers bytes other than the body sent (they are not kept)."""
+        if mode not in self.modes:
+            raise ExecutionError(mode_error(self, mode))
+        if mode == "reserialized":
+            raise ExecutionError("a `reserialized` message's signature covers the body before it was re-encoded, "
+                                 "which is not kept: it cannot be signed again")
+        return self.sign(body, Stamp(event_id, now_ms), mode, secrets.keys(self), attempt)
+
+    def signed_at_ms(self, headers: Mapping[str, str]) -> int | None:
+        """The time (epoch ms) a request's signature covers, read from its `headers`; None when the
+        provider signs no time (there is then no replay window) or the headers carry none."""
+        return None
 
     # What a subclass implements.
 
@@ -210,9 +237,15 @@ class Dialect:
         """The body: the provider's envelope around the entity as of the event."""
         raise NotImplementedError
 
-    def sign(self, body: bytes, facts: Facts, mode: str, keys: Keys, attempt: int) -> dict[str, str]:
-        """The headers for `body` signed in `mode`."""
+    def sign(self, body: bytes, stamp: Stamp, mode: str, keys: Keys, attempt: int) -> dict[str, str]:
+        """The headers for `body` signed in `mode`, for the event and time of `stamp`."""
         raise NotImplementedError
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of the header `name` in `headers`, its name in any case (None if absent)."""
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
 
 
 def mode_error(dialect: Dialect, mode: str) -> str:

@@ -25,6 +25,7 @@ from carbonc.dialects._base import (
     BASE_MODES,
     Dialect,
     Keys,
+    Stamp,
     b64,
     derived_bytes,
     flip_b64,
@@ -105,12 +106,12 @@ class Juspay(Dialect):
         # The same username with another password: the fault a handler most often gets wrong.
         return secret.partition(":")[0] + ":" + derived_bytes(secret, label).hex()[:24]
 
-    def sign(self, body: bytes, facts: Facts, mode: str, keys: Keys, attempt: int) -> dict[str, str]:
+    def sign(self, body: bytes, stamp: Stamp, mode: str, keys: Keys, attempt: int) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
         if mode == "missing":
             return headers
         if mode == "bad_basic_auth":
-            headers["Authorization"] = _malformed(facts.message.id, keys.current)
+            headers["Authorization"] = _malformed(stamp.event_id, keys.current)
             return headers
         token = b64((keys.wrong if mode == "wrong_secret" else keys.current).encode())
         headers["Authorization"] = "Basic " + (flip_b64(token) if mode == "corrupted" else token)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from carbonc.dialects._base import BASE_MODES, Dialect, Keys, derived_bytes, flip_hex
+from carbonc.dialects._base import BASE_MODES, Dialect, Keys, Stamp, derived_bytes, flip_hex
 from carbonc.dialects._facts import Facts, Lookup, chars, digits, humanize, suffix
 from carbonc.errors import ExecutionError
 
@@ -100,9 +100,9 @@ class Razorpay(Dialect):
     def derive_secret(self, secret: str, label: str) -> str:
         return derived_bytes(secret, label).hex()[:32]
 
-    def sign(self, body: bytes, facts: Facts, mode: str, keys: Keys, attempt: int) -> dict[str, str]:
+    def sign(self, body: bytes, stamp: Stamp, mode: str, keys: Keys, attempt: int) -> dict[str, str]:
         headers = {"Content-Type": "application/json",
-                   "x-razorpay-event-id": suffix(facts.message.id)}
+                   "x-razorpay-event-id": suffix(stamp.event_id)}
         if mode == "missing":
             return headers
         key = {"wrong_secret": keys.wrong, "old_secret": keys.previous}.get(mode, keys.current)

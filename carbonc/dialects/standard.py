@@ -15,6 +15,7 @@ import base64
 import binascii
 import hmac
 import re
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -24,9 +25,11 @@ from carbonc.dialects._base import (
     BASE_MODES,
     Dialect,
     Keys,
+    Stamp,
     b64,
     derived_bytes,
     flip_b64,
+    header,
 )
 from carbonc.dialects._facts import Facts, chars, iso_utc_ms
 from carbonc.domain.vocabulary import NEUTRAL_EVENTS
@@ -64,11 +67,11 @@ class Standard(Dialect):
     def derive_secret(self, secret: str, label: str) -> str:
         return "whsec_" + b64(derived_bytes(secret, label))
 
-    def sign(self, body: bytes, facts: Facts, mode: str, keys: Keys, attempt: int) -> dict[str, str]:
-        msg_id = f"msg_{chars(facts.message.id, 27, 'standard')}"
+    def sign(self, body: bytes, stamp: Stamp, mode: str, keys: Keys, attempt: int) -> dict[str, str]:
+        msg_id = f"msg_{chars(stamp.event_id, 27, 'standard')}"
         skew = {"stale": -1, "future": 1}.get(mode, 0) * self.skew_ms
         # ms_vs_s: the timestamp written (and signed) in milliseconds instead of seconds.
-        timestamp = str(facts.now_ms if mode == "ms_vs_s" else (facts.now_ms + skew) // 1000)
+        timestamp = str(stamp.now_ms if mode == "ms_vs_s" else (stamp.now_ms + skew) // 1000)
         headers = {"Content-Type": "application/json", "webhook-id": msg_id, "webhook-timestamp": timestamp}
         if mode == "missing":
             return headers
@@ -82,6 +85,10 @@ class Standard(Dialect):
             value = f"v1,{b64(hmac.digest(keys.previous, signed, 'sha256'))} {value}"
         headers["webhook-signature"] = value
         return headers
+
+    def signed_at_ms(self, headers: Mapping[str, str]) -> int | None:
+        value = header(headers, "webhook-timestamp") or ""
+        return int(value) * 1000 if value.isdigit() else None
 
     def payload(self, f: Facts) -> bytes:
         e = f.entity

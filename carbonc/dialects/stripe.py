@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from carbonc.dialects._base import BASE_MODES, Dialect, Keys, derived_bytes, flip_hex
+from carbonc.dialects._base import BASE_MODES, Dialect, Keys, Stamp, derived_bytes, flip_hex, header
 from carbonc.dialects._facts import Facts, Lookup, chars, humanize, long_id
 
 if TYPE_CHECKING:
@@ -111,12 +112,12 @@ class Stripe(Dialect):
     def derive_secret(self, secret: str, label: str) -> str:
         return "whsec_" + derived_bytes(secret, label).hex()[:32]
 
-    def sign(self, body: bytes, facts: Facts, mode: str, keys: Keys, attempt: int) -> dict[str, str]:
+    def sign(self, body: bytes, stamp: Stamp, mode: str, keys: Keys, attempt: int) -> dict[str, str]:
         headers = {"Content-Type": "application/json; charset=utf-8",
                    "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"}
         if mode == "missing":
             return headers
-        t = facts.now_ms // 1000 + {"stale": -1, "future": 1}.get(mode, 0) * (self.skew_ms // 1000)
+        t = stamp.now_ms // 1000 + {"stale": -1, "future": 1}.get(mode, 0) * (self.skew_ms // 1000)
         signed = f"{t}.".encode() + body
         key = {"wrong_secret": keys.wrong, "old_secret": keys.previous}.get(mode, keys.current)
         v1 = hmac.digest(key, signed, "sha256").hex()
@@ -127,6 +128,11 @@ class Stripe(Dialect):
             v1 = hmac.digest(keys.previous, signed, "sha256").hex() + ",v1=" + v1
         headers["Stripe-Signature"] = f"t={t},v1={v1}"
         return headers
+
+    def signed_at_ms(self, headers: Mapping[str, str]) -> int | None:
+        value = header(headers, "Stripe-Signature") or ""
+        t = next((part[2:] for part in value.split(",") if part.startswith("t=")), "")
+        return int(t) * 1000 if t.isdigit() else None
 
     def payload(self, f: Facts) -> bytes:
         event = f.message.event
