@@ -44,6 +44,10 @@ class Request(NamedTuple):
     headers: dict[str, str]
     body: bytes
 
+    def storable_headers(self) -> dict[str, str]:
+        """The headers without those that hold a secret: what may be recorded."""
+        return {k: v for k, v in self.headers.items() if k.lower() not in SENSITIVE_HEADERS}
+
     def __repr__(self) -> str:
         shown = {k: ("<redacted>" if k.lower() in SENSITIVE_HEADERS else v) for k, v in self.headers.items()}
         return f"Request(method={self.method!r}, headers={shown!r}, body=<{len(self.body)} bytes>)"

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
+import msgspec
 import trio
 
 from carbonc.dialects import Dialect, Lookup, Request, Secrets
@@ -20,6 +21,8 @@ from carbonc.exec.transport import Answer
 from carbonc.exec.writer import Writer
 from carbonc.plan.records import Message
 from carbonc.store.rows import DeliveryRow
+
+_encode = msgspec.json.Encoder().encode
 
 
 class Sender(Protocol):
@@ -262,6 +265,7 @@ class Deliverer:
             error=answer.error, outcome=outcome, failed=failed, expected_verdict=expected,
             verdict_ok=verdict_ok(expected, outcome), request_body=request.body.decode("utf-8", "replace"),
             response_snippet=answer.snippet.decode("utf-8", "replace") if answer.snippet is not None else None,
+            request_headers=_encode(request.storable_headers()).decode(),
         )
         self.breaker.record(answer.error, answer.status)
         self.tally.attempt(row, job.fault, last=not (retry and failed and not self.breaker.tripped

@@ -149,10 +149,11 @@ class Store:
         """Record that `run` has started (status `running`)."""
         self._guarded(lambda: self._con.execute(
             "INSERT INTO runs (run_id, scenario, source_sha256, plan_sha256, seed, provider, params, started_at, "
-            "status, version, target, time_scale, concurrency) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, epoch_ms(?), ?, ?, ?, ?, ?)",
+            "status, version, target, time_scale, concurrency, replay_of, replay_mode) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, epoch_ms(?), ?, ?, ?, ?, ?, ?, ?)",
             [run.run_id, run.scenario, run.source_sha256, run.plan_sha256, run.seed, run.provider, run.params,
-             run.started_at_ms, run.status, run.version, run.target, run.time_scale, run.concurrency]))
+             run.started_at_ms, run.status, run.version, run.target, run.time_scale, run.concurrency,
+             run.replay_of, run.replay_mode]))
 
     def append(self, batch: Batch) -> None:
         """Append every row of `batch` in one transaction: all of it is kept, or none."""

@@ -9,7 +9,8 @@ import msgspec
 class RunRow(msgspec.Struct, kw_only=True):
     """One run: what ran (scenario, hashes of its source and plan, seed, provider, params as
     JSON text), against what `target` (a URL without credentials, `app:module:attr`, or None
-    when only the gateway side ran), and how it ended."""
+    when only the gateway side ran), and how it ended. A replay names the run it re-sent in
+    `replay_of`, and how in `replay_mode` (`resign` or `exact`)."""
 
     run_id: str
     scenario: str
@@ -24,6 +25,8 @@ class RunRow(msgspec.Struct, kw_only=True):
     target: str | None = None
     time_scale: str = "max"
     concurrency: int = 1
+    replay_of: str | None = None
+    replay_mode: str | None = None
 
 
 class EntityRow(msgspec.Struct):
@@ -64,7 +67,8 @@ class DeliveryRow(msgspec.Struct):
     """One attempt to deliver a message: when, what came back (`status_code` and a bounded
     `response_snippet`, or an `error` kind), how long it took, which `outcome` class that is
     (`2xx` `3xx` `4xx` `5xx` `timeout` `error`), whether the gateway counts it as `failed`, and
-    whether the answer matched the `expected_verdict`."""
+    whether the answer matched the `expected_verdict`. `request_headers` is the request's headers
+    as JSON text, without any that holds a secret (`dialects.Request.storable_headers`)."""
 
     run_id: str
     delivery_id: str
@@ -83,6 +87,7 @@ class DeliveryRow(msgspec.Struct):
     verdict_ok: bool
     request_body: str
     response_snippet: str | None
+    request_headers: str | None = None
 
 
 class CheckRow(msgspec.Struct):

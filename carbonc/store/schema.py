@@ -9,7 +9,8 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("run_id", "VARCHAR PRIMARY KEY"), ("scenario", "VARCHAR"), ("source_sha256", "VARCHAR"),
         ("plan_sha256", "VARCHAR"), ("seed", "BIGINT"), ("provider", "VARCHAR"), ("params", "JSON"),
         ("started_at", "TIMESTAMP"), ("finished_at", "TIMESTAMP"), ("status", "VARCHAR"), ("version", "VARCHAR"),
-        ("target", "VARCHAR"), ("time_scale", "VARCHAR"), ("concurrency", "INTEGER"),
+        ("target", "VARCHAR"), ("time_scale", "VARCHAR"), ("concurrency", "INTEGER"), ("replay_of", "VARCHAR"),
+        ("replay_mode", "VARCHAR"),
     ],
     "entities": [
         ("run_id", "VARCHAR"), ("entity_id", "VARCHAR"), ("kind", "VARCHAR"), ("parent_id", "VARCHAR"),
@@ -27,7 +28,7 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("event_type", "VARCHAR"), ("signature_mode", "VARCHAR"), ("sent_at", "TIMESTAMP"), ("virtual_ms", "BIGINT"),
         ("status_code", "INTEGER"), ("latency_ms", "DOUBLE"), ("error", "VARCHAR"), ("outcome", "VARCHAR"),
         ("failed", "BOOLEAN"), ("expected_verdict", "VARCHAR"), ("verdict_ok", "BOOLEAN"), ("request_body", "VARCHAR"),
-        ("response_snippet", "VARCHAR"),
+        ("response_snippet", "VARCHAR"), ("request_headers", "JSON"),
     ],
     "checks": [
         ("run_id", "VARCHAR"), ("kind", "VARCHAR"), ("name", "VARCHAR"), ("severity", "VARCHAR"),
