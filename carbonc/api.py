@@ -1,5 +1,6 @@
 """Wires the stages together: source -> parse -> passes (`check_source`), source -> format
-(`format_path`), source -> plan (`compile_source`, `load_plan`), and plan -> run -> store (`run`).
+(`format_path`), source -> plan (`compile_source`, `load_plan`), plan -> run -> store (`run`), and
+store -> run again -> store (`replay`).
 
 The command line is flags and rendering over these. Each stage is imported where it is used, so
 running a saved plan never loads the compiler and checking never loads the executor.
@@ -23,6 +24,7 @@ from carbonc.source import Source, SourceReadError, Span, read_source
 if TYPE_CHECKING:
     from carbonc.compiler import CompiledPlan
     from carbonc.exec import PlanInput, PreparedRun, RunOptions, RunResult
+    from carbonc.exec.replay import ReplayOptions, ReplayResult
     from carbonc.exec.tally import Tally
     from carbonc.passes import Program
     from carbonc.plan.records import Header, Summary
@@ -245,3 +247,26 @@ def run(plan: PlanInput, options: RunOptions, db: Path, *,
         ('completed', True)
     """
     return prepare_run(plan, options).execute(db, progress=progress)
+
+
+def replay(run_id: str, options: ReplayOptions, db: Path) -> ReplayResult:
+    """Send the messages run `run_id` recorded in the DuckDB file `db` again, as a new run there
+    linked to it (`runs.replay_of`); see `carbonc.exec.replay`.
+
+        >>> result = replay("run_20261126T051200_9f3ab2c1", ReplayOptions(url="http://127.0.0.1:8000/hooks"),
+        ...                 Path("runs.duckdb"))
+        >>> result.status, result.passed
+        ('completed', True)
+
+    Raises ExecutionError, before anything is recorded, for input that cannot be replayed (no
+    database, an unknown run, nothing left by `only`, a bad secret or target), and StoreError when
+    the database cannot be opened (held by another run, say).
+    """
+    from carbonc.errors import ExecutionError
+    from carbonc.exec.replay import prepare_replay
+    from carbonc.store import open_store
+
+    if not db.expanduser().is_file():
+        raise ExecutionError(f"no database at `{db}` (nothing has been run yet?)")
+    with open_store(db) as store:
+        return prepare_replay(store, run_id, options).execute()

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from carbonc.cli._common import guard
+from carbonc.cli._replay import replay_options, replay_run
 from carbonc.cli._run import delivery_options, run_plan
 
 
@@ -76,3 +77,11 @@ def run(name: str, provider: str, **kwargs: Any) -> None:
         notes.append("probes of your merchant's state API are not sent by `carbon run` unless --probe-base is "
                      "given (they are reported as not judged); `carbonc run` sends them")
     guard(run_plan)(ref=name, provider=provider, notes=notes, legacy=True, **kwargs)
+
+
+@main.command("replay")
+@click.argument("run_id", metavar="RUN_ID")
+@replay_options
+def replay(**kwargs: Any) -> None:
+    """Send a past run's stored webhooks again (the database from CARBON_DB)."""
+    guard(replay_run)(**kwargs)

@@ -162,6 +162,12 @@ class Dialect:
     #: Neutral event -> why the provider sends nothing for it.
     unsupported: Mapping[str, str]
 
+    #: Whether the signature covers a time (`signed_at_ms`): only then can a verifier refuse a replay.
+    signs_time: ClassVar[bool] = False
+    #: Headers that carry the secret itself (Juspay's Basic auth): never stored, so a replay of
+    #: the stored requests rebuilds them from the secret given again.
+    credential_headers: ClassVar[frozenset[str]] = frozenset()
+
     #: How far `stale` and `future` timestamps are from the send time: well past the 5-minute
     #: tolerance of Stripe's and Standard Webhooks' verifiers, so a slow handler still judges them.
     skew_ms: int = 600_000

@@ -78,6 +78,7 @@ class Cashfree(Dialect):
     name = "cashfree"
     named_by = re.compile(r"cashfree|x-webhook-(signature|timestamp)")
     modes = BASE_MODES | {"old_secret", "reserialized", "ms_vs_s"}
+    signs_time = True
     not_applicable = MappingProxyType({
         "stale": _NO_TOLERANCE, "future": _NO_TOLERANCE,
         "rotation": "cashfree sends one signature",

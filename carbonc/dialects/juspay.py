@@ -84,6 +84,7 @@ class Juspay(Dialect):
     name = "juspay"
     named_by = re.compile(r"juspay")
     modes = BASE_MODES | {"bad_basic_auth"}
+    credential_headers = frozenset({"Authorization"})
     not_applicable = MappingProxyType({
         "stale": _NOTHING_SIGNED, "future": _NOTHING_SIGNED, "ms_vs_s": _NOTHING_SIGNED,
         "reserialized": _NOTHING_SIGNED, "rotation": _NOTHING_SIGNED,

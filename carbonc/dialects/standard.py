@@ -46,6 +46,7 @@ class Standard(Dialect):
     name = "standard"
     named_by = re.compile(r"standard ?webhooks|svix|(?<!x-)webhook-(id|signature|timestamp)")
     modes = BASE_MODES | {"stale", "future", "old_secret", "rotation", "reserialized", "ms_vs_s"}
+    signs_time = True
     not_applicable = MappingProxyType({"bad_basic_auth": "only juspay authenticates with HTTP Basic auth"})
 
     def __init__(self) -> None:

@@ -79,6 +79,7 @@ class Stripe(Dialect):
     name = "stripe"
     named_by = re.compile(r"stripe")
     modes = BASE_MODES | {"stale", "future", "old_secret", "rotation", "reserialized"}
+    signs_time = True
     verdict_overrides = MappingProxyType({"future": "accept"})
     not_applicable = MappingProxyType({
         "ms_vs_s": "stripe's `t` is in seconds and its verifier accepts any future time, so a "
