@@ -272,15 +272,31 @@ def lax(status: int = 200, body: bytes = b"ok") -> Server:
     return Server(lambda request, exchange: exchange.send(status, body))
 
 
-def strict(provider: str, secret: str, previous: str | None = None) -> Server:
+def strict(provider: str, secret: str, previous: str | None = None, tolerance_s: int | None = None) -> Server:
     """Answers 200 to a request that `provider`'s official SDK verifies with `secret`, or with
-    `previous` when given (a handler mid-rotation), and 400 to any other."""
+    `previous` when given (a handler mid-rotation), and 400 to any other.
+
+    With `tolerance_s`, a request whose signed time is more than that many seconds old is refused
+    too: Stripe's SDK takes the tolerance; Standard Webhooks' fixes its own at 5 minutes and
+    Cashfree's checks none, so for them the server checks the signed header's age itself after
+    the SDK has verified the signature, as a handler that guards against replays does."""
     dialect = PROVIDERS[provider]  # `mock` signs as razorpay does
     secrets = [secret] if previous is None else [secret, previous]
 
+    def fresh(headers: _Headers) -> bool:
+        if tolerance_s is None or dialect == "stripe":
+            return True
+        if dialect not in ("standard", "cashfree"):
+            return True  # nothing is timestamped
+        value = headers.get("webhook-timestamp" if dialect == "standard" else "x-webhook-timestamp") or ""
+        if not value.isdigit():
+            return False
+        signed_at = int(value) if dialect == "standard" else int(value) / 1000
+        return time.time() - signed_at <= tolerance_s
+
     def respond(request: Received, exchange: Exchange) -> None:
         signed = Request(request.method, _Headers(request.headers), request.body)
-        if any(verify(dialect, signed, s) for s in secrets):
+        if fresh(signed.headers) and any(verify(dialect, signed, s, tolerance_s=tolerance_s) for s in secrets):
             exchange.send(200, b"ok")
         else:
             exchange.send(400, b"signature verification failed")
