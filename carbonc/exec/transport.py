@@ -147,7 +147,8 @@ class Connection:
         self._bodiless = False
         self._buffer = b""
         self._served = 0
-        self._head = (f"Host: {target.host_header}\r\nUser-Agent: {_USER_AGENT}\r\n").encode("latin-1")
+        self._host = f"Host: {target.host_header}\r\n".encode("latin-1")
+        self._head = self._host + f"User-Agent: {_USER_AGENT}\r\n".encode("latin-1")
 
     async def send(self, method: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Answer:
         """Send one request and read the answer, all within `timeout_s`."""
@@ -201,7 +202,9 @@ class Connection:
         if _CONTROL.search("".join(headers) + "".join(headers.values()) + path):
             raise ExecutionError("a request header or path holds a control character: refused, not sent")
         try:
-            return b"".join((f"{method} {path} HTTP/1.1\r\n".encode("latin-1"), self._head,
+            # A dialect that names its own User-Agent (Stripe's) sends that one alone.
+            head = self._host if "User-Agent" in headers else self._head
+            return b"".join((f"{method} {path} HTTP/1.1\r\n".encode("latin-1"), head,
                              f"Content-Length: {len(body)}\r\n{lines}\r\n".encode("latin-1"), body))
         except UnicodeEncodeError:
             raise ExecutionError("a request header holds a character HTTP cannot carry (not Latin-1): "

@@ -162,3 +162,11 @@ def test_a_control_character_in_a_header_is_never_written() -> None:
     with _pytest.raises(ExecutionError, match="control character"):
         connection._request("GET", "/orders/a\nb", {}, b"")
     assert b"X-Tab: a\tb\r\n" in connection._request("POST", "/hooks", {"X-Tab": "a\tb"}, b"")
+
+
+def test_a_dialect_user_agent_replaces_ours() -> None:
+    # Stripe names its own User-Agent; before, the request carried two.
+    connection = Connection(parse_target("http://127.0.0.1:9/hooks"))
+    stripe = connection._request("POST", "/hooks", {"User-Agent": "Stripe/1.0"}, b"{}")
+    assert stripe.count(b"User-Agent:") == 1 and b"User-Agent: Stripe/1.0\r\n" in stripe
+    assert connection._request("POST", "/hooks", {}, b"{}").count(b"User-Agent: carbonc") == 1
