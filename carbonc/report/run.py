@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any, Literal, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 from xml.etree import ElementTree as ET
 
 from carbonc.exec.tally import OUTCOMES, Tally, by_event_table, by_fault_table
+from carbonc.report.figures import CheckVerdict
 
 if TYPE_CHECKING:
     from carbonc.exec import RunResult
     from carbonc.exec.model import TimelineStep, Verdict
     from carbonc.exec.probes import ProbeResult
-
-#: How a check reads in a report: held, failed, not judged, or a finding that fired.
-CheckVerdict = Literal["ok", "FAIL", "skip", "note"]
-
 
 def document(result: RunResult, db: str | None = None) -> dict[str, Any]:
     """The run as one JSON-ready document."""
