@@ -135,7 +135,8 @@ def _errors(report: RunReport) -> list[str]:
         return []
     out = ["Errors:"]
     for e in report.errors:
-        out += [f"  {e.error}: {e.deliveries:,} attempts at {e.messages:,} messages (first {e.first_delivery_id})",
+        out += [f"  {e.error}: {e.deliveries:,} attempts at {e.messages:,} message{'s' * (e.messages != 1)} "
+                f"(first {e.first_delivery_id})",
                 f"    hint: {e.hint}"]
     return [*out, ""]
 
