@@ -53,7 +53,7 @@ def time_report(db: Path, fmt: str, out: Path | None, rounds: int) -> float:
         command = [sys.executable, "-m", "carbonc", "report", "latest", "--db", str(db), "--format", fmt]
         command += ["--out", str(out)] if out else []
         started = time.perf_counter()
-        subprocess.run(command, env=ENV, stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         best = min(best, time.perf_counter() - started)
     return best
 
