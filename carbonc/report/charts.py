@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from carbonc.exec.tally import OUTCOMES
 from carbonc.report.figures import Bucket, Slice, VerdictCount
+from carbonc.store.rows import OUTCOMES
 
 WIDTH, HEIGHT, MARGIN = 640, 200, 36
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import msgspec
 
+from carbonc.report.escape import printable
 from carbonc.report.figures import CheckVerdict, Latency, RunHeader, RunReport
-from carbonc.report.run import printable
 
 
 class CheckChange(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,8 +9,8 @@ from functools import cache
 import jinja2
 
 from carbonc.report import charts
+from carbonc.report.escape import printable
 from carbonc.report.figures import RunReport
-from carbonc.report.run import printable
 from carbonc.report.text import SUBJECTS
 
 

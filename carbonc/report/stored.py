@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from carbonc.errors import UnknownRun
-from carbonc.exec.tally import OUTCOMES
 from carbonc.report.figures import (
     Attempt,
     Bucket,
@@ -28,6 +27,7 @@ from carbonc.report.figures import (
     VerdictCount,
 )
 from carbonc.report.hints import error_hint
+from carbonc.store.rows import OUTCOMES
 
 if TYPE_CHECKING:
     from carbonc.store import Store, TimelineRow

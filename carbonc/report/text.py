@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from carbonc.exec.tally import OUTCOMES
 from carbonc.plan.describe import span_text
+from carbonc.report.escape import printable
 from carbonc.report.figures import CheckLine, RunReport, TimelineLine, VerdictCount
-from carbonc.report.run import printable
+from carbonc.store.rows import OUTCOMES
 
 #: How checks are grouped, by what they judge (the same groups as a run's summary).
 SUBJECTS = (("scenario", "Scenario facts (the plan itself, not your handler)"),
