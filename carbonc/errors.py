@@ -4,6 +4,7 @@
     ├── CompileError     a .carbon program (or a --set value) is invalid; carries diagnostics
     ├── ExecutionError   a run could not be carried out
     ├── StoreError       the results database could not be read or written
+    │   └── UnknownRun   no run has the id asked for
     └── InternalError    a bug in carbonc: the message asks for a report
 
 Library code raises these and never prints; the CLI renders them.
@@ -36,6 +37,14 @@ class ExecutionError(CarbonError):
 
 class StoreError(CarbonError):
     """The results database could not be read or written."""
+
+
+class UnknownRun(StoreError):
+    """No run in the database has the id asked for; `latest` names the most recent ones."""
+
+    def __init__(self, message: str, latest: list[str]):
+        super().__init__(message)
+        self.latest = latest
 
 
 class InternalError(CarbonError):

@@ -71,6 +71,13 @@ def test_the_wheel_carries_the_data_directories(installed):
         assert expected <= names, f"missing from the wheel: {sorted(expected - names)}"
 
 
+def test_the_wheel_carries_the_report_views_and_template(installed):
+    _, wheel, _ = installed
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+    assert {"carbonc/store/views.sql", "carbonc/report/report.html.j2"} <= names
+
+
 def test_the_installed_package_is_used_not_the_checkout(installed, tmp_path):
     bindir, _, env = installed
     proc = _run([str(bindir / "python"), "-c",

@@ -18,6 +18,7 @@ from carbonc.cli._common import (
 )
 from carbonc.cli._plan import plan
 from carbonc.cli._replay import replay
+from carbonc.cli._report import compare, report
 from carbonc.cli._run import run
 from carbonc.source import shown_path
 
@@ -120,3 +121,5 @@ def scenarios(fmt_: str) -> None:
 main.add_command(plan)
 main.add_command(run)
 main.add_command(replay)
+main.add_command(report)
+main.add_command(compare)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from carbonc.cli._common import guard
+from carbonc.cli._common import fail, guard
 from carbonc.cli._replay import replay_options, replay_run
+from carbonc.cli._report import ReportFormat, show_report
 from carbonc.cli._run import delivery_options, run_plan
 
 
@@ -85,3 +87,22 @@ def run(name: str, provider: str, **kwargs: Any) -> None:
 def replay(**kwargs: Any) -> None:
     """Send a past run's stored webhooks again (the database from CARBON_DB)."""
     guard(replay_run)(**kwargs)
+
+
+@main.command("report")
+@click.argument("run_id", metavar="RUN_ID", required=False)
+@click.option("--run-id", "run_id_option", default=None, metavar="RUN_ID", help="The run to report (or `latest`).")
+@click.option("--format", "fmt", type=click.Choice(["terminal", "html", "json"]), default="terminal",
+              show_default=True, help="html writes carbon_report_<run_id>.html in the current directory.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write here instead.")
+@guard
+def report(run_id: str | None, run_id_option: str | None, fmt: ReportFormat, out: Path | None) -> None:
+    """Report a finished run, by its run id (the database: CARBON_DB)."""
+    if run_id and run_id_option and run_id != run_id_option:
+        fail(f"two run ids given: `{run_id}` and --run-id `{run_id_option}`", "give one")
+    ref = run_id or run_id_option
+    if not ref:
+        fail("which run? give its id: `carbon report RUN_ID` or `carbon report --run-id RUN_ID`",
+             "`carbon report latest` reports the most recent run")
+    show_report(ref, fmt, out, None)

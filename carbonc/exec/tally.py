@@ -6,10 +6,7 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 
-from carbonc.store.rows import DeliveryRow
-
-#: Answer classes in the order the summary shows them.
-OUTCOMES = ("2xx", "3xx", "4xx", "5xx", "timeout", "error")
+from carbonc.store.rows import OUTCOMES, DeliveryRow
 
 
 class Tally:

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import re
 import time
-from typing import TYPE_CHECKING, Any, Literal, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 from xml.etree import ElementTree as ET
 
-from carbonc.exec.tally import OUTCOMES, Tally, by_event_table, by_fault_table
+from carbonc.report.escape import printable
+from carbonc.report.figures import CheckVerdict
+from carbonc.store.rows import OUTCOMES
 
 if TYPE_CHECKING:
     from carbonc.exec import RunResult
     from carbonc.exec.model import TimelineStep, Verdict
     from carbonc.exec.probes import ProbeResult
-
-#: How a check reads in a report: held, failed, not judged, or a finding that fired.
-CheckVerdict = Literal["ok", "FAIL", "skip", "note"]
+    from carbonc.exec.tally import Tally
 
 
 def document(result: RunResult, db: str | None = None) -> dict[str, Any]:
     """The run as one JSON-ready document."""
+    from carbonc.exec.tally import by_event_table, by_fault_table
+
     t = result.tally
     total = t.metrics["deliveries"]
     by_outcome = {o: sum(row[o] for row in by_event_table(t).values()) for o in OUTCOMES}
@@ -128,6 +129,8 @@ def legacy_fields(doc: dict[str, Any]) -> dict[str, Any]:
 
 def terminal_text(result: RunResult, db: str | None = None) -> str:
     """The summary printed after a run."""
+    from carbonc.exec.tally import by_event_table, by_fault_table
+
     t = result.tally
     lines = [f"Run {result.run_id}: {result.header.scenario} on {result.provider}"
              f"{' -> ' + result.target if result.target else ' (no webhook target: gateway side only)'}",
@@ -277,15 +280,6 @@ def check_verdict(check: Verdict) -> CheckVerdict:
     if check.passed:
         return "ok"
     return "note" if check.kind == "finding" else "FAIL"
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """`text` with control characters shown as escapes (`\x00`, `\x1b`): what an endpoint
-    answered or a scenario wrote must not drive the terminal or break an XML report."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def junit_xml(result: RunResult) -> bytes:

@@ -44,6 +44,7 @@ from carbonc.store.schema import (
     staged_select,
     upgrade_statements,
 )
+from carbonc.store.views import view_statements
 
 __all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRow", "Store", "TimelineRow",
            "default_path", "open_store"]
@@ -90,12 +91,14 @@ def open_store(path: Path | None = None, *, read_only: bool = False) -> Store:
     except duckdb.Error as exc:
         raise StoreError(_open_error(path, exc)) from None
     store = Store(path, con)
-    if not read_only:
-        try:
+    try:
+        if read_only:
+            store._prepare_views()
+        else:
             store._prepare()
-        except duckdb.Error as exc:
-            con.close()
-            raise StoreError(f"cannot prepare `{path}`: {_first_line(exc)}") from None
+    except duckdb.Error as exc:
+        con.close()
+        raise StoreError(f"cannot prepare `{path}`: {_first_line(exc)}") from None
     return store
 
 
@@ -125,11 +128,22 @@ class Store:
             self._con.execute(statement)
         for statement in upgrade_statements(self.tables()):
             self._con.execute(statement)
+        for statement in view_statements():
+            self._con.execute(statement)
         # We hold the file: any run still `running` belonged to a process that is gone.
         self._con.execute(
             "UPDATE runs SET status = 'interrupted', finished_at = coalesce(finished_at, "
             "(SELECT max(sent_at) FROM deliveries d WHERE d.run_id = runs.run_id), started_at) "
             "WHERE status = 'running'")
+
+    def _prepare_views(self) -> None:
+        # A read-only connection cannot change the file, and the file may come from an older
+        # carbonc (no views, or older ones): the connection's own views shadow the file's.
+        # A file too old for them (a column missing) is still readable, just not reportable:
+        # reading a view then names what is missing.
+        with contextlib.suppress(duckdb.Error):
+            for statement in view_statements(temporary=True):
+                self._con.execute(statement)
 
     def close(self) -> None:
         self._con.close()

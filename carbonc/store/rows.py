@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import msgspec
 
+#: The answer classes of `deliveries.outcome`, in the order reports show them.
+OUTCOMES = ("2xx", "3xx", "4xx", "5xx", "timeout", "error")
+
 
 class RunRow(msgspec.Struct, kw_only=True):
     """One run: what ran (scenario, hashes of its source and plan, seed, provider, params as

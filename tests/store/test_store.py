@@ -131,7 +131,7 @@ def test_the_documented_queries_run_on_a_real_run(tmp_path):
     assert result.exit_code == 0, result.output
     block = DOCS.read_text(encoding="utf-8").split("```sql", 1)[1].split("```", 1)[0]
     queries = [q for q in re.split(r";\s*\n", block) if q.strip()]
-    assert len(queries) == 6
+    assert len(queries) == 7
     con = duckdb.connect(str(db), read_only=True)
     try:
         run_id = con.execute("select run_id from runs").fetchone()[0]
@@ -150,6 +150,8 @@ def test_the_documented_queries_run_on_a_real_run(tmp_path):
     # One window for all probes, from when the deliveries settled: the first probe polls its
     # failing entities until it ends, those after it ask once.
     assert any(polls > 1 for *_, polls in found[5])
+    # Through the report views: every message was a genuine one the gateway gave up on.
+    assert [(fate, n) for fate, n, *_ in found[6]] == [("gave up", messages)]
 
 
 def test_staging_lives_beside_the_database_and_stale_staging_is_cleared(tmp_path):
