@@ -120,7 +120,8 @@ def replay_document(result: ReplayResult, db: str) -> dict[str, Any]:
 
 def replay_text(result: ReplayResult, db: str) -> str:
     """The replay's terminal summary."""
-    from carbonc.exec.tally import OUTCOMES, by_event_table, by_fault_table
+    from carbonc.exec.tally import by_event_table, by_fault_table
+    from carbonc.store.rows import OUTCOMES
 
     tally = result.tally
     lines = [f"replay {result.run_id} of {result.replay_of} ({result.provider}, "
