@@ -17,6 +17,7 @@ from carbonc.cli._common import (
     resolve_refs,
 )
 from carbonc.cli._plan import plan
+from carbonc.cli._results import export, query, runs
 from carbonc.cli._run import run
 from carbonc.source import shown_path
 
@@ -118,3 +119,6 @@ def scenarios(fmt_: str) -> None:
 
 main.add_command(plan)
 main.add_command(run)
+main.add_command(runs)
+main.add_command(query)
+main.add_command(export)

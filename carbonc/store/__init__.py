@@ -236,11 +236,17 @@ class Store:
 
     # Reading.
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run `sql`; return column names and rows. A reader's query is interrupted after
-        `access.READ_DEADLINE_S` (a run may be waiting for the file)."""
+    def query(self, sql: str, params: Sequence[Any] = (), *,
+              max_rows: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run `sql`; return column names and rows (the first `max_rows`, if given). While a run
+        writes the file, a reader's query is interrupted after `access.READ_DEADLINE_S`."""
+        return self.read(lambda con: _query(con, sql, params, max_rows))
+
+    def read(self, action: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
+        """`action(con)` in a session of its own: bounded in time for a reader while a run writes."""
+        writing = self.read_only and WriterLock(self.path).is_held_elsewhere()
         with self._session() as con:
-            return bounded_read(con, lambda: _query(con, sql, params)) if self.read_only else _query(con, sql, params)
+            return bounded_read(self.path, con, lambda: action(con)) if writing else action(con)
 
     def timeline(self, run_id: str, entity_id: str, limit: int = 200) -> list[TimelineRow]:
         """Every message of `entity_id`'s order tree (the entity at the top of its parents and
@@ -270,11 +276,11 @@ class Store:
             return _tables(con)
 
 
-def _query(con: duckdb.DuckDBPyConnection, sql: str,
-           params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+def _query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = (),
+           max_rows: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
     try:
         cursor = con.execute(sql, list(params))
-        rows = cursor.fetchall()
+        rows = cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows)
     except duckdb.InterruptException:
         raise
     except duckdb.Error as exc:

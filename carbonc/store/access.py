@@ -3,8 +3,9 @@ its pid, and DuckDB's own file lock taken only for a moment, so readers get in b
 
 DuckDB lets one process hold a file for writing and no one else open it meanwhile, not even to
 read. A run therefore does not keep the file open: it opens it for each batch (one transaction)
-and closes it, and readers (`open_store(path, read_only=True)`) open it between batches, for at
-most `READ_DEADLINE_S` at a time. Both sides retry while the other holds it.
+and closes it, and readers (`open_store(path, read_only=True)`) open it between batches, for each read,
+and while a run writes for at most `READ_DEADLINE_S` at a time. Both sides retry while the other
+holds it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import duckdb
 
 from carbonc.errors import StoreError
 
-#: Longest one read may hold the file; then it is interrupted, so a run waits at most this long.
+#: Longest one read may hold the file while a run writes it; then it is interrupted, so the run
+#: waits at most this long.
 READ_DEADLINE_S = 10.0
 #: How long a reader waits for the writer to finish a batch (a batch takes milliseconds; a run's
 #: end, judging checks, a little longer).
@@ -120,14 +122,14 @@ def deadline(con: duckdb.DuckDBPyConnection, seconds: float) -> Iterator[None]:
         timer.cancel()
 
 
-def bounded_read(con: duckdb.DuckDBPyConnection, read: Callable[[], _T]) -> _T:
+def bounded_read(path: Path, con: duckdb.DuckDBPyConnection, read: Callable[[], _T]) -> _T:
     """`read()` under the reader's deadline; an interrupted read is a StoreError that says why."""
     try:
         with deadline(con, READ_DEADLINE_S):
             return read()
     except duckdb.InterruptException:
-        raise StoreError(f"the query ran for more than {READ_DEADLINE_S:.0f} s, the longest a read may hold "
-                         "the database (a run may be waiting to write)") from None
+        raise StoreError(f"reading `{path}` took more than {READ_DEADLINE_S:.0f} s, the longest a read may "
+                         "hold the file while a run writes it; try again when the run has ended") from None
 
 
 def in_use_message(path: Path, pid: int | None) -> str:
