@@ -14,13 +14,13 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import servers
+from gate import Gate
 from run_scenarios import FORGERIES
 
 from carbonc.store import open_store
@@ -68,45 +68,6 @@ def carbonc(tmp_path: Path, subprocess_env: dict[str, str]):
         yield launcher
     finally:
         launcher.kill_all()
-
-
-class Gate:
-    """A server that answers the first `open_for` requests 200 and holds every later one
-    unanswered until `release()`, or until it closes. `answered` is the bodies answered."""
-
-    def __init__(self, open_for: int):
-        self.open_for = open_for
-        self.answered: list[bytes] = []
-        self._lock = threading.Lock()
-        self._released = threading.Event()
-        self.server = servers.Server(self._respond)
-
-    def _respond(self, request: servers.Received, exchange: servers.Exchange) -> None:
-        with self._lock:
-            now = len(self.answered) < self.open_for
-            if now:
-                self.answered.append(request.body)
-        if not now:
-            while not self._released.wait(0.05):
-                if exchange.wait_closed(0):
-                    return
-            with self._lock:
-                self.answered.append(request.body)
-        exchange.send(200, b"ok")
-
-    def release(self) -> None:
-        self._released.set()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def __enter__(self) -> Gate:
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.close()
 
 
 def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
