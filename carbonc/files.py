@@ -58,3 +58,25 @@ def _mode_for(path: Path) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` for another writer (a library that wants a file name) to
+    write; it replaces `path` only when the block ends without an exception. Raises OSError (the
+    temporary file is removed)."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    mode = _mode_for(path)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name[:200]}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(temporary)
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

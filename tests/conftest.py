@@ -17,9 +17,18 @@ import pytest
 @pytest.fixture
 def tiny_disk(tmp_path: Path):
     """A real 2 MB tmpfs, to fill up (mounting one needs root: skipped elsewhere)."""
-    mount = tmp_path / "tiny"
+    yield from _tmpfs(tmp_path / "tiny", "2M")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real 8 MB tmpfs: room for a run's first batches, not for the whole run."""
+    yield from _tmpfs(tmp_path / "small", "8M")
+
+
+def _tmpfs(mount: Path, size: str):
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
     try:

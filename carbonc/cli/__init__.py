@@ -19,6 +19,7 @@ from carbonc.cli._common import (
 from carbonc.cli._plan import plan
 from carbonc.cli._replay import replay
 from carbonc.cli._report import compare, report
+from carbonc.cli._results import export, query, runs
 from carbonc.cli._run import run
 from carbonc.source import shown_path
 
@@ -123,3 +124,6 @@ main.add_command(run)
 main.add_command(replay)
 main.add_command(report)
 main.add_command(compare)
+main.add_command(runs)
+main.add_command(query)
+main.add_command(export)

@@ -1,5 +1,5 @@
 """Keeps runs in DuckDB: opens (and creates) the database, appends batches of rows, and marks
-how each run ended. The only module that imports duckdb.
+how each run ended. The only package that imports duckdb.
 
     >>> store = open_store(Path("carbon.duckdb"))
     >>> store.begin_run(run)
@@ -8,9 +8,11 @@ how each run ended. The only module that imports duckdb.
     >>> store.close()
 
 Default file `~/.carbon/carbon.duckdb`; `CARBON_DB` overrides it, and an explicit path both.
-A process holds the file for as long as it is open, so two runs at once on one file cannot
-interleave: the second is refused with a message naming the first. A run still `running`
-when the file is next opened belonged to a process that died, and is marked `interrupted`.
+A writer holds the file's lock for as long as it is open, so two runs at once on one file cannot
+interleave: the second is refused with a message naming the first. It opens the DuckDB file itself
+only for each batch, so readers (`read_only=True`) can open it while a run writes (see `access`).
+A run still `running` when the file is next opened for writing belonged to a process that died,
+and is marked `interrupted`.
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ import duckdb
 import msgspec
 
 from carbonc.errors import StoreError
+from carbonc.store.access import WriterLock, bounded_read, connect, first_line
 from carbonc.store.rows import (
     Batch,
     CheckRow,
@@ -64,8 +66,9 @@ def default_path() -> Path:
 def open_store(path: Path | None = None, *, read_only: bool = False) -> Store:
     """Open (creating if needed) the database at `path` (default: `default_path()`).
 
-    Raises StoreError when the file is held by another process, is not a DuckDB database, or
-    cannot be created.
+    A writer holds the file's lock until `close`; a reader (`read_only`) holds nothing, and can
+    open a file a run is writing (see `carbonc.store.access`). Raises StoreError when another
+    process writes the file, it is not a DuckDB database, or it cannot be created.
     """
     path = (path or default_path()).expanduser()
     if any(len(part.encode()) > 255 for part in path.parts):
@@ -79,34 +82,33 @@ def open_store(path: Path | None = None, *, read_only: bool = False) -> Store:
             raise StoreError(f"cannot create the directory for `{path}`: {exc.strerror or exc}") from None
     elif not path.exists():
         raise StoreError(f"no database at `{path}` (nothing has been run yet?)")
+    lock = None if read_only else WriterLock(path)
+    if lock is not None:
+        lock.acquire()
+    store = Store(path, read_only=read_only, lock=lock)
     try:
-        # A run appends and rarely reads back: with DuckDB's default cache (most of RAM) a
-        # run's memory grew with its size (200,000 deliveries: 500 MB; with this cap: 300 MB).
-        config: dict[str, str | bool | int | float | list[str]] = (
-            {} if read_only else {"memory_limit": _WRITER_MEMORY_LIMIT})
-        # Never fetch or load an extension on our behalf: `--db x.sqlite` had DuckDB try to
-        # download the SQLite one (from the network, at run time).
-        config.update(autoinstall_known_extensions=False, autoload_known_extensions=False)
-        con = duckdb.connect(str(path), read_only=read_only, config=config)
-    except duckdb.Error as exc:
-        raise StoreError(_open_error(path, exc)) from None
-    store = Store(path, con)
-    try:
-        if read_only:
-            store._prepare_views()
-        else:
-            store._prepare()
-    except duckdb.Error as exc:
-        con.close()
-        raise StoreError(f"cannot prepare `{path}`: {_first_line(exc)}") from None
+        # Opened once now, so a file that is not a database is refused before anything runs.
+        with store._session() as con:
+            if not read_only:
+                store._prepare(con)
+    except BaseException:
+        store.close()
+        raise
     return store
 
 
 class Store:
     """An open results database; see the module docstring. Not thread-safe: one writer."""
 
-    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection):
-        self.path, self._con = path, con
+    def __init__(self, path: Path, *, read_only: bool, lock: WriterLock | None):
+        self.path, self.read_only, self._lock = path, read_only, lock
+        # A run appends and rarely reads back: with DuckDB's default cache (most of RAM) a
+        # run's memory grew with its size (200,000 deliveries: 500 MB; with this cap: 300 MB).
+        self._config: dict[str, str | bool | int | float | list[str]] = (
+            {} if read_only else {"memory_limit": _WRITER_MEMORY_LIMIT})
+        # Never fetch or load an extension on our behalf: `--db x.sqlite` had DuckDB try to
+        # download the SQLite one (from the network, at run time).
+        self._config.update(autoinstall_known_extensions=False, autoload_known_extensions=False)
         self._encoder = msgspec.json.Encoder()
         self._stage_dir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -122,34 +124,49 @@ class Store:
             if stale.is_dir() and not stale.is_symlink():
                 shutil.rmtree(stale, ignore_errors=True)
 
-    def _prepare(self) -> None:
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The DuckDB file, open for one batch or one read and closed after it: closing
+        checkpoints a writer's changes into the file and lets readers in."""
+        con = connect(self.path, read_only=self.read_only, config=self._config)
+        try:
+            if self.read_only:
+                self._prepare_views(con)
+            yield con
+        finally:
+            con.close()
+
+    def _prepare(self, con: duckdb.DuckDBPyConnection) -> None:
         self._clear_stale_staging()
         for statement in create_statements():
-            self._con.execute(statement)
-        for statement in upgrade_statements(self.tables()):
-            self._con.execute(statement)
+            con.execute(statement)
+        for statement in upgrade_statements(_tables(con)):
+            con.execute(statement)
         for statement in view_statements():
-            self._con.execute(statement)
-        # We hold the file: any run still `running` belonged to a process that is gone.
-        self._con.execute(
+            con.execute(statement)
+        # We hold the lock: any run still `running` belonged to a process that is gone.
+        con.execute(
             "UPDATE runs SET status = 'interrupted', finished_at = coalesce(finished_at, "
             "(SELECT max(sent_at) FROM deliveries d WHERE d.run_id = runs.run_id), started_at) "
             "WHERE status = 'running'")
 
-    def _prepare_views(self) -> None:
+    @staticmethod
+    def _prepare_views(con: duckdb.DuckDBPyConnection) -> None:
         # A read-only connection cannot change the file, and the file may come from an older
         # carbonc (no views, or older ones): the connection's own views shadow the file's.
         # A file too old for them (a column missing) is still readable, just not reportable:
         # reading a view then names what is missing.
         with contextlib.suppress(duckdb.Error):
             for statement in view_statements(temporary=True):
-                self._con.execute(statement)
+                con.execute(statement)
 
     def close(self) -> None:
-        self._con.close()
         if self._stage_dir is not None:
             self._stage_dir.cleanup()
             self._stage_dir = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> Store:
         return self
@@ -161,7 +178,7 @@ class Store:
 
     def begin_run(self, run: RunRow) -> None:
         """Record that `run` has started (status `running`)."""
-        self._guarded(lambda: self._con.execute(
+        self._guarded(lambda con: con.execute(
             "INSERT INTO runs (run_id, scenario, source_sha256, plan_sha256, seed, provider, params, started_at, "
             "status, version, target, time_scale, concurrency, replay_of, replay_mode) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, epoch_ms(?), ?, ?, ?, ?, ?, ?, ?)",
@@ -177,16 +194,16 @@ class Store:
             return
         staged = [(table, self._stage(table, rows)) for table, rows in parts]
 
-        def write() -> None:
-            self._con.execute("BEGIN TRANSACTION")
+        def write(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute("BEGIN TRANSACTION")
             try:
                 for table, file in staged:
-                    self._con.execute(staged_select(table), [file])
-                self._con.execute("COMMIT")
+                    con.execute(staged_select(table), [file])
+                con.execute("COMMIT")
             except BaseException:
                 # A failed COMMIT has rolled back already: report what failed, not the ROLLBACK.
                 with contextlib.suppress(duckdb.Error):
-                    self._con.execute("ROLLBACK")
+                    con.execute("ROLLBACK")
                 raise
 
         try:
@@ -200,7 +217,7 @@ class Store:
         plan has been read, its hash."""
         if status not in _STATUSES:
             raise ValueError(f"unknown run status {status!r}")
-        self._guarded(lambda: self._con.execute(
+        self._guarded(lambda con: con.execute(
             "UPDATE runs SET status = ?, finished_at = epoch_ms(?), plan_sha256 = coalesce(?, plan_sha256) "
             "WHERE run_id = ?", [status, finished_at_ms, plan_sha256, run_id]))
 
@@ -219,26 +236,33 @@ class Store:
             raise StoreError(_os_error("stage rows for", self.path, exc)) from None
         return name
 
-    def _guarded(self, action: Callable[[], _T]) -> _T:
-        """`action()`, a database error turned into a StoreError that says what is kept."""
+    def _guarded(self, action: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
+        """`action(con)` in a session of its own, a database error turned into a StoreError that
+        says what is kept."""
+        if self.read_only:
+            raise StoreError(f"`{self.path}` is open read-only")
         try:
-            return action()
+            with self._session() as con:
+                return action(con)
         except duckdb.Error as exc:
             if "No space left" in str(exc):
                 raise StoreError(f"no space left on the device holding `{self.path}`; what was recorded "
                                  "before this batch is kept") from None
-            raise StoreError(f"cannot write to `{self.path}`: {_first_line(exc)}") from None
+            raise StoreError(f"cannot write to `{self.path}`: {first_line(exc)}") from None
 
     # Reading.
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run `sql`; return column names and rows."""
-        try:
-            cursor = self._con.execute(sql, list(params))
-            rows = cursor.fetchall()
-        except duckdb.Error as exc:
-            raise StoreError(_first_line(exc)) from None
-        return [d[0] for d in cursor.description or ()], rows
+    def query(self, sql: str, params: Sequence[Any] = (), *,
+              max_rows: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run `sql`; return column names and rows (the first `max_rows`, if given). While a run
+        writes the file, a reader's query is interrupted after `access.READ_DEADLINE_S`."""
+        return self.read(lambda con: _query(con, sql, params, max_rows))
+
+    def read(self, action: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
+        """`action(con)` in a session of its own: bounded in time for a reader while a run writes."""
+        writing = self.read_only and WriterLock(self.path).is_held_elsewhere()
+        with self._session() as con:
+            return bounded_read(self.path, con, lambda: action(con)) if writing else action(con)
 
     def timeline(self, run_id: str, entity_id: str, limit: int = 200) -> list[TimelineRow]:
         """Every message of `entity_id`'s order tree (the entity at the top of its parents and
@@ -264,34 +288,29 @@ class Store:
 
     def tables(self) -> dict[str, list[str]]:
         """Each table's columns, as the file has them."""
-        _, rows = self.query(
-            "SELECT table_name, column_name FROM information_schema.columns ORDER BY table_name, ordinal_position")
-        out: dict[str, list[str]] = {}
-        for table, column in rows:
-            out.setdefault(table, []).append(column)
-        return {t: out[t] for t in TABLES if t in out}
+        with self._session() as con:
+            return _tables(con)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def _query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = (),
+           max_rows: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    try:
+        cursor = con.execute(sql, list(params))
+        rows = cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows)
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error as exc:
+        raise StoreError(first_line(exc)) from None
+    return [d[0] for d in cursor.description or ()], rows
 
 
-def _open_error(path: Path, exc: duckdb.Error) -> str:
-    text = str(exc)
-    lock = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", text)
-    if lock or "Could not set lock" in text:
-        who = f" (pid {lock.group(2)})" if lock else ""
-        return (f"the database `{path}` is in use by another carbonc process{who}; wait for it to finish, "
-                f"or choose another file with --db or CARBON_DB")
-    if "No space left" in text:
-        return f"no space left on the device holding `{path}`"
-    if "not a valid DuckDB database" in text or "Not a valid DuckDB" in text or "file is not a" in text.lower():
-        return f"`{path}` is not a DuckDB database"
-    if "Extension" in text and ("not found" in text or "autoload" in text.lower()):
-        # Another database's file (SQLite, say): DuckDB would need an extension, never loaded here.
-        return f"`{path}` is not a DuckDB database (another format); choose another file with --db"
-    return f"cannot open `{path}`: {_first_line(exc)}"
+def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    _, rows = _query(
+        con, "SELECT table_name, column_name FROM information_schema.columns ORDER BY table_name, ordinal_position")
+    out: dict[str, list[str]] = {}
+    for table, column in rows:
+        out.setdefault(table, []).append(column)
+    return {t: out[t] for t in TABLES if t in out}
 
 
 def _os_error(doing: str, path: Path, exc: OSError) -> str:

@@ -1,5 +1,7 @@
 """A run whose disk fills up: a clear message, exit 1, the run marked failed, and what was
-recorded before kept. Uses a real 2 MB tmpfs (`tiny_disk`, tests/conftest.py; needs root)."""
+recorded before kept. Uses a real 8 MB tmpfs (`small_disk`, tests/conftest.py; needs root): each
+batch is checkpointed into the database file, which needs room for the old and new blocks at once,
+so the first batch of this run does not fit on 2 MB."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from click.testing import CliRunner
 from carbonc.cli import main
 
 
-def test_a_full_disk_fails_the_run_cleanly(tiny_disk: Path):
-    db = tiny_disk / "runs.duckdb"
+def test_a_full_disk_fails_the_run_cleanly(small_disk: Path):
+    db = small_disk / "runs.duckdb"
     with servers.lax() as srv:
         result = CliRunner().invoke(main, ["run", "dispute-spike", "--set", "baseline_orders=3000", "--db", str(db),
                                            "--webhook-url", srv.url, "--concurrency", "20"])
