@@ -251,14 +251,12 @@ def _genuine_hints(sample: tuple[str, int | None, str | None, str, str], provide
     secret."""
     from carbonc.dialects import provider_named_in
     from carbonc.domain.vocabulary import PROVIDERS
+    from carbonc.report.hints import error_hint
 
     outcome, status, error, snippet, _ = sample
     if status is None:
-        if outcome == "timeout":
-            return ["hint: no genuine message was answered in time: is the handler slow or stuck? (--timeout sets "
-                    "how long each attempt waits)"]
-        return [f"hint: no genuine message got an answer ({error or outcome}): is the handler running, and "
-                "listening at the address in --webhook-url?"]
+        kind = error or outcome
+        return [f"hint: no genuine message got an answer ({kind}): {error_hint(kind)}"]
     if status == 404:
         return ["hint: every genuine message got 404: is the path in --webhook-url (or --app-path) right?"]
     if not 400 <= status < 500:

@@ -446,5 +446,5 @@ def test_an_endpoint_that_refuses_every_connection_gets_a_hint(db, scenario):
     result = run("run", scenario(TINY), "--webhook-url", servers.refused_url(), "--db", str(db),
                  "--circuit-breaker", "0", "--skip-probes")
     assert result.exit_code == 0, result.output
-    assert ("hint: no genuine message got an answer (refused): is the handler running, and listening at the "
-            "address in --webhook-url?") in result.stdout
+    assert ("hint: no genuine message got an answer (refused): nothing listens at the webhook URL's port: "
+            "is the handler running?") in result.stdout
