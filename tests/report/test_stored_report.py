@@ -14,6 +14,7 @@ from stored_runs import write_fixed_run
 
 from carbonc.cli import main
 from carbonc.cli.legacy import main as legacy_main
+from carbonc.store import Batch, CheckRow, open_store
 
 
 def invoke(*args: str, command=main, env: dict[str, str] | None = None):
@@ -143,3 +144,16 @@ def test_legacy_carbon_report_by_argument_and_by_run_id(db: Path, tmp_path: Path
     assert missing.exit_code == 2 and "which run" in missing.stderr
     unknown = invoke("report", "--run-id", "run_nope", command=legacy_main, env=env)
     assert unknown.exit_code == 2 and "run_fixed_a" in unknown.stderr
+
+
+def test_a_finding_that_did_not_fire_says_so_not_its_message(db: Path, tmp_path: Path) -> None:
+    # Its message is what it reports when it fires; shown beside "ok" it read as if it had.
+    with open_store(db) as store:
+        store.append(Batch(checks=[CheckRow("run_fixed_a", "finding", "finding when refunds > 9", "low", True,
+                                            "refunds > 9", "refunds = 1", "a refund storm hit the merchant",
+                                            "scenario")]))
+    out = tmp_path / "r.html"
+    assert invoke("report", "run_fixed_a", "--db", str(db), "--format", "html", "--out", str(out)).exit_code == 0
+    page = out.read_text(encoding="utf-8")
+    assert "finding when refunds &gt; 9" in page and "a refund storm hit the merchant" not in page
+    assert "did not fire" in page
