@@ -1,5 +1,5 @@
-"""Reading a database while `carbonc run` writes it, from other processes: `runs`, `query` and
-`open_store(read_only=True)` see the run as far as its committed batches go, never part of a
+"""Reading a database while `carbonc run` writes it, from other processes: `runs`, `query`,
+`report` and `open_store(read_only=True)` see the run as far as its committed batches go, never part of a
 batch, and a read that takes too long is cut off rather than holding the run up.
 
 The run is a real process, held mid-way by a `Gate` endpoint that answers a fixed number of
@@ -82,6 +82,11 @@ def test_runs_and_query_read_a_database_a_run_is_writing(started, subprocess_env
                         "select count(*) as n, count(distinct request_body) as bodies from deliveries")
         assert asked.returncode == 0, asked.stderr
         assert json.loads(asked.stdout) == [{"n": answered, "bodies": answered}]
+
+        reported = carbonc(subprocess_env, tmp_path, "report", "latest", "--db", str(db), "--format", "json")
+        assert reported.returncode == 0, reported.stderr
+        report = json.loads(reported.stdout)
+        assert report["run"]["status"] == "running" and report["totals"]["deliveries"] == answered
 
         # What a reader sees is whole batches: every delivery's message and entity came with it.
         with open_store(db, read_only=True) as store:
