@@ -14,19 +14,20 @@ from typing import BinaryIO
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
-    """A binary file to write `path`'s new content into; it replaces `path` only when the block
-    ends without an exception. An existing file's permission bits are kept; a new one gets the
-    usual `0o666` less the umask. Raises OSError (the temporary file is removed)."""
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write `path`'s new content into (for a library that
+    wants a file name); it replaces `path` only when the block ends without an exception. An
+    existing file's permission bits are kept; a new one gets the usual `0o666` less the umask.
+    Raises OSError (the temporary file is removed)."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     mode = _mode_for(path)
     fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name[:200]}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
+        yield Path(temporary)
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
         os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
@@ -39,6 +40,13 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write `path`'s new content into, on the terms of `atomic_path`."""
+    with atomic_path(path) as temporary, open(temporary, "wb") as out:
+        yield out
 
 
 def write_atomic(path: Path, data: bytes | Iterable[bytes]) -> None:
@@ -58,25 +66,3 @@ def _mode_for(path: Path) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside `path` for another writer (a library that wants a file name) to
-    write; it replaces `path` only when the block ends without an exception. Raises OSError (the
-    temporary file is removed)."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    mode = _mode_for(path)
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name[:200]}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(temporary)
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
