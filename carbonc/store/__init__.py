@@ -278,7 +278,9 @@ class Store:
             "  SELECT entity_id, 0 FROM root"
             "  UNION ALL SELECT e.entity_id, tree.depth + 1 FROM entities e"
             "  JOIN tree ON e.parent_id = tree.entity_id WHERE e.run_id = ? AND tree.depth < 16)"
-            " SELECT m.seq, m.message_id, m.neutral_event, m.entity_id, m.fault, m.virtual_ms, d.attempt,"
+            # Each attempt at its own virtual time: a retry happens later than its message was due.
+            " SELECT m.seq, m.message_id, m.neutral_event, m.entity_id, m.fault, coalesce(d.virtual_ms, m.virtual_ms),"
+            "  d.attempt,"
             "  epoch_ms(d.sent_at), d.status_code, d.error, d.outcome, m.skipped"
             " FROM messages m JOIN tree ON m.entity_id = tree.entity_id"
             " LEFT JOIN deliveries d ON d.run_id = m.run_id AND d.message_id = m.message_id"

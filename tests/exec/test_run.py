@@ -17,6 +17,7 @@ from run_scenarios import FORGERIES, TINY
 
 from carbonc.cli import main
 from carbonc.cli.legacy import main as legacy_main
+from carbonc.store import open_store
 
 
 def run(*args: str, command=main, env: dict[str, str] | None = None):
@@ -448,3 +449,19 @@ def test_an_endpoint_that_refuses_every_connection_gets_a_hint(db, scenario):
     assert result.exit_code == 0, result.output
     assert ("hint: no genuine message got an answer (refused): nothing listens at the webhook URL's port: "
             "is the handler running?") in result.stdout
+
+
+def test_a_timeline_shows_each_attempt_at_its_own_virtual_time(db, scenario):
+    # Before, a retry was shown at its message's virtual time, as if it had gone out at once.
+    path = scenario(TINY.replace("retry none", "retry [1m]"))
+    with servers.flaky(failures=1, status=503) as srv:
+        result = run("run", path, "--webhook-url", srv.url, "--db", str(db), "--output", "json")
+    assert result.exit_code == 0, result.output
+    (run_id, entity), = rows(db, "select run_id, entity_id from messages order by seq limit 1")
+    with open_store(db, read_only=True) as store:
+        steps = store.timeline(run_id, entity)
+    retried = {s.message_id for s in steps if s.attempt == 2}
+    assert retried
+    for message_id in retried:
+        first, second = sorted((s for s in steps if s.message_id == message_id), key=lambda s: s.attempt or 0)
+        assert second.virtual_ms - first.virtual_ms == 60_000
