@@ -73,6 +73,20 @@ class WriterLock:
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
 
+    def is_held(self) -> bool:
+        """Whether a live process holds the lock (a writer that died let go of it with its life)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return False  # no lock file: no run is writing
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # also lets go of the shared lock, if it was taken
+        return False
+
     def release(self) -> None:
         """Remove the lock file and let go of it (removed first, so no one locks a dead file)."""
         if self._fd is None:

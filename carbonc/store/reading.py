@@ -67,9 +67,17 @@ RUN_SUMMARY_FIELDS: tuple[str, ...] = RunSummary.__struct_fields__
 
 
 def recent_runs(store: Store, limit: int) -> list[RunSummary]:
-    """The newest `limit` runs, newest first."""
+    """The newest `limit` runs, newest first. A run still `running` while no process holds the
+    database's writer lock belonged to a process that died: it is listed `interrupted`, as the
+    next run to open the file will record it."""
+    from carbonc.store.access import WriterLock
+
     _, rows = store.query(_RECENT_RUNS, [limit])
-    return msgspec.convert(rows, list[RunSummary])
+    summaries = msgspec.convert(rows, list[RunSummary])
+    if any(s.status == "running" for s in summaries) and not WriterLock(store.path).is_held():
+        summaries = [msgspec.structs.replace(s, status="interrupted") if s.status == "running" else s
+                     for s in summaries]
+    return summaries
 
 
 def latest_run_ids(store: Store, count: int = 5) -> list[str]:

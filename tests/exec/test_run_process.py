@@ -123,6 +123,14 @@ def test_a_killed_run_keeps_every_flushed_row_and_is_marked_interrupted(carbonc,
     assert proc.returncode == -signal.SIGKILL
     assert len(received) == answered + WORKERS  # never more in flight than --concurrency
 
+    # Before anything writes the file again, `runs` already lists the dead process's run as
+    # interrupted: no process holds the writer's lock (the file still says `running`).
+    listed = carbonc.run("runs", "--db", str(db), "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["status"] for r in json.loads(listed.stdout)] == ["interrupted"]
+    with open_store(db, read_only=True) as store:
+        assert store.query("select status from runs")[1] == [("running",)]
+
     # The file opens cleanly, and opening it marks the dead process's run interrupted.
     assert query(db, "select status, finished_at is not null from runs") == [("interrupted", True)]
     # Every answered attempt is recorded as it was sent, and nothing that was never answered is.
