@@ -103,6 +103,8 @@ def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], 
             set_ = " and ".join(c.env for c in flags if environ.get(c.env))
             notes.append(f"{set_} is set but not used: --provider {provider} alone runs the simulated gateway "
                          f"(give --gateway real to create real test-mode objects)")
+        if allow_live:
+            notes.append("--allow-live not used: the gateway is simulated")
         if api_base is not None:
             raise ExecutionError("--api-base points a real gateway at an API: give --gateway real (or the "
                                  "provider's credentials) with it")
