@@ -8,6 +8,7 @@ stay simulated without calling anything (`coverage`), and creates them (`create_
 
 Only Stripe is implemented; Razorpay, Cashfree and Juspay are designed in docs/gateways.md and
 refused with a clear error until they land. See `_base` for retries, idempotency and credentials.
+Nothing here imports trio or httpx until a real run starts: the command line reads `CREDENTIALS`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, NamedTuple
-
-import trio
 
 from carbonc.errors import ExecutionError
 from carbonc.gateways._base import (
@@ -199,6 +198,8 @@ async def create_real(gateway: Gateway, caller: Caller, entities: Iterable[Entit
                       on_outcome: Callable[[Entity, Outcome], None]) -> None:
     """Create `entities` (in plan order: a parent before its children) at the gateway, trees
     concurrently, each entity once its parent's outcome is known; `on_outcome` hears each."""
+    import trio
+
     outcomes: dict[str, Outcome] = {}
     done: dict[str, trio.Event] = {}
 

@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 import msgspec
-import trio
 
 from carbonc.errors import ExecutionError
 
@@ -157,6 +156,8 @@ class Caller:
     def __init__(self, client: httpx.AsyncClient, credentials: Credentials, policy: RetryPolicy,
                  record: Callable[[Call], None], idempotency_header: str | None):
         self.client, self.credentials, self.policy, self.record = client, credentials, policy, record
+        import trio
+
         self.idempotency_header = idempotency_header
         self.limiter = trio.CapacityLimiter(policy.concurrency)
 
@@ -166,6 +167,7 @@ class Caller:
         """The answer to `method path` with form `data`, after retries; raises CallFailed when
         none came that is not retried."""
         import httpx
+        import trio
 
         headers = {self.idempotency_header: idempotency_key} if self.idempotency_header and idempotency_key else {}
         last = "no attempt made"
