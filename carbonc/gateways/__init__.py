@@ -6,7 +6,7 @@ stay simulated without calling anything (`coverage`), and creates them (`create_
     >>> async with open_gateway(credentials, run_id, record=calls.append) as (gateway, caller):
     ...     await create_real(gateway, caller, entities_in_plan_order, on_outcome)
 
-Only Stripe is implemented; Razorpay, Cashfree and Juspay are designed in docs/gateways.md and
+Stripe and Razorpay are implemented; Cashfree and Juspay are designed in docs/gateways.md and
 refused with a clear error until they land. See `_base` for retries, idempotency and credentials.
 Nothing here imports trio or httpx until a real run starts: the command line reads `CREDENTIALS`.
 """
@@ -78,7 +78,7 @@ CREDENTIALS: Mapping[str, tuple[CredentialFlag, ...]] = {
 }
 
 #: Providers whose real gateway is implemented.
-IMPLEMENTED = frozenset({"stripe"})
+IMPLEMENTED = frozenset({"stripe", "razorpay"})
 
 
 def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], *, environ: Mapping[str, str],
@@ -112,8 +112,9 @@ def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], 
         raise ExecutionError(f"--provider {provider} has no real gateway: --gateway real needs razorpay, stripe, "
                              f"cashfree or juspay")
     if provider not in IMPLEMENTED:
-        raise ExecutionError(f"the real {provider} gateway is not implemented yet (only stripe is): run with "
-                             f"--gateway simulated, which sends {provider}'s own webhooks (see docs/gateways.md)")
+        raise ExecutionError(f"the real {provider} gateway is not implemented yet (implemented: "
+                             f"{', '.join(sorted(IMPLEMENTED))}): run with --gateway simulated, which sends "
+                             f"{provider}'s own webhooks (see docs/gateways.md)")
     values: dict[str, str] = {}
     for c in flags:
         value = given.get(c.field) or environ.get(c.env) or ""
@@ -129,7 +130,7 @@ def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], 
     return credentials, notes
 
 
-_API_BASES = {"stripe": "https://api.stripe.com"}
+_API_BASES = {"stripe": "https://api.stripe.com", "razorpay": "https://api.razorpay.com"}
 
 
 def _check_live(credentials: Credentials) -> None:
@@ -137,9 +138,17 @@ def _check_live(credentials: Credentials) -> None:
         from carbonc.gateways.stripe import check_key
 
         check_key(credentials["key"], allow_live=credentials.allow_live)
+    elif credentials.provider == "razorpay":
+        from carbonc.gateways.razorpay import check_key as check_razorpay_key
+
+        check_razorpay_key(credentials["key_id"], allow_live=credentials.allow_live)
 
 
 def _adapter(credentials: Credentials, run_id: str) -> Gateway:
+    if credentials.provider == "razorpay":
+        from carbonc.gateways.razorpay import RazorpayGateway
+
+        return RazorpayGateway(credentials, run_id)
     from carbonc.gateways.stripe import StripeGateway
 
     return StripeGateway(credentials, run_id)
@@ -172,7 +181,8 @@ def coverage(provider: str, entities: Iterable[Entity]) -> list[CoverageLine]:
 
 
 #: Stand-in credentials for `coverage`, which checks what a run would refuse without any key.
-_PLACEHOLDER_KEYS = {"STRIPE_API_KEY": "sk_test_placeholder"}
+_PLACEHOLDER_KEYS = {"STRIPE_API_KEY": "sk_test_placeholder",
+                     "RAZORPAY_API_KEY": "rzp_test_placeholder", "RAZORPAY_API_SECRET": "placeholder"}
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ import email.utils
 import ipaddress
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 import msgspec
@@ -162,16 +162,21 @@ class Caller:
         self.limiter = trio.CapacityLimiter(policy.concurrency)
 
     async def call(self, entity_id: str, operation: str, method: str, path: str, *,
-                   data: Mapping[str, str] | None = None, idempotency_key: str | None = None,
-                   created_id: Callable[[Any], str | None] = lambda body: None) -> GatewayAnswer:
-        """The answer to `method path` with form `data`, after retries; raises CallFailed when
-        none came that is not retried."""
+                   data: Mapping[str, str] | None = None, json: Any = None, idempotency_key: str | None = None,
+                   created_id: Callable[[Any], str | None] = lambda body: None,
+                   recover: Callable[[], Awaitable[GatewayAnswer | None]] | None = None) -> GatewayAnswer:
+        """The answer to `method path` with form `data` (or a `json` body), after retries; raises
+        CallFailed when none came that is not retried. For an API without idempotency keys,
+        `recover` looks up what an unanswered attempt may have created: it is asked before each
+        resend and before giving up, and the object it finds is the answer (never created twice)."""
         import httpx
         import trio
 
         headers = {self.idempotency_header: idempotency_key} if self.idempotency_header and idempotency_key else {}
         last = "no attempt made"
         for attempt in range(1, self.policy.attempts + 1):
+            if attempt > 1 and recover is not None and (found := await recover()) is not None:
+                return found
             wait: float | None = None
             sent_ms = int(time.time() * 1000)
             started = time.perf_counter()
@@ -181,7 +186,7 @@ class Caller:
             async with self.limiter:
                 try:
                     with trio.fail_after(self.policy.timeout_s):
-                        response = await self.client.request(method, path, data=data, headers=headers)
+                        response = await self.client.request(method, path, data=data, json=json, headers=headers)
                         content = await response.aread()
                 except trio.TooSlowError:
                     error = f"timeout: no answer within {self.policy.timeout_s:g} s"
@@ -212,6 +217,8 @@ class Caller:
                 return GatewayAnswer(status, body)
             last = error or "no answer"
             if attempt == self.policy.attempts:
+                if recover is not None and (found := await recover()) is not None:
+                    return found
                 break
             if wait is None:
                 wait = self.policy.backoff_s * 2 ** (attempt - 1)
