@@ -258,8 +258,8 @@ def test_the_carbon_alias_runs_with_the_older_flags(db, monkeypatch):
     # The older tool's keys, for scripts that read them.
     assert doc["webhooks"]["total"] == doc["webhooks"]["ok"] == 460 and doc["webhooks"]["failed_5xx"] == 0
     assert [f["check"] for f in doc["findings"]] == [c["name"] for c in doc["checks"]]
-    # The credential is not used by a simulated run, and the run says so (a real Razorpay gateway is
-    # not implemented yet: without --gateway simulated the flag is refused, see tests/gateways).
+    # The credential is not used by a simulated run, and the run says so (without --gateway simulated
+    # the flag would make the run real, creating orders in Razorpay test mode: see tests/gateways).
     assert "--api-key not used: --gateway simulated" in result.stderr
     assert "rzp_test_key_value" not in result.output and "rzp-api-secret-value" not in result.output
     assert rows(db, "select count(*) from runs") == [(1,)]
