@@ -140,8 +140,9 @@ def gateway_options() -> list[Callable[[_Command], _Command]]:
     options: list[Callable[[_Command], _Command]] = [
         click.option("--gateway", "gateway", type=click.Choice(["simulated", "real"]), default=None,
                      help="Who plays the gateway: `simulated` (the default, no account needed), or `real`: the "
-                          "provider's test mode creates the plan's payments and refunds first, and the webhooks "
-                          "carry their IDs (stripe only, so far). A credential flag implies `real`."),
+                          "provider's test mode first creates what it can of the plan (stripe: payments and "
+                          "refunds; razorpay: orders), and the webhooks carry their IDs. A credential flag implies "
+                          "`real`."),
     ]
     for flags in CREDENTIALS.values():
         for c in flags:
