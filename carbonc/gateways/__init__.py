@@ -6,7 +6,7 @@ stay simulated without calling anything (`coverage`), and creates them (`create_
     >>> async with open_gateway(credentials, run_id, record=calls.append) as (gateway, caller):
     ...     await create_real(gateway, caller, entities_in_plan_order, on_outcome)
 
-Only Stripe is implemented; Razorpay, Cashfree and Juspay are designed in docs/gateways.md and
+Stripe and Juspay are implemented; Razorpay and Cashfree are designed in docs/gateways.md and
 refused with a clear error until they land. See `_base` for retries, idempotency and credentials.
 Nothing here imports trio or httpx until a real run starts: the command line reads `CREDENTIALS`.
 """
@@ -78,7 +78,7 @@ CREDENTIALS: Mapping[str, tuple[CredentialFlag, ...]] = {
 }
 
 #: Providers whose real gateway is implemented.
-IMPLEMENTED = frozenset({"stripe"})
+IMPLEMENTED = frozenset({"stripe", "juspay"})
 
 
 def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], *, environ: Mapping[str, str],
@@ -112,7 +112,8 @@ def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], 
         raise ExecutionError(f"--provider {provider} has no real gateway: --gateway real needs razorpay, stripe, "
                              f"cashfree or juspay")
     if provider not in IMPLEMENTED:
-        raise ExecutionError(f"the real {provider} gateway is not implemented yet (only stripe is): run with "
+        raise ExecutionError(f"the real {provider} gateway is not implemented yet (only "
+                             f"{' and '.join(sorted(IMPLEMENTED))} are): run with "
                              f"--gateway simulated, which sends {provider}'s own webhooks (see docs/gateways.md)")
     values: dict[str, str] = {}
     for c in flags:
@@ -129,7 +130,8 @@ def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], 
     return credentials, notes
 
 
-_API_BASES = {"stripe": "https://api.stripe.com"}
+_API_BASES = {"stripe": "https://api.stripe.com",
+              "juspay": "https://sandbox.juspay.in"}
 
 
 def _check_live(credentials: Credentials) -> None:
@@ -137,9 +139,17 @@ def _check_live(credentials: Credentials) -> None:
         from carbonc.gateways.stripe import check_key
 
         check_key(credentials["key"], allow_live=credentials.allow_live)
+    if credentials.provider == "juspay":
+        from carbonc.gateways.juspay import check_api_base as check_juspay_base
+
+        check_juspay_base(credentials)
 
 
 def _adapter(credentials: Credentials, run_id: str) -> Gateway:
+    if credentials.provider == "juspay":
+        from carbonc.gateways.juspay import JuspayGateway
+
+        return JuspayGateway(credentials, run_id)
     from carbonc.gateways.stripe import StripeGateway
 
     return StripeGateway(credentials, run_id)
@@ -172,7 +182,8 @@ def coverage(provider: str, entities: Iterable[Entity]) -> list[CoverageLine]:
 
 
 #: Stand-in credentials for `coverage`, which checks what a run would refuse without any key.
-_PLACEHOLDER_KEYS = {"STRIPE_API_KEY": "sk_test_placeholder"}
+_PLACEHOLDER_KEYS = {"STRIPE_API_KEY": "sk_test_placeholder",
+                     "JUSPAY_API_KEY": "placeholder", "JUSPAY_MERCHANT_ID": "placeholder"}
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ import email.utils
 import ipaddress
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 import msgspec
@@ -163,15 +163,22 @@ class Caller:
 
     async def call(self, entity_id: str, operation: str, method: str, path: str, *,
                    data: Mapping[str, str] | None = None, idempotency_key: str | None = None,
-                   created_id: Callable[[Any], str | None] = lambda body: None) -> GatewayAnswer:
+                   created_id: Callable[[Any], str | None] = lambda body: None,
+                   look_up: Callable[[], Awaitable[GatewayAnswer | None]] | None = None) -> GatewayAnswer:
         """The answer to `method path` with form `data`, after retries; raises CallFailed when
-        none came that is not retried."""
+        none came that is not retried. For an API without idempotency keys, `look_up` is asked
+        before every retry whether an earlier attempt took effect after all (its answer, or None):
+        a retry must not create the object twice."""
         import httpx
         import trio
 
         headers = {self.idempotency_header: idempotency_key} if self.idempotency_header and idempotency_key else {}
         last = "no attempt made"
         for attempt in range(1, self.policy.attempts + 1):
+            if attempt > 1 and look_up is not None:
+                found = await look_up()
+                if found is not None:
+                    return found
             wait: float | None = None
             sent_ms = int(time.time() * 1000)
             started = time.perf_counter()
