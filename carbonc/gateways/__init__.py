@@ -6,7 +6,7 @@ stay simulated without calling anything (`coverage`), and creates them (`create_
     >>> async with open_gateway(credentials, run_id, record=calls.append) as (gateway, caller):
     ...     await create_real(gateway, caller, entities_in_plan_order, on_outcome)
 
-Stripe and Razorpay are implemented; Cashfree and Juspay are designed in docs/gateways.md and
+Stripe, Razorpay and Juspay are implemented; Cashfree is designed in docs/gateways.md and
 refused with a clear error until they land. See `_base` for retries, idempotency and credentials.
 Nothing here imports trio or httpx until a real run starts: the command line reads `CREDENTIALS`.
 """
@@ -78,7 +78,7 @@ CREDENTIALS: Mapping[str, tuple[CredentialFlag, ...]] = {
 }
 
 #: Providers whose real gateway is implemented.
-IMPLEMENTED = frozenset({"stripe", "razorpay"})
+IMPLEMENTED = frozenset({"stripe", "razorpay", "juspay"})
 
 
 def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], *, environ: Mapping[str, str],
@@ -130,7 +130,8 @@ def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], 
     return credentials, notes
 
 
-_API_BASES = {"stripe": "https://api.stripe.com", "razorpay": "https://api.razorpay.com"}
+_API_BASES = {"stripe": "https://api.stripe.com", "razorpay": "https://api.razorpay.com",
+              "juspay": "https://sandbox.juspay.in"}
 
 
 def _check_live(credentials: Credentials) -> None:
@@ -142,6 +143,10 @@ def _check_live(credentials: Credentials) -> None:
         from carbonc.gateways.razorpay import check_key as check_razorpay_key
 
         check_razorpay_key(credentials["key_id"], allow_live=credentials.allow_live)
+    elif credentials.provider == "juspay":
+        from carbonc.gateways.juspay import check_api_base as check_juspay_base
+
+        check_juspay_base(credentials)
 
 
 def _adapter(credentials: Credentials, run_id: str) -> Gateway:
@@ -149,6 +154,10 @@ def _adapter(credentials: Credentials, run_id: str) -> Gateway:
         from carbonc.gateways.razorpay import RazorpayGateway
 
         return RazorpayGateway(credentials, run_id)
+    if credentials.provider == "juspay":
+        from carbonc.gateways.juspay import JuspayGateway
+
+        return JuspayGateway(credentials, run_id)
     from carbonc.gateways.stripe import StripeGateway
 
     return StripeGateway(credentials, run_id)
@@ -182,7 +191,8 @@ def coverage(provider: str, entities: Iterable[Entity]) -> list[CoverageLine]:
 
 #: Stand-in credentials for `coverage`, which checks what a run would refuse without any key.
 _PLACEHOLDER_KEYS = {"STRIPE_API_KEY": "sk_test_placeholder",
-                     "RAZORPAY_API_KEY": "rzp_test_placeholder", "RAZORPAY_API_SECRET": "placeholder"}
+                     "RAZORPAY_API_KEY": "rzp_test_placeholder", "RAZORPAY_API_SECRET": "placeholder",
+                     "JUSPAY_API_KEY": "placeholder", "JUSPAY_MERCHANT_ID": "placeholder"}
 
 
 @asynccontextmanager
