@@ -6,7 +6,7 @@ stay simulated without calling anything (`coverage`), and creates them (`create_
     >>> async with open_gateway(credentials, run_id, record=calls.append) as (gateway, caller):
     ...     await create_real(gateway, caller, entities_in_plan_order, on_outcome)
 
-Only Stripe is implemented; Razorpay, Cashfree and Juspay are designed in docs/gateways.md and
+Stripe and Cashfree are implemented; Razorpay and Juspay are designed in docs/gateways.md and
 refused with a clear error until they land. See `_base` for retries, idempotency and credentials.
 Nothing here imports trio or httpx until a real run starts: the command line reads `CREDENTIALS`.
 """
@@ -78,7 +78,10 @@ CREDENTIALS: Mapping[str, tuple[CredentialFlag, ...]] = {
 }
 
 #: Providers whose real gateway is implemented.
-IMPLEMENTED = frozenset({"stripe"})
+IMPLEMENTED = frozenset({
+    "stripe",
+    "cashfree",
+})
 
 
 def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], *, environ: Mapping[str, str],
@@ -112,7 +115,8 @@ def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], 
         raise ExecutionError(f"--provider {provider} has no real gateway: --gateway real needs razorpay, stripe, "
                              f"cashfree or juspay")
     if provider not in IMPLEMENTED:
-        raise ExecutionError(f"the real {provider} gateway is not implemented yet (only stripe is): run with "
+        raise ExecutionError(f"the real {provider} gateway is not implemented yet (implemented: "
+                             f"{', '.join(sorted(IMPLEMENTED))}): run with "
                              f"--gateway simulated, which sends {provider}'s own webhooks (see docs/gateways.md)")
     values: dict[str, str] = {}
     for c in flags:
@@ -129,7 +133,10 @@ def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], 
     return credentials, notes
 
 
-_API_BASES = {"stripe": "https://api.stripe.com"}
+_API_BASES = {
+    "stripe": "https://api.stripe.com",
+    "cashfree": "https://sandbox.cashfree.com/pg",
+}
 
 
 def _check_live(credentials: Credentials) -> None:
@@ -137,9 +144,17 @@ def _check_live(credentials: Credentials) -> None:
         from carbonc.gateways.stripe import check_key
 
         check_key(credentials["key"], allow_live=credentials.allow_live)
+    if credentials.provider == "cashfree":
+        from carbonc.gateways.cashfree import check_api_base as check_cashfree_base
+
+        check_cashfree_base(credentials.api_base, allow_live=credentials.allow_live)
 
 
 def _adapter(credentials: Credentials, run_id: str) -> Gateway:
+    if credentials.provider == "cashfree":
+        from carbonc.gateways.cashfree import CashfreeGateway
+
+        return CashfreeGateway(credentials, run_id)
     from carbonc.gateways.stripe import StripeGateway
 
     return StripeGateway(credentials, run_id)
@@ -172,7 +187,10 @@ def coverage(provider: str, entities: Iterable[Entity]) -> list[CoverageLine]:
 
 
 #: Stand-in credentials for `coverage`, which checks what a run would refuse without any key.
-_PLACEHOLDER_KEYS = {"STRIPE_API_KEY": "sk_test_placeholder"}
+_PLACEHOLDER_KEYS = {
+    "STRIPE_API_KEY": "sk_test_placeholder",
+    "CASHFREE_CLIENT_ID": "placeholder", "CASHFREE_CLIENT_SECRET": "placeholder",
+}
 
 
 @asynccontextmanager

@@ -147,6 +147,9 @@ class CallFailed(Exception):
 #: (409), too many requests (429), and the gateway's own failures (5xx).
 _RETRIED = frozenset({409, 429, 500, 502, 503, 504})
 
+#: JSON request bodies: amounts are Decimals from exact text, written as numbers (`170.00`).
+_JSON = msgspec.json.Encoder(decimal_format="number").encode
+
 
 class Caller:
     """Calls one gateway's API over a shared `httpx.AsyncClient`: at most `policy.concurrency`
@@ -162,14 +165,18 @@ class Caller:
         self.limiter = trio.CapacityLimiter(policy.concurrency)
 
     async def call(self, entity_id: str, operation: str, method: str, path: str, *,
-                   data: Mapping[str, str] | None = None, idempotency_key: str | None = None,
+                   data: Mapping[str, str] | None = None, json: Any = None, idempotency_key: str | None = None,
                    created_id: Callable[[Any], str | None] = lambda body: None) -> GatewayAnswer:
-        """The answer to `method path` with form `data`, after retries; raises CallFailed when
-        none came that is not retried."""
+        """The answer to `method path` with form `data` or a `json` body (a Decimal in it is
+        written as a JSON number, exactly), after retries; raises CallFailed when none came that
+        is not retried."""
         import httpx
         import trio
 
         headers = {self.idempotency_header: idempotency_key} if self.idempotency_header and idempotency_key else {}
+        content = None
+        if json is not None:
+            content, headers["Content-Type"] = _JSON(json), "application/json"
         last = "no attempt made"
         for attempt in range(1, self.policy.attempts + 1):
             wait: float | None = None
@@ -181,8 +188,9 @@ class Caller:
             async with self.limiter:
                 try:
                     with trio.fail_after(self.policy.timeout_s):
-                        response = await self.client.request(method, path, data=data, headers=headers)
-                        content = await response.aread()
+                        response = await self.client.request(method, path, data=data, content=content,
+                                                             headers=headers)
+                        answer = await response.aread()
                 except trio.TooSlowError:
                     error = f"timeout: no answer within {self.policy.timeout_s:g} s"
                 except trio.Cancelled:
@@ -197,7 +205,7 @@ class Caller:
                 else:
                     status = response.status_code
                     try:
-                        body = msgspec.json.decode(content)
+                        body = msgspec.json.decode(answer)
                     except msgspec.DecodeError:
                         body = None
                     if status in _RETRIED or status >= 500:
