@@ -7,6 +7,8 @@ creates nothing twice; the production host is refused."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -249,3 +251,20 @@ def test_plan_real_shows_which_facts_are_real_and_which_simulated(tmp_path):
     doc = json.loads(run("plan", str(source), "--provider", "cashfree", "--real", "--format", "json").stdout)
     facts = {(f["kind"], f["real"]) for f in doc["gateway"]["facts"]}
     assert facts >= {("order", True), ("payment", True), ("payment", False), ("refund", True)}
+
+
+def test_the_credentials_never_reach_a_subprocess_run_s_output(tmp_path):
+    fake = FakeCashfree(CLIENT_ID, SECRET)
+    db = tmp_path / "runs.duckdb"
+    with servers.Server(fake.respond) as api_srv:
+        done = subprocess.run([sys.executable, "-m", "carbonc", "run", "min-amount", "--set", "baseline_orders=2",
+                               "--set", "edge_orders=0", "--provider", "cashfree", "--api-base", api_srv.url,
+                               "--gateway", "real", "--db", str(db), "--output", "json"],
+                              env={"CASHFREE_CLIENT_ID": CLIENT_ID, "CASHFREE_CLIENT_SECRET": SECRET,
+                                   "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)},
+                              capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(fake.orders) == 2 and not fake.refused
+    assert SECRET.encode() not in done.stdout + done.stderr and SECRET.encode() not in db.read_bytes()
+    created = len(fake.orders) + len(fake.payments) + len(fake.refunds)
+    assert f"cashfree test mode: {created} created, 0 simulated, 0 failed".encode() in done.stderr
