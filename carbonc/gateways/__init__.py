@@ -6,8 +6,8 @@ stay simulated without calling anything (`coverage`), and creates them (`create_
     >>> async with open_gateway(credentials, run_id, record=calls.append) as (gateway, caller):
     ...     await create_real(gateway, caller, entities_in_plan_order, on_outcome)
 
-Stripe, Razorpay and Juspay are implemented; Cashfree is designed in docs/gateways.md and
-refused with a clear error until they land. See `_base` for retries, idempotency and credentials.
+Stripe, Razorpay, Cashfree and Juspay are implemented; docs/gateways.md says what each makes real
+and what stays simulated. See `_base` for retries, idempotency and credentials.
 Nothing here imports trio or httpx until a real run starts: the command line reads `CREDENTIALS`.
 """
 
@@ -77,10 +77,6 @@ CREDENTIALS: Mapping[str, tuple[CredentialFlag, ...]] = {
                CredentialFlag("--juspay-merchant-id", "JUSPAY_MERCHANT_ID", "Juspay merchant id", "merchant_id")),
 }
 
-#: Providers whose real gateway is implemented.
-IMPLEMENTED = frozenset({"stripe", "razorpay", "juspay"})
-
-
 def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], *, environ: Mapping[str, str],
            api_base: str | None, allow_live: bool = False) -> tuple[Credentials | None, list[str]]:
     """The credentials of a real run (None: simulated) and notes to show, from `--gateway`
@@ -111,10 +107,6 @@ def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], 
     if provider not in CREDENTIALS:
         raise ExecutionError(f"--provider {provider} has no real gateway: --gateway real needs razorpay, stripe, "
                              f"cashfree or juspay")
-    if provider not in IMPLEMENTED:
-        raise ExecutionError(f"the real {provider} gateway is not implemented yet (implemented: "
-                             f"{', '.join(sorted(IMPLEMENTED))}): run with --gateway simulated, which sends "
-                             f"{provider}'s own webhooks (see docs/gateways.md)")
     values: dict[str, str] = {}
     for c in flags:
         value = given.get(c.field) or environ.get(c.env) or ""
@@ -130,8 +122,12 @@ def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], 
     return credentials, notes
 
 
-_API_BASES = {"stripe": "https://api.stripe.com", "razorpay": "https://api.razorpay.com",
-              "juspay": "https://sandbox.juspay.in"}
+_API_BASES = {
+    "stripe": "https://api.stripe.com",
+    "razorpay": "https://api.razorpay.com",
+    "cashfree": "https://sandbox.cashfree.com/pg",
+    "juspay": "https://sandbox.juspay.in",
+}
 
 
 def _check_live(credentials: Credentials) -> None:
@@ -143,6 +139,10 @@ def _check_live(credentials: Credentials) -> None:
         from carbonc.gateways.razorpay import check_key as check_razorpay_key
 
         check_razorpay_key(credentials["key_id"], allow_live=credentials.allow_live)
+    elif credentials.provider == "cashfree":
+        from carbonc.gateways.cashfree import check_api_base as check_cashfree_base
+
+        check_cashfree_base(credentials.api_base, allow_live=credentials.allow_live)
     elif credentials.provider == "juspay":
         from carbonc.gateways.juspay import check_api_base as check_juspay_base
 
@@ -154,6 +154,10 @@ def _adapter(credentials: Credentials, run_id: str) -> Gateway:
         from carbonc.gateways.razorpay import RazorpayGateway
 
         return RazorpayGateway(credentials, run_id)
+    if credentials.provider == "cashfree":
+        from carbonc.gateways.cashfree import CashfreeGateway
+
+        return CashfreeGateway(credentials, run_id)
     if credentials.provider == "juspay":
         from carbonc.gateways.juspay import JuspayGateway
 
@@ -190,9 +194,12 @@ def coverage(provider: str, entities: Iterable[Entity]) -> list[CoverageLine]:
 
 
 #: Stand-in credentials for `coverage`, which checks what a run would refuse without any key.
-_PLACEHOLDER_KEYS = {"STRIPE_API_KEY": "sk_test_placeholder",
-                     "RAZORPAY_API_KEY": "rzp_test_placeholder", "RAZORPAY_API_SECRET": "placeholder",
-                     "JUSPAY_API_KEY": "placeholder", "JUSPAY_MERCHANT_ID": "placeholder"}
+_PLACEHOLDER_KEYS = {
+    "STRIPE_API_KEY": "sk_test_placeholder",
+    "RAZORPAY_API_KEY": "rzp_test_placeholder", "RAZORPAY_API_SECRET": "placeholder",
+    "CASHFREE_CLIENT_ID": "placeholder", "CASHFREE_CLIENT_SECRET": "placeholder",
+    "JUSPAY_API_KEY": "placeholder", "JUSPAY_MERCHANT_ID": "placeholder",
+}
 
 
 @asynccontextmanager

@@ -147,6 +147,9 @@ class CallFailed(Exception):
 #: (409), too many requests (429), and the gateway's own failures (5xx).
 _RETRIED = frozenset({409, 429, 500, 502, 503, 504})
 
+#: JSON request bodies: amounts are Decimals from exact text, written as numbers (`170.00`).
+_JSON = msgspec.json.Encoder(decimal_format="number").encode
+
 
 class Caller:
     """Calls one gateway's API over a shared `httpx.AsyncClient`: at most `policy.concurrency`
@@ -165,14 +168,18 @@ class Caller:
                    data: Mapping[str, str] | None = None, json: Any = None, idempotency_key: str | None = None,
                    created_id: Callable[[Any], str | None] = lambda body: None,
                    recover: Callable[[], Awaitable[GatewayAnswer | None]] | None = None) -> GatewayAnswer:
-        """The answer to `method path` with form `data` (or a `json` body), after retries; raises
-        CallFailed when none came that is not retried. For an API without idempotency keys,
-        `recover` looks up what an unanswered attempt may have created: it is asked before each
-        resend and before giving up, and the object it finds is the answer (never created twice)."""
+        """The answer to `method path` with form `data` or a `json` body (a Decimal in it is
+        written as a JSON number, exactly), after retries; raises CallFailed when none came that
+        is not retried. For an API without idempotency keys, `recover` looks up what an unanswered
+        attempt may have created: it is asked before each resend and before giving up, and the
+        object it finds is the answer (never created twice)."""
         import httpx
         import trio
 
         headers = {self.idempotency_header: idempotency_key} if self.idempotency_header and idempotency_key else {}
+        content = None
+        if json is not None:
+            content, headers["Content-Type"] = _JSON(json), "application/json"
         last = "no attempt made"
         for attempt in range(1, self.policy.attempts + 1):
             if attempt > 1 and recover is not None and (found := await recover()) is not None:
@@ -186,8 +193,9 @@ class Caller:
             async with self.limiter:
                 try:
                     with trio.fail_after(self.policy.timeout_s):
-                        response = await self.client.request(method, path, data=data, json=json, headers=headers)
-                        content = await response.aread()
+                        response = await self.client.request(method, path, data=data, content=content,
+                                                             headers=headers)
+                        answer = await response.aread()
                 except trio.TooSlowError:
                     error = f"timeout: no answer within {self.policy.timeout_s:g} s"
                 except trio.Cancelled:
@@ -202,7 +210,7 @@ class Caller:
                 else:
                     status = response.status_code
                     try:
-                        body = msgspec.json.decode(content)
+                        body = msgspec.json.decode(answer)
                     except msgspec.DecodeError:
                         body = None
                     if status in _RETRIED or status >= 500:
