@@ -40,6 +40,9 @@ from carbonc.store import Batch, CheckRow, RunRow, Store
 #: Why a message was not sent once the circuit breaker tripped.
 ENDPOINT_DOWN = "endpoint down: not sent after the circuit breaker tripped"
 
+#: Why a fact is simulated in a real run that was interrupted before the gateway got to it.
+_NOT_REACHED = "not created: the run was interrupted before the gateway was asked"
+
 #: Failing entities whose timelines a run gathers: per failed probe, and in all.
 TIMELINES_PER_PROBE, TIMELINES_PER_RUN = 3, 10
 
@@ -289,6 +292,7 @@ class PreparedRun:
         assert self.real is not None
         counts: Counter[str] = Counter()
         failures: list[str] = []
+        settled: set[str] = set()
 
         def record(call: Call) -> None:
             writer.add(GatewayCallRow(self.run_id, **msgspec.structs.asdict(call)))
@@ -307,15 +311,27 @@ class PreparedRun:
                 case _:
                     assert_never(outcome)
             counts[row.gateway_status] += 1
+            settled.add(entity.id)
             writer.add(row)
 
         try:
             async with open_gateway(self.real, self.run_id, record, self.options.gateway_policy) as (gateway, caller):
                 await create_real(gateway, caller, lookup, on_outcome)
         finally:
+            # Cut short (Ctrl-C): every fact the gateway never got to is still recorded, so the
+            # table says exactly which real objects exist — those marked `real` — and which not.
+            unreached = 0
+            for entity in lookup:
+                if entity.id not in settled:
+                    row = self.gateway.entity_row(self.run_id, entity)
+                    row.gateway_status, row.gateway_note = "simulated", _NOT_REACHED
+                    writer.add(row)
+                    unreached += 1
             name = self.real.provider
             summary = (f"{name} test mode: {counts['real']:,} created, {counts['simulated']:,} simulated, "
                        f"{counts['failed']:,} failed (entities.gateway_status; every call is in gateway_calls)")
+            if unreached:
+                summary += f"; interrupted before {unreached:,} more were asked for"
             if failures:
                 summary += (f"; the failed ones are delivered with simulated IDs; first: {failures[0]}")
             self.warnings.append(summary)

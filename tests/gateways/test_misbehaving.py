@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
 import threading
 import time
 from collections import Counter
@@ -156,3 +157,34 @@ def test_a_gateway_that_asks_to_wait_too_long_fails_the_call_not_the_run(tmp_pat
     (note,), = _rows(db, "select gateway_note from entities where kind = 'payment'")
     assert "asked to wait 3600 s" in note
     assert _rows(db, "select count(*) from gateway_calls") == [(1,)]
+
+
+def test_a_run_interrupted_while_creating_says_which_real_objects_exist(tmp_path):
+    # The fake raises SIGINT in this process as the second confirmation arrives (a Ctrl-C at a
+    # known moment: the first payment is real by then), then answers it; creation stops, and the store says exactly which of the
+    # plan's facts were made real (each one the fake holds) and which the gateway never saw.
+    plan = api.load_plan(find("min-amount"), overrides={"baseline_orders": "6", "edge_orders": "0"})
+    entities = [r for r in plan.records() if type(r).__name__ == "Entity"]
+    fake = FakeStripe({})
+    confirms = itertools.count(1)
+
+    def respond(request: servers.Received, exchange: servers.Exchange) -> None:
+        if request.path.endswith("/confirm") and next(confirms) == 2:
+            signal.raise_signal(signal.SIGINT)
+        fake.respond(request, exchange)
+
+    db = tmp_path / "runs.duckdb"
+    with servers.Server(respond) as srv, servers.lax() as hooks:
+        credentials, _ = choose("stripe", None, {"key": KEY}, environ={}, api_base=srv.url)
+        options = RunOptions(provider="stripe", url=hooks.url, gateway=credentials,
+                             gateway_policy=RetryPolicy(attempts=2, timeout_s=2.0, backoff_s=0.05, concurrency=1))
+        result = api.run(plan, options, db)
+        delivered = len(hooks.requests)
+    assert result.status == "interrupted" and delivered == 0
+    rows = _rows(db, "select entity_id, gateway_status, gateway_id, gateway_note from entities")
+    assert sorted(e for e, *_ in rows) == sorted(e.id for e in entities)  # every fact has its row
+    real = {gateway_id for _, status, gateway_id, _ in rows if status == "real"}
+    assert real and real <= set(fake.intents)
+    unreached = [note for _, status, _, note in rows if status == "simulated" and note and "interrupted" in note]
+    assert unreached
+    assert any("interrupted before" in w and "created" in w for w in result.warnings)
