@@ -31,6 +31,7 @@ from carbonc.source import shown_path
 
 if TYPE_CHECKING:
     from carbonc.compiler import CompiledPlan
+    from carbonc.gateways import CoverageLine
     from carbonc.plan.records import Header, Summary
     from carbonc.source import Source
 
@@ -151,10 +152,14 @@ def check_provider(provider: str, header: Header, summary: Summary) -> None:
               help="Send in plan order, reversed, or shuffled.")
 @click.option("--webhook-signature", "signature", type=click.Choice(list(SIGNATURE_MODES)), default=None,
               help="Sign every message in this mode (a forged mode adds an attacker's copy beside each).")
+@click.option("--real", is_flag=True,
+              help="With --provider: which facts a real-gateway run would create in the provider's test mode and "
+                   "which stay simulated, and why (nothing is called; no credentials needed).")
 @guard
 def plan(ref: str, assignments: tuple[str, ...], seed: int | None, scenario: str | None, provider: str | None,
          fmt_: Literal["text", "json"], out: Path | None, diff_ref: str | None, detailed_exitcode: bool,
-         repeat: int | None, order: Literal["sequence", "reverse", "random"] | None, signature: str | None) -> None:
+         repeat: int | None, order: Literal["sequence", "reverse", "random"] | None, signature: str | None,
+         real: bool) -> None:
     """Compile a scenario into its deterministic event plan and show what will happen."""
     import msgspec
 
@@ -168,9 +173,14 @@ def plan(ref: str, assignments: tuple[str, ...], seed: int | None, scenario: str
     if delivery and is_saved_plan(new_path):
         fail(f"`{ref}` is a saved plan, which the --webhook-order/-repeat/-signature flags cannot change",
              "plan the .carbon scenario with them")
+    if real and provider is None:
+        fail("--real needs --provider: which gateway's sandbox?", "e.g. carbonc plan NAME --provider stripe --real")
+    if real and diff_ref is not None:
+        fail("--real and --diff cannot be combined", "show the gateway's coverage without --diff")
     header, summary, compiled = load((new_ref, new_path), overrides, seed, scenario, delivery)
     if provider is not None:
         check_provider(provider, header, summary)
+    coverage = _coverage(provider, compiled, new_path) if real and provider is not None else None
 
     if out is not None:
         if compiled is None:
@@ -183,9 +193,14 @@ def plan(ref: str, assignments: tuple[str, ...], seed: int | None, scenario: str
 
     if diff_ref is None:
         if fmt_ == "json":
-            click.echo(msgspec.json.encode(json_summary(header, summary), order="deterministic").decode())
+            document = json_summary(header, summary)
+            if coverage is not None:
+                document["gateway"] = {"provider": provider, "facts": [line._asdict() for line in coverage]}
+            click.echo(msgspec.json.encode(document, order="deterministic").decode())
         else:
             click.echo(text(header, summary), nl=False)
+            if coverage is not None:
+                click.echo(_coverage_text(str(provider), coverage), nl=False)
         sys.exit(EXIT_OK)
 
     from carbonc.plan.diff import diff, diff_text
@@ -203,3 +218,36 @@ def plan(ref: str, assignments: tuple[str, ...], seed: int | None, scenario: str
     else:
         click.echo(diff_text(changes, ref, diff_ref), nl=False)  # both as the user gave them
     sys.exit(EXIT_CHANGES if (detailed_exitcode and changes.has_changes) else EXIT_OK)
+
+
+def _coverage(provider: str, compiled: CompiledPlan | None, path: Path) -> list[CoverageLine]:
+    """What a real-gateway run with `provider` would make real (exit 2 if it has no real gateway)."""
+    from carbonc.errors import ExecutionError
+    from carbonc.gateways import coverage
+    from carbonc.plan.records import Entity
+
+    if compiled is not None:
+        records = compiled.records()
+    else:
+        from carbonc.plan.saved import iter_plan
+
+        records = iter_plan(path)
+    try:
+        return coverage(provider, (r for r in records if isinstance(r, Entity)))
+    except ExecutionError as exc:
+        fail(str(exc))
+
+
+def _coverage_text(provider: str, lines: list[CoverageLine]) -> str:
+    """The coverage as `plan` shows it: real facts first, then the simulated ones with why."""
+    from carbonc.report.escape import printable
+
+    out = [f"\nGateway ({provider}, real): created in its test mode before any webhook is sent\n"]
+    width = max((len(f"{line.total:,}") for line in lines), default=1)
+    for line in sorted(lines, key=lambda x: (not x.real, x.kind, x.state)):
+        what = f"{line.total:>{width},} {line.kind}s {line.state}"
+        if line.real:
+            out.append(f"  real       {what}\n")
+        else:
+            out.append(f"  simulated  {what}: {printable(line.reason or '')}\n")
+    return "".join(out)

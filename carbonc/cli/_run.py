@@ -120,10 +120,48 @@ def delivery_options(func: _Command) -> _Command:
                                                 "included)."),
         click.option("--callback-url", default=None, metavar="URL", help="POST the JSON summary here when done."),
         click.option("--output", type=click.Choice(["terminal", "json"]), default="terminal", show_default=True),
+        *gateway_options(),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+#: The click parameter each credential flag fills: `cred_<field>` (see `gateways.CREDENTIALS`).
+_CREDENTIAL_PREFIX = "cred_"
+
+
+def gateway_options() -> list[Callable[[_Command], _Command]]:
+    """`--gateway`, each provider's credential flags (derived from `gateways.CREDENTIALS`),
+    `--api-base` and `--allow-live`. The credential flags read no variable here: the variables
+    supply a real run only (`gateways.choose`)."""
+    from carbonc.gateways import CREDENTIALS
+
+    options: list[Callable[[_Command], _Command]] = [
+        click.option("--gateway", "gateway", type=click.Choice(["simulated", "real"]), default=None,
+                     help="Who plays the gateway: `simulated` (the default, no account needed), or `real`: the "
+                          "provider's test mode first creates what it can of the plan (stripe: payments and "
+                          "refunds; razorpay: orders), and the webhooks carry their IDs. A credential flag implies "
+                          "`real`."),
+    ]
+    for flags in CREDENTIALS.values():
+        for c in flags:
+            options.append(click.option(c.flag, _CREDENTIAL_PREFIX + c.field, default=None, metavar="TEXT",
+                                        help=f"{c.label}, for --gateway real (or {c.env}). Never stored or shown."))
+    options += [
+        click.option("--api-base", "api_base", default=None, metavar="URL",
+                     help="With --gateway real: the provider's API at this URL instead (an emulator; or "
+                          "CARBON_<PROVIDER>_API_BASE). Plain http only to this machine."),
+        click.option("--allow-live", is_flag=True,
+                     help="With --gateway real: accept a live-mode key (refused otherwise: real money)."),
+    ]
+    return options
+
+
+def pop_credentials(kwargs: dict[str, Any]) -> dict[str, str | None]:
+    """The credential flags' values by field, taken out of a command's `kwargs`."""
+    return {name[len(_CREDENTIAL_PREFIX):]: kwargs.pop(name) for name in list(kwargs)
+            if name.startswith(_CREDENTIAL_PREFIX)}
 
 
 def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str | None, secret: str | None,
@@ -134,11 +172,14 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
              time_scale: float | None = None, db: Path | None = None, junit: Path | None = None,
              notes: list[str] | None = None, legacy: bool = False, probe_base: str | None = None,
              probe_headers: tuple[str, ...] = (), probe_concurrency: int = 20, probe_timeout: float = 10.0,
-             skip_probes: bool = False, circuit_breaker: int = 20) -> None:
+             skip_probes: bool = False, circuit_breaker: int = 20, gateway: str | None = None,
+             credentials: dict[str, str | None] | None = None, api_base: str | None = None,
+             allow_live: bool = False) -> None:
     """The flags of `run` checked and turned into `api.run`'s typed inputs; its result rendered;
     exits with the contract's code."""
     from carbonc import api
     from carbonc.errors import ExecutionError, StoreError
+    from carbonc.gateways import choose
 
     _refuse_empty_flags(url=url, app=app, callback_url=callback_url, db=db, junit=junit, probe_base=probe_base)
     if url and app:
@@ -150,6 +191,12 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
                  "to check only the scenario's plan, drop --ci")
         notes.append("--ci applies only with --webhook-url; ignored")  # as carbon-layer did
         ci = False
+    try:
+        real, gateway_notes = choose(provider, gateway, credentials or {}, environ=os.environ, api_base=api_base,
+                                     allow_live=allow_live)
+    except ExecutionError as exc:
+        fail(str(exc))
+    notes += gateway_notes
     overrides = parse_assignments(assignments)
     delivery = DeliveryOverrides(order=order, repeat=repeat, signature=signature)
     plan = _load_plan(ref, overrides, seed, scenario, delivery)
@@ -171,7 +218,7 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
                          timeout_s=probe_timeout, skip=skip_probes)
     options = RunOptions(provider=provider, url=url, app=asgi, app_path=app_path, app_name=app, secret=secret,
                          previous_secret=previous_secret, concurrency=concurrency, timeout_s=timeout,
-                         time_scale=time_scale, probe=probe, circuit_breaker=circuit_breaker)
+                         time_scale=time_scale, probe=probe, circuit_breaker=circuit_breaker, gateway=real)
     try:
         ready = api.prepare_run(plan, options)  # before the database is touched: bad input changes nothing
     except api.PlanRefused as exc:
@@ -357,7 +404,7 @@ def run(**kwargs: Any) -> None:
     """Run a scenario (or a saved plan) against your webhook endpoint and record every attempt."""
     from carbonc.cli._common import guard
 
-    guard(run_plan)(**kwargs)
+    guard(run_plan)(credentials=pop_credentials(kwargs), **kwargs)
 
 
-__all__ = ["delivery_options", "run", "run_plan"]
+__all__ = ["delivery_options", "gateway_options", "pop_credentials", "run", "run_plan"]

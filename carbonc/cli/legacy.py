@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from carbonc.cli._common import fail, guard
 from carbonc.cli._replay import replay_options, replay_run
 from carbonc.cli._report import ReportFormat, show_report
-from carbonc.cli._run import delivery_options, run_plan
+from carbonc.cli._run import delivery_options, pop_credentials, run_plan
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,53 +31,20 @@ def scenarios_list() -> None:
         click.echo(f"{i.name:<{width}}  {i.about}")
 
 
-#: The older tool's credential flags and environment variables, by provider. Real gateway API
-#: calls are not yet available, so they only change the notice a run prints.
-_CREDENTIALS = {
-    "razorpay": (("--api-key", "RAZORPAY_API_KEY", "Razorpay API key"),
-                 ("--api-secret", "RAZORPAY_API_SECRET", "Razorpay API secret")),
-    "stripe": (("--stripe-key", "STRIPE_API_KEY", "Stripe secret key"),),
-    "cashfree": (("--cashfree-id", "CASHFREE_CLIENT_ID", "Cashfree client id"),
-                 ("--cashfree-secret", "CASHFREE_CLIENT_SECRET", "Cashfree client secret")),
-    "juspay": (("--juspay-key", "JUSPAY_API_KEY", "Juspay API key"),
-               ("--juspay-merchant-id", "JUSPAY_MERCHANT_ID", "Juspay merchant id")),
-}
-
-
-_Command = TypeVar("_Command", bound=Callable[..., Any])
-
-
-def _credential_options(func: _Command) -> _Command:
-    for flags in reversed(_CREDENTIALS.values()):
-        for flag, env, label in reversed(flags):
-            func = click.option(flag, envvar=env, default=None, show_envvar=True, metavar="TEXT",
-                                help=f"{label} (real-gateway runs: not yet available).")(func)
-    return func
-
-
 @main.command("run")
 @click.argument("name", metavar="SCENARIO")
 @delivery_options
-@_credential_options
 def run(name: str, provider: str, **kwargs: Any) -> None:
-    """Run a scenario against the (simulated) gateway and your webhook endpoint."""
-    creds = {flag: kwargs.pop(flag[2:].replace("-", "_")) for flags in _CREDENTIALS.values() for flag, _, _ in flags}
+    """Run a scenario against the gateway (simulated, or the provider's test mode) and your webhook endpoint."""
+    credentials = pop_credentials(kwargs)
     notes = []
-    given = [flag for flag, _, _ in _CREDENTIALS.get(provider, ()) if creds[flag]]
-    if provider == "mock" and any(creds.values()):
-        notes.append("gateway credentials are not used with --provider mock (name the provider they are for)")
-    if given:
-        # Never echo a credential: name the flags only.
-        notes.append(f"calling the real {provider.capitalize()} API is not yet available in carbonc; "
-                     f"{' and '.join(given)} are ignored and the gateway side is simulated "
-                     f"(the webhooks are {provider.capitalize()}'s)")
     if kwargs.get("probe_base") is None and not kwargs.get("skip_probes") and (kwargs.get("url") or kwargs.get("app")):
         # The older tool judged answers only: its users' handlers need not serve a state API at the
         # webhook URL's host. Probes run once they say where it is.
         kwargs["skip_probes"] = True
         notes.append("probes of your merchant's state API are not sent by `carbon run` unless --probe-base is "
                      "given (they are reported as not judged); `carbonc run` sends them")
-    guard(run_plan)(ref=name, provider=provider, notes=notes, legacy=True, **kwargs)
+    guard(run_plan)(ref=name, provider=provider, notes=notes, legacy=True, credentials=credentials, **kwargs)
 
 
 @main.command("replay")

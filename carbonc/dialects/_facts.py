@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 import msgspec
@@ -26,6 +26,11 @@ class Lookup(Protocol):
 
     def payment_of(self, order_id: str) -> Entity | None: ...
 
+    def real(self, entity_id: str) -> Mapping[str, str] | None:
+        """The IDs a real gateway's sandbox gave the entity, by name (`id`, `charge`, …); None
+        when it is simulated."""
+        ...
+
 
 class EntityIndex:
     """A `Lookup` over a plan's entities, held in memory as MessagePack: a third of the size of
@@ -38,6 +43,7 @@ class EntityIndex:
         self._decode = msgspec.msgpack.Decoder(Entity).decode
         self._by_id: dict[str, bytes] = {}
         self._paid: dict[str, str] = {}
+        self._real: dict[str, dict[str, str]] = {}
         for entity in entities:
             self.add(entity)
 
@@ -54,6 +60,18 @@ class EntityIndex:
     def payment_of(self, order_id: str) -> Entity | None:
         payment = self._paid.get(order_id)
         return None if payment is None else self.get(payment)
+
+    def set_real(self, entity_id: str, ids: Mapping[str, str]) -> None:
+        """Record the IDs the real gateway gave `entity_id` (see `Lookup.real`)."""
+        self._real[entity_id] = dict(ids)
+
+    def real(self, entity_id: str) -> Mapping[str, str] | None:
+        return self._real.get(entity_id)
+
+    def __iter__(self) -> Iterator[Entity]:
+        """Every entity, in the order added (the plan's)."""
+        for found in self._by_id.values():
+            yield self._decode(found)
 
     def root_of(self, entity_id: str) -> str | None:
         """The entity at the top of `entity_id`'s parents (a refund's order), None if unknown."""
@@ -72,8 +90,8 @@ class Facts:
     (None where there is none), and the clock: `now_ms` is the send time, `origin_ms` the epoch
     time of virtual time 0."""
 
-    __slots__ = ("code", "entity", "message", "now_ms", "order", "origin_ms", "payment", "previous", "reason",
-                 "state")
+    __slots__ = ("_lookup", "code", "entity", "message", "now_ms", "order", "origin_ms", "payment", "previous",
+                 "reason", "state")
 
     def __init__(self, message: Message, lookup: Lookup, now_ms: int, origin_ms: int):
         entity = lookup.get(message.entity)
@@ -83,6 +101,7 @@ class Facts:
         if entity.kind != kind:
             raise ExecutionError(f"message `{message.id}` reports `{message.event}` about a {entity.kind}")
         self.message, self.entity, self.now_ms, self.origin_ms = message, entity, now_ms, origin_ms
+        self._lookup = lookup
         # The transition reported: the last one into the event's state by the event's time (a
         # timed-out payment reports `payment.failed`). A payload is a snapshot as of the event,
         # never the entity's final state.
@@ -103,6 +122,13 @@ class Facts:
         elif kind == "order":
             order, payment = entity, lookup.payment_of(entity.id)
         self.payment, self.order = payment, order
+
+    def real_id(self, entity_id: str | None, name: str = "id") -> str | None:
+        """The ID named `name` a real gateway gave `entity_id` (None: simulated, or no such ID)."""
+        if entity_id is None:
+            return None
+        found = self._lookup.real(entity_id)
+        return None if found is None else found.get(name)
 
     @property
     def event_ms(self) -> int:

@@ -162,16 +162,26 @@ def _cf_payment_id(payment_id: str) -> int:
     return digits(payment_id, 10, "cf_payment_id")
 
 
+def _order_id(f: Facts) -> str | None:
+    # A real run gives Cashfree its own order ID (the plan's with the run's suffix): name that one.
+    return f.real_id(f.order_id) or f.order_id
+
+
+def _number(real: str | None) -> int | str | None:
+    # Cashfree writes these IDs as numbers in a refund; a real one is kept as it came.
+    return int(real) if real is not None and real.isdigit() else real
+
+
 def _payment(f: Facts) -> dict[str, Any]:
     p = f.entity
     failed = f.state in ("failed", "timed_out")
     group, method = _METHOD.get(p.method or "card", _METHOD["card"])
     order_amount = f.order.amount_minor if f.order else p.amount_minor
     data: dict[str, Any] = {
-        "order": {"order_id": p.parent, "order_amount": major(order_amount, p.currency),
+        "order": {"order_id": _order_id(f), "order_amount": major(order_amount, p.currency),
                   "order_currency": p.currency, "order_tags": None},
         "payment": {
-            "cf_payment_id": str(_cf_payment_id(p.id)),
+            "cf_payment_id": f.real_id(p.id) or str(_cf_payment_id(p.id)),
             "payment_status": "FAILED" if failed else "SUCCESS",
             "payment_amount": major(p.amount_minor, p.currency), "payment_currency": p.currency,
             "payment_message": humanize(f.reason) if failed else "00::Transaction success",
@@ -200,8 +210,9 @@ def _refund(f: Facts) -> dict[str, Any]:
     r = f.entity
     ok = f.state == "processed"
     return {"refund": {
-        "cf_refund_id": digits(r.id, 8, "cf_refund_id"), "cf_payment_id": _cf_payment_id(r.parent or r.id),
-        "refund_id": r.id, "order_id": f.order_id, "refund_amount": major(r.amount_minor, r.currency),
+        "cf_refund_id": _number(f.real_id(r.id, "cf_refund_id")) or digits(r.id, 8, "cf_refund_id"),
+        "cf_payment_id": _number(f.real_id(r.parent)) or _cf_payment_id(r.parent or r.id),
+        "refund_id": r.id, "order_id": _order_id(f), "refund_amount": major(r.amount_minor, r.currency),
         "refund_currency": r.currency, "entity": "Refund", "refund_type": "MERCHANT_INITIATED",
         "refund_arn": str(digits(r.id, 12, "arn")) if ok else None,
         "refund_status": "SUCCESS" if ok else "CANCELLED",
@@ -227,8 +238,8 @@ def _dispute(f: Facts) -> dict[str, Any]:
             "dispute_action_on": "MERCHANT" if f.state == "created" else "CASHFREE",
         },
         "order_details": {
-            "order_id": f.order_id, "order_amount": major(payment_amount, d.currency), "order_currency": d.currency,
-            "order_status": "PAID", "cf_payment_id": str(_cf_payment_id(d.parent or d.id)),
+            "order_id": _order_id(f), "order_amount": major(payment_amount, d.currency), "order_currency": d.currency,
+            "order_status": "PAID", "cf_payment_id": f.real_id(d.parent) or str(_cf_payment_id(d.parent or d.id)),
             "payment_amount": major(payment_amount, d.currency), "payment_currency": d.currency,
         },
         "customer_details": _CUSTOMER,

@@ -128,18 +128,21 @@ class Juspay(Dialect):
         p = f.payment
         if p is None:
             raise ExecutionError(f"message `{f.message.id}` is about a refund whose payment the plan does not define")
-        order_id = p.parent or p.id
+        plan_order = p.parent or p.id
+        # In a real run the sandbox's order, transaction and refund IDs replace the derived ones.
+        order_id = f.real_id(p.parent, "order_id") or plan_order
         currency = p.currency
         refund = f.entity if f.entity.kind == "refund" else None
         status, status_id = _STATUS["captured"] if refund else _STATUS[f.state]
         refunded = refund.amount_minor if refund is not None and f.state == "processed" else 0
         method_type, method = _METHOD.get(p.method or "card", _METHOD["card"])
-        txn_id = f"{self.merchant_id}-{order_id}-1"
-        txn_uuid = "moz" + chars(p.id, 16, "txn_uuid").lower()
+        txn_id = f.real_id(p.id, "txn_id") or f"{self.merchant_id}-{order_id}-1"
+        txn_uuid = f.real_id(p.id) or "moz" + chars(p.id, 16, "txn_uuid").lower()
         failed = status_id in (26, 27)
         created = iso_utc(f.created_ms(p))
         out: dict[str, Any] = {
-            "id": f"ordeh_{hex_id(order_id, 32, 'juspay_order')}", "merchant_id": self.merchant_id,
+            "id": f.real_id(p.parent) or f"ordeh_{hex_id(plan_order, 32, 'juspay_order')}",
+            "merchant_id": self.merchant_id,
             "order_id": order_id, "customer_id": "carbonc_customer", "customer_email": "test@example.com",
             "customer_phone": "9999999999", "product_id": "", "status": status, "status_id": status_id,
             "amount": major(p.amount_minor, currency), "currency": currency, "refunded": refunded >= p.amount_minor,
@@ -172,7 +175,8 @@ class Juspay(Dialect):
         if refund is not None:
             ok = f.state == "processed"
             out["refunds"] = [{
-                "id": str(digits(refund.id, 12, "juspay_refund")), "unique_request_id": refund.id,
+                "id": f.real_id(refund.id) or str(digits(refund.id, 12, "juspay_refund")),
+                "unique_request_id": refund.id,
                 "ref": str(digits(refund.id, 12, "arn")) if ok else "", "amount": major(refund.amount_minor, currency),
                 "created": iso_utc(f.created_ms(refund)), "status": "SUCCESS" if ok else "FAILURE",
                 "error_message": "" if ok else humanize(f.reason) or "Refund failed",

@@ -153,7 +153,8 @@ class Razorpay(Dialect):
         pid = payment.id
         out: dict[str, Any] = {
             "id": pid, "entity": "payment", "amount": amount, "currency": payment.currency,
-            "status": status, "order_id": payment.parent, "invoice_id": None, "international": False,
+            "status": status, "order_id": f.real_id(payment.parent) or payment.parent, "invoice_id": None,
+            "international": False,
             "method": method, "amount_refunded": refunded,
             "refund_status": None if not refunded else ("full" if refunded >= amount else "partial"),
             "captured": captured, "description": None,
@@ -196,8 +197,10 @@ def _acquirer(pid: str, method: str) -> dict[str, Any]:
 
 def _order(f: Facts) -> dict[str, Any]:
     o = f.order or f.entity
-    return {"id": o.id, "entity": "order", "amount": o.amount_minor, "amount_paid": o.amount_minor,
-            "amount_due": 0, "currency": o.currency, "receipt": f"rcpt_{suffix(o.id)}", "offer_id": None,
+    # A real run names the order the sandbox created, with the receipt it was created with.
+    return {"id": f.real_id(o.id) or o.id, "entity": "order", "amount": o.amount_minor, "amount_paid": o.amount_minor,
+            "amount_due": 0, "currency": o.currency, "receipt": f.real_id(o.id, "receipt") or f"rcpt_{suffix(o.id)}",
+            "offer_id": None,
             "status": "paid", "attempts": 1, "notes": [], "created_at": f.created_ms(o) // 1000}
 
 

@@ -158,10 +158,14 @@ class Stripe(Dialect):
         return _FORMAT(_ENCODE(body), indent=2)
 
 
-def _ids(payment_id: str) -> tuple[str, str]:
-    # A charge created by a PaymentIntent shares its suffix.
+def _ids(payment_id: str, f: Facts | None = None) -> tuple[str, str]:
+    """The payment's intent and charge IDs: the real gateway's where it created them (`f` given),
+    else derived (a charge created by a PaymentIntent shares its suffix)."""
     tail = long_id(payment_id, 24, "stripe")
-    return f"pi_{tail}", f"ch_{tail}"
+    pi, ch = f"pi_{tail}", f"ch_{tail}"
+    if f is not None:
+        pi, ch = f.real_id(payment_id) or pi, f.real_id(payment_id, "charge") or ch
+    return pi, ch
 
 
 def _uuid(plan_id: str) -> str:
@@ -186,7 +190,7 @@ def _method_type(method: str | None) -> str:
 
 def _payment_intent(f: Facts) -> dict[str, Any]:
     p = f.entity
-    pi, ch = _ids(p.id)
+    pi, ch = _ids(p.id, f)
     status = _PI_STATUS[f.state]
     failed = f.state in ("failed", "timed_out")
     kind = _method_type(p.method)
@@ -216,7 +220,7 @@ def _checkout_session(f: Facts) -> dict[str, Any]:
         "amount_subtotal": o.amount_minor, "amount_total": o.amount_minor, "client_reference_id": o.id,
         "created": f.created_ms(o) // 1000, "currency": o.currency.lower(), "customer": None,
         "livemode": False, "metadata": {"order_id": o.id}, "mode": "payment",
-        "payment_intent": _ids(f.payment.id)[0] if f.payment else None,
+        "payment_intent": _ids(f.payment.id, f)[0] if f.payment else None,
         "payment_method_types": [_method_type(o.method)], "payment_status": "paid", "status": "complete",
         "url": None,
     }
@@ -224,9 +228,9 @@ def _checkout_session(f: Facts) -> dict[str, Any]:
 
 def _refund(f: Facts) -> dict[str, Any]:
     r = f.entity
-    pi, ch = _ids(r.parent or r.id)
+    pi, ch = _ids(r.parent or r.id, f)
     return {
-        "id": f"re_{long_id(r.id, 24, 'stripe')}", "object": "refund", "amount": r.amount_minor,
+        "id": f.real_id(r.id) or f"re_{long_id(r.id, 24, 'stripe')}", "object": "refund", "amount": r.amount_minor,
         "balance_transaction": f"txn_{long_id(r.id, 24, 'txn')}", "charge": ch,
         "created": f.created_ms(r) // 1000, "currency": r.currency.lower(),
         "failure_reason": "declined" if f.state == "failed" else None, "metadata": {}, "payment_intent": pi,
@@ -237,7 +241,7 @@ def _refund(f: Facts) -> dict[str, Any]:
 
 def _dispute(f: Facts) -> dict[str, Any]:
     d = f.entity
-    pi, ch = _ids(d.parent or d.id)
+    pi, ch = _ids(d.parent or d.id, f)
     created = f.created_ms(d) // 1000
     reason = d.attrs.get("reason", "general")
     return {

@@ -8,8 +8,9 @@ import hashlib
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Literal
+from typing import Literal, assert_never
 
 import msgspec
 import trio
@@ -39,6 +40,9 @@ from carbonc.store import Batch, CheckRow, RunRow, Store
 #: Why a message was not sent once the circuit breaker tripped.
 ENDPOINT_DOWN = "endpoint down: not sent after the circuit breaker tripped"
 
+#: Why a fact is simulated in a real run that was interrupted before the gateway got to it.
+_NOT_REACHED = "not created: the run was interrupted before the gateway was asked"
+
 #: Failing entities whose timelines a run gathers: per failed probe, and in all.
 TIMELINES_PER_PROBE, TIMELINES_PER_RUN = 3, 10
 
@@ -64,6 +68,11 @@ class PreparedRun:
             self.warnings.append("the credentials in --webhook-url are not sent with --provider juspay: its "
                                  "Basic auth comes from --webhook-secret")
         self.gateway = SimulatedGateway(self.dialect)
+        self.real = options.gateway
+        if self.real is not None and self.real.provider != self.dialect.name:
+            raise ExecutionError(f"the {self.real.provider} gateway's credentials cannot run --provider "
+                                 f"{options.provider}")
+        self._lookup = EntityIndex()
         if options.circuit_breaker < 0:
             raise ExecutionError("--circuit-breaker must be 0 (off) or more")
         self.breaker = Breaker(options.circuit_breaker)
@@ -142,7 +151,8 @@ class PreparedRun:
                      params=msgspec.json.encode(header.params).decode(), started_at_ms=int(started * 1000),
                      version=_version(), target=self.shown_target(),
                      time_scale="max" if self.options.time_scale is None else f"{self.options.time_scale:g}",
-                     concurrency=self.options.concurrency)
+                     concurrency=self.options.concurrency,
+                     gateway=self.real.provider if self.real is not None else "simulated")
         self.store.begin_run(row)
         writer = Writer(self.store)
         plan_hash = hashlib.sha256()
@@ -224,10 +234,12 @@ class PreparedRun:
             self._everything = nursery.cancel_scope
             if self.progress is not None:
                 nursery.start_soon(self._report_progress)
-            lookup = EntityIndex()
+            lookup = self._lookup
             first: Message | None = None
             with self._stoppable:
                 first = await self._load_entities(plan, lookup, writer)
+                if self.real is not None:
+                    await self._create_real(lookup, writer)
             if not self.interrupts:
                 self._stoppable = trio.CancelScope()
                 jobs = self._jobs(first, plan, header, lookup, writer)
@@ -262,13 +274,67 @@ class PreparedRun:
                 lookup.add(record)
                 if self._probing():
                     self.facts.add(record)
-                writer.add(self.gateway.entity_row(self.run_id, record))
+                if self.real is None:  # a real run records each entity once the gateway has made it
+                    writer.add(self.gateway.entity_row(self.run_id, record))
                 await writer.wait_for_room()
                 if n % 1024 == 0:
                     await trio.lowlevel.checkpoint()  # let a Ctrl-C through on a big plan
             elif isinstance(record, Message):
                 return record
         return None
+
+    async def _create_real(self, lookup: EntityIndex, writer: Writer) -> None:
+        """Create the plan's facts at the real gateway, in plan order; record every call and each
+        entity with its outcome; give the sandbox's IDs to the messages (through `lookup`)."""
+        from carbonc.gateways import Call, Created, Failed, Outcome, Simulated, create_real, open_gateway
+        from carbonc.store.rows import GatewayCallRow
+
+        assert self.real is not None
+        counts: Counter[str] = Counter()
+        failures: list[str] = []
+        settled: set[str] = set()
+
+        def record(call: Call) -> None:
+            writer.add(GatewayCallRow(self.run_id, **msgspec.structs.asdict(call)))
+
+        def on_outcome(entity: Entity, outcome: Outcome) -> None:
+            row = self.gateway.entity_row(self.run_id, entity)
+            match outcome:
+                case Created():
+                    lookup.set_real(entity.id, outcome.ids)
+                    row.gateway_id, row.gateway_status = outcome.gateway_id, "real"
+                case Simulated():
+                    row.gateway_status, row.gateway_note = "simulated", outcome.reason
+                case Failed():
+                    row.gateway_id, row.gateway_status, row.gateway_note = outcome.gateway_id, "failed", outcome.error
+                    failures.append(f"{entity.id}: {outcome.error}")
+                case _:
+                    assert_never(outcome)
+            counts[row.gateway_status] += 1
+            settled.add(entity.id)
+            writer.add(row)
+
+        try:
+            async with open_gateway(self.real, self.run_id, record, self.options.gateway_policy) as (gateway, caller):
+                await create_real(gateway, caller, lookup, on_outcome)
+        finally:
+            # Cut short (Ctrl-C): every fact the gateway never got to is still recorded, so the
+            # table says exactly which real objects exist — those marked `real` — and which not.
+            unreached = 0
+            for entity in lookup:
+                if entity.id not in settled:
+                    row = self.gateway.entity_row(self.run_id, entity)
+                    row.gateway_status, row.gateway_note = "simulated", _NOT_REACHED
+                    writer.add(row)
+                    unreached += 1
+            name = self.real.provider
+            summary = (f"{name} test mode: {counts['real']:,} created, {counts['simulated']:,} simulated, "
+                       f"{counts['failed']:,} failed (entities.gateway_status; every call is in gateway_calls)")
+            if unreached:
+                summary += f"; interrupted before {unreached:,} more were asked for"
+            if failures:
+                summary += (f"; the failed ones are delivered with simulated IDs; first: {failures[0]}")
+            self.warnings.append(summary)
 
     def _jobs(self, first: Message | None, plan: Iterator[Record], header: Header, lookup: EntityIndex,
               writer: Writer) -> Iterator[Job | None]:
@@ -307,8 +373,14 @@ class PreparedRun:
 
             def connect() -> StateSender:
                 return HttpStateSender(context)
-        prober = Prober(self.plan.header.probes, self.facts, options, dict(self.plan.header.params), self.dialect.ref,
-                        connect)
+        dialect_ref, lookup = self.dialect.ref, self._lookup
+
+        def ref(kind: str, entity_id: str) -> str:
+            # What the merchant knows the entity by: the sandbox's ID where it is real.
+            real = lookup.real(entity_id)
+            return real["id"] if real is not None else dialect_ref(kind, entity_id)
+
+        prober = Prober(self.plan.header.probes, self.facts, options, dict(self.plan.header.params), ref, connect)
         self.probe_results = await prober.run()
 
     def _probing(self) -> bool:

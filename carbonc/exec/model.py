@@ -13,6 +13,7 @@ from carbonc.errors import ExecutionError
 from carbonc.exec.probes import ProbeOptions, ProbeResult
 from carbonc.exec.tally import Tally
 from carbonc.exec.transport import ASGIApp
+from carbonc.gateways import Credentials, RetryPolicy
 from carbonc.plan.records import Header, Record, Summary
 
 if TYPE_CHECKING:
@@ -110,9 +111,15 @@ class RunOptions(msgspec.Struct, kw_only=True):
     #: Attempts in a row without any answer after which the endpoint is taken to be down and
     #: nothing more is sent (0: never).
     circuit_breaker: int = 20
+    #: A real gateway's credentials (see `gateways.choose`; None: the simulated gateway), and how
+    #: its API calls are retried (None: `RetryPolicy()`).
+    gateway: Credentials | None = None
+    gateway_policy: RetryPolicy | None = None
 
     def __repr__(self) -> str:  # never show the secrets
-        return f"RunOptions(provider={self.provider!r}, url={self.url!r}, concurrency={self.concurrency})"
+        gateway = self.gateway.provider if self.gateway is not None else "simulated"
+        return (f"RunOptions(provider={self.provider!r}, url={self.url!r}, concurrency={self.concurrency}, "
+                f"gateway={gateway!r})")
 
 
 class RunResult(NamedTuple):

@@ -9,7 +9,7 @@ from typing import assert_never
 import trio
 
 from carbonc.store import Batch, Store
-from carbonc.store.rows import CheckRow, DeliveryRow, EntityRow, MessageRow
+from carbonc.store.rows import CheckRow, DeliveryRow, EntityRow, GatewayCallRow, MessageRow
 
 #: Rows that trigger a flush; DuckDB's bulk path is as fast at this size as at ten times it.
 BATCH_ROWS = 5_000
@@ -30,7 +30,7 @@ class Writer:
         self._drained = trio.Event()
         self._closed = False
 
-    def add(self, row: EntityRow | MessageRow | DeliveryRow | CheckRow) -> None:
+    def add(self, row: EntityRow | MessageRow | DeliveryRow | CheckRow | GatewayCallRow) -> None:
         pending = self._pending
         match row:
             case DeliveryRow():
@@ -41,6 +41,8 @@ class Writer:
                 pending.entities.append(row)
             case CheckRow():
                 pending.checks.append(row)
+            case GatewayCallRow():
+                pending.gateway_calls.append(row)
             case _:
                 assert_never(row)
         if len(pending) >= BATCH_ROWS:

@@ -180,16 +180,17 @@ class Store:
         """Record that `run` has started (status `running`)."""
         self._guarded(lambda con: con.execute(
             "INSERT INTO runs (run_id, scenario, source_sha256, plan_sha256, seed, provider, params, started_at, "
-            "status, version, target, time_scale, concurrency, replay_of, replay_mode) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, epoch_ms(?), ?, ?, ?, ?, ?, ?, ?)",
+            "status, version, target, time_scale, concurrency, replay_of, replay_mode, gateway) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, epoch_ms(?), ?, ?, ?, ?, ?, ?, ?, ?)",
             [run.run_id, run.scenario, run.source_sha256, run.plan_sha256, run.seed, run.provider, run.params,
              run.started_at_ms, run.status, run.version, run.target, run.time_scale, run.concurrency,
-             run.replay_of, run.replay_mode]))
+             run.replay_of, run.replay_mode, run.gateway]))
 
     def append(self, batch: Batch) -> None:
         """Append every row of `batch` in one transaction: all of it is kept, or none."""
         parts = [(table, rows) for table, rows in (("entities", batch.entities), ("messages", batch.messages),
-                                                   ("deliveries", batch.deliveries), ("checks", batch.checks)) if rows]
+                                                   ("deliveries", batch.deliveries), ("checks", batch.checks),
+                                                   ("gateway_calls", batch.gateway_calls)) if rows]
         if not parts:
             return
         staged = [(table, self._stage(table, rows)) for table, rows in parts]

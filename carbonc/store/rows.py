@@ -30,6 +30,8 @@ class RunRow(msgspec.Struct, kw_only=True):
     concurrency: int = 1
     replay_of: str | None = None
     replay_mode: str | None = None
+    #: `simulated`, or the real gateway whose sandbox the run's facts were created in (`stripe`).
+    gateway: str = "simulated"
 
 
 class EntityRow(msgspec.Struct):
@@ -44,6 +46,30 @@ class EntityRow(msgspec.Struct):
     currency: str
     method: str | None
     attrs: str
+    #: With a real gateway: the sandbox's ID for it (NULL: simulated), whether it is `real`,
+    #: `simulated` or `failed`, and why it is simulated or what failed. NULL in a simulated run.
+    gateway_id: str | None = None
+    gateway_status: str | None = None
+    gateway_note: str | None = None
+
+
+class GatewayCallRow(msgspec.Struct):
+    """One HTTP attempt at a real gateway's API (never its credentials): the `operation` on the
+    plan's `entity_id`, the idempotency key its retries repeat, what came back, and the ID it
+    created, if any."""
+
+    run_id: str
+    entity_id: str
+    operation: str
+    attempt: int
+    method: str
+    path: str
+    idempotency_key: str | None
+    sent_at_ms: int
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    gateway_id: str | None
 
 
 class MessageRow(msgspec.Struct):
@@ -141,6 +167,8 @@ class Batch(msgspec.Struct):
     messages: list[MessageRow] = msgspec.field(default_factory=list)
     deliveries: list[DeliveryRow] = msgspec.field(default_factory=list)
     checks: list[CheckRow] = msgspec.field(default_factory=list)
+    gateway_calls: list[GatewayCallRow] = msgspec.field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.entities) + len(self.messages) + len(self.deliveries) + len(self.checks)
+        return (len(self.entities) + len(self.messages) + len(self.deliveries) + len(self.checks)
+                + len(self.gateway_calls))

@@ -10,12 +10,12 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("plan_sha256", "VARCHAR"), ("seed", "BIGINT"), ("provider", "VARCHAR"), ("params", "JSON"),
         ("started_at", "TIMESTAMP"), ("finished_at", "TIMESTAMP"), ("status", "VARCHAR"), ("version", "VARCHAR"),
         ("target", "VARCHAR"), ("time_scale", "VARCHAR"), ("concurrency", "INTEGER"), ("replay_of", "VARCHAR"),
-        ("replay_mode", "VARCHAR"),
+        ("replay_mode", "VARCHAR"), ("gateway", "VARCHAR"),
     ],
     "entities": [
         ("run_id", "VARCHAR"), ("entity_id", "VARCHAR"), ("kind", "VARCHAR"), ("parent_id", "VARCHAR"),
         ("state", "VARCHAR"), ("amount_minor", "BIGINT"), ("currency", "VARCHAR"), ("method", "VARCHAR"),
-        ("attrs", "JSON"),
+        ("attrs", "JSON"), ("gateway_id", "VARCHAR"), ("gateway_status", "VARCHAR"), ("gateway_note", "VARCHAR"),
     ],
     "messages": [
         ("run_id", "VARCHAR"), ("message_id", "VARCHAR"), ("seq", "BIGINT"), ("virtual_ms", "BIGINT"),
@@ -35,6 +35,11 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("passed", "BOOLEAN"), ("expected", "VARCHAR"), ("actual", "VARCHAR"), ("message", "VARCHAR"),
         ("subject", "VARCHAR"), ("entity_id", "VARCHAR"), ("request", "VARCHAR"), ("elapsed_ms", "DOUBLE"),
         ("polls", "INTEGER"),
+    ],
+    "gateway_calls": [
+        ("run_id", "VARCHAR"), ("entity_id", "VARCHAR"), ("operation", "VARCHAR"), ("attempt", "INTEGER"),
+        ("method", "VARCHAR"), ("path", "VARCHAR"), ("idempotency_key", "VARCHAR"), ("sent_at", "TIMESTAMP"),
+        ("status_code", "INTEGER"), ("latency_ms", "DOUBLE"), ("error", "VARCHAR"), ("gateway_id", "VARCHAR"),
     ],
 }
 
