@@ -86,6 +86,29 @@ class Gateway(Protocol):
     async def create(self, entity: Entity, parent: Outcome | None, caller: Caller) -> Outcome: ...
 
 
+class Adapter:
+    """What every adapter's `create` shares: a fact `coverage` keeps simulated is not asked for,
+    and a call that gave up (`CallFailed`) is the fact's `Failed` outcome, never an exception.
+    An adapter says what it makes real in `coverage` and how in `make`."""
+
+    def coverage(self, entity: Entity, parent: Outcome | None) -> Simulated | None:
+        raise NotImplementedError
+
+    async def make(self, entity: Entity, parent: Outcome | None, caller: Caller) -> Outcome:
+        """Create `entity` (one `coverage` lets through) at the gateway; raise CallFailed."""
+        raise NotImplementedError
+
+    async def create(self, entity: Entity, parent: Outcome | None, caller: Caller) -> Outcome:
+        """Make `entity` real; any failure of the gateway is the outcome, never an exception."""
+        simulated = self.coverage(entity, parent)
+        if simulated is not None:
+            return simulated
+        try:
+            return await self.make(entity, parent, caller)
+        except CallFailed as exc:
+            return Failed(exc.error)
+
+
 class RetryPolicy(NamedTuple):
     """How calls are retried: `attempts` in all, each with a `timeout_s` deadline, waiting
     exponentially from `backoff_s` between them, or what a `Retry-After` asks up to `max_wait_s`

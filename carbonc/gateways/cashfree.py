@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from carbonc.errors import ExecutionError
 from carbonc.gateways._base import (
+    Adapter,
     Caller,
-    CallFailed,
     Created,
     Credentials,
     Failed,
@@ -77,7 +77,7 @@ def order_id(plan_id: str, run_id: str) -> str:
     return f"{plan_id}_{suffix}"[:45]
 
 
-class CashfreeGateway:
+class CashfreeGateway(Adapter):
     """Creates a plan's facts in Cashfree's sandbox (or an emulator at `credentials.api_base`)."""
 
     name: ClassVar[str] = "cashfree"
@@ -107,20 +107,13 @@ class CashfreeGateway:
             return parent_outcome_reason(parent, kind)
         return Simulated(f"cashfree has no {kind} the sandbox can create")
 
-    async def create(self, entity: Entity, parent: Outcome | None, caller: Caller) -> Outcome:
-        """Make `entity` real; any failure of the gateway is the outcome, never an exception."""
-        simulated = self.coverage(entity, parent)
-        if simulated is not None:
-            return simulated
-        try:
-            if entity.kind == "order":
-                return await self._order(entity, caller)
-            assert isinstance(parent, Created)
-            if entity.kind == "payment":
-                return await self._payment(entity, parent, caller)
-            return await self._refund(entity, parent, caller)
-        except CallFailed as exc:
-            return Failed(exc.error)
+    async def make(self, entity: Entity, parent: Outcome | None, caller: Caller) -> Outcome:
+        if entity.kind == "order":
+            return await self._order(entity, caller)
+        assert isinstance(parent, Created)
+        if entity.kind == "payment":
+            return await self._payment(entity, parent, caller)
+        return await self._refund(entity, parent, caller)
 
     async def _order(self, o: Entity, caller: Caller) -> Outcome:
         oid = order_id(o.id, self.run_id)

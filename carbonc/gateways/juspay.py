@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from carbonc.errors import ExecutionError
 from carbonc.gateways._base import (
+    Adapter,
     Caller,
-    CallFailed,
     Created,
     Credentials,
     Failed,
@@ -75,7 +75,7 @@ def juspay_order_id(plan_id: str, run_id: str) -> str:
     return plan_id.rpartition("_")[2][:14] + run_tag
 
 
-class JuspayGateway:
+class JuspayGateway(Adapter):
     """Creates a plan's facts in Juspay's sandbox (or an emulator at `credentials.api_base`)."""
 
     name: ClassVar[str] = "juspay"
@@ -109,20 +109,13 @@ class JuspayGateway:
             return parent_outcome_reason(parent, kind)
         return Simulated(f"juspay has no {kind} the sandbox can create")
 
-    async def create(self, entity: Entity, parent: Outcome | None, caller: Caller) -> Outcome:
-        """Make `entity` real; any failure of the gateway is the outcome, never an exception."""
-        simulated = self.coverage(entity, parent)
-        if simulated is not None:
-            return simulated
-        try:
-            if entity.kind == "order":
-                return await self._order(entity, caller)
-            assert isinstance(parent, Created)
-            if entity.kind == "payment":
-                return await self._payment(entity, parent, caller)
-            return await self._refund(entity, parent, caller)
-        except CallFailed as exc:
-            return Failed(exc.error)
+    async def make(self, entity: Entity, parent: Outcome | None, caller: Caller) -> Outcome:
+        if entity.kind == "order":
+            return await self._order(entity, caller)
+        assert isinstance(parent, Created)
+        if entity.kind == "payment":
+            return await self._payment(entity, parent, caller)
+        return await self._refund(entity, parent, caller)
 
     async def _status(self, entity_id: str, order_id: str, caller: Caller) -> GatewayAnswer:
         return await caller.call(entity_id, "status", "GET", f"/orders/{order_id}")

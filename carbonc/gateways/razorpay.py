@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from carbonc.errors import ExecutionError
 from carbonc.gateways._base import (
+    Adapter,
     Caller,
     CallFailed,
     Created,
@@ -61,7 +62,7 @@ def receipt_of(run_id: str, entity_id: str) -> str:
     return receipt if len(receipt) <= RECEIPT_MAX else hashlib.sha256(receipt.encode()).hexdigest()[:RECEIPT_MAX]
 
 
-class RazorpayGateway:
+class RazorpayGateway(Adapter):
     """Creates a plan's orders in Razorpay test mode (or an emulator at `credentials.api_base`)."""
 
     name: ClassVar[str] = "razorpay"
@@ -81,15 +82,8 @@ class RazorpayGateway:
             return None
         return Simulated(_SIMULATED.get(entity.kind, f"razorpay has no {entity.kind} the sandbox can create"))
 
-    async def create(self, entity: Entity, parent: Outcome | None, caller: Caller) -> Outcome:
-        """Make `entity` real; any failure of the gateway is the outcome, never an exception."""
-        simulated = self.coverage(entity, parent)
-        if simulated is not None:
-            return simulated
-        try:
-            return await self._order(entity, caller)
-        except CallFailed as exc:
-            return Failed(exc.error)
+    async def make(self, entity: Entity, parent: Outcome | None, caller: Caller) -> Outcome:
+        return await self._order(entity, caller)
 
     async def _order(self, o: Entity, caller: Caller) -> Outcome:
         receipt = receipt_of(self.run_id, o.id)

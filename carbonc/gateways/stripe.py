@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from carbonc.errors import ExecutionError
 from carbonc.gateways._base import (
+    Adapter,
     Caller,
-    CallFailed,
     Created,
     Credentials,
     Failed,
@@ -60,7 +60,7 @@ def check_key(key: str, *, allow_live: bool) -> None:
                              "sk_test_ (a publishable pk_ key cannot create payments)")
 
 
-class StripeGateway:
+class StripeGateway(Adapter):
     """Creates a plan's facts in Stripe test mode (or an emulator at `credentials.api_base`)."""
 
     name: ClassVar[str] = "stripe"
@@ -88,18 +88,11 @@ class StripeGateway:
             return parent_outcome_reason(parent, kind)
         return Simulated(f"stripe has no {kind} the sandbox can create")
 
-    async def create(self, entity: Entity, parent: Outcome | None, caller: Caller) -> Outcome:
-        """Make `entity` real; any failure of the gateway is the outcome, never an exception."""
-        simulated = self.coverage(entity, parent)
-        if simulated is not None:
-            return simulated
-        try:
-            if entity.kind == "payment":
-                return await self._payment(entity, caller)
-            assert isinstance(parent, Created)
-            return await self._refund(entity, parent, caller)
-        except CallFailed as exc:
-            return Failed(exc.error)
+    async def make(self, entity: Entity, parent: Outcome | None, caller: Caller) -> Outcome:
+        if entity.kind == "payment":
+            return await self._payment(entity, caller)
+        assert isinstance(parent, Created)
+        return await self._refund(entity, parent, caller)
 
     async def _payment(self, p: Entity, caller: Caller) -> Outcome:
         outcome = payment_outcome(p)
