@@ -9,12 +9,10 @@ import threading
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-import duckdb
 import pytest
 import servers
+from cli_run import rows, run
 from click.testing import CliRunner
-
-from carbonc.cli import main
 
 #: Three paid orders of INR 1.15; each probe asks a path of the test server that answers in one
 #: way (see `state_api`).
@@ -90,16 +88,6 @@ def state_api(polls_before_paid: int = 0):
     return servers.Server(respond)
 
 
-def run(*args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(main, list(args), prog_name="carbonc", env=env)
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def scenario_file(tmp_path: Path, probe: str = "") -> str:

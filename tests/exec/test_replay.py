@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import servers
+from cli_run import rows
 from click.testing import CliRunner
 from dialect_helpers import SECRETS
 from run_scenarios import FORGERIES
@@ -28,13 +29,6 @@ TIMED = ["stripe", "cashfree", "standard"]
 def invoke(*args: str, command=main, env: dict[str, str] | None = None):
     return CliRunner().invoke(command, list(args), prog_name="carbonc", env=env)
 
-
-def rows(db: Path, sql: str, *params) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def stored_requests(db: Path, run_id: str) -> list[tuple[str, dict[str, str]]]:

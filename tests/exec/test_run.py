@@ -9,27 +9,13 @@ import json
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-import duckdb
 import pytest
 import servers
-from click.testing import CliRunner
+from cli_run import rows, run
 from run_scenarios import FORGERIES, TINY
 
-from carbonc.cli import main
 from carbonc.cli.legacy import main as legacy_main
 from carbonc.store import open_store
-
-
-def run(*args: str, command=main, env: dict[str, str] | None = None):
-    return CliRunner().invoke(command, list(args), prog_name="carbonc", env=env)
-
-
-def rows(db: Path, sql: str, *params) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture

@@ -11,17 +11,14 @@ import subprocess
 import sys
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 
-import duckdb
 import httpx
 import pytest
 import servers
-from click.testing import CliRunner
+from cli_run import rows, run
 from fake_cashfree import FakeCashfree
 
 from carbonc import api
-from carbonc.cli import main
 from carbonc.errors import ExecutionError
 from carbonc.exec import RunOptions
 from carbonc.gateways import RetryPolicy, choose
@@ -51,16 +48,6 @@ scenario cashfree-mix {
 """
 
 
-def run(*args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(main, list(args), prog_name="carbonc", env=env)
-
-
-def rows(db: Path, sql: str, *params) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def test_the_fake_refuses_what_cashfree_refuses():

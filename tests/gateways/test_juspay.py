@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
-import duckdb
 import pytest
 import servers
-from click.testing import CliRunner
+from cli_run import rows, run
 from fake_juspay import FakeJuspay
 
 from carbonc import api
-from carbonc.cli import main
 from carbonc.exec import RunOptions
 from carbonc.gateways import RetryPolicy, choose
 from carbonc.scenarios import find
@@ -48,16 +45,6 @@ scenario juspay-mix {
 """
 
 
-def run(*args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(main, list(args), prog_name="carbonc", env=env)
-
-
-def rows(db: Path, sql: str, *params) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def test_a_real_run_delivers_webhooks_that_name_orders_existing_in_the_sandbox(tmp_path):

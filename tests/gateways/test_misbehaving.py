@@ -11,11 +11,10 @@ import signal
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from urllib.parse import parse_qsl
 
-import duckdb
 import servers
+from cli_run import rows
 
 from carbonc import api
 from carbonc.exec import RunOptions
@@ -93,13 +92,6 @@ class FakeStripe:
         return 404, b'{"error": {"message": "unknown path"}}'
 
 
-def _rows(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
 
 def test_a_misbehaving_gateway_is_recorded_and_nothing_is_created_twice(tmp_path):
     plan = api.load_plan(find("min-amount"), overrides={"baseline_orders": "6", "edge_orders": "4"})
@@ -121,7 +113,7 @@ def test_a_misbehaving_gateway_is_recorded_and_nothing_is_created_twice(tmp_path
     # Nothing created twice, whatever was retried.
     assert fake.created and max(fake.created.values()) == 1
     # Every attempt is a row: the 429, the two 500s and the hang before each success.
-    calls = _rows(db, "select entity_id, operation, attempt, status_code, error from gateway_calls")
+    calls = rows(db, "select entity_id, operation, attempt, status_code, error from gateway_calls")
     by = Counter((e, op) for e, op, *_ in calls)
     assert by[(payments[0], "create")] == 2 and by[(payments[1], "create")] == 3 and by[(payments[2], "create")] == 2
     assert any(e == payments[0] and code == 429 for e, _, _, code, _ in calls)
@@ -131,13 +123,13 @@ def test_a_misbehaving_gateway_is_recorded_and_nothing_is_created_twice(tmp_path
     assert second - first >= 0.95
     # The one that never succeeded is a fact of the run, and its refunds are simulated because of it.
     assert by[(doomed, "create")] == 4
-    (status, note), = _rows(db, f"select gateway_status, gateway_note from entities where entity_id = '{doomed}'")
+    (status, note), = rows(db, f"select gateway_status, gateway_note from entities where entity_id = '{doomed}'")
     assert status == "failed" and "HTTP 500" in note and "after 4 attempts" in note
-    refund_states = _rows(db, f"select distinct gateway_status from entities where kind = 'refund' and parent_id = '{doomed}'")
+    refund_states = rows(db, f"select distinct gateway_status from entities where kind = 'refund' and parent_id = '{doomed}'")
     assert refund_states == [("simulated",)]
     assert any("1 failed" in w for w in result.warnings)
     # Every other payment and refund is real, with the ID the fake created.
-    assert _rows(db, f"select count(*) from entities where kind = 'payment' and gateway_status = 'real' "
+    assert rows(db, f"select count(*) from entities where kind = 'payment' and gateway_status = 'real' "
                      f"and entity_id <> '{doomed}'") == [(len(payments) - 1,)]
     assert KEY.encode() not in db.read_bytes()
 
@@ -154,9 +146,9 @@ def test_a_gateway_that_asks_to_wait_too_long_fails_the_call_not_the_run(tmp_pat
         result = api.run(plan, RunOptions(provider="stripe", gateway=credentials,
                                           gateway_policy=RetryPolicy(max_wait_s=5)), db)
     assert result.status == "completed"
-    (note,), = _rows(db, "select gateway_note from entities where kind = 'payment'")
+    (note,), = rows(db, "select gateway_note from entities where kind = 'payment'")
     assert "asked to wait 3600 s" in note
-    assert _rows(db, "select count(*) from gateway_calls") == [(1,)]
+    assert rows(db, "select count(*) from gateway_calls") == [(1,)]
 
 
 def test_a_run_interrupted_while_creating_says_which_real_objects_exist(tmp_path):
@@ -181,10 +173,10 @@ def test_a_run_interrupted_while_creating_says_which_real_objects_exist(tmp_path
         result = api.run(plan, options, db)
         delivered = len(hooks.requests)
     assert result.status == "interrupted" and delivered == 0
-    rows = _rows(db, "select entity_id, gateway_status, gateway_id, gateway_note from entities")
-    assert sorted(e for e, *_ in rows) == sorted(e.id for e in entities)  # every fact has its row
-    real = {gateway_id for _, status, gateway_id, _ in rows if status == "real"}
+    recorded = rows(db, "select entity_id, gateway_status, gateway_id, gateway_note from entities")
+    assert sorted(e for e, *_ in recorded) == sorted(e.id for e in entities)  # every fact has its row
+    real = {gateway_id for _, status, gateway_id, _ in recorded if status == "real"}
     assert real and real <= set(fake.intents)
-    unreached = [note for _, status, _, note in rows if status == "simulated" and note and "interrupted" in note]
+    unreached = [note for _, status, _, note in recorded if status == "simulated" and note and "interrupted" in note]
     assert unreached
     assert any("interrupted before" in w and "created" in w for w in result.warnings)

@@ -11,11 +11,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import duckdb
 import httpx
 import pytest
 import servers
-from click.testing import CliRunner
+from cli_run import rows, run
 from fake_razorpay import FakeRazorpay
 
 from carbonc import api
@@ -30,16 +29,6 @@ KEY_SECRET = "carbonc-razorpay-fake-key-secret-9Qx"
 WEBHOOK_SECRET = "carbonc_razorpay_gateway_webhook_secret"
 
 
-def run(*args: str, command=main, env: dict[str, str | None] | None = None):
-    return CliRunner().invoke(command, list(args), prog_name="carbonc", env=env)
-
-
-def rows(db: Path, sql: str, *params) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def no_secret_in(db: Path, *texts: str) -> None:

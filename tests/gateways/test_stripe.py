@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-import duckdb
 import httpx
 import pytest
 import servers
-from click.testing import CliRunner
+from cli_run import rows, run
 
 from carbonc.cli import main
 from carbonc.cli.legacy import main as legacy_main
@@ -44,16 +42,6 @@ scenario stripe-mix {
 """
 
 
-def run(*args: str, command=main, env: dict[str, str] | None = None):
-    return CliRunner().invoke(command, list(args), prog_name="carbonc", env=env)
-
-
-def rows(db: Path, sql: str, *params) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def stripe_get(base: str, path: str) -> httpx.Response:
