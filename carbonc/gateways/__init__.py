@@ -116,13 +116,14 @@ def choose(provider: str, gateway: str | None, given: Mapping[str, str | None], 
         values[c.field] = value.strip()
     base_var = f"CARBON_{provider.upper()}_API_BASE"
     base_flag = "--api-base" if api_base is not None else base_var
-    base = api_base if api_base is not None else environ.get(base_var) or _API_BASES[provider]
+    base = api_base if api_base is not None else environ.get(base_var) or API_BASES[provider]
     credentials = Credentials(provider, values, check_api_base(base_flag, base), allow_live=allow_live)
     _check_live(credentials)
     return credentials, notes
 
 
-_API_BASES = {
+#: Each provider's test-mode API, where a real run goes unless `--api-base` says otherwise.
+API_BASES = {
     "stripe": "https://api.stripe.com",
     "razorpay": "https://api.razorpay.com",
     "cashfree": "https://sandbox.cashfree.com/pg",
@@ -140,13 +141,13 @@ def _check_live(credentials: Credentials) -> None:
 
         check_razorpay_key(credentials["key_id"], allow_live=credentials.allow_live)
     elif credentials.provider == "cashfree":
-        from carbonc.gateways.cashfree import check_api_base as check_cashfree_base
+        from carbonc.gateways.cashfree import check_live_host as check_cashfree_host
 
-        check_cashfree_base(credentials.api_base, allow_live=credentials.allow_live)
+        check_cashfree_host(credentials)
     elif credentials.provider == "juspay":
-        from carbonc.gateways.juspay import check_api_base as check_juspay_base
+        from carbonc.gateways.juspay import check_live_host as check_juspay_host
 
-        check_juspay_base(credentials)
+        check_juspay_host(credentials)
 
 
 def _adapter(credentials: Credentials, run_id: str) -> Gateway:
@@ -182,7 +183,7 @@ def coverage(provider: str, entities: Iterable[Entity]) -> list[CoverageLine]:
     simulated, grouped; no credentials are needed and nothing is called. ExecutionError for a
     provider without a real gateway."""
     choose(provider, "real", {}, environ=_PLACEHOLDER_KEYS, api_base=None)  # the same refusals as a run
-    gateway = _adapter(Credentials(provider, {}, _API_BASES[provider]), "plan")
+    gateway = _adapter(Credentials(provider, {}, API_BASES[provider]), "plan")
     outcomes: dict[str, Outcome] = {}
     counts: Counter[tuple[str, str, bool, str | None]] = Counter()
     for entity in entities:

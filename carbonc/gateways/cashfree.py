@@ -27,7 +27,6 @@ from carbonc.gateways._base import (
 if TYPE_CHECKING:
     from carbonc.plan.records import Entity
 
-API_BASE = "https://sandbox.cashfree.com/pg"
 #: Production, where orders are paid with real money.
 LIVE_HOST = "api.cashfree.com"
 #: The API version every request asks for: the one the Cashfree dialect's webhooks default to
@@ -58,15 +57,17 @@ _PAYMENT_SIMULATED = {
 _UNDECIDED = frozenset({"PENDING", "NOT_ATTEMPTED"})
 
 
-def check_api_base(api_base: str, *, allow_live: bool) -> None:
-    """ExecutionError for Cashfree's production host unless `allow_live`: carbonc creates real
-    orders and payments there."""
+def check_live_host(credentials: Credentials) -> None:
+    """ExecutionError for an API base on Cashfree's production host unless live mode is allowed:
+    carbonc creates real orders and payments there."""
     import httpx
 
-    if httpx.URL(api_base).host == LIVE_HOST and not allow_live:
+    from carbonc.gateways import API_BASES
+
+    if httpx.URL(credentials.api_base).host == LIVE_HOST and not credentials.allow_live:
         raise ExecutionError(f"the cashfree API base is production ({LIVE_HOST}): carbonc creates real orders and "
                              f"payments there, so it is refused unless --allow-live is given (the sandbox is "
-                             f"{API_BASE})")
+                             f"{API_BASES['cashfree']})")
 
 
 def order_id(plan_id: str, run_id: str) -> str:

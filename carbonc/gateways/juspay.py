@@ -26,7 +26,6 @@ from carbonc.gateways._base import (
 if TYPE_CHECKING:
     from carbonc.plan.records import Entity
 
-API_BASE = "https://sandbox.juspay.in"
 #: Juspay's production hosts: an API base on one of them creates real orders and moves real money.
 LIVE_HOSTS = frozenset({"api.juspay.in", "api-ns1.juspay.in"})
 #: The API version the order status API is asked for (its `version` header).
@@ -55,16 +54,18 @@ _PAYMENT_SIMULATED = {
 }
 
 
-def check_api_base(credentials: Credentials) -> None:
+def check_live_host(credentials: Credentials) -> None:
     """ExecutionError for an API base on Juspay's production host unless live mode is allowed.
     Juspay's keys carry no test/live mark: the host is what says which mode a run is in."""
     import httpx
+
+    from carbonc.gateways import API_BASES
 
     host = httpx.URL(credentials.api_base).host
     if host in LIVE_HOSTS and not credentials.allow_live:
         raise ExecutionError(f"the juspay API base {host} is juspay's production host: carbonc creates real "
                              f"orders there, so it is refused unless --allow-live is given (the sandbox is "
-                             f"{API_BASE})")
+                             f"{API_BASES['juspay']})")
 
 
 def juspay_order_id(plan_id: str, run_id: str) -> str:

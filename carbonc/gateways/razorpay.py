@@ -27,7 +27,6 @@ from carbonc.gateways._base import (
 if TYPE_CHECKING:
     from carbonc.plan.records import Entity
 
-API_BASE = "https://api.razorpay.com"
 #: Razorpay refuses a longer `receipt`.
 RECEIPT_MAX = 40
 

@@ -25,7 +25,6 @@ from carbonc.gateways._base import (
 if TYPE_CHECKING:
     from carbonc.plan.records import Entity
 
-API_BASE = "https://api.stripe.com"
 #: The API version every request asks for: the one the Stripe dialect writes into its events.
 API_VERSION = "2024-06-20"
 #: Stripe's test payment methods: a card that succeeds, and one that is declined when charged
