@@ -216,9 +216,9 @@ class Caller:
             async with self.limiter:
                 try:
                     with trio.fail_after(self.policy.timeout_s):
-                        response = await self.client.request(method, path, data=data, content=content,
-                                                             headers=headers)
-                        answer = await response.aread()
+                        async with self.client.stream(method, path, data=data, content=content,
+                                                      headers=headers) as response:
+                            answer = await _read_bounded(response)
                 except trio.TooSlowError:
                     error = f"timeout: no answer within {self.policy.timeout_s:g} s"
                 except trio.Cancelled:
@@ -233,10 +233,12 @@ class Caller:
                 else:
                     status = response.status_code
                     try:
-                        body = msgspec.json.decode(answer)
+                        body = None if answer is None else msgspec.json.decode(answer)
                     except msgspec.DecodeError:
                         body = None
-                    if status in _RETRIED or status >= 500:
+                    if answer is None:
+                        error = f"HTTP {status} with an answer of more than {MAX_ANSWER_BYTES:,} bytes: not read"
+                    elif status in _RETRIED or status >= 500:
                         error = f"HTTP {status}{_message(body, self.credentials)}"
                         wait = _retry_after(response.headers.get("retry-after"))
             latency = (time.perf_counter() - started) * 1000
@@ -258,6 +260,23 @@ class Caller:
                                  f"{self.policy.max_wait_s:g} s")
             await trio.sleep(wait)
         raise CallFailed(f"{last} (after {self.policy.attempts} attempts)")
+
+
+#: Largest gateway answer read: an API object is a few kilobytes, and a gateway (or whatever
+#: answers at --api-base) that sends more is refused rather than held in memory.
+MAX_ANSWER_BYTES = 1 << 20
+
+
+async def _read_bounded(response: httpx.Response) -> bytes | None:
+    """The answer's body, or None when it is longer than MAX_ANSWER_BYTES (read no further)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def error_text(answer: GatewayAnswer, credentials: Credentials) -> str:

@@ -59,6 +59,8 @@ class FakeStripe:
                 return exchange.send(429, b'{"error": {"message": "Too many requests"}}', {"Retry-After": "1"})
             if fault == "500":
                 return exchange.send(500, b'{"error": {"message": "An unknown error occurred"}}')
+            if fault == "huge":  # an answer no API object needs: refused, not held in memory
+                return exchange.send(200, b"{" + b" " * (2 << 20) + b"}", {"Content-Type": "application/json"})
             if key in self.by_key:
                 status, body = self.by_key[key]  # Stripe replays the first answer for a key
             else:
@@ -180,3 +182,19 @@ def test_a_run_interrupted_while_creating_says_which_real_objects_exist(tmp_path
     unreached = [note for _, status, _, note in recorded if status == "simulated" and note and "interrupted" in note]
     assert unreached
     assert any("interrupted before" in w and "created" in w for w in result.warnings)
+
+
+def test_an_oversized_gateway_answer_is_refused_not_read(tmp_path):
+    plan = api.load_plan(find("min-amount"), overrides={"baseline_orders": "2", "edge_orders": "0"})
+    payments = [r.id for r in plan.records() if type(r).__name__ == "Entity" and r.kind == "payment"]
+    fake = FakeStripe({payments[0]: ["huge"] * 10})
+    db = tmp_path / "runs.duckdb"
+    with servers.Server(fake.respond) as srv:
+        credentials, _ = choose("stripe", None, {"key": KEY}, environ={}, api_base=srv.url)
+        options = RunOptions(provider="stripe", gateway=credentials,
+                             gateway_policy=RetryPolicy(attempts=2, timeout_s=5.0, backoff_s=0.05, concurrency=2))
+        result = api.run(plan, options, db)
+    assert result.status == "completed", result.error
+    (status, note), = rows(db, f"select gateway_status, gateway_note from entities where entity_id = '{payments[0]}'")
+    assert status == "failed" and "more than 1,048,576 bytes: not read" in note
+    assert rows(db, "select count(*) from entities where kind = 'payment' and gateway_status = 'real'") == [(1,)]
