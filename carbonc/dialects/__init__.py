@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from carbonc.dialects._base import Dialect, Request, Secrets, mode_error
-from carbonc.dialects._facts import EntityIndex, Lookup
+from carbonc.dialects._facts import EntityIndex, IndexedLookup, Lookup
 from carbonc.domain.vocabulary import PROVIDERS, SIGNATURE_MODES
 from carbonc.errors import ExecutionError
 
@@ -32,6 +32,7 @@ __all__ = [
     "PROVIDERS",
     "Dialect",
     "EntityIndex",
+    "IndexedLookup",
     "Lookup",
     "Request",
     "Secrets",

@@ -84,6 +84,43 @@ class EntityIndex:
         return len(self._by_id)
 
 
+class Entities(Protocol):
+    """A plan's entities kept elsewhere (a saved plan's on-disk index, `plan.index.PlanIndex`)."""
+
+    def get(self, entity_id: str) -> Entity | None: ...
+
+    def payment_of(self, order_id: str) -> Entity | None: ...
+
+    def root_of(self, entity_id: str) -> str | None: ...
+
+    def __iter__(self) -> Iterator[Entity]: ...
+
+    def __len__(self) -> int: ...
+
+
+class IndexedLookup:
+    """A `Lookup` over `entities` kept elsewhere, with the IDs a real gateway gave them in this run
+    (the entities may serve several runs; those IDs are one run's)."""
+
+    def __init__(self, entities: Entities):
+        self._entities = entities
+        self.get, self.payment_of, self.root_of = entities.get, entities.payment_of, entities.root_of
+        self._real: dict[str, dict[str, str]] = {}
+
+    def set_real(self, entity_id: str, ids: Mapping[str, str]) -> None:
+        """Record the IDs the real gateway gave `entity_id` (see `Lookup.real`)."""
+        self._real[entity_id] = dict(ids)
+
+    def real(self, entity_id: str) -> Mapping[str, str] | None:
+        return self._real.get(entity_id)
+
+    def __iter__(self) -> Iterator[Entity]:
+        return iter(self._entities)
+
+    def __len__(self) -> int:
+        return len(self._entities)
+
+
 class Facts:
     """What `message` reports, resolved: the `entity`, the `state` it entered (with the failure
     `reason` and `code`) and the one it left (`previous`), the `payment` and `order` around it

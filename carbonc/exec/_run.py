@@ -10,12 +10,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Literal, assert_never
 
 import msgspec
 import trio
 
-from carbonc.dialects import EntityIndex, Secrets, get_dialect
+from carbonc.dialects import EntityIndex, IndexedLookup, Secrets, get_dialect
 from carbonc.errors import CarbonError, ExecutionError, InternalError, StoreError
 from carbonc.exec._deliver import Breaker, Clock, Deliverer, Job, Sender
 from carbonc.exec.facts import GatewayFacts
@@ -72,14 +73,17 @@ class PreparedRun:
         if self.real is not None and self.real.provider != self.dialect.name:
             raise ExecutionError(f"the {self.real.provider} gateway's credentials cannot run --provider "
                                  f"{options.provider}")
-        self._lookup = EntityIndex()
+        # A saved plan's entities are looked up in its index on disk; a plan compiled in this
+        # process is in memory already, and its entities are indexed there as they are read.
+        self._lookup: EntityIndex | IndexedLookup = (
+            EntityIndex() if plan.saved is None else IndexedLookup(plan.saved))
         if options.circuit_breaker < 0:
             raise ExecutionError("--circuit-breaker must be 0 (off) or more")
         self.breaker = Breaker(options.circuit_breaker)
-        self.facts = GatewayFacts(plan.header.probes)
         self.probe_results: list[ProbeResult] = []
         self.probe_s = 0.0
         self.probe_options = self._probe_options(options)
+        self.facts = GatewayFacts(plan.header.probes if self._probing() else ())
         self.status = "running"
         self.error: str | None = None
         self.interrupts = 0
@@ -191,22 +195,18 @@ class PreparedRun:
                          self._breaker_note())
 
     async def _deliver_all(self, writer: Writer, plan_hash: hashlib._Hash) -> None:
-        encoder = msgspec.json.Encoder()
-        records = self.plan.records()
-
-        digest = records_digest()
+        saved = self.plan.saved
 
         def read() -> Iterator[Record]:
-            # The plan's hash is the hash of the plan as `carbonc plan --out` saves it, digest
-            # of its records included, whether it was compiled for this run or read from a file.
+            # The plan's hash is the hash of the plan as `carbonc plan --out` saves it: a saved
+            # plan's bytes as read (its header is the one verified, not decoded again), or a
+            # plan compiled for this run encoded so, digest of its records included.
             try:
-                for record in records:
-                    if isinstance(record, (Entity, Message)):
-                        digest_update(digest, record)
-                    elif isinstance(record, Summary) and record.records_sha256 is None:
-                        record = msgspec.structs.replace(record, records_sha256=digest.hexdigest())
-                    plan_hash.update(encoder.encode(record) + b"\n")
-                    yield record
+                if saved is not None:
+                    yield self.plan.header
+                    yield from _read_saved(saved.path, plan_hash)
+                else:
+                    yield from _encoded(self.plan.records(), plan_hash)
             except Exception:
                 self.plan_complete = False  # a plan that cannot be read whole has no hash
                 raise
@@ -267,11 +267,14 @@ class PreparedRun:
                                 await trio.lowlevel.checkpoint()
             nursery.cancel_scope.cancel()
 
-    async def _load_entities(self, plan: Iterator[Record], lookup: EntityIndex, writer: Writer) -> Message | None:
-        """Record the gateway's entities and index them; return the plan's first message."""
+    async def _load_entities(self, plan: Iterator[Record], lookup: EntityIndex | IndexedLookup,
+                             writer: Writer) -> Message | None:
+        """Record the gateway's entities and index them (a saved plan's are indexed already);
+        return the plan's first message."""
         for n, record in enumerate(plan):
             if isinstance(record, Entity):
-                lookup.add(record)
+                if isinstance(lookup, EntityIndex):
+                    lookup.add(record)
                 if self._probing():
                     self.facts.add(record)
                 if self.real is None:  # a real run records each entity once the gateway has made it
@@ -283,7 +286,7 @@ class PreparedRun:
                 return record
         return None
 
-    async def _create_real(self, lookup: EntityIndex, writer: Writer) -> None:
+    async def _create_real(self, lookup: EntityIndex | IndexedLookup, writer: Writer) -> None:
         """Create the plan's facts at the real gateway, in plan order; record every call and each
         entity with its outcome; give the sandbox's IDs to the messages (through `lookup`)."""
         from carbonc.gateways import Call, Created, Failed, Outcome, Simulated, create_real, open_gateway
@@ -336,13 +339,15 @@ class PreparedRun:
                 summary += (f"; the failed ones are delivered with simulated IDs; first: {failures[0]}")
             self.warnings.append(summary)
 
-    def _jobs(self, first: Message | None, plan: Iterator[Record], header: Header, lookup: EntityIndex,
-              writer: Writer) -> Iterator[Job | None]:
+    def _jobs(self, first: Message | None, plan: Iterator[Record], header: Header,
+              lookup: EntityIndex | IndexedLookup, writer: Writer) -> Iterator[Job | None]:
         """Each message's row, and a Job for those to send (None for the rest)."""
         policies = {p.id: resolve(p, self.options.provider, self.options.timeout_s) for p in header.policies}
+        sending = self._has_target()
         message = first
         while message is not None:
-            root = lookup.root_of(message.entity)
+            # Only a message to send needs its order tree (one lookup on disk for a saved plan).
+            root = lookup.root_of(message.entity) if sending else ""
             if message.policy not in policies or root is None:
                 raise ExecutionError(f"the plan is inconsistent: message {message.seq} names a delivery policy or "
                                      "an entity it does not have")
@@ -473,6 +478,29 @@ class PreparedRun:
         for result in self.probe_results:
             rows += probe_verdicts(result)
         return rows
+
+
+def _read_saved(path: Path, plan_hash: hashlib._Hash) -> Iterator[Record]:
+    from carbonc.plan.saved import iter_hashed
+
+    try:
+        yield from iter_hashed(path, plan_hash)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ExecutionError(f"`{path}` is not a readable carbonc plan: {exc}") from None
+
+
+def _encoded(records: Iterator[Record], plan_hash: hashlib._Hash) -> Iterator[Record]:
+    """`records`, hashed as `carbonc plan --out` would write them (the summary given the digest of
+    the records before it)."""
+    encoder = msgspec.json.Encoder()
+    digest = records_digest()
+    for record in records:
+        if isinstance(record, (Entity, Message)):
+            digest_update(digest, record)
+        elif isinstance(record, Summary) and record.records_sha256 is None:
+            record = msgspec.structs.replace(record, records_sha256=digest.hexdigest())
+        plan_hash.update(encoder.encode(record) + b"\n")
+        yield record
 
 
 def _first(group: BaseExceptionGroup) -> BaseException:

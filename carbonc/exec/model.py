@@ -18,14 +18,18 @@ from carbonc.plan.records import Header, Record, Summary
 
 if TYPE_CHECKING:
     from carbonc.compiler import CompiledPlan
+    from carbonc.plan.index import PlanIndex
 
 
 class PlanInput(NamedTuple):
-    """A plan to run: its header and summary up front, and its records on demand."""
+    """A plan to run: its header and summary up front, and its records on demand; for a saved
+    plan, its entities indexed on disk (`saved`), from which a run looks them up and whose file
+    it hashes as read."""
 
     header: Header
     summary: Summary
     records: Callable[[], Iterator[Record]]
+    saved: PlanIndex | None = None
 
     @classmethod
     def from_compiled(cls, plan: CompiledPlan) -> PlanInput:
@@ -36,9 +40,9 @@ class PlanInput(NamedTuple):
         """A saved plan, checked whole first (every record, the summary, the digest): raises
         `plan.verify.PlanError` before anything runs."""
         from carbonc.plan.saved import iter_plan
-        from carbonc.plan.verify import verify_plan
+        from carbonc.plan.verify import index_plan
 
-        header, summary = verify_plan(path)
+        header, summary, index = index_plan(path)
 
         def records() -> Iterator[Record]:
             try:
@@ -46,7 +50,7 @@ class PlanInput(NamedTuple):
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 raise ExecutionError(f"`{path}` is not a readable carbonc plan: {exc}") from None
 
-        return cls(header, summary, records)
+        return cls(header, summary, records, index)
 
 
 class Verdict(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,6 +5,9 @@ attached to pull requests, kept as CI artefacts, edited by hand — so nothing i
 trust: a plan whose dispute records were deleted must not pass `expect disputes == 150`.
 
     >>> header, summary = verify_plan(Path("plan.ndjson"))   # raises PlanError naming the line
+
+Memory stays flat however many entities the plan has: what references are checked against is
+indexed on disk (`plan.index`), which `index_plan` keeps for the run.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import msgspec
 from carbonc.domain import vocabulary
 from carbonc.domain.units import CURRENCIES, MAX_DURATION_MS
 from carbonc.errors import CarbonError
+from carbonc.plan.index import PlanIndex
 from carbonc.plan.records import (
     DETAILED_KINDS,
     ENTITY_ATTRS,
@@ -81,19 +85,37 @@ def digest_update(digest: hashlib._Hash, record: Entity | Message) -> None:
 
 def verify_plan(path: Path) -> tuple[Header, Summary]:
     """Check the whole plan at `path`; return its header and the summary recomputed from its
-    records (equal to the file's, or PlanError). Memory grows with the entities (their IDs and
-    kinds, for references), not with the messages."""
-    checker = _Checker()
+    records (equal to the file's, or PlanError)."""
+    header, summary, index = index_plan(path)
+    index.close()
+    return header, summary
+
+
+def index_plan(path: Path) -> tuple[Header, Summary, PlanIndex]:
+    """`verify_plan`, keeping the index of the plan's entities it built (the caller closes it)."""
+    try:
+        index = PlanIndex(path)
+    except OSError as exc:
+        raise PlanError(f"cannot read `{path}`: {exc.strerror or exc}") from None
+    checker = _Checker(index)
     try:
         with path.open("rb") as f:
+            at = 0
             for number, line in enumerate(f, 1):
+                size = len(line)
                 if number == 1 and line.startswith(b"\xef\xbb\xbf"):
                     line = line[3:]
                 if line.strip():
-                    checker.line(number, line)
+                    checker.line(number, line, at, size)
+                at += size
+        header, summary = checker.finish()
     except OSError as exc:
+        index.close()
         raise PlanError(f"cannot read `{path}`: {exc.strerror or exc}") from None
-    return checker.finish()
+    except BaseException:
+        index.close()
+        raise
+    return header, summary, index
 
 
 def is_plan_text(head: bytes) -> bool:
@@ -103,10 +125,10 @@ def is_plan_text(head: bytes) -> bool:
 
 
 class _Checker:
-    def __init__(self) -> None:
+    def __init__(self, index: PlanIndex) -> None:
+        self.index = index
         self.header: Header | None = None
         self.summary: Summary | None = None
-        self.kinds: dict[str, str] = {}
         self.entities: dict[str, Counter[str]] = {}
         self.details: dict[str, Counter[str]] = {}
         self.times: list[int] = []
@@ -120,7 +142,7 @@ class _Checker:
     def fail(self, why: str) -> PlanError:
         return PlanError(f"line {self.number}: {why}")
 
-    def line(self, number: int, line: bytes) -> None:
+    def line(self, number: int, line: bytes, at: int, size: int) -> None:
         self.number = number
         if self.summary is not None:
             raise self.fail("a record after the summary (the summary is the last line)")
@@ -139,6 +161,7 @@ class _Checker:
             if self.seq:
                 raise self.fail("an entity after the messages (entities come first)")
             self.check_entity(record)
+            self.index.stage(number, record, at, size)
             digest_update(self.digest, record)
         elif isinstance(record, Message):
             self.check_message(record)
@@ -266,17 +289,15 @@ class _Checker:
         what = f"entity `{_short(e.id)}`"
         if not _ID.fullmatch(e.id):
             raise self.fail(f"{what}: an ID is 1 to {MAX_ID} letters, digits or `_`")
-        if e.id in self.kinds:
-            raise self.fail(f"{what} is defined twice")
         if e.kind not in vocabulary.KINDS:
             raise self.fail(f"{what} has the unknown kind `{_short(e.kind)}`")
         want = vocabulary.PARENT_KINDS.get(e.kind)
         if want is None and e.parent is not None:
             raise self.fail(f"{what}: a {e.kind} has no parent")
-        # Parents come before their children, so the graph can have no cycle.
-        if want is not None and (e.parent is None or self.kinds.get(e.parent) != want):
-            raise self.fail(f"{what}: its parent must be a {want} defined before it, not "
-                            f"`{_short(str(e.parent))}`")
+        # Parents come before their children, so the graph can have no cycle (`finish` checks
+        # each parent once every entity is indexed).
+        if want is not None and e.parent is None:
+            raise self.fail(f"{what}: its parent must be a {want} defined before it, not `None`")
         if not 0 <= e.amount_minor <= MAX_AMOUNT_MINOR:
             raise self.fail(f"{what}: the amount must be between 0 and 10^15 minor units")
         if e.currency not in CURRENCIES:
@@ -296,7 +317,6 @@ class _Checker:
                     _text(self, text, f"{what}'s failure reason")
         for key, value in e.attrs.items():
             _text(self, key + value, f"{what}'s attributes")
-        self.kinds[e.id] = e.kind
         self.entities.setdefault(e.kind, Counter())[e.state] += 1
         attr = ENTITY_ATTRS[e.kind] if e.kind in DETAILED_KINDS else None
         if attr and e.attrs.get(attr):
@@ -312,11 +332,10 @@ class _Checker:
         self.seq += 1
         if not _ID.fullmatch(m.id):
             raise self.fail(f"{what}: an event ID is 1 to {MAX_ID} letters, digits or `_`")
-        kind = self.kinds.get(m.entity)
-        if kind is None:
-            raise self.fail(f"{what} is about `{_short(m.entity)}`, which the plan does not define")
-        if m.event not in vocabulary.NEUTRAL_EVENTS or m.event.partition(".")[0] != kind:
-            raise self.fail(f"{what}: `{_short(m.event)}` is not an event of a {kind}")
+        # Whether the entity is there and of the event's kind is asked of the index at the end;
+        # an event that is no event names a kind no entity has.
+        kind = m.event.partition(".")[0] if m.event in vocabulary.NEUTRAL_EVENTS else ""
+        self.index.cite(m.entity, kind, line=self.number, seq=m.seq, event=m.event)
         assert self.header is not None
         if not 0 <= m.policy < len(self.header.policies):
             raise self.fail(f"{what} names delivery policy {m.policy}, which the plan does not have")
@@ -346,12 +365,10 @@ class _Checker:
             raise PlanError("the file is empty: not a carbonc plan")
         if self.summary is None:
             raise PlanError(f"line {self.number}: the plan ends without its summary (cut off?)")
-        known = set(self.kinds)
-        for probe in self.header.probes:
+        for number, probe in enumerate(self.header.probes):
             for entity in probe.entities:
-                if entity not in known or self.kinds[entity] != probe.kind:
-                    raise PlanError(f"probe `{_short(probe.name)}` selects `{_short(entity)}`, which is not a "
-                                    f"{probe.kind} of the plan")
+                self.index.cite(entity, probe.kind or "", probe=number)
+        self.check_references()
         stored = self.summary
         if stored.records_sha256 is None:
             raise PlanError("the plan has no digest of its records (written by an older carbonc, or edited): "
@@ -376,6 +393,32 @@ class _Checker:
                                 f"{_short(str(getattr(stored, field)))}, the records "
                                 f"{_short(str(getattr(recomputed, field)))})")
         return self.header, recomputed
+
+
+    def check_references(self) -> None:
+        """Every ID defined once, every parent of the right kind and before its child, and every
+        message and probe about an entity of the plan of its kind."""
+        twice = self.index.build()
+        if twice is not None:
+            line, entity = twice
+            raise PlanError(f"line {line}: entity `{_short(entity)}` is defined twice")
+        orphan = self.index.first_orphan()
+        if orphan is not None:
+            line, entity, _, want, parent = orphan
+            raise PlanError(f"line {line}: entity `{_short(entity)}`: its parent must be a {want} defined before "
+                            f"it, not `{_short(str(parent))}`")
+        cited = self.index.first_unresolved()
+        if cited is None:
+            return
+        where, seq, probe, entity, _, event, found = cited
+        if probe is not None:
+            assert self.header is not None
+            name = self.header.probes[probe].name
+            raise PlanError(f"probe `{_short(name)}` selects `{_short(entity)}`, which is not a "
+                            f"{self.header.probes[probe].kind} of the plan")
+        if found is None:
+            raise PlanError(f"line {where}: message {seq} is about `{_short(entity)}`, which the plan does not define")
+        raise PlanError(f"line {where}: message {seq}: `{_short(str(event))}` is not an event of a {found}")
 
 
 def _text(checker: _Checker, text: str, what: str) -> None:
@@ -411,4 +454,4 @@ def _short(text: str) -> str:
     return shown if len(shown) <= 80 else shown[:80] + "…"
 
 
-__all__ = ["PlanError", "digest_update", "is_plan_text", "records_digest", "verify_plan"]
+__all__ = ["PlanError", "digest_update", "index_plan", "is_plan_text", "records_digest", "verify_plan"]
