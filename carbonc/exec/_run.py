@@ -83,7 +83,12 @@ class PreparedRun:
         self.probe_results: list[ProbeResult] = []
         self.probe_s = 0.0
         self.probe_options = self._probe_options(options)
-        self.facts = GatewayFacts(plan.header.probes if self._probing() else ())
+        #: The probes with what they select (a saved plan's header leaves that in its file, to
+        #: be read only by a run that probes).
+        self.probes = plan.header.probes
+        if self._probing() and plan.saved is not None:
+            self.probes = plan.saved.with_selections(plan.header).probes
+        self.facts = GatewayFacts(self.probes if self._probing() else ())
         self.status = "running"
         self.error: str | None = None
         self.interrupts = 0
@@ -385,7 +390,7 @@ class PreparedRun:
             real = lookup.real(entity_id)
             return real["id"] if real is not None else dialect_ref(kind, entity_id)
 
-        prober = Prober(self.plan.header.probes, self.facts, options, dict(self.plan.header.params), ref, connect)
+        prober = Prober(self.probes, self.facts, options, dict(self.plan.header.params), ref, connect)
         self.probe_results = await prober.run()
 
     def _probing(self) -> bool:

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 class PlanInput(NamedTuple):
     """A plan to run: its header and summary up front, and its records on demand; for a saved
     plan, its entities indexed on disk (`saved`), from which a run looks them up and whose file
-    it hashes as read."""
+    it hashes as read. A saved plan's header holds no probe selections (`Probe.entities`): they
+    stay in the file until a run that probes reads them (`saved.with_selections`)."""
 
     header: Header
     summary: Summary

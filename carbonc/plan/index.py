@@ -24,11 +24,10 @@ import msgspec
 
 from carbonc.domain.vocabulary import PARENT_KINDS
 from carbonc.errors import ExecutionError
-from carbonc.plan.records import Entity
+from carbonc.plan.header import Selection, selected
+from carbonc.plan.records import Entity, Header
 
-__all__ = ["PlanIndex", "Unresolved"]
-
-Unresolved = tuple[int | None, int | None, int | None, str, str, str | None, str | None]
+__all__ = ["PlanIndex"]
 
 #: SQLite's page cache, in KiB (its default is 2 MB): the index of a million orders is some 250 MB
 #: on disk, read at random, and the operating system's cache holds it; this one is only the hot part.
@@ -39,8 +38,8 @@ _BATCH = 10_000
 _SCHEMA = """
 CREATE TABLE staged (line INTEGER PRIMARY KEY, id TEXT NOT NULL, kind TEXT NOT NULL, parent TEXT,
                      at INTEGER NOT NULL, size INTEGER NOT NULL, captured INTEGER NOT NULL);
-CREATE TABLE cited (line INTEGER, seq INTEGER, probe INTEGER, id TEXT NOT NULL, kind TEXT NOT NULL,
-                    event TEXT);
+CREATE TABLE cited (line INTEGER NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL,
+                    event TEXT NOT NULL);
 CREATE TABLE parent_kinds (kind TEXT PRIMARY KEY, want TEXT NOT NULL);
 """
 
@@ -64,7 +63,10 @@ class PlanIndex:
         self._fd = os.open(path, os.O_RDONLY)
         self._closer = weakref.finalize(self, _close, con, self._fd)
         self._staged: list[tuple[int, str, str, str | None, int, int, bool]] = []
-        self._cited: list[tuple[int | None, int | None, int | None, str, str, str | None]] = []
+        self._cited: list[tuple[int, int, str, str, str]] = []
+        #: Where each probe's selection is in the file (`plan.header`), and the file.
+        self.selections: list[Selection] = []
+        self.fd = self._fd
         self._decode = msgspec.json.Decoder(Entity).decode
         self._count = 0
 
@@ -81,11 +83,10 @@ class PlanIndex:
         if len(self._staged) >= _BATCH:
             self._flush()
 
-    def cite(self, entity_id: str, kind: str, *, line: int | None = None, seq: int | None = None,
-             probe: int | None = None, event: str | None = None) -> None:
-        """Stage a reference to `entity_id`, which must be a `kind`: message `seq`'s (on `line`,
-        reporting `event`) or probe number `probe`'s."""
-        self._cited.append((line, seq, probe, entity_id, kind, event))
+    def cite(self, line: int, seq: int, entity_id: str, kind: str, event: str) -> None:
+        """Stage message `seq`'s reference (on `line`, reporting `event`) to `entity_id`, which
+        must be a `kind`."""
+        self._cited.append((line, seq, entity_id, kind, event))
         if len(self._cited) >= _BATCH:
             self._flush()
 
@@ -93,7 +94,7 @@ class PlanIndex:
         con = self._con
         con.execute("BEGIN")
         con.executemany("INSERT INTO staged VALUES (?, ?, ?, ?, ?, ?, ?)", self._staged)
-        con.executemany("INSERT INTO cited VALUES (?, ?, ?, ?, ?, ?)", self._cited)
+        con.executemany("INSERT INTO cited VALUES (?, ?, ?, ?, ?)", self._cited)
         con.execute("COMMIT")
         self._staged.clear()
         self._cited.clear()
@@ -137,15 +138,23 @@ class PlanIndex:
             "WHERE p.id IS NULL OR p.kind != k.want OR p.line > s.line ORDER BY s.line LIMIT 1").fetchone()
         return found
 
-    def first_unresolved(self) -> Unresolved | None:
-        """The first reference to an entity that is not there or not of the kind cited: (line,
-        seq, probe, ID, kind cited, event, the entity's kind or None); messages by line, then
-        probes."""
-        found: Unresolved | None = self._con.execute(
-            "SELECT c.line, c.seq, c.probe, c.id, c.kind, c.event, e.kind FROM cited c "
-            "LEFT JOIN entities e ON e.id = c.id WHERE e.kind IS NOT c.kind "
-            "ORDER BY c.probe IS NOT NULL, c.rowid LIMIT 1").fetchone()
+    def first_unresolved(self) -> tuple[int, int, str, str, str | None] | None:
+        """The first message about an entity that is not there or not of the kind cited: (line,
+        seq, ID, event, the entity's kind or None)."""
+        found: tuple[int, int, str, str, str | None] | None = self._con.execute(
+            "SELECT c.line, c.seq, c.id, c.event, e.kind FROM cited c "
+            "LEFT JOIN entities e ON e.id = c.id WHERE e.kind IS NOT c.kind ORDER BY c.rowid LIMIT 1").fetchone()
         return found
+
+    def with_selections(self, header: Header) -> Header:
+        """`header` with what each probe selects read back from the file."""
+        probes = list(header.probes)
+        for selection in self.selections:
+            if selection.probe < len(probes):
+                probe = probes[selection.probe]
+                entities = tuple(selected(self._fd, selection))
+                probes[selection.probe] = msgspec.structs.replace(probe, entities=entities)
+        return msgspec.structs.replace(header, probes=tuple(probes))
 
     # Looked up while running.
 

@@ -6,8 +6,10 @@ trust: a plan whose dispute records were deleted must not pass `expect disputes 
 
     >>> header, summary = verify_plan(Path("plan.ndjson"))   # raises PlanError naming the line
 
-Memory stays flat however many entities the plan has: what references are checked against is
-indexed on disk (`plan.index`), which `index_plan` keeps for the run.
+Memory stays flat however many entities the plan has: entities are indexed on disk as they are
+read (`plan.index`, which `index_plan` keeps for the run) and references resolved there at the end;
+the header's probe selections (a 100 MB line for a million orders) are read from the file in step
+with the entities, in whose order they are listed (`plan.header`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import assert_never
@@ -24,6 +27,7 @@ import msgspec
 from carbonc.domain import vocabulary
 from carbonc.domain.units import CURRENCIES, MAX_DURATION_MS
 from carbonc.errors import CarbonError
+from carbonc.plan.header import NotIds, read_header, selected
 from carbonc.plan.index import PlanIndex
 from carbonc.plan.records import (
     DETAILED_KINDS,
@@ -84,15 +88,19 @@ def digest_update(digest: hashlib._Hash, record: Entity | Message) -> None:
 
 
 def verify_plan(path: Path) -> tuple[Header, Summary]:
-    """Check the whole plan at `path`; return its header and the summary recomputed from its
-    records (equal to the file's, or PlanError)."""
+    """Check the whole plan at `path`; return its header (probe selections and all) and the
+    summary recomputed from its records (equal to the file's, or PlanError)."""
     header, summary, index = index_plan(path)
-    index.close()
-    return header, summary
+    try:
+        return index.with_selections(header), summary
+    finally:
+        index.close()
 
 
 def index_plan(path: Path) -> tuple[Header, Summary, PlanIndex]:
-    """`verify_plan`, keeping the index of the plan's entities it built (the caller closes it)."""
+    """`verify_plan`, keeping the index of the plan's entities it built (the caller closes it).
+    The header's probes select nothing: what they select stays in the file, for
+    `PlanIndex.with_selections`."""
     try:
         index = PlanIndex(path)
     except OSError as exc:
@@ -100,11 +108,15 @@ def index_plan(path: Path) -> tuple[Header, Summary, PlanIndex]:
     checker = _Checker(index)
     try:
         with path.open("rb") as f:
-            at = 0
-            for number, line in enumerate(f, 1):
+            try:
+                lean, index.selections, at = read_header(f)
+            except NotIds as exc:
+                raise PlanError(f"line 1: {exc}") from None
+            if lean.strip():
+                checker.line(1, lean, 0, at)
+            f.seek(at)
+            for number, line in enumerate(f, 2):
                 size = len(line)
-                if number == 1 and line.startswith(b"\xef\xbb\xbf"):
-                    line = line[3:]
                 if line.strip():
                     checker.line(number, line, at, size)
                 at += size
@@ -138,6 +150,8 @@ class _Checker:
         self.seq = 0
         self.digest = records_digest()
         self.number = 0
+        #: The next ID each probe selects, and the rest of its selection: (probe, the rest).
+        self.selecting: dict[str, list[tuple[int, Iterator[str]]]] = {}
 
     def fail(self, why: str) -> PlanError:
         return PlanError(f"line {self.number}: {why}")
@@ -155,6 +169,8 @@ class _Checker:
                 raise self.fail("a plan starts with its header")
             self.check_header(record)
             self.header = record
+            for selection in self.index.selections:
+                self.select_next(selection.probe, selected(self.index.fd, selection))
         elif isinstance(record, Header):
             raise self.fail("a second header")
         elif isinstance(record, Entity):
@@ -162,6 +178,9 @@ class _Checker:
                 raise self.fail("an entity after the messages (entities come first)")
             self.check_entity(record)
             self.index.stage(number, record, at, size)
+            for probe, rest in self.selecting.pop(record.id, ()):
+                self.check_selected(probe, record)
+                self.select_next(probe, rest)
             digest_update(self.digest, record)
         elif isinstance(record, Message):
             self.check_message(record)
@@ -243,6 +262,20 @@ class _Checker:
             raise self.fail(f"probe `{_short(probe.name)}`: `eventually` must be at most an hour")
         for expect in probe.expects:
             self.check_expr(expect.expr, probe=True)
+
+    def select_next(self, probe: int, rest: Iterator[str]) -> None:
+        # A probe's selection is in plan order: its next ID is the next of its entities to come.
+        entity = next(rest, None)
+        if entity is not None:
+            self.selecting.setdefault(entity, []).append((probe, rest))
+
+    def check_selected(self, number: int, entity: Entity) -> None:
+        assert self.header is not None
+        probe = self.header.probes[number] if number < len(self.header.probes) else None
+        if probe is None or entity.kind != probe.kind:
+            name = probe.name if probe is not None else f"number {number}"
+            raise PlanError(f"probe `{_short(name)}` selects `{_short(entity.id)}`, which is not a "
+                            f"{probe.kind if probe is not None else 'probe'} of the plan")
 
     def check_expr(self, expr: CheckExpr, *, probe: bool) -> None:
         stack: list[CheckExpr] = [expr]
@@ -335,7 +368,7 @@ class _Checker:
         # Whether the entity is there and of the event's kind is asked of the index at the end;
         # an event that is no event names a kind no entity has.
         kind = m.event.partition(".")[0] if m.event in vocabulary.NEUTRAL_EVENTS else ""
-        self.index.cite(m.entity, kind, line=self.number, seq=m.seq, event=m.event)
+        self.index.cite(self.number, m.seq, m.entity, kind, m.event)
         assert self.header is not None
         if not 0 <= m.policy < len(self.header.policies):
             raise self.fail(f"{what} names delivery policy {m.policy}, which the plan does not have")
@@ -365,9 +398,11 @@ class _Checker:
             raise PlanError("the file is empty: not a carbonc plan")
         if self.summary is None:
             raise PlanError(f"line {self.number}: the plan ends without its summary (cut off?)")
-        for number, probe in enumerate(self.header.probes):
-            for entity in probe.entities:
-                self.index.cite(entity, probe.kind or "", probe=number)
+        if self.selecting:
+            entity, [(number, _), *_] = min(self.selecting.items(), key=lambda item: item[1][0][0])
+            probe = self.header.probes[number]
+            raise PlanError(f"probe `{_short(probe.name)}` selects `{_short(entity)}`, which is not a {probe.kind} of "
+                            "the plan (or not in plan order, as a probe's entities are listed)")
         self.check_references()
         stored = self.summary
         if stored.records_sha256 is None:
@@ -410,12 +445,7 @@ class _Checker:
         cited = self.index.first_unresolved()
         if cited is None:
             return
-        where, seq, probe, entity, _, event, found = cited
-        if probe is not None:
-            assert self.header is not None
-            name = self.header.probes[probe].name
-            raise PlanError(f"probe `{_short(name)}` selects `{_short(entity)}`, which is not a "
-                            f"{self.header.probes[probe].kind} of the plan")
+        where, seq, entity, event, found = cited
         if found is None:
             raise PlanError(f"line {where}: message {seq} is about `{_short(entity)}`, which the plan does not define")
         raise PlanError(f"line {where}: message {seq}: `{_short(str(event))}` is not an event of a {found}")

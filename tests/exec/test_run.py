@@ -189,6 +189,43 @@ def test_a_saved_plan_runs_and_refuses_changes(db, tmp_path):
     assert refused.exit_code == 2 and "saved plan" in refused.output
 
 
+def test_a_saved_plan_records_what_the_same_plan_compiled_in_process_does(tmp_path):
+    # Stripe skips messages by looking their entities up; with a target every message's order
+    # tree is looked up too (the saved plan's in its index on disk).
+    out = tmp_path / "p.ndjson"
+    plan = ("dispute-spike", "--set", "baseline_orders=40")
+    assert run("plan", *plan, "--out", str(out)).exit_code == 0
+    recorded = []
+    for source, db in ((plan, tmp_path / "compiled.duckdb"), ((str(out),), tmp_path / "saved.duckdb")):
+        with servers.lax() as srv:
+            result = run("run", *source, "--provider", "stripe", "--webhook-url", srv.url, "--db", str(db),
+                         "--skip-probes")
+            assert result.exit_code == 0, result.output
+            sent = sorted((r.headers["stripe-signature"] != "", json.loads(r.body)["type"],
+                           json.loads(r.body)["data"]["object"]["id"]) for r in srv.requests)
+        recorded.append((
+            rows(db, "select * exclude (run_id) from entities order by entity_id"),
+            rows(db, "select * exclude (run_id) from messages order by message_id"),
+            rows(db, "select message_id, attempt, event_type, outcome from deliveries order by all"),
+            sent))
+    assert recorded[0] == recorded[1]
+    assert len(recorded[0][2]) > 50
+
+
+def test_a_saved_plans_hash_is_the_hash_of_its_bytes(db, tmp_path):
+    out = tmp_path / "p.ndjson"
+    assert run("plan", "dispute-spike", "--set", "baseline_orders=10", "--out", str(out)).exit_code == 0
+    # Re-saved by another tool: other spacing and a byte-order mark, the same records.
+    resaved = tmp_path / "resaved.ndjson"
+    lines = [json.dumps(json.loads(line), separators=(", ", ": ")) for line in out.read_text().splitlines()]
+    resaved.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode() + b"\n")
+    for plan in (out, resaved):
+        result = run("run", str(plan), "--db", str(db))
+        assert result.exit_code == 0, result.output
+    assert {h for h, in rows(db, "select plan_sha256 from runs")} == {
+        hashlib.sha256(out.read_bytes()).hexdigest(), hashlib.sha256(resaved.read_bytes()).hexdigest()}
+
+
 def test_the_callback_gets_the_summary_and_its_failure_is_not_fatal(db, scenario):
     path = scenario(TINY)
     with servers.lax() as hook, servers.lax() as callback:

@@ -88,6 +88,21 @@ def _swap_messages(records: list[dict]) -> list[dict]:
     return records
 
 
+def _selection(edit: Callable[[list[str], list[dict]], list[str]]) -> Edit:
+    """Edit the selection of the first probe that selects two entities or more."""
+    def apply(records: list[dict]) -> list[dict]:
+        probe = next(p for p in records[0]["probes"] if len(p["entities"]) > 1)
+        probe["entities"] = edit(probe["entities"], records)
+        return records
+    return apply
+
+
+def _other_kind(selected: list[str], records: list[dict]) -> list[str]:
+    kind = next(r["kind"] for r in records if r["type"] == "entity" and r["id"] == selected[0])
+    stranger = next(r["id"] for r in records if r["type"] == "entity" and r["kind"] != kind)
+    return [stranger, *selected[1:]]
+
+
 #: name -> (edit, what the error says); each edit keeps the rest of the file as written.
 HOSTILE: dict[str, tuple[Edit, str]] = {
     "records deleted": (_drop_disputes, "do not match its digest"),
@@ -114,6 +129,12 @@ HOSTILE: dict[str, tuple[Edit, str]] = {
     "seed 2^64": (_header(["seed"], 2**64), "is outside 0 to 2^63"),
     "decimal 1e999999999": (_decimal_bomb, "a decimal with more than"),
     "cut off": (_cut, "ends without its summary"),
+    "probe selects a stranger": (_selection(lambda ids, _: [*ids, "ord_doesnotexist"]), "which is not a"),
+    "probe selects another kind": (_selection(_other_kind), "which is not a"),
+    "probe selection out of order": (_selection(lambda ids, _: ids[::-1]), "not in plan order"),
+    "probe selects twice": (_selection(lambda ids, _: [ids[0], *ids]), "not in plan order"),
+    "probe selects a non-ID": (_selection(lambda ids, _: [*ids, "ord x"]), "other than entity IDs"),
+    "probe selects a number": (_selection(lambda ids, _: [*ids, 5]), "other than entity IDs"),
 }
 
 
