@@ -180,11 +180,11 @@ class Store:
         """Record that `run` has started (status `running`)."""
         self._guarded(lambda con: con.execute(
             "INSERT INTO runs (run_id, scenario, source_sha256, plan_sha256, seed, provider, params, started_at, "
-            "status, version, target, time_scale, concurrency, replay_of, replay_mode, gateway) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, epoch_ms(?), ?, ?, ?, ?, ?, ?, ?, ?)",
+            "status, version, target, time_scale, concurrency, replay_of, replay_mode, gateway, shard, checks_plan, "
+            "merged_from) VALUES (?, ?, ?, ?, ?, ?, ?, epoch_ms(?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run.run_id, run.scenario, run.source_sha256, run.plan_sha256, run.seed, run.provider, run.params,
              run.started_at_ms, run.status, run.version, run.target, run.time_scale, run.concurrency,
-             run.replay_of, run.replay_mode, run.gateway]))
+             run.replay_of, run.replay_mode, run.gateway, run.shard, run.checks_plan, run.merged_from]))
 
     def append(self, batch: Batch) -> None:
         """Append every row of `batch` in one transaction: all of it is kept, or none."""
@@ -221,6 +221,11 @@ class Store:
         self._guarded(lambda con: con.execute(
             "UPDATE runs SET status = ?, finished_at = epoch_ms(?), plan_sha256 = coalesce(?, plan_sha256) "
             "WHERE run_id = ?", [status, finished_at_ms, plan_sha256, run_id]))
+
+    def write(self, action: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
+        """`action(con)` in a writer's session of its own (one batch's worth: begin and commit a
+        transaction in it to make it all or nothing); a database error is a StoreError."""
+        return self._guarded(action)
 
     def _stage(self, table: str, rows: Sequence[msgspec.Struct]) -> str:
         # Bulk path: DuckDB reads newline-delimited JSON ~40x faster than `executemany` inserts.
