@@ -168,7 +168,7 @@ class PreparedRun:
                     await trio.to_thread.run_sync(self.store.append, _checks_batch(self.run_id, checks))
                 except StoreError as exc:
                     self.status, self.error = "failed", str(exc)
-        timelines = failing_timelines(self.store, self.run_id, checks) if self.status == "completed" else {}
+        timelines = failing_timelines(self.store, self.run_id, self.probe_results) if self.status == "completed" else {}
         finished = int(time.time() * 1000)
         try:
             self.store.finish_run(self.run_id, self.status, finished,
@@ -502,15 +502,13 @@ def probe_options(given: ProbeOptions | None, target: Target | None) -> ProbeOpt
     return probe
 
 
-def failing_timelines(store: Store, run_id: str, checks: Sequence[Verdict]) -> dict[str, list[TimelineStep]]:
+def failing_timelines(store: Store, run_id: str, probes: Sequence[ProbeResult]) -> dict[str, list[TimelineStep]]:
     """The order trees of the first entities each failed probe names, as sent."""
     wanted: list[str] = []
-    per_probe: Counter[str] = Counter()
-    for verdict in checks:
-        if verdict.kind == "probe" and verdict.passed is False and verdict.entity_id not in (None, "(run)"):
-            per_probe[verdict.name] += 1
-            if per_probe[verdict.name] <= TIMELINES_PER_PROBE and verdict.entity_id not in wanted:
-                wanted.append(str(verdict.entity_id))
+    for result in probes:
+        for failed in result.failed[:TIMELINES_PER_PROBE]:
+            if failed.entity is not None and failed.entity not in wanted:
+                wanted.append(failed.entity)
     out: dict[str, list[TimelineStep]] = {}
     for entity in wanted[:TIMELINES_PER_RUN]:
         try:

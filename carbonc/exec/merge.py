@@ -18,6 +18,7 @@ import msgspec
 
 from carbonc.errors import ExecutionError
 from carbonc.exec.model import ChecksPlan, Verdict
+from carbonc.exec.probes import ProbeResult
 from carbonc.exec.shards import Shard
 from carbonc.store.merge import ShardRun
 
@@ -83,11 +84,13 @@ def read_shards(sources: Sequence[Path], *, partial: bool = False) -> list[Shard
 
 
 def merge_shards(sources: Sequence[Path], into: Path, *, run_id: str | None = None,
-                 whole_run_probes: Sequence[Verdict] = (), expected: int | None = None) -> MergedRun:
+                 probes: Sequence[ProbeResult] = (), expected: int | None = None) -> MergedRun:
     """Merge the shard files `sources` into one new run in the DuckDB file `into`.
 
-    `whole_run_probes` are the verdicts of probes `once` for the run, sent after every shard was
-    done (by `--workers`); without them such probes are not judged. With `expected` (the number
+    `probes` are whole probes over the union of the shards' entities, as `--workers` gathers them
+    from its workers, and the probes `once` for the run it sent after every worker was done: they
+    are judged exactly as in a run of one process. Any other probe is judged from the shards'
+    rows, and a probe `once` for the run without a result is not judged. With `expected` (the number
     of shards the run was split into), files may be missing or hold no shard run yet: the merged
     run is then `interrupted` (a worker stopped before it began) rather than refused. Raises ExecutionError when
     the files are not the shards of one run, StoreError when a file cannot be read or written;
@@ -120,7 +123,7 @@ def merge_shards(sources: Sequence[Path], into: Path, *, run_id: str | None = No
         copy_shards(store, shards, run_id)
         checks: list[Verdict] = []
         if status == "completed":
-            checks = _judge(store, shards, run_id, whole_run_probes)
+            checks = _judge(store, shards, run_id, probes)
             if checks:
                 store.append(Batch(checks=[CheckRow(run_id, **msgspec.structs.asdict(v)) for v in checks]))
         finished = max((s.finished_at_ms or s.started_at_ms for s in shards), default=row.started_at_ms)
@@ -143,25 +146,27 @@ def _with_runs(sources: Sequence[Path]) -> list[Path]:
     return found
 
 
-def _judge(store: Store, shards: list[ShardRun], run_id: str, whole_run_probes: Sequence[Verdict]) -> list[Verdict]:
+def _judge(store: Store, shards: list[ShardRun], run_id: str, probes: Sequence[ProbeResult]) -> list[Verdict]:
     """The merged run's verdicts: its checks over all the deliveries, then each probe over all
     the entities the shards probed (each shard probed its own)."""
-    from carbonc.exec._run import judge_checks
+    from carbonc.exec._run import judge_checks, probe_verdicts
     from carbonc.store.merge import delivery_metrics, probe_rows, shard_probe_summaries
 
     plan = msgspec.json.decode(shards[0].checks_plan or "null", type=ChecksPlan | None)
     metrics, entity_rows = delivery_metrics(store, run_id), probe_rows(store, run_id)
     verdicts = judge_checks(plan.checks, {**plan.metrics, **metrics}, has_target=plan.has_target) if plan else []
-    sent = {v.name for v in whole_run_probes}
+    whole = {result.probe.name: result for result in probes}
     per_shard = [shard_probe_summaries(s.path, s.run_id) for s in shards]
     for index, (name, severity, _, expected, _) in enumerate(per_shard[0]):
-        if name in sent:
+        if name in whole:
+            rows = probe_verdicts(whole[name])
+            # Each entity's row came with its shard; a probe of the whole run has only its own.
+            verdicts += rows if whole[name].probe.kind is None else rows[:1]
             continue
         summaries = [shard[index] for shard in per_shard if index < len(shard) and shard[index][0] == name]
         verdicts.append(_probe_verdict(name, severity, expected, summaries,
                                        [r for r in entity_rows if r[0] == name]))
-    verdicts += [v for v in whole_run_probes if v.entity_id is None]
-    return verdicts + [v for v in whole_run_probes if v.entity_id is not None]
+    return verdicts
 
 
 def _probe_verdict(name: str, severity: str | None, expected: str | None,

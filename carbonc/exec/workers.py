@@ -31,8 +31,8 @@ from typing import Any
 import msgspec
 
 from carbonc.errors import ExecutionError, StoreError
-from carbonc.exec.model import PlanInput, RunOptions, RunResult, TimelineStep, Verdict
-from carbonc.exec.probes import ProbeOptions, ProbeResult
+from carbonc.exec.model import PlanInput, RunOptions, RunResult, TimelineStep
+from carbonc.exec.probes import EntityResult, ProbeOptions, ProbeResult
 from carbonc.exec.shards import Shard
 from carbonc.exec.tally import Tally, TallyState
 
@@ -88,6 +88,8 @@ class Finished(msgspec.Struct, frozen=True, tag=True):
     rows_written: int
     probe_s: float
     tally: TallyState
+    #: Its probes over its own entities.
+    probes: list[ProbeResult]
 
 
 Report = Progress | Finished
@@ -196,13 +198,10 @@ class WorkersRun:
                 probing = time.perf_counter()
                 probes = self._whole_run_probes()
                 probe_s = time.perf_counter() - probing
-            from carbonc.exec._run import probe_verdicts
-
-            verdicts = [v for result in probes for v in probe_verdicts(result)]
+            probes = self._joined_probes([f for f in finished if f is not None], probes)
             present = [f for f in files if f.exists()]
             try:
-                merged = merge_shards(present, db, run_id=self.run_id, whole_run_probes=verdicts,
-                                      expected=self.workers)
+                merged = merge_shards(present, db, run_id=self.run_id, probes=probes, expected=self.workers)
             except StoreError as exc:
                 raise StoreError(f"{exc} (the workers' files are kept in `{work}`: `carbonc merge` them once "
                                  "fixed)") from None
@@ -211,12 +210,30 @@ class WorkersRun:
         if errors:
             status = "interrupted" if self.interrupts else "failed"
         warnings = list(dict.fromkeys(w for f in finished if f is not None for w in f.warnings))
-        timelines = self._timelines(db, merged.checks)
+        timelines = self._timelines(db, probes)
         return RunResult(self.run_id, status, self.plan.header, self.plan.summary, self.options.provider,
                          merged.shards[0].target if merged.shards else None, self.tally, merged.checks,
                          time.time() - started, sum(f.rows_written for f in finished if f is not None), warnings,
                          "; ".join(errors) or None, probes, timelines,
                          max((f.probe_s for f in finished if f is not None), default=0.0) + probe_s, down)
+
+    def _joined_probes(self, finished: list[Finished], once: list[ProbeResult]) -> list[ProbeResult]:
+        """Each probe over all the workers' entities, in plan order as a whole run has them, with
+        the probes `once` for the run; in the plan's order of probes."""
+        by_name: dict[str, list[EntityResult]] = {}
+        for report in finished:
+            for result in report.probes:
+                by_name.setdefault(result.probe.name, []).extend(result.results)
+        once_by_name = {r.probe.name: r for r in once}
+        joined = []
+        for probe in self.plan.header.probes:
+            if probe.name in once_by_name:
+                joined.append(once_by_name[probe.name])
+            elif probe.name in by_name:
+                position = {entity: n for n, entity in enumerate(probe.entities)}
+                results = sorted(by_name[probe.name], key=lambda r: position.get(r.entity or "", -1))
+                joined.append(ProbeResult(probe=probe, results=results))
+        return joined
 
     def _plan_file(self, work: Path) -> Path:
         """The saved plan the workers read: the one given, or this one written out."""
@@ -311,13 +328,13 @@ class WorkersRun:
                         lambda: HttpStateSender(context))
         return trio.run(prober.run)
 
-    def _timelines(self, db: Path, checks: list[Verdict]) -> dict[str, list[TimelineStep]]:
+    def _timelines(self, db: Path, probes: list[ProbeResult]) -> dict[str, list[TimelineStep]]:
         from carbonc.exec._run import failing_timelines
         from carbonc.store import open_store
 
         try:
             with open_store(db, read_only=True) as store:
-                return failing_timelines(store, self.run_id, checks)
+                return failing_timelines(store, self.run_id, probes)
         except Exception:  # noqa: BLE001 - the run is recorded; its explanation is a nicety
             return {}
 
@@ -353,6 +370,7 @@ def worker_main(stdin: Any = None, stdout: Any = None) -> int:
     finally:
         store.close()
     stdout.write(encode(Finished(result.status, result.error, result.warnings, result.endpoint_down,
-                                 result.rows_written, result.probe_s, result.tally.state())) + b"\n")
+                                 result.rows_written, result.probe_s, result.tally.state(), list(result.probes)))
+                 + b"\n")
     stdout.flush()
     return 0
