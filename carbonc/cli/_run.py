@@ -258,7 +258,7 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
     progress = _Progress(progress_line) if output == "terminal" and sys.stderr.isatty() else None
     try:
         result = ready.execute(path, progress=progress)
-    except StoreError as exc:  # the store could not be opened, or the run not even recorded as started
+    except (StoreError, ExecutionError) as exc:  # the store could not be opened, or the run not even recorded
         fail(str(exc), code=EXIT_FAILED)
     finally:
         if progress is not None:

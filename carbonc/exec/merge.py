@@ -77,14 +77,16 @@ def read_shards(sources: Sequence[Path], *, partial: bool = False) -> list[Shard
             if getattr(run, name) != getattr(first, name):
                 raise ExecutionError(f"shard {run.shard} (`{run.path}`) and shard {first.shard} (`{first.path}`) ran "
                                      f"different plans or runs: their {name} differ")
-        if None not in (run.plan_sha256, first.plan_sha256) and run.plan_sha256 != first.plan_sha256:
+        # A shard that did not read its plan to the end has no hash of it (NULL, or empty when cut
+        # short before it finished): only hashes both have are compared.
+        if run.plan_sha256 and first.plan_sha256 and run.plan_sha256 != first.plan_sha256:
             raise ExecutionError(f"shard {run.shard} and shard {first.shard} ran different plans: their plan_sha256 "
                                  "differ")
     return ordered
 
 
 def merge_shards(sources: Sequence[Path], into: Path, *, run_id: str | None = None,
-                 probes: Sequence[ProbeResult] = (), expected: int | None = None) -> MergedRun:
+                 probes: Sequence[ProbeResult] = (), expected: int | None = None, failed: bool = False) -> MergedRun:
     """Merge the shard files `sources` into one new run in the DuckDB file `into`.
 
     `probes` are whole probes over the union of the shards' entities, as `--workers` gathers them
@@ -92,7 +94,8 @@ def merge_shards(sources: Sequence[Path], into: Path, *, run_id: str | None = No
     are judged exactly as in a run of one process. Any other probe is judged from the shards'
     rows, and a probe `once` for the run without a result is not judged. With `expected` (the number
     of shards the run was split into), files may be missing or hold no shard run yet: the merged
-    run is then `interrupted` (a worker stopped before it began) rather than refused. Raises ExecutionError when
+    run is then `interrupted` (a worker stopped before it began) rather than refused. `failed`
+    says a shard failed in a way its file cannot tell (its process died). Raises ExecutionError when
     the files are not the shards of one run, StoreError when a file cannot be read or written;
     nothing is written to `into` before the shards are known good."""
     from carbonc.exec import new_run_id
@@ -108,9 +111,9 @@ def merge_shards(sources: Sequence[Path], into: Path, *, run_id: str | None = No
     run_id = run_id or new_run_id()
     first = shards[0]
     whole = len(shards) == (expected or len(shards))
-    status = ("failed" if any(s.status == "failed" for s in shards) else
+    status = ("failed" if failed or any(s.status == "failed" for s in shards) else
               "interrupted" if not whole or any(s.status != "completed" for s in shards) else "completed")
-    hashes = {s.plan_sha256 for s in shards}
+    hashes = {s.plan_sha256 for s in shards if s.plan_sha256}
     row = RunRow(run_id=run_id, scenario=first.scenario, source_sha256=first.source_sha256, plan_sha256="",
                  seed=first.seed, provider=first.provider, params=first.params,
                  started_at_ms=min(s.started_at_ms for s in shards), version=first.version or "",

@@ -131,6 +131,11 @@ class _Worker:
         if len(self.buffer) > _MAX_LINE:
             self.buffer.clear()
 
+    def died(self, interrupted: bool) -> bool:
+        """Whether it ended without reporting, other than stopped by a Ctrl-C before its run began."""
+        stopped = interrupted and self.proc.returncode in (130, -signal.SIGINT, -signal.SIGTERM)
+        return self.finished is None and not stopped
+
     def why_not_finished(self) -> str:
         code = self.proc.returncode
         tail = self.stderr[-_STDERR_TAIL:].decode("utf-8", "replace").strip().splitlines()
@@ -185,7 +190,7 @@ class WorkersRun:
                 self._procs.append(_Worker(spec))
             self._watch(progress)
             finished = [w.finished for w in self._procs]
-            errors = [w.why_not_finished() for w in self._procs if w.finished is None]
+            errors = [w.why_not_finished() for w in self._procs if w.died(self.interrupts > 0)]
             errors += [f"worker {w.spec.shard}: {w.finished.error}" for w in self._procs
                        if w.finished is not None and w.finished.error]
             for report in finished:
@@ -201,14 +206,15 @@ class WorkersRun:
             probes = self._joined_probes([f for f in finished if f is not None], probes)
             present = [f for f in files if f.exists()]
             try:
-                merged = merge_shards(present, db, run_id=self.run_id, probes=probes, expected=self.workers)
+                merged = merge_shards(present, db, run_id=self.run_id, probes=probes, expected=self.workers,
+                                      failed=bool(errors))
+            except ExecutionError as exc:  # no worker recorded anything
+                raise ExecutionError(f"{exc}: {'; '.join(errors)}" if errors else str(exc)) from None
             except StoreError as exc:
                 raise StoreError(f"{exc} (the workers' files are kept in `{work}`: `carbonc merge` them once "
                                  "fixed)") from None
         shutil.rmtree(work, ignore_errors=True)
         status = merged.status
-        if errors:
-            status = "interrupted" if self.interrupts else "failed"
         warnings = list(dict.fromkeys(w for f in finished if f is not None for w in f.warnings))
         timelines = self._timelines(db, probes)
         return RunResult(self.run_id, status, self.plan.header, self.plan.summary, self.options.provider,
