@@ -213,9 +213,7 @@ class ReadyRun:
         if self.workers > 1:
             from carbonc.exec.workers import WorkersRun
 
-            prepared = self.prepared
-            return WorkersRun(prepared.plan, prepared.options, self.workers, prepared.run_id).execute(
-                db, progress=progress)
+            return WorkersRun(self.prepared, self.workers).execute(db, progress=progress)
 
         store = open_store(db)
         try:

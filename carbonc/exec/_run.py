@@ -88,6 +88,8 @@ class PreparedRun:
         self.probe_options = self._probe_options(options)
         self.status = "running"
         self.error: str | None = None
+        #: The plan's hash once it has been read whole (None: cut short).
+        self.plan_sha256: str | None = None
         self.interrupts = 0
         self.plan_complete = True
         #: What the first Ctrl-C cancels: reading the plan, then dispatching, then probing; and
@@ -129,18 +131,10 @@ class PreparedRun:
         return result
 
     async def _main(self) -> RunResult:
-        header = self.plan.header
         started = time.time()
-        row = RunRow(run_id=self.run_id, scenario=header.scenario, source_sha256=header.source_sha256,
-                     plan_sha256="", seed=header.seed, provider=self.options.provider,
-                     params=msgspec.json.encode(header.params).decode(), started_at_ms=int(started * 1000),
-                     version=_version(), target=self.shown_target(),
-                     time_scale="max" if self.options.time_scale is None else f"{self.options.time_scale:g}",
-                     concurrency=self.options.concurrency,
-                     gateway=self.real.provider if self.real is not None else "simulated",
-                     shard=str(self.shard) if self.split else None,
-                     checks_plan=self._checks_plan() if self.split else None)
-        self.store.begin_run(row)
+        row = self.run_row(started)
+        if not self.options.worker:  # a worker's run is its parent's, begun and finished there
+            self.store.begin_run(row)
         writer = Writer(self.store)
         plan_hash = hashlib.sha256()
         try:
@@ -161,24 +155,44 @@ class PreparedRun:
             # Checks judge a whole run; an interrupted one is incomplete, not failing. A shard is a
             # part of a run: its probes are judged (each entity's tree is all in one shard), its
             # expectations only once the shards are merged.
-            if self.status == "completed":
-                checks = self._judge_probes() if self.split else self._judge()
+            if self.status == "completed" and not self.options.worker:
+                checks = self._judge_probes() if self.split else self.judge()
             if checks:
                 try:
                     await trio.to_thread.run_sync(self.store.append, _checks_batch(self.run_id, checks))
                 except StoreError as exc:
                     self.status, self.error = "failed", str(exc)
+        self.plan_sha256 = plan_hash.hexdigest() if self.plan_complete else None
+        if self.options.worker:
+            return self._result(started, checks, writer.rows_written, {})
         timelines = failing_timelines(self.store, self.run_id, self.probe_results) if self.status == "completed" else {}
         finished = int(time.time() * 1000)
         try:
-            self.store.finish_run(self.run_id, self.status, finished,
-                                  plan_hash.hexdigest() if self.plan_complete else None)
+            self.store.finish_run(self.run_id, self.status, finished, self.plan_sha256)
         except StoreError as exc:
             self.status, self.error = "failed", self.error or str(exc)
+        return self._result(started, checks, writer.rows_written, timelines)
+
+    def _result(self, started: float, checks: list[Verdict], rows_written: int,
+                timelines: dict[str, list[TimelineStep]]) -> RunResult:
+        header = self.plan.header
         return RunResult(self.run_id, self.status, header, self.plan.summary, self.options.provider,
-                         self.shown_target(), self.tally, checks, time.time() - started, writer.rows_written,
+                         self.shown_target(), self.tally, checks, time.time() - started, rows_written,
                          self.warnings, self.error, self.probe_results, timelines, self.probe_s,
                          self._breaker_note())
+
+    def run_row(self, started: float) -> RunRow:
+        """The run's row in `runs`, as it starts at epoch seconds `started`."""
+        header = self.plan.header
+        return RunRow(run_id=self.run_id, scenario=header.scenario, source_sha256=header.source_sha256,
+                      plan_sha256="", seed=header.seed, provider=self.options.provider,
+                      params=msgspec.json.encode(header.params).decode(), started_at_ms=int(started * 1000),
+                      version=_version(), target=self.shown_target(),
+                      time_scale="max" if self.options.time_scale is None else f"{self.options.time_scale:g}",
+                      concurrency=self.options.concurrency,
+                      gateway=self.real.provider if self.real is not None else "simulated",
+                      shard=str(self.shard) if self.split else None,
+                      checks_plan=self._checks_plan() if self.split else None)
 
     async def _deliver_all(self, writer: Writer, plan_hash: hashlib._Hash) -> None:
         encoder = msgspec.json.Encoder()
@@ -450,7 +464,8 @@ class PreparedRun:
         return (f"the endpoint did not answer {self.breaker.limit} attempts in a row ({kinds}): it was taken to be "
                 f"down and the rest was not sent (`--circuit-breaker 0` sends everything regardless)")
 
-    def _judge(self) -> list[Verdict]:
+    def judge(self) -> list[Verdict]:
+        """The run's verdicts: its checks over its metrics, then its probes."""
         from carbonc.plan.judge import entity_metrics
 
         metrics = {**entity_metrics(self.plan.summary), **self.tally.delivery_metrics()}

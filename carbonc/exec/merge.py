@@ -9,7 +9,6 @@ and `finding`s over the union of the deliveries, each probe over the union of it
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -46,11 +45,19 @@ def read_shards(sources: Sequence[Path], *, partial: bool = False) -> list[Shard
     """The shard runs in `sources`, one per file, ordered by shard; ExecutionError unless they
     are shards 1…N of one plan, each once (with `partial`, some may be missing: a worker that
     died before it recorded anything)."""
+    from carbonc.errors import StoreError
     from carbonc.store.merge import shard_runs
 
     found: list[ShardRun] = []
     for path in sources:
-        runs = shard_runs(path)
+        try:
+            runs = shard_runs(path)
+        except StoreError:
+            if partial:  # a worker that died before it recorded its run
+                continue
+            raise
+        if partial and not runs:
+            continue
         if len(runs) != 1:
             what = "no shard run" if not runs else f"{len(runs)} shard runs ({', '.join(r.run_id for r in runs)})"
             raise ExecutionError(f"`{path}` holds {what}: give one file per shard, each written by "
@@ -103,7 +110,7 @@ def merge_shards(sources: Sequence[Path], into: Path, *, run_id: str | None = No
     from carbonc.store.merge import copy_shards
 
     into = into.expanduser()
-    shards = read_shards(_with_runs(sources) if expected else sources, partial=expected is not None)
+    shards = read_shards(sources, partial=expected is not None)
     if not shards:
         raise ExecutionError("no shard recorded anything: there is no run to merge")
     if any(Path(s.path).resolve() == into.resolve() for s in shards):
@@ -136,30 +143,17 @@ def merge_shards(sources: Sequence[Path], into: Path, *, run_id: str | None = No
     return MergedRun(run_id, status, shards, checks)
 
 
-def _with_runs(sources: Sequence[Path]) -> list[Path]:
-    """The files among `sources` that hold a shard run."""
-    from carbonc.errors import StoreError
-    from carbonc.store.merge import shard_runs
-
-    found = []
-    for path in sources:
-        with contextlib.suppress(StoreError):
-            if shard_runs(path):
-                found.append(path)
-    return found
-
-
 def _judge(store: Store, shards: list[ShardRun], run_id: str, probes: Sequence[ProbeResult]) -> list[Verdict]:
     """The merged run's verdicts: its checks over all the deliveries, then each probe over all
     the entities the shards probed (each shard probed its own)."""
     from carbonc.exec._run import judge_checks, probe_verdicts
-    from carbonc.store.merge import delivery_metrics, probe_rows, shard_probe_summaries
+    from carbonc.store.merge import merged_figures
 
     plan = msgspec.json.decode(shards[0].checks_plan or "null", type=ChecksPlan | None)
-    metrics, entity_rows = delivery_metrics(store, run_id), probe_rows(store, run_id)
+    metrics, entity_rows = merged_figures(store, run_id)
     verdicts = judge_checks(plan.checks, {**plan.metrics, **metrics}, has_target=plan.has_target) if plan else []
     whole = {result.probe.name: result for result in probes}
-    per_shard = [shard_probe_summaries(s.path, s.run_id) for s in shards]
+    per_shard = [s.probe_summaries for s in shards]
     for index, (name, severity, _, expected, _) in enumerate(per_shard[0]):
         if name in whole:
             rows = probe_verdicts(whole[name])

@@ -131,6 +131,9 @@ class RunOptions(msgspec.Struct, kw_only=True):
     #: Deliver only this shard's order trees (`--shard K/N`); None: the whole plan. A shard
     #: judges no `expect` or `finding` (it sees part of the run): it keeps them for `carbonc merge`.
     shard: Shard | None = None
+    #: This process is a worker of a `--workers` run: it records its shard's rows into the run's
+    #: own database under the run's id, and leaves the run's row and its verdicts to the parent.
+    worker: bool = False
 
     def __repr__(self) -> str:  # never show the secrets
         gateway = self.gateway.provider if self.gateway is not None else "simulated"

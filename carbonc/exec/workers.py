@@ -1,11 +1,12 @@
 """Runs one plan in N worker processes as one run (`carbonc run --workers N`).
 
 Each worker is `carbonc run --shard K/N` in a process of its own (`python -m carbonc.exec.worker`):
-it sends its order trees, records them into a DuckDB file of its own in a folder beside the
-run's database, probes its own entities, and reports its progress and its tally on stdout as
-JSON lines. This process draws one progress line from them, passes Ctrl-C on to them, sends the
-probes `once` for the run after every worker is done, then merges the workers' files into one
-run of the database (`exec.merge`), where the plan's checks are judged once over all of it.
+it sends its order trees and records them into the run's own database under the run's id (the
+workers take turns for each batch, see `store.open_store(shared=True)`), probes its own
+entities, and reports its progress, its tally and its probes' results on stdout as JSON lines.
+This process holds the database's lock for the run, begins and finishes the run's row, draws
+one progress line, passes Ctrl-C on to the workers, sends the probes `once` for the run after
+every worker is done, and judges the run once, as a run of one process judges it.
 
 Ordering is promised only within an order tree, and a tree is always in one worker: splitting
 changes no guarantee. A worker that dies leaves its file as far as it got; the run is then
@@ -17,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,10 +31,12 @@ from typing import Any
 import msgspec
 
 from carbonc.errors import ExecutionError, StoreError
-from carbonc.exec.model import PlanInput, RunOptions, RunResult, TimelineStep
+from carbonc.exec._run import PreparedRun, failing_timelines, probe_options
+from carbonc.exec.model import PlanInput, RunOptions, RunResult, Verdict
 from carbonc.exec.probes import EntityResult, ProbeOptions, ProbeResult
 from carbonc.exec.shards import Shard
 from carbonc.exec.tally import Tally, TallyState
+from carbonc.store import Batch, CheckRow, Store
 
 #: The most bytes of a worker's stderr kept to explain how it died.
 _STDERR_TAIL = 2_000
@@ -87,6 +89,8 @@ class Finished(msgspec.Struct, frozen=True, tag=True):
     endpoint_down: str | None
     rows_written: int
     probe_s: float
+    #: The plan's hash, once the worker read it whole (None: cut short).
+    plan_sha256: str | None
     tally: TallyState
     #: Its probes over its own entities.
     probes: list[ProbeResult]
@@ -160,68 +164,79 @@ def worker_options(options: RunOptions, workers: int) -> WorkerOptions:
 
 
 class WorkersRun:
-    """A run split across `workers` processes; `execute` carries it out."""
+    """A prepared run split across `workers` processes; `execute` carries it out."""
 
-    def __init__(self, plan: PlanInput, options: RunOptions, workers: int, run_id: str):
+    def __init__(self, prepared: PreparedRun, workers: int):
         if workers < 2:
             raise ExecutionError("--workers must be at least 2 to split a run")
-        self.plan, self.options, self.workers, self.run_id = plan, options, workers, run_id
-        self.worker_options = worker_options(options, workers)
-        self.tally = Tally(plan.summary.deliveries)
+        self.prepared, self.workers = prepared, workers
+        self.plan, self.options, self.run_id = prepared.plan, prepared.options, prepared.run_id
+        self.worker_options = worker_options(self.options, workers)
+        self.tally = Tally(self.plan.summary.deliveries)
         self.interrupts = 0
         self._procs: list[_Worker] = []
 
     def execute(self, db: Path, *, progress: Callable[[Tally], None] | None = None) -> RunResult:
-        """Run the workers, then merge them into one run of the DuckDB file `db`. Raises
-        StoreError when the merged run cannot be recorded (the workers' files are kept, and
-        the message says where)."""
-        from carbonc.exec.merge import merge_shards
+        """Run the workers into the DuckDB file `db`, then judge the run there. Raises StoreError
+        when the run cannot even be recorded as started."""
+        from carbonc.store import open_store
 
+        store = open_store(db)  # the run's lock, held until it is recorded whole
+        try:
+            return self._execute(store, progress)
+        finally:
+            store.close()
+
+    def _execute(self, store: Store, progress: Callable[[Tally], None] | None) -> RunResult:
         started = time.time()
-        db = db.expanduser()
-        db.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{db.name[:200]}.workers-", dir=db.parent))
-        with self._forwarding_signals():
-            plan_path = self._plan_file(work)
-            files = [work / f"shard-{k}.duckdb" for k in range(1, self.workers + 1)]
-            for k, file in enumerate(files, 1):
-                spec = WorkerSpec(plan=str(plan_path), run_id=f"{self.run_id}_w{k}", db=str(file),
+        prepared = self.prepared
+        with self._forwarding_signals(), tempfile.TemporaryDirectory(
+                prefix=f".{store.path.name[:200]}.plan-", dir=store.path.parent) as work:
+            plan_path = self._plan_file(Path(work))
+            store.begin_run(msgspec.structs.replace(prepared.run_row(started), workers=self.workers))
+            for k in range(1, self.workers + 1):
+                spec = WorkerSpec(plan=str(plan_path), run_id=self.run_id, db=str(store.path),
                                   shard=Shard(k, self.workers), options=self.worker_options)
                 self._procs.append(_Worker(spec))
             self._watch(progress)
-            finished = [w.finished for w in self._procs]
-            errors = [w.why_not_finished() for w in self._procs if w.died(self.interrupts > 0)]
-            errors += [f"worker {w.spec.shard}: {w.finished.error}" for w in self._procs
-                       if w.finished is not None and w.finished.error]
-            for report in finished:
-                if report is not None:
-                    self.tally.absorb(report.tally)
-            down = next((f.endpoint_down for f in finished if f is not None and f.endpoint_down), None)
-            probes: list[ProbeResult] = []
-            probe_s = 0.0
-            if all(f is not None and f.status == "completed" for f in finished) and down is None:
-                probing = time.perf_counter()
-                probes = self._whole_run_probes()
-                probe_s = time.perf_counter() - probing
-            probes = self._joined_probes([f for f in finished if f is not None], probes)
-            present = [f for f in files if f.exists()]
+        finished = [w.finished for w in self._procs if w.finished is not None]
+        errors = [w.why_not_finished() for w in self._procs if w.died(self.interrupts > 0)]
+        errors += [f"worker {w.spec.shard}: {w.finished.error}" for w in self._procs
+                   if w.finished is not None and w.finished.error]
+        for report in finished:
+            self.tally.absorb(report.tally)
+        down = next((f.endpoint_down for f in finished if f.endpoint_down), None)
+        status = ("failed" if errors or any(f.status == "failed" for f in finished) else
+                  "interrupted" if self.interrupts or len(finished) < self.workers
+                  or any(f.status != "completed" for f in finished) else "completed")
+        once: list[ProbeResult] = []
+        probing = time.perf_counter()
+        if status == "completed" and down is None:
+            once = self._whole_run_probes()
+        probe_s = time.perf_counter() - probing + max((f.probe_s for f in finished), default=0.0)
+        # The run judged as one process judges it: its tally is the workers' together, its
+        # probes' results theirs (and the run's own), in plan order.
+        prepared.tally, prepared.probe_results = self.tally, self._joined_probes(finished, once)
+        prepared.breaker.tripped = down is not None
+        checks: list[Verdict] = []
+        if status == "completed":
+            checks = prepared.judge()
             try:
-                merged = merge_shards(present, db, run_id=self.run_id, probes=probes, expected=self.workers,
-                                      failed=bool(errors))
-            except ExecutionError as exc:  # no worker recorded anything
-                raise ExecutionError(f"{exc}: {'; '.join(errors)}" if errors else str(exc)) from None
+                store.append(Batch(checks=[CheckRow(self.run_id, **msgspec.structs.asdict(v)) for v in checks]))
             except StoreError as exc:
-                raise StoreError(f"{exc} (the workers' files are kept in `{work}`: `carbonc merge` them once "
-                                 "fixed)") from None
-        shutil.rmtree(work, ignore_errors=True)
-        status = merged.status
-        warnings = list(dict.fromkeys(w for f in finished if f is not None for w in f.warnings))
-        timelines = self._timelines(db, probes)
+                status, errors = "failed", [*errors, str(exc)]
+        hashes = {f.plan_sha256 for f in finished}
+        complete = len(finished) == self.workers and None not in hashes and len(hashes) == 1
+        try:
+            store.finish_run(self.run_id, status, int(time.time() * 1000), hashes.pop() if complete else None)
+        except StoreError as exc:
+            status, errors = "failed", [*errors, str(exc)]
+        timelines = failing_timelines(store, self.run_id, prepared.probe_results) if status == "completed" else {}
+        warnings = list(dict.fromkeys(w for f in finished for w in f.warnings))
         return RunResult(self.run_id, status, self.plan.header, self.plan.summary, self.options.provider,
-                         merged.shards[0].target if merged.shards else None, self.tally, merged.checks,
-                         time.time() - started, sum(f.rows_written for f in finished if f is not None), warnings,
-                         "; ".join(errors) or None, probes, timelines,
-                         max((f.probe_s for f in finished if f is not None), default=0.0) + probe_s, down)
+                         prepared.shown_target(), self.tally, checks, time.time() - started,
+                         sum(f.rows_written for f in finished), warnings, "; ".join(errors) or None,
+                         prepared.probe_results, timelines, probe_s, down)
 
     def _joined_probes(self, finished: list[Finished], once: list[ProbeResult]) -> list[ProbeResult]:
         """Each probe over all the workers' entities, in plan order as a whole run has them, with
@@ -244,7 +259,7 @@ class WorkersRun:
     def _plan_file(self, work: Path) -> Path:
         """The saved plan the workers read: the one given, or this one written out."""
         if self.plan.path is not None:
-            return self.plan.path.resolve()
+            return Path(self.plan.path).resolve()
         from carbonc.plan.saved import write_plan
 
         path = work / "plan.ndjson"
@@ -317,7 +332,6 @@ class WorkersRun:
         import trio
 
         from carbonc.dialects import get_dialect
-        from carbonc.exec._run import probe_options
         from carbonc.exec.facts import GatewayFacts
         from carbonc.exec.probes import HttpStateSender, Prober
         from carbonc.plan.records import Entity
@@ -333,16 +347,6 @@ class WorkersRun:
         prober = Prober(once, facts, options, dict(self.plan.header.params), get_dialect(self.options.provider).ref,
                         lambda: HttpStateSender(context))
         return trio.run(prober.run)
-
-    def _timelines(self, db: Path, probes: list[ProbeResult]) -> dict[str, list[TimelineStep]]:
-        from carbonc.exec._run import failing_timelines
-        from carbonc.store import open_store
-
-        try:
-            with open_store(db, read_only=True) as store:
-                return failing_timelines(store, self.run_id, probes)
-        except Exception:  # noqa: BLE001 - the run is recorded; its explanation is a nicety
-            return {}
 
 
 def worker_main(stdin: Any = None, stdout: Any = None) -> int:
@@ -361,7 +365,7 @@ def worker_main(stdin: Any = None, stdout: Any = None) -> int:
     o = spec.options
     options = RunOptions(provider=o.provider, url=o.url, secret=o.secret, previous_secret=o.previous_secret,
                          concurrency=o.concurrency, timeout_s=o.timeout_s, time_scale=o.time_scale, probe=o.probe,
-                         circuit_breaker=o.circuit_breaker, shard=spec.shard)
+                         circuit_breaker=o.circuit_breaker, shard=spec.shard, worker=True)
     encode = msgspec.json.Encoder().encode
 
     def report(tally: Tally) -> None:
@@ -370,13 +374,13 @@ def worker_main(stdin: Any = None, stdout: Any = None) -> int:
         stdout.flush()
 
     prepared = prepare(plan, options, run_id=spec.run_id)
-    store = open_store(Path(spec.db))
+    store = open_store(Path(spec.db), shared=True)
     try:
         result = prepared.execute(store, progress=report)
     finally:
         store.close()
     stdout.write(encode(Finished(result.status, result.error, result.warnings, result.endpoint_down,
-                                 result.rows_written, result.probe_s, result.tally.state(), list(result.probes)))
-                 + b"\n")
+                                 result.rows_written, result.probe_s, prepared.plan_sha256, result.tally.state(),
+                                 list(result.probes))) + b"\n")
     stdout.flush()
     return 0

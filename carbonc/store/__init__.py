@@ -63,12 +63,16 @@ def default_path() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".carbon" / "carbon.duckdb"
 
 
-def open_store(path: Path | None = None, *, read_only: bool = False) -> Store:
+def open_store(path: Path | None = None, *, read_only: bool = False, shared: bool = False) -> Store:
     """Open (creating if needed) the database at `path` (default: `default_path()`).
 
     A writer holds the file's lock until `close`; a reader (`read_only`) holds nothing, and can
     open a file a run is writing (see `carbonc.store.access`). Raises StoreError when another
     process writes the file, it is not a DuckDB database, or it cannot be created.
+
+    `shared` is for the workers of a `--workers` run, whose parent holds the lock and has
+    prepared the file: a shared writer takes no lock and prepares nothing, and its batches take
+    turns with the other workers' (each opens the file only for its batch, see `access.connect`).
     """
     path = (path or default_path()).expanduser()
     if any(len(part.encode()) > 255 for part in path.parts):
@@ -82,14 +86,14 @@ def open_store(path: Path | None = None, *, read_only: bool = False) -> Store:
             raise StoreError(f"cannot create the directory for `{path}`: {exc.strerror or exc}") from None
     elif not path.exists():
         raise StoreError(f"no database at `{path}` (nothing has been run yet?)")
-    lock = None if read_only else WriterLock(path)
+    lock = None if read_only or shared else WriterLock(path)
     if lock is not None:
         lock.acquire()
     store = Store(path, read_only=read_only, lock=lock)
     try:
         # Opened once now, so a file that is not a database is refused before anything runs.
         with store._session() as con:
-            if not read_only:
+            if lock is not None:
                 store._prepare(con)
     except BaseException:
         store.close()
@@ -181,10 +185,11 @@ class Store:
         self._guarded(lambda con: con.execute(
             "INSERT INTO runs (run_id, scenario, source_sha256, plan_sha256, seed, provider, params, started_at, "
             "status, version, target, time_scale, concurrency, replay_of, replay_mode, gateway, shard, checks_plan, "
-            "merged_from) VALUES (?, ?, ?, ?, ?, ?, ?, epoch_ms(?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "merged_from, workers) VALUES (?, ?, ?, ?, ?, ?, ?, epoch_ms(?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run.run_id, run.scenario, run.source_sha256, run.plan_sha256, run.seed, run.provider, run.params,
              run.started_at_ms, run.status, run.version, run.target, run.time_scale, run.concurrency,
-             run.replay_of, run.replay_mode, run.gateway, run.shard, run.checks_plan, run.merged_from]))
+             run.replay_of, run.replay_mode, run.gateway, run.shard, run.checks_plan, run.merged_from,
+             run.workers]))
 
     def append(self, batch: Batch) -> None:
         """Append every row of `batch` in one transaction: all of it is kept, or none."""

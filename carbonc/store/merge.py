@@ -17,6 +17,10 @@ from carbonc.store.schema import TABLES
 if TYPE_CHECKING:
     from carbonc.store import Store
 
+ProbeSummary = tuple[str, str | None, bool | None, str | None, str | None]
+#: A per-entity probe verdict: (name, passed, elapsed_ms, polls, entity_id, message).
+ProbeRow = tuple[str, bool | None, float | None, int | None, str | None, str | None]
+
 #: The tables a shard's rows are copied from, in this order (`runs` is written anew).
 COPIED = ("entities", "messages", "deliveries", "gateway_calls", "checks")
 
@@ -42,21 +46,36 @@ class ShardRun(msgspec.Struct, frozen=True, kw_only=True):
     concurrency: int | None
     gateway: str | None
     checks_plan: str | None
+    #: Its probes' summaries: (name, severity, passed, expected, message), in its order.
+    probe_summaries: list[ProbeSummary] = []
 
 
 def shard_runs(path: Path) -> list[ShardRun]:
-    """Every shard run the DuckDB file at `path` holds, oldest first. Raises StoreError when it
-    cannot be read, or holds no `runs` table of a carbonc new enough to shard."""
+    """Every shard run the DuckDB file at `path` holds, oldest first, with its probe summaries.
+    Raises StoreError when it cannot be read, or holds no `runs` table of a carbonc new enough
+    to shard."""
     from carbonc.store import open_store
 
     with open_store(path, read_only=True) as store:
-        columns = store.tables().get("runs", [])
-        if "shard" not in columns:
-            raise StoreError(f"`{path}` holds no shard run (it was not written by `carbonc run --shard`)")
-        names = [f for f in ShardRun.__struct_fields__ if f != "path"]
-        picks = [f"epoch_ms({n[:-3]})" if n.endswith("_at_ms") else n for n in names]
-        _, rows = store.query(f"SELECT {', '.join(picks)} FROM runs WHERE shard IS NOT NULL ORDER BY started_at")
-    return [ShardRun(path=str(path), **dict(zip(names, row, strict=True))) for row in rows]
+        return store.read(lambda con: _shard_runs(con, path))
+
+
+def _shard_runs(con: duckdb.DuckDBPyConnection, path: Path) -> list[ShardRun]:
+    columns = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'").fetchall()}
+    if "shard" not in columns:
+        raise StoreError(f"`{path}` holds no shard run (it was not written by `carbonc run --shard`)")
+    names = [f for f in ShardRun.__struct_fields__ if f not in ("path", "probe_summaries")]
+    picks = [f"epoch_ms({n[:-3]})" if n.endswith("_at_ms") else n for n in names]
+    runs = []
+    for row in con.execute(f"SELECT {', '.join(picks)} FROM runs WHERE shard IS NOT NULL ORDER BY started_at"
+                           ).fetchall():
+        fields = dict(zip(names, row, strict=True))
+        summaries = con.execute(
+            "SELECT name, severity, passed, expected, message FROM checks "
+            "WHERE run_id = ? AND kind = 'probe' AND entity_id IS NULL ORDER BY rowid", [fields["run_id"]]).fetchall()
+        runs.append(ShardRun(path=str(path), probe_summaries=summaries, **fields))
+    return runs
 
 
 def copy_shards(store: Store, shards: Sequence[ShardRun], run_id: str) -> None:
@@ -99,33 +118,20 @@ def _copy_rows(con: duckdb.DuckDBPyConnection, source: ShardRun, run_id: str) ->
         con.execute("DETACH shard")
 
 
-def delivery_metrics(store: Store, run_id: str) -> dict[str, int]:
-    """The `deliveries.*` metrics of a run, counted from its rows as `Tally` counts them live."""
-    _, rows = store.query(
-        "SELECT count(*), count(*) FILTER (outcome = '2xx'), count(*) FILTER (outcome = '4xx'), "
-        "count(*) FILTER (failed), count(*) FILTER (NOT verdict_ok), count(*) FILTER (attempt > 1) "
-        "FROM deliveries WHERE run_id = ?", [run_id])
-    names = ("deliveries", "deliveries.accepted", "deliveries.rejected", "deliveries.failed",
-             "deliveries.mismatched", "deliveries.retried")
-    return dict(zip(names, (int(n) for n in rows[0]), strict=True))
+def merged_figures(store: Store, run_id: str) -> tuple[dict[str, int], list[ProbeRow]]:
+    """What judging a merged run needs of its rows, read in one session: the `deliveries.*`
+    metrics (counted as `Tally` counts them live) and every per-entity probe row."""
 
+    def read(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], list[ProbeRow]]:
+        counts = con.execute(
+            "SELECT count(*), count(*) FILTER (outcome = '2xx'), count(*) FILTER (outcome = '4xx'), "
+            "count(*) FILTER (failed), count(*) FILTER (NOT verdict_ok), count(*) FILTER (attempt > 1) "
+            "FROM deliveries WHERE run_id = ?", [run_id]).fetchone() or ()
+        names = ("deliveries", "deliveries.accepted", "deliveries.rejected", "deliveries.failed",
+                 "deliveries.mismatched", "deliveries.retried")
+        probes = con.execute(
+            "SELECT name, passed, elapsed_ms, polls, entity_id, message FROM checks "
+            "WHERE run_id = ? AND kind = 'probe' AND entity_id IS NOT NULL ORDER BY rowid", [run_id]).fetchall()
+        return dict(zip(names, (int(n) for n in counts), strict=True)), probes
 
-def probe_rows(store: Store, run_id: str) -> list[tuple[str, bool | None, float | None, int | None, str | None,
-                                                        str | None]]:
-    """Every per-entity probe row of a run: (name, passed, elapsed_ms, polls, entity_id, message)."""
-    _, rows = store.query(
-        "SELECT name, passed, elapsed_ms, polls, entity_id, message FROM checks "
-        "WHERE run_id = ? AND kind = 'probe' AND entity_id IS NOT NULL ORDER BY rowid", [run_id])
-    return rows
-
-
-def shard_probe_summaries(path: str, run_id: str) -> Sequence[tuple[str, str | None, bool | None, str | None,
-                                                                    str | None]]:
-    """A shard's probe summaries: (name, severity, passed, expected, message), in its order."""
-    from carbonc.store import open_store
-
-    with open_store(Path(path), read_only=True) as store:
-        _, rows = store.query(
-            "SELECT name, severity, passed, expected, message FROM checks "
-            "WHERE run_id = ? AND kind = 'probe' AND entity_id IS NULL ORDER BY rowid", [run_id])
-    return rows
+    return store.read(read)

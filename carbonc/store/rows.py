@@ -36,8 +36,10 @@ class RunRow(msgspec.Struct, kw_only=True):
     shard: str | None = None
     #: A shard's plan checks and scenario metrics (JSON), for `carbonc merge` to judge the whole run.
     checks_plan: str | None = None
-    #: For a run merged from shards (`carbonc merge`, `--workers`): the shards' run ids, comma-separated.
+    #: For a run merged from shards (`carbonc merge`): the shards' run ids, comma-separated.
     merged_from: str | None = None
+    #: The processes the run was split across (`--workers`).
+    workers: int = 1
 
 
 class EntityRow(msgspec.Struct):

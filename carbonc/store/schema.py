@@ -12,6 +12,7 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("target", "VARCHAR"), ("time_scale", "VARCHAR"), ("concurrency", "INTEGER"), ("replay_of", "VARCHAR"),
         ("replay_mode", "VARCHAR"), ("gateway", "VARCHAR"),
         ("shard", "VARCHAR"), ("checks_plan", "JSON"), ("merged_from", "VARCHAR"),
+        ("workers", "INTEGER"),
     ],
     "entities": [
         ("run_id", "VARCHAR"), ("entity_id", "VARCHAR"), ("kind", "VARCHAR"), ("parent_id", "VARCHAR"),
