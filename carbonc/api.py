@@ -222,12 +222,12 @@ class ReadyRun:
             store.close()
 
 
-def prepare_run(plan: PlanInput, options: RunOptions, *, workers: int = 1) -> ReadyRun:
+def prepare_run(plan: PlanInput, options: RunOptions, *, workers: int | None = 1) -> ReadyRun:
     """Check that `plan` can run with `options` before anything is opened or recorded: the
     provider can sign in every mode the plan uses (else PlanRefused), and the provider, secret,
     target and limits are valid (else ExecutionError, whose message never holds a secret).
     With `workers` > 1 the run is split by order tree across that many processes (see
-    `exec.workers`), still one run."""
+    `exec.workers`), still one run; None: as many as `exec.workers.auto_workers` finds fastest."""
     from carbonc.exec import prepare
 
     errors, warnings = provider_problems(options.provider, plan.header, plan.summary)
@@ -241,6 +241,10 @@ def prepare_run(plan: PlanInput, options: RunOptions, *, workers: int = 1) -> Re
                         "was given: one derived from the current secret is used, which your handler cannot know "
                         "(give --webhook-previous-secret)")
     prepared = prepare(plan, options)
+    if workers is None:
+        from carbonc.exec.workers import auto_workers
+
+        workers = auto_workers(plan.summary.deliveries, options)
     if workers > 1:
         from carbonc.errors import ExecutionError
         from carbonc.exec.workers import worker_options

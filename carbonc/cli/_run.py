@@ -39,8 +39,9 @@ if TYPE_CHECKING:
     #: default. Generic only for the type checker: click 8.1, still supported, cannot subscript it.
     _NumberParam = click.ParamType[float | None, str | float | None]
     _ShardParam = click.ParamType[Shard, str | Shard]
+    _WorkersParam = click.ParamType[int | None, str | int | None]
 else:
-    _NumberParam = _ShardParam = click.ParamType
+    _NumberParam = _ShardParam = _WorkersParam = click.ParamType
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
@@ -77,6 +78,24 @@ class ShardParam(_ShardParam):
             return Shard.parse(str(value))
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+
+
+class WorkersParam(_WorkersParam):
+    """`auto` (None), or a number of processes, 1 to 64."""
+
+    name = "N|auto"
+
+    def convert(self, value: str | int | None, param: click.Parameter | None,
+                ctx: click.Context | None) -> int | None:
+        if value is None or value == "auto":
+            return None
+        try:
+            workers = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a number nor `auto`", param, ctx)
+        if not 1 <= workers <= 64:
+            self.fail("must be 1 to 64, or `auto`", param, ctx)
+        return workers
 
 
 class Seconds(_NumberParam):
@@ -192,7 +211,7 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
              probe_headers: tuple[str, ...] = (), probe_concurrency: int = 20, probe_timeout: float = 10.0,
              skip_probes: bool = False, circuit_breaker: int = 20, gateway: str | None = None,
              credentials: dict[str, str | None] | None = None, api_base: str | None = None,
-             allow_live: bool = False, shard: Shard | None = None, workers: int = 1) -> None:
+             allow_live: bool = False, shard: Shard | None = None, workers: int | None = 1) -> None:
     """The flags of `run` checked and turned into `api.run`'s typed inputs; its result rendered;
     exits with the contract's code."""
     from carbonc import api
@@ -423,9 +442,10 @@ class _Progress:
               help="The DuckDB file (default: CARBON_DB, else ~/.carbon/carbon.duckdb).")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a JUnit XML report here (one test case per check).")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, metavar="N",
+@click.option("--workers", type=WorkersParam(), default="auto", show_default=True,
               help="Split the run by order tree across N processes (needs --webhook-url): still one run, "
-                   "one record, checks and probes judged once.")
+                   "one record, checks and probes judged once. `auto`: one per core for a run of 20,000 "
+                   "deliveries or more sent as fast as possible to a URL, else 1.")
 @click.option("--shard", type=ShardParam(), default=None, metavar="K/N",
               help="Send only shard K of N of the plan's order trees (each shard on its own machine or "
                    "process, into its own --db); `carbonc merge` joins the files into one run.")

@@ -147,6 +147,25 @@ class _Worker:
         return f"worker {self.spec.shard} exited with code {code} before reporting: {last}"
 
 
+#: The fewest deliveries a plan must have for `--workers auto` to split it: below, starting the
+#: workers costs more than they save (measured on a 2-core machine against nginx; see bench/deliver.py).
+AUTO_MIN_DELIVERIES = 20_000
+#: The most workers `auto` starts.
+AUTO_MAX_WORKERS = 4
+
+
+def auto_workers(deliveries: int, options: RunOptions) -> int:
+    """How many processes to split a run of `deliveries` across when the user did not say: one
+    per core (at most AUTO_MAX_WORKERS) for a large run sent as fast as possible to a URL, one
+    for anything else (a run paced by virtual time, an in-process app, a real gateway, a shard)."""
+    splittable = (options.url is not None and options.app is None and options.gateway is None
+                  and options.shard is None and options.time_scale is None and options.concurrency >= 2)
+    if not splittable or deliveries < AUTO_MIN_DELIVERIES:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, AUTO_MAX_WORKERS, options.concurrency))
+
+
 def worker_options(options: RunOptions, workers: int) -> WorkerOptions:
     """`options` for each of `workers` workers (the concurrency shared out); ExecutionError for a
     run that cannot be split."""

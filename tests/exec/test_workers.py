@@ -176,3 +176,18 @@ def test_a_killed_worker_fails_the_run_and_keeps_what_the_others_recorded(carbon
     # The run is incomplete: nothing is judged of it as a whole. What the surviving worker's
     # probes found of its own entities is recorded, and kept.
     assert query(db, "select count(*) from checks where entity_id is null") == [(0,)]
+
+
+def test_auto_splits_only_a_large_run_sent_as_fast_as_possible_to_a_url() -> None:
+    from carbonc.exec import RunOptions
+    from carbonc.exec.workers import AUTO_MIN_DELIVERIES, auto_workers
+
+    url = "http://127.0.0.1:9/hooks"
+    cores = len(os.sched_getaffinity(0))
+    big = AUTO_MIN_DELIVERIES
+    assert auto_workers(big, RunOptions(url=url, concurrency=50)) == min(cores, 4)
+    assert auto_workers(big - 1, RunOptions(url=url, concurrency=50)) == 1
+    assert auto_workers(big, RunOptions(concurrency=50)) == 1  # nothing to send
+    assert auto_workers(big, RunOptions(url=url, concurrency=50, time_scale=1.0)) == 1  # paced, not CPU-bound
+    assert auto_workers(big, RunOptions(url=url, concurrency=50, shard=Shard(1, 2))) == 1
+    assert auto_workers(big, RunOptions(url=url, concurrency=1)) == 1
