@@ -73,11 +73,13 @@ def test_a_killed_run_keeps_every_flushed_row_and_is_marked_interrupted(carbonc,
     assert sorted(query(db, "select status from runs")) == [("completed",), ("interrupted",)]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_an_interrupted_run_finishes_what_is_in_flight_and_records_everything_sent(signum, carbonc, tmp_path):
+@pytest.mark.parametrize(("signum", "workers"), [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 2)],
+                         ids=["SIGINT", "SIGTERM", "SIGINT-2-workers"])
+def test_an_interrupted_run_finishes_what_is_in_flight_and_records_everything_sent(signum, workers, carbonc, tmp_path):
     db = tmp_path / "runs.duckdb"
     with servers.slow(0.01) as srv:
-        proc = carbonc.start("run", *LONG_RUN, "--webhook-url", srv.url, "--db", str(db), "--output", "json")
+        proc = carbonc.start("run", *LONG_RUN, "--webhook-url", srv.url, "--db", str(db), "--output", "json",
+                             "--workers", str(workers))
         wait_requests(srv, 100, proc)
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=WAIT_S)
@@ -87,8 +89,8 @@ def test_an_interrupted_run_finishes_what_is_in_flight_and_records_everything_se
     doc = json.loads(out)
     assert doc["status"] == "interrupted" and doc["checks"] == []
     assert doc["deliveries"]["total"] < doc["messages"]["planned"]  # it really was cut short
-    assert query(db, "select run_id, status, finished_at is not null from runs") == [
-        (doc["run_id"], "interrupted", True)]
+    assert query(db, "select run_id, status, finished_at is not null, workers from runs") == [
+        (doc["run_id"], "interrupted", True, workers)]
     # Everything sent was answered (in-flight attempts finish) and recorded.
     recorded = query(db, "select request_body from deliveries")
     assert len(recorded) == doc["deliveries"]["total"] == len(received)

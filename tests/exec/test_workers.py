@@ -1,7 +1,7 @@
 """`carbonc run --workers N`, `--shard K/N` and `carbonc merge` as real processes against real
-servers on 127.0.0.1, each with its own DuckDB files: a workers run interrupted, one whose worker
-is killed, the shards' split, and every input that must be refused without a traceback.
-(That merged shards equal one run is tests/examples/test_scale.py.)"""
+servers on 127.0.0.1, each with its own DuckDB files: a workers run whose worker is killed, the
+shards' split, and every input that must be refused without a traceback. (That merged shards
+equal one run is tests/examples/test_scale.py; a workers run interrupted, test_run_process.py.)"""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-import servers
 from gate import Gate
-from processes import LONG_RUN, WAIT_S, WORKERS, no_traceback, query, wait_requests, wait_until
+from processes import WAIT_S, WORKERS, no_traceback, query, wait_requests, wait_until
 
 from carbonc.exec.shards import Shard, shard_of
 
@@ -114,27 +113,6 @@ def test_merge_refuses_files_that_are_not_the_shards_of_one_run(carbonc, tmp_pat
     assert carbonc.run("run", *SMALL, "--shard", "1/2", "--db", str(one)).returncode == 0
     done = carbonc.run("merge", str(one), str(two), "--into", str(into))
     assert done.returncode == 2 and "holds 2 shard runs" in done.stderr
-
-
-def test_an_interrupted_workers_run_records_everything_sent(carbonc, tmp_path: Path) -> None:
-    db = tmp_path / "runs.duckdb"
-    with servers.slow(0.01) as srv:
-        proc = carbonc.start("run", *LONG_RUN, "--workers", "2", "--webhook-url", srv.url, "--db", str(db),
-                             "--output", "json")
-        wait_requests(srv, 100, proc)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=WAIT_S)
-        received = srv.requests
-    assert proc.returncode == 1, err
-    no_traceback(out, err)
-    doc = json.loads(out)
-    assert doc["status"] == "interrupted" and doc["checks"] == []
-    assert doc["deliveries"]["total"] < doc["messages"]["planned"]
-    assert query(db, "select run_id, status, workers from runs") == [(doc["run_id"], "interrupted", 2)]
-    recorded = query(db, "select request_body from deliveries")
-    assert len(recorded) == doc["deliveries"]["total"] == len(received)
-    assert sorted(body for body, in recorded) == sorted(r.body.decode() for r in received)
-    assert not list(tmp_path.glob(".runs.duckdb.*"))  # the plan saved for the workers is gone
 
 
 def _workers_of(pid: int) -> list[int]:
