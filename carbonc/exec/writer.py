@@ -48,6 +48,10 @@ class Writer:
         if len(pending) >= BATCH_ROWS:
             self._wake.set()
 
+    def has_room(self) -> bool:
+        """Whether rows may be added without waiting."""
+        return len(self._pending) < MAX_PENDING
+
     async def wait_for_room(self) -> None:
         """Wait while too many rows are pending."""
         while len(self._pending) >= MAX_PENDING:
