@@ -1,9 +1,11 @@
 """The run's one writer: rows accumulate in memory and are appended to the store in batches, in
 a worker thread (DuckDB calls block), so recording never holds up delivery. A crash loses at most
-the rows not yet flushed: one batch, or half a second's worth."""
+the rows not yet flushed: one batch, or half a second's worth. The store keeps its file open from
+one batch to the next for up to `store.HOLD_S`, and closes it when rows stop coming."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import assert_never
 
 import trio
@@ -70,6 +72,7 @@ class Writer:
             self._wake = trio.Event()
             await self.flush()
             if self._closed and not len(self._pending):
+                await self.flush()  # nothing left: closes the file
                 return
 
     async def flush(self) -> None:
@@ -78,7 +81,11 @@ class Writer:
             # Shielded: once a batch is handed to the database it is written whole, even if
             # the run is being cancelled.
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self.store.append, batch)
+                await trio.to_thread.run_sync(partial(self.store.append, batch, hold=True))
             self.rows_written += len(batch)
+        elif self.store.holding:
+            # Nothing to write for a while (or ever again): let readers in.
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self.store.release)
         self._drained.set()
         self._drained = trio.Event()
