@@ -28,6 +28,7 @@ class Writer:
         self.store = store
         self.rows_written = 0
         self._pending = Batch()
+        self._count = 0  # len(self._pending), kept: asked two or three times per delivery
         self._wake = trio.Event()
         self._drained = trio.Event()
         self._closed = False
@@ -47,16 +48,17 @@ class Writer:
                 pending.gateway_calls.append(row)
             case _:
                 assert_never(row)
-        if len(pending) >= BATCH_ROWS:
+        self._count += 1
+        if self._count >= BATCH_ROWS:
             self._wake.set()
 
     def has_room(self) -> bool:
         """Whether rows may be added without waiting."""
-        return len(self._pending) < MAX_PENDING
+        return self._count < MAX_PENDING
 
     async def wait_for_room(self) -> None:
         """Wait while too many rows are pending."""
-        while len(self._pending) >= MAX_PENDING:
+        while self._count >= MAX_PENDING:
             self._wake.set()
             await self._drained.wait()
 
@@ -71,12 +73,12 @@ class Writer:
                 await self._wake.wait()
             self._wake = trio.Event()
             await self.flush()
-            if self._closed and not len(self._pending):
+            if self._closed and not self._count:
                 await self.flush()  # nothing left: closes the file
                 return
 
     async def flush(self) -> None:
-        batch, self._pending = self._pending, Batch()
+        batch, self._pending, self._count = self._pending, Batch(), 0
         if len(batch):
             # Shielded: once a batch is handed to the database it is written whole, even if
             # the run is being cancelled.
