@@ -28,7 +28,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import suppress
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 from urllib.parse import unquote, urlsplit
 
 import trio
@@ -293,22 +293,10 @@ class Connection:
         connection can be reused, an error kind for a redirect or an oversized body)."""
         while True:
             head = await self._until(b"\r\n\r\n", first=True)
-            lines = head.split(b"\r\n")
-            match = _STATUS_LINE.fullmatch(lines[0])
-            if match is None:
-                raise _Failure("protocol")
-            status = int(match[2])
-            if not 100 <= status <= 599:
-                raise _Failure("protocol")
+            status, http11, fields = _parse_head(head)
             if status >= 200:
                 break  # 1xx answers precede the real one
-        fields: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon or not name or name != name.strip():
-                raise _Failure("protocol")
-            fields[name.lower()] = value.strip()
-        keep = match[1] == b"1" and fields.get(b"connection", b"").lower() != b"close"
+        keep = http11 and fields.get(b"connection", b"").lower() != b"close"
         error = "redirect" if 300 <= status < 400 else None
         if status in (204, 304) or self._bodiless:
             return status, b"", fields, keep, error
@@ -318,7 +306,11 @@ class Connection:
             if not fields[b"content-length"].isdigit():
                 raise _Failure("protocol")
             length = int(fields[b"content-length"])
-            body = await self._exactly(min(length, self.max_body))
+            wanted = min(length, self.max_body)
+            if len(self._buffer) >= wanted:  # the usual case: the answer came in one read
+                body, self._buffer = self._buffer[:wanted], self._buffer[wanted:]
+            else:
+                body = await self._exactly(wanted)
             complete = length <= self.max_body
         else:  # the body runs until the server closes
             body, complete = await self._to_close()
@@ -329,8 +321,7 @@ class Connection:
 
     async def _receive(self) -> bytes | bytearray:
         # Only ever called while an answer is read, on the stream the request went out on.
-        assert self._stream is not None
-        return await self._stream.receive_some(65536)
+        return await cast(_Stream, self._stream).receive_some(65536)
 
     async def _until(self, marker: bytes, *, first: bool = False) -> bytes:
         """Bytes up to `marker` (consumed, not returned)."""
@@ -383,6 +374,26 @@ class Connection:
             self._buffer += data
         body, self._buffer = self._buffer[:self.max_body], b""
         return body, False
+
+
+def _parse_head(head: bytes) -> tuple[int, bool, dict[bytes, bytes]]:
+    """A response's head: its status, whether it is HTTP/1.1, and its header fields (names in
+    lower case); `_Failure("protocol")` if it is not HTTP."""
+    end = head.find(b"\r\n")
+    match = _STATUS_LINE.fullmatch(head if end < 0 else head[:end])
+    if match is None:
+        raise _Failure("protocol")
+    status = int(match[2])
+    if not 100 <= status <= 599:
+        raise _Failure("protocol")
+    fields: dict[bytes, bytes] = {}
+    if end >= 0:
+        for line in head[end + 2:].split(b"\r\n"):
+            name, colon, value = line.partition(b":")
+            if not colon or not name or name != name.strip():
+                raise _Failure("protocol")
+            fields[name.lower()] = value.strip()
+    return status, match[1] == b"1", fields
 
 
 class _Stream(Protocol):
