@@ -330,8 +330,10 @@ def read_deliveries(db: Path, run_id: str | None) -> tuple[int, dict, float | No
         con.close()
 
 
-def run_carbonc(receiver: Receiver, messages: int, tmp: Path, scenario: str, carbonc: list[str]) -> CarboncRun:
-    """`carbonc run SCENARIO` for about `messages` webhooks, then check every attempt was recorded."""
+def run_carbonc(receiver: Receiver, messages: int, tmp: Path, scenario: str, carbonc: list[str],
+                extra: tuple[str, ...] = ()) -> CarboncRun:
+    """`carbonc run SCENARIO [EXTRA…]` for about `messages` webhooks, then check every attempt was
+    recorded."""
     orders = max(1, round(messages / CARBONC_MESSAGES_PER_ORDER))
     run = CarboncRun(messages_asked=messages, orders=orders)
     db = Path(tempfile.mkdtemp(dir=tmp)) / "run.duckdb"
@@ -341,7 +343,7 @@ def run_carbonc(receiver: Receiver, messages: int, tmp: Path, scenario: str, car
            "--set", f"baseline_orders={orders}",
            # The delivery path alone: a `return 200` receiver has no state API to probe
            # (bench/probe.py measures probing against the demo merchant).
-           "--skip-probes"]
+           "--skip-probes", *extra]
     before = receiver.posts()
     run.measured = m = run_measured(cmd)
     run.received = receiver.posts() - before
