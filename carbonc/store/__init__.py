@@ -55,9 +55,9 @@ __all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRo
 
 _STATUSES = ("running", "completed", "failed", "interrupted")
 _WRITER_MEMORY_LIMIT = "64MB"
-#: Longest a writer keeps the DuckDB file open across batches. Opening and closing it (a
-#: checkpoint) for every batch of a run cost ~35 ms each, a third of what recording a delivery
-#: cost; readers wait for it up to `access.READER_WAIT_S`.
+#: Longest a writer keeps the DuckDB file open across batches (readers wait for it up to
+#: `access.READER_WAIT_S`). Opening and closing it for every batch cost ~35 ms a batch; with
+#: this and one DuckDB thread, recording a delivery went from ~60 to ~38 µs of CPU.
 HOLD_S = 1.0
 
 _T = TypeVar("_T")
@@ -110,7 +110,8 @@ class Store:
         self.path, self.read_only, self._lock = path, read_only, lock
         # A run appends and rarely reads back: with DuckDB's default cache (most of RAM) a
         # run's memory grew with its size (200,000 deliveries: 500 MB; with this cap: 300 MB).
-        # One thread: a batch is small, and DuckDB's parallel insert cost more CPU than it saved.
+        # One thread: a batch is small, and DuckDB's own threads cost 0.5 s of CPU over a run of
+        # 20,000 deliveries (0.15 s with one), saving no time.
         self._config: dict[str, str | bool | int | float | list[str]] = (
             {} if read_only else {"memory_limit": _WRITER_MEMORY_LIMIT, "threads": 1})
         # Never fetch or load an extension on our behalf: `--db x.sqlite` had DuckDB try to
@@ -285,15 +286,16 @@ class Store:
         if self._held is None:
             self._held = connect(self.path, read_only=False, config=self._config)
             self._held_since = time.monotonic()
-        ok = False
         try:
             with self._translated():
                 result = action(self._held)
-            ok = True
-            return result
-        finally:
-            if not ok or time.monotonic() - self._held_since >= HOLD_S:
+        except BaseException:
+            with contextlib.suppress(StoreError):  # the failure itself is what to report
                 self.release()
+            raise
+        if time.monotonic() - self._held_since >= HOLD_S:
+            self.release()
+        return result
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
