@@ -202,13 +202,18 @@ class ReadyRun:
     """A run checked and ready, nothing opened or recorded yet: the `warnings` to show before it
     starts, and `execute` to carry it out into the store at `db`."""
 
-    def __init__(self, prepared: PreparedRun, warnings: list[str]):
-        self.prepared, self.warnings = prepared, warnings
+    def __init__(self, prepared: PreparedRun, warnings: list[str], workers: int = 1):
+        self.prepared, self.warnings, self.workers = prepared, warnings, workers
 
     def execute(self, db: Path, *, progress: Callable[[Tally], None] | None = None) -> RunResult:
         """Open the store at `db`, run, close it. Raises StoreError when the run cannot even be
         recorded as started; a failure after that is the result's `status` and `error`."""
         from carbonc.store import open_store
+
+        if self.workers > 1:
+            from carbonc.exec.workers import WorkersRun
+
+            return WorkersRun(self.prepared, self.workers).execute(db, progress=progress)
 
         store = open_store(db)
         try:
@@ -217,10 +222,12 @@ class ReadyRun:
             store.close()
 
 
-def prepare_run(plan: PlanInput, options: RunOptions) -> ReadyRun:
+def prepare_run(plan: PlanInput, options: RunOptions, *, workers: int | None = 1) -> ReadyRun:
     """Check that `plan` can run with `options` before anything is opened or recorded: the
     provider can sign in every mode the plan uses (else PlanRefused), and the provider, secret,
-    target and limits are valid (else ExecutionError, whose message never holds a secret)."""
+    target and limits are valid (else ExecutionError, whose message never holds a secret).
+    With `workers` > 1 the run is split by order tree across that many processes (see
+    `exec.workers`), still one run; None: as many as `exec.workers.auto_workers` finds fastest."""
     from carbonc.exec import prepare
 
     errors, warnings = provider_problems(options.provider, plan.header, plan.summary)
@@ -234,7 +241,18 @@ def prepare_run(plan: PlanInput, options: RunOptions) -> ReadyRun:
                         "was given: one derived from the current secret is used, which your handler cannot know "
                         "(give --webhook-previous-secret)")
     prepared = prepare(plan, options)
-    return ReadyRun(prepared, warnings)
+    if workers is None:
+        from carbonc.exec.workers import auto_workers
+
+        workers = auto_workers(plan.summary.deliveries, options)
+    if workers > 1:
+        from carbonc.errors import ExecutionError
+        from carbonc.exec.workers import worker_options
+
+        if options.shard is not None:
+            raise ExecutionError("give --shard or --workers, not both")
+        worker_options(options, workers)  # a run that cannot be split is refused now
+    return ReadyRun(prepared, warnings, workers)
 
 
 def run(plan: PlanInput, options: RunOptions, db: Path, *,

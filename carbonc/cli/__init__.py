@@ -16,6 +16,7 @@ from carbonc.cli._common import (
     guard,
     resolve_refs,
 )
+from carbonc.cli._merge import merge
 from carbonc.cli._plan import plan
 from carbonc.cli._replay import replay
 from carbonc.cli._report import compare, report
@@ -127,3 +128,4 @@ main.add_command(compare)
 main.add_command(runs)
 main.add_command(query)
 main.add_command(export)
+main.add_command(merge)

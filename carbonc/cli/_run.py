@@ -32,13 +32,16 @@ from carbonc.source import shown_path
 
 if TYPE_CHECKING:
     from carbonc.exec import PlanInput
+    from carbonc.exec.shards import Shard
     from carbonc.exec.tally import Tally
 
     #: A parameter type giving a number (None: not given) from the command line's text or from a
     #: default. Generic only for the type checker: click 8.1, still supported, cannot subscript it.
     _NumberParam = click.ParamType[float | None, str | float | None]
+    _ShardParam = click.ParamType[Shard, str | Shard]
+    _WorkersParam = click.ParamType[int | None, str | int | None]
 else:
-    _NumberParam = click.ParamType
+    _NumberParam = _ShardParam = _WorkersParam = click.ParamType
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
@@ -59,6 +62,40 @@ class TimeScale(_NumberParam):
         if not 0 < scale < float("inf"):
             self.fail("must be a positive number (1 = real time), or `max`", param, ctx)
         return scale
+
+
+class ShardParam(_ShardParam):
+    """`K/N`: shard K of N."""
+
+    name = "K/N"
+
+    def convert(self, value: str | Shard, param: click.Parameter | None, ctx: click.Context | None) -> Shard:
+        from carbonc.exec.shards import Shard
+
+        if isinstance(value, Shard):
+            return value
+        try:
+            return Shard.parse(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class WorkersParam(_WorkersParam):
+    """`auto` (None), or a number of processes, 1 to 64."""
+
+    name = "N|auto"
+
+    def convert(self, value: str | int | None, param: click.Parameter | None,
+                ctx: click.Context | None) -> int | None:
+        if value is None or value == "auto":
+            return None
+        try:
+            workers = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a number nor `auto`", param, ctx)
+        if not 1 <= workers <= 64:
+            self.fail("must be 1 to 64, or `auto`", param, ctx)
+        return workers
 
 
 class Seconds(_NumberParam):
@@ -174,7 +211,7 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
              probe_headers: tuple[str, ...] = (), probe_concurrency: int = 20, probe_timeout: float = 10.0,
              skip_probes: bool = False, circuit_breaker: int = 20, gateway: str | None = None,
              credentials: dict[str, str | None] | None = None, api_base: str | None = None,
-             allow_live: bool = False) -> None:
+             allow_live: bool = False, shard: Shard | None = None, workers: int | None = 1) -> None:
     """The flags of `run` checked and turned into `api.run`'s typed inputs; its result rendered;
     exits with the contract's code."""
     from carbonc import api
@@ -197,6 +234,9 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
     except ExecutionError as exc:
         fail(str(exc))
     notes += gateway_notes
+    if shard is not None and shard.count > 1:
+        notes.append(f"shard {shard}: only this shard's order trees are sent and recorded; the run's `expect`s "
+                     f"are judged once the {shard.count} shards' files are merged (`carbonc merge`)")
     overrides = parse_assignments(assignments)
     delivery = DeliveryOverrides(order=order, repeat=repeat, signature=signature)
     plan = _load_plan(ref, overrides, seed, scenario, delivery)
@@ -218,9 +258,11 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
                          timeout_s=probe_timeout, skip=skip_probes)
     options = RunOptions(provider=provider, url=url, app=asgi, app_path=app_path, app_name=app, secret=secret,
                          previous_secret=previous_secret, concurrency=concurrency, timeout_s=timeout,
-                         time_scale=time_scale, probe=probe, circuit_breaker=circuit_breaker, gateway=real)
+                         time_scale=time_scale, probe=probe, circuit_breaker=circuit_breaker, gateway=real,
+                         shard=shard)
     try:
-        ready = api.prepare_run(plan, options)  # before the database is touched: bad input changes nothing
+        # Before the database is touched: bad input changes nothing.
+        ready = api.prepare_run(plan, options, workers=workers)
     except api.PlanRefused as exc:
         for error in exc.errors:
             click.echo(f"error: {error}", err=True)
@@ -235,7 +277,7 @@ def run_plan(*, ref: str, assignments: tuple[str, ...], provider: str, url: str 
     progress = _Progress(progress_line) if output == "terminal" and sys.stderr.isatty() else None
     try:
         result = ready.execute(path, progress=progress)
-    except StoreError as exc:  # the store could not be opened, or the run not even recorded as started
+    except (StoreError, ExecutionError) as exc:  # the store could not be opened, or the run not even recorded
         fail(str(exc), code=EXIT_FAILED)
     finally:
         if progress is not None:
@@ -400,6 +442,13 @@ class _Progress:
               help="The DuckDB file (default: CARBON_DB, else ~/.carbon/carbon.duckdb).")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a JUnit XML report here (one test case per check).")
+@click.option("--workers", type=WorkersParam(), default="auto", show_default=True,
+              help="Split the run by order tree across N processes (needs --webhook-url): still one run, "
+                   "one record, checks and probes judged once. `auto`: one per core for a run of 20,000 "
+                   "deliveries or more sent as fast as possible to a URL, else 1.")
+@click.option("--shard", type=ShardParam(), default=None, metavar="K/N",
+              help="Send only shard K of N of the plan's order trees (each shard on its own machine or "
+                   "process, into its own --db); `carbonc merge` joins the files into one run.")
 def run(**kwargs: Any) -> None:
     """Run a scenario (or a saved plan) against your webhook endpoint and record every attempt."""
     from carbonc.cli._common import guard

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Literal, assert_never
 
@@ -21,7 +21,7 @@ from carbonc.errors import CarbonError, ExecutionError, InternalError, StoreErro
 from carbonc.exec._deliver import Breaker, Clock, Deliverer, Job, Sender
 from carbonc.exec.facts import GatewayFacts
 from carbonc.exec.gateway import SimulatedGateway, default_secret
-from carbonc.exec.model import PlanInput, RunOptions, RunResult, TimelineStep, Verdict
+from carbonc.exec.model import ChecksPlan, PlanInput, RunOptions, RunResult, TimelineStep, Verdict
 from carbonc.exec.policy import resolve
 from carbonc.exec.probes import (
     AppStateSender,
@@ -32,9 +32,9 @@ from carbonc.exec.probes import (
     StateSender,
 )
 from carbonc.exec.tally import Tally
-from carbonc.exec.transport import AppConnection, Connection, parse_target
+from carbonc.exec.transport import AppConnection, Connection, Target, parse_target
 from carbonc.exec.writer import Writer
-from carbonc.plan.records import Entity, Header, Message, Record, Summary
+from carbonc.plan.records import Check, Entity, Header, Message, Probe, Record, Summary
 from carbonc.plan.verify import digest_update, records_digest
 from carbonc.store import Batch, CheckRow, RunRow, Store
 
@@ -60,7 +60,9 @@ class PreparedRun:
         self.target = parse_target(options.url) if options.url else None
         if options.concurrency < 1:
             raise ExecutionError("--concurrency must be at least 1")
-        self.tally = Tally(plan.summary.deliveries)
+        self.shard = options.shard
+        # A shard sends about its share of the plan: what its progress line counts towards.
+        self.tally = Tally(plan.summary.deliveries // (self.shard.count if self.shard else 1))
         self.warnings: list[str] = []
         if self.target is not None and self.target.auth and self.dialect.name == "juspay":
             # Juspay's own Basic auth is the webhook secret, and its faults (a missing or wrong
@@ -73,6 +75,10 @@ class PreparedRun:
         if self.real is not None and self.real.provider != self.dialect.name:
             raise ExecutionError(f"the {self.real.provider} gateway's credentials cannot run --provider "
                                  f"{options.provider}")
+        if self.real is not None and self.shard is not None and self.shard.count > 1:
+            # Each shard would create the sandbox objects of its own trees under its own run: the
+            # merged run's real IDs would then come from several runs. Not built yet.
+            raise ExecutionError("--gateway real cannot be split into shards or workers yet: run it whole")
         # A saved plan's entities are looked up in its index on disk; a plan compiled in this
         # process is in memory already, and its entities are indexed there as they are read.
         self._lookup: EntityIndex | IndexedLookup = (
@@ -85,12 +91,12 @@ class PreparedRun:
         self.probe_options = self._probe_options(options)
         #: The probes with what they select (a saved plan's header leaves that in its file, to
         #: be read only by a run that probes).
-        self.probes = plan.header.probes
-        if self._probing() and plan.saved is not None:
-            self.probes = plan.saved.with_selections(plan.header).probes
+        self.probes = plan.selected_probes() if self._probing() else plan.header.probes
         self.facts = GatewayFacts(self.probes if self._probing() else ())
         self.status = "running"
         self.error: str | None = None
+        #: The plan's hash once it has been read whole (None: cut short).
+        self.plan_sha256: str | None = None
         self.interrupts = 0
         self.plan_complete = True
         #: What the first Ctrl-C cancels: reading the plan, then dispatching, then probing; and
@@ -99,28 +105,7 @@ class PreparedRun:
         self._everything = trio.CancelScope()
 
     def _probe_options(self, options: RunOptions) -> ProbeOptions:
-        """The probes' options, their base defaulting to the webhook URL's origin."""
-        probe = options.probe or ProbeOptions()
-        if probe.concurrency < 1:
-            raise ExecutionError("--probe-concurrency must be at least 1")
-        if not 0 < probe.timeout_s <= 600:
-            raise ExecutionError("--probe-timeout must be more than 0 and at most 600 seconds")
-        if probe.base is None and self.target is not None:
-            default_port = {"http": 80, "https": 443}[self.target.scheme]
-            port = "" if self.target.port == default_port else f":{self.target.port}"
-            host = f"[{self.target.host}]" if ":" in self.target.host else self.target.host
-            probe = msgspec.structs.replace(probe, base=f"{self.target.scheme}://{host}{port}")
-        elif probe.base is not None:
-            import httpx
-
-            try:
-                parsed = httpx.URL(probe.base)
-            except (httpx.InvalidURL, TypeError, ValueError):
-                parsed = None
-            if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-                raise ExecutionError("--probe-base must be an http(s) URL such as http://127.0.0.1:8000")
-            probe = msgspec.structs.replace(probe, base=probe.base.rstrip("/"))
-        return probe
+        return probe_options(options.probe, self.target)
 
     def execute(self, store: Store, *, progress: Callable[[Tally], None] | None = None,
                 clock: trio.abc.Clock | None = None) -> RunResult:
@@ -153,16 +138,10 @@ class PreparedRun:
         return result
 
     async def _main(self) -> RunResult:
-        header = self.plan.header
         started = time.time()
-        row = RunRow(run_id=self.run_id, scenario=header.scenario, source_sha256=header.source_sha256,
-                     plan_sha256="", seed=header.seed, provider=self.options.provider,
-                     params=msgspec.json.encode(header.params).decode(), started_at_ms=int(started * 1000),
-                     version=_version(), target=self.shown_target(),
-                     time_scale="max" if self.options.time_scale is None else f"{self.options.time_scale:g}",
-                     concurrency=self.options.concurrency,
-                     gateway=self.real.provider if self.real is not None else "simulated")
-        self.store.begin_run(row)
+        row = self.run_row(started)
+        if not self.options.worker:  # a worker's run is its parent's, begun and finished there
+            self.store.begin_run(row)
         writer = Writer(self.store)
         plan_hash = hashlib.sha256()
         try:
@@ -180,24 +159,47 @@ class PreparedRun:
         checks: list[Verdict] = []
         if self.status == "running":
             self.status = "interrupted" if self.interrupts else "completed"
-            # Checks judge a whole run; an interrupted one is incomplete, not failing.
-            checks = self._judge() if self.status == "completed" else []
+            # Checks judge a whole run; an interrupted one is incomplete, not failing. A shard is a
+            # part of a run: its probes are judged (each entity's tree is all in one shard), its
+            # expectations only once the shards are merged.
+            if self.status == "completed" and not self.options.worker:
+                checks = self._judge_probes() if self.split else self.judge()
             if checks:
                 try:
                     await trio.to_thread.run_sync(self.store.append, _checks_batch(self.run_id, checks))
                 except StoreError as exc:
                     self.status, self.error = "failed", str(exc)
-        timelines = self._timelines() if self.status == "completed" else {}
+        self.plan_sha256 = plan_hash.hexdigest() if self.plan_complete else None
+        if self.options.worker:
+            return self._result(started, checks, writer.rows_written, {})
+        timelines = failing_timelines(self.store, self.run_id, self.probe_results) if self.status == "completed" else {}
         finished = int(time.time() * 1000)
         try:
-            self.store.finish_run(self.run_id, self.status, finished,
-                                  plan_hash.hexdigest() if self.plan_complete else None)
+            self.store.finish_run(self.run_id, self.status, finished, self.plan_sha256)
         except StoreError as exc:
             self.status, self.error = "failed", self.error or str(exc)
+        return self._result(started, checks, writer.rows_written, timelines)
+
+    def _result(self, started: float, checks: list[Verdict], rows_written: int,
+                timelines: dict[str, list[TimelineStep]]) -> RunResult:
+        header = self.plan.header
         return RunResult(self.run_id, self.status, header, self.plan.summary, self.options.provider,
-                         self.shown_target(), self.tally, checks, time.time() - started, writer.rows_written,
+                         self.shown_target(), self.tally, checks, time.time() - started, rows_written,
                          self.warnings, self.error, self.probe_results, timelines, self.probe_s,
                          self._breaker_note())
+
+    def run_row(self, started: float) -> RunRow:
+        """The run's row in `runs`, as it starts at epoch seconds `started`."""
+        header = self.plan.header
+        return RunRow(run_id=self.run_id, scenario=header.scenario, source_sha256=header.source_sha256,
+                      plan_sha256="", seed=header.seed, provider=self.options.provider,
+                      params=msgspec.json.encode(header.params).decode(), started_at_ms=int(started * 1000),
+                      version=_version(), target=self.shown_target(),
+                      time_scale="max" if self.options.time_scale is None else f"{self.options.time_scale:g}",
+                      concurrency=self.options.concurrency,
+                      gateway=self.real.provider if self.real is not None else "simulated",
+                      shard=str(self.shard) if self.split else None,
+                      checks_plan=self._checks_plan() if self.split else None)
 
     async def _deliver_all(self, writer: Writer, plan_hash: hashlib._Hash) -> None:
         saved = self.plan.saved
@@ -281,7 +283,9 @@ class PreparedRun:
                 if isinstance(lookup, EntityIndex):
                     lookup.add(record)
                 if self._probing():
-                    self.facts.add(record)
+                    self.facts.add(record)  # every entity: the gateway's totals are the whole plan's
+                if self.split and not self._owns(record.id):
+                    continue
                 if self.real is None:  # a real run records each entity once the gateway has made it
                     writer.add(self.gateway.entity_row(self.run_id, record))
                 await writer.wait_for_room()
@@ -348,14 +352,19 @@ class PreparedRun:
               lookup: EntityIndex | IndexedLookup, writer: Writer) -> Iterator[Job | None]:
         """Each message's row, and a Job for those to send (None for the rest)."""
         policies = {p.id: resolve(p, self.options.provider, self.options.timeout_s) for p in header.policies}
-        sending = self._has_target()
         message = first
+        shard = self.shard if self.split else None
+        # Only a message to send, or to pick a shard's by, needs its order tree (one lookup on
+        # disk for a saved plan).
+        rooted = self._has_target() or shard is not None
         while message is not None:
-            # Only a message to send needs its order tree (one lookup on disk for a saved plan).
-            root = lookup.root_of(message.entity) if sending else ""
+            root = lookup.root_of(message.entity) if rooted else ""
             if message.policy not in policies or root is None:
                 raise ExecutionError(f"the plan is inconsistent: message {message.seq} names a delivery policy or "
                                      "an entity it does not have")
+            if shard is not None and not shard.owns(root):
+                message = next((r for r in plan if isinstance(r, Message)), None)
+                continue
             message_id, row = self.gateway.message_row(self.run_id, message, header, lookup)
             if self.breaker.tripped and row.skipped is None:
                 row = msgspec.structs.replace(row, skipped=ENDPOINT_DOWN)
@@ -390,12 +399,38 @@ class PreparedRun:
             real = lookup.real(entity_id)
             return real["id"] if real is not None else dialect_ref(kind, entity_id)
 
-        prober = Prober(self.probes, self.facts, options, dict(self.plan.header.params), ref, connect)
+        prober = Prober(self._own_probes(), self.facts, options, dict(self.plan.header.params), ref, connect)
         self.probe_results = await prober.run()
 
     def _probing(self) -> bool:
         """Whether this run will probe the merchant (only then are the gateway's facts gathered)."""
         return bool(self.plan.header.probes) and self._has_target() and not self.probe_options.skip
+
+    @property
+    def split(self) -> bool:
+        """Whether this run is one shard of several."""
+        return self.shard is not None and self.shard.count > 1
+
+    def _owns(self, entity_id: str) -> bool:
+        root = self._lookup.root_of(entity_id)
+        return self.shard is None or (root is not None and self.shard.owns(root))
+
+    def _own_probes(self) -> tuple[Probe, ...]:
+        """The probes this run sends: all of them, or for a shard, each probe of entities over
+        the entities of its own trees (a probe `once` for the run is left to the whole run)."""
+        probes = self.probes
+        if not self.split:
+            return probes
+        return tuple(msgspec.structs.replace(p, entities=tuple(e for e in p.entities if self._owns(e)))
+                     for p in probes if p.kind is not None)
+
+    def _checks_plan(self) -> str:
+        """What `carbonc merge` needs to judge a shard's `expect`s and `finding`s over the whole
+        run: the checks and the metrics the plan itself determines."""
+        from carbonc.plan.judge import entity_metrics
+
+        return msgspec.json.encode(ChecksPlan(self.plan.header.checks, entity_metrics(self.plan.summary),
+                                              self._has_target())).decode()
 
     def _has_target(self) -> bool:
         return self.target is not None or self.options.app is not None
@@ -438,51 +473,94 @@ class PreparedRun:
         return (f"the endpoint did not answer {self.breaker.limit} attempts in a row ({kinds}): it was taken to be "
                 f"down and the rest was not sent (`--circuit-breaker 0` sends everything regardless)")
 
-    def _timelines(self) -> dict[str, list[TimelineStep]]:
-        """The order trees of the first entities each failed probe names, as sent."""
-        wanted: list[str] = []
-        for result in self.probe_results:
-            for failed in result.failed[:TIMELINES_PER_PROBE]:
-                if failed.entity is not None and failed.entity not in wanted:
-                    wanted.append(failed.entity)
-        out: dict[str, list[TimelineStep]] = {}
-        for entity in wanted[:TIMELINES_PER_RUN]:
-            try:
-                out[entity] = [TimelineStep(**msgspec.structs.asdict(row))
-                               for row in self.store.timeline(self.run_id, entity)]
-            except StoreError:
-                break  # the run is recorded; its explanation is a nicety
-        return out
-
-    def _judge(self) -> list[Verdict]:
-        from carbonc.plan.judge import entity_metrics, evaluate_checks, metric_names
+    def judge(self) -> list[Verdict]:
+        """The run's verdicts: its checks over its metrics, then its probes."""
+        from carbonc.plan.judge import entity_metrics
 
         metrics = {**entity_metrics(self.plan.summary), **self.tally.delivery_metrics()}
-        rows = []
-        for check, c in zip(self.plan.header.checks, evaluate_checks(self.plan.header.checks, metrics), strict=True):
-            on_handler = any(m.startswith("deliveries") for m in metric_names(check.expr))
-            subject: Literal["handler", "scenario"] = "handler" if on_handler else "scenario"
-            if not self._has_target() and on_handler:
-                # Nothing was delivered: a check on the handler's answers has nothing to judge,
-                # and must not pass as if the handler had answered well.
-                rows.append(Verdict(kind=c.kind, name=c.name, severity=c.severity, passed=None, expected=c.expected,
-                                    actual=None, message="not judged: no webhook target (give --webhook-url or --app)",
-                                    subject=subject))
-                continue
-            rows.append(Verdict(kind=c.kind, name=c.name, severity=c.severity, passed=c.passed, expected=c.expected,
-                                actual=c.actual, message=c.message, subject=subject))
+        return judge_checks(self.plan.header.checks, metrics, has_target=self._has_target()) + self._judge_probes()
+
+    def _judge_probes(self) -> list[Verdict]:
+        """Each probe's verdicts, or why it was not judged."""
         unjudged = ("not judged: no webhook target, so no merchant to probe (give --webhook-url or --app)"
                     if not self._has_target() else
                     "not judged: --skip-probes" if self.probe_options.skip else
                     "not judged: the endpoint was down (circuit breaker)" if self.breaker.tripped else None)
-        if unjudged is not None:
-            for probe in self.plan.header.probes:
+        rows: list[Verdict] = []
+        for probe in self.plan.header.probes:
+            reason = unjudged
+            if reason is None and self.split and probe.kind is None:
+                reason = f"not judged: shard {self.shard} sees only its own order trees; a probe of the whole run " \
+                         "needs every shard (run with --workers, or probe after `carbonc merge`)"
+            if reason is not None:
                 rows.append(Verdict(kind="probe", name=probe.name, severity=probe.severity, passed=None,
                                     expected=" and ".join(e.text for e in probe.expects), actual=None,
-                                    message=unjudged, subject="merchant"))
+                                    message=reason, subject="merchant"))
         for result in self.probe_results:
             rows += probe_verdicts(result)
         return rows
+
+
+def probe_options(given: ProbeOptions | None, target: Target | None) -> ProbeOptions:
+    """The probes' options, checked, their base defaulting to the webhook URL's origin."""
+    probe = given or ProbeOptions()
+    if probe.concurrency < 1:
+        raise ExecutionError("--probe-concurrency must be at least 1")
+    if not 0 < probe.timeout_s <= 600:
+        raise ExecutionError("--probe-timeout must be more than 0 and at most 600 seconds")
+    if probe.base is None and target is not None:
+        default_port = {"http": 80, "https": 443}[target.scheme]
+        port = "" if target.port == default_port else f":{target.port}"
+        host = f"[{target.host}]" if ":" in target.host else target.host
+        probe = msgspec.structs.replace(probe, base=f"{target.scheme}://{host}{port}")
+    elif probe.base is not None:
+        import httpx
+
+        try:
+            parsed = httpx.URL(probe.base)
+        except (httpx.InvalidURL, TypeError, ValueError):
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ExecutionError("--probe-base must be an http(s) URL such as http://127.0.0.1:8000")
+        probe = msgspec.structs.replace(probe, base=probe.base.rstrip("/"))
+    return probe
+
+
+def failing_timelines(store: Store, run_id: str, probes: Sequence[ProbeResult]) -> dict[str, list[TimelineStep]]:
+    """The order trees of the first entities each failed probe names, as sent."""
+    wanted: list[str] = []
+    for result in probes:
+        for failed in result.failed[:TIMELINES_PER_PROBE]:
+            if failed.entity is not None and failed.entity not in wanted:
+                wanted.append(failed.entity)
+    out: dict[str, list[TimelineStep]] = {}
+    for entity in wanted[:TIMELINES_PER_RUN]:
+        try:
+            out[entity] = [TimelineStep(**msgspec.structs.asdict(row)) for row in store.timeline(run_id, entity)]
+        except StoreError:
+            break  # the run is recorded; its explanation is a nicety
+    return out
+
+
+def judge_checks(checks: Sequence[Check], metrics: Mapping[str, int], *, has_target: bool) -> list[Verdict]:
+    """The plan's `expect`s and `finding`s judged over a whole run's `metrics`; those on the
+    handler's answers are not judged when nothing was delivered."""
+    from carbonc.plan.judge import evaluate_checks, metric_names
+
+    rows = []
+    for check, c in zip(checks, evaluate_checks(checks, metrics), strict=True):
+        on_handler = any(m.startswith("deliveries") for m in metric_names(check.expr))
+        subject: Literal["handler", "scenario"] = "handler" if on_handler else "scenario"
+        if not has_target and on_handler:
+            # Nothing was delivered: a check on the handler's answers has nothing to judge,
+            # and must not pass as if the handler had answered well.
+            rows.append(Verdict(kind=c.kind, name=c.name, severity=c.severity, passed=None, expected=c.expected,
+                                actual=None, message="not judged: no webhook target (give --webhook-url or --app)",
+                                subject=subject))
+            continue
+        rows.append(Verdict(kind=c.kind, name=c.name, severity=c.severity, passed=c.passed, expected=c.expected,
+                            actual=c.actual, message=c.message, subject=subject))
+    return rows
 
 
 def _read_saved(path: Path, plan_hash: hashlib._Hash) -> Iterator[Record]:
@@ -527,12 +605,8 @@ def probe_verdicts(result: ProbeResult) -> list[Verdict]:
     failed = result.failed
     total = len(result.results)
     expected = " and ".join(e.text for e in probe.expects)
-    if not total:
-        summary = "no entity selected"
-    elif failed:
-        summary = f"{len(failed):,} of {total:,} failed; first: {failed[0].entity or 'the run'}: {failed[0].reason}"
-    else:
-        summary = f"{total:,} of {total:,} passed"
+    first = (failed[0].entity, failed[0].reason) if failed else None
+    summary = probe_summary(total, len(failed), first)
     slowest = max((r.elapsed_ms for r in result.results), default=0.0)
     verdicts = [Verdict(kind="probe", name=probe.name, severity=probe.severity, passed=not failed,
                         expected=expected, actual=f"{total - len(failed):,} passed, {len(failed):,} failed",
@@ -544,6 +618,16 @@ def probe_verdicts(result: ProbeResult) -> list[Verdict]:
                                 entity_id=r.entity or "(run)", request=r.request, elapsed_ms=r.elapsed_ms,
                                 polls=r.polls))
     return verdicts
+
+
+def probe_summary(total: int, failed: int, first: tuple[str | None, str | None] | None) -> str:
+    """A probe's verdict in words, from how many entities it asked about, how many failed, and
+    the first failure's entity and reason."""
+    if not total:
+        return "no entity selected"
+    if failed and first is not None:
+        return f"{failed:,} of {total:,} failed; first: {first[0] or 'the run'}: {first[1]}"
+    return f"{total:,} of {total:,} passed"
 
 
 def _version() -> str:

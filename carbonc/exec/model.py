@@ -11,10 +11,11 @@ import msgspec
 
 from carbonc.errors import ExecutionError
 from carbonc.exec.probes import ProbeOptions, ProbeResult
+from carbonc.exec.shards import Shard
 from carbonc.exec.tally import Tally
 from carbonc.exec.transport import ASGIApp
 from carbonc.gateways import Credentials, RetryPolicy
-from carbonc.plan.records import Header, Record, Summary
+from carbonc.plan.records import Check, Header, Probe, Record, Summary
 
 if TYPE_CHECKING:
     from carbonc.compiler import CompiledPlan
@@ -30,7 +31,14 @@ class PlanInput(NamedTuple):
     header: Header
     summary: Summary
     records: Callable[[], Iterator[Record]]
+    #: The saved plan's file (None: compiled in this process).
+    path: Path | None = None
+    #: The saved plan's entities, indexed on disk as it was verified.
     saved: PlanIndex | None = None
+
+    def selected_probes(self) -> tuple[Probe, ...]:
+        """The header's probes with what they select (a saved plan's read from its file)."""
+        return self.header.probes if self.saved is None else self.saved.with_selections(self.header).probes
 
     @classmethod
     def from_compiled(cls, plan: CompiledPlan) -> PlanInput:
@@ -51,7 +59,7 @@ class PlanInput(NamedTuple):
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 raise ExecutionError(f"`{path}` is not a readable carbonc plan: {exc}") from None
 
-        return cls(header, summary, records, index)
+        return cls(header, summary, records, path, index)
 
 
 class Verdict(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,6 +81,16 @@ class Verdict(msgspec.Struct, frozen=True, kw_only=True):
     request: str | None = None
     elapsed_ms: float | None = None
     polls: int | None = None
+
+
+class ChecksPlan(msgspec.Struct, frozen=True):
+    """What a shard keeps (`runs.checks_plan`) for its checks to be judged over the whole run
+    once the shards are merged: the plan's `checks`, the `metrics` the plan itself determines,
+    and whether the run had a webhook target (without one the handler's checks are not judged)."""
+
+    checks: tuple[Check, ...]
+    metrics: dict[str, int]
+    has_target: bool
 
 
 class TimelineStep(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,6 +138,12 @@ class RunOptions(msgspec.Struct, kw_only=True):
     #: its API calls are retried (None: `RetryPolicy()`).
     gateway: Credentials | None = None
     gateway_policy: RetryPolicy | None = None
+    #: Deliver only this shard's order trees (`--shard K/N`); None: the whole plan. A shard
+    #: judges no `expect` or `finding` (it sees part of the run): it keeps them for `carbonc merge`.
+    shard: Shard | None = None
+    #: This process is a worker of a `--workers` run: it records its shard's rows into the run's
+    #: own database under the run's id, and leaves the run's row and its verdicts to the parent.
+    worker: bool = False
 
     def __repr__(self) -> str:  # never show the secrets
         gateway = self.gateway.provider if self.gateway is not None else "simulated"

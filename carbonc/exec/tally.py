@@ -6,7 +6,21 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 
+import msgspec
+
 from carbonc.store.rows import OUTCOMES, DeliveryRow
+
+
+class TallyState(msgspec.Struct, frozen=True, array_like=True):
+    """A tally as data, to pass from a worker process to the run it is part of."""
+
+    messages_done: int
+    by_event: list[tuple[str, str, int]]
+    by_fault: list[tuple[str, bool, int]]
+    errors: dict[str, int]
+    latencies: bytes
+    metrics: dict[str, int]
+    samples: dict[str, tuple[str, int | None, str | None, str, str]]
 
 
 class Tally:
@@ -50,6 +64,22 @@ class Tally:
     def skipped(self) -> None:
         """A message that is not sent (dropped by the plan, or not sent by this provider)."""
         self.messages_done += 1
+
+    def state(self) -> TallyState:
+        return TallyState(self.messages_done, [(e, o, n) for (e, o), n in self.by_event.items()],
+                          [(f, ok, n) for (f, ok), n in self.by_fault.items()], dict(self.errors),
+                          self.latencies.tobytes(), dict(self.metrics), dict(self.samples))
+
+    def absorb(self, state: TallyState) -> None:
+        """Add another tally's counts (a worker's) to these."""
+        self.messages_done += state.messages_done
+        self.by_event.update({(e, o): n for e, o, n in state.by_event})
+        self.by_fault.update({(f, ok): n for f, ok, n in state.by_fault})
+        self.errors.update(state.errors)
+        self.latencies.frombytes(state.latencies)
+        self.metrics.update(state.metrics)
+        for fault, sample in state.samples.items():
+            self.samples.setdefault(fault, sample)
 
     def delivery_metrics(self) -> dict[str, int]:
         names = ("deliveries", "deliveries.accepted", "deliveries.rejected", "deliveries.failed",

@@ -1,9 +1,11 @@
 """The run's one writer: rows accumulate in memory and are appended to the store in batches, in
 a worker thread (DuckDB calls block), so recording never holds up delivery. A crash loses at most
-the rows not yet flushed: one batch, or half a second's worth."""
+the rows not yet flushed: one batch, or half a second's worth. The store keeps its file open from
+one batch to the next for up to `store.HOLD_S`, and closes it when rows stop coming."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import assert_never
 
 import trio
@@ -26,6 +28,7 @@ class Writer:
         self.store = store
         self.rows_written = 0
         self._pending = Batch()
+        self._count = 0  # len(self._pending), kept: asked two or three times per delivery
         self._wake = trio.Event()
         self._drained = trio.Event()
         self._closed = False
@@ -45,12 +48,17 @@ class Writer:
                 pending.gateway_calls.append(row)
             case _:
                 assert_never(row)
-        if len(pending) >= BATCH_ROWS:
+        self._count += 1
+        if self._count >= BATCH_ROWS:
             self._wake.set()
+
+    def has_room(self) -> bool:
+        """Whether rows may be added without waiting."""
+        return self._count < MAX_PENDING
 
     async def wait_for_room(self) -> None:
         """Wait while too many rows are pending."""
-        while len(self._pending) >= MAX_PENDING:
+        while self._count >= MAX_PENDING:
             self._wake.set()
             await self._drained.wait()
 
@@ -65,16 +73,21 @@ class Writer:
                 await self._wake.wait()
             self._wake = trio.Event()
             await self.flush()
-            if self._closed and not len(self._pending):
+            if self._closed and not self._count:
+                await self.flush()  # nothing left: closes the file
                 return
 
     async def flush(self) -> None:
-        batch, self._pending = self._pending, Batch()
+        batch, self._pending, self._count = self._pending, Batch(), 0
         if len(batch):
             # Shielded: once a batch is handed to the database it is written whole, even if
             # the run is being cancelled.
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self.store.append, batch)
+                await trio.to_thread.run_sync(partial(self.store.append, batch, hold=True))
             self.rows_written += len(batch)
+        elif self.store.holding:
+            # Nothing to write for a while (or ever again): let readers in.
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self.store.release)
         self._drained.set()
         self._drained = trio.Event()

@@ -2,10 +2,10 @@
 its pid, and DuckDB's own file lock taken only for a moment, so readers get in between batches.
 
 DuckDB lets one process hold a file for writing and no one else open it meanwhile, not even to
-read. A run therefore does not keep the file open: it opens it for each batch (one transaction)
-and closes it, and readers (`open_store(path, read_only=True)`) open it between batches, for each read,
-and while a run writes for at most `READ_DEADLINE_S` at a time. Both sides retry while the other
-holds it.
+read. A run therefore does not keep the file open: it opens it for a batch (one transaction), or
+the batches of at most a second (`store.HOLD_S`), and closes it, and readers
+(`open_store(path, read_only=True)`) open it while it is closed, for each read, and while a run
+writes for at most `READ_DEADLINE_S` at a time. Both sides retry while the other holds it.
 """
 
 from __future__ import annotations

@@ -32,6 +32,14 @@ class RunRow(msgspec.Struct, kw_only=True):
     replay_mode: str | None = None
     #: `simulated`, or the real gateway whose sandbox the run's facts were created in (`stripe`).
     gateway: str = "simulated"
+    #: For one shard of a split run (`--shard K/N`): `K/N`; it delivered only its order trees.
+    shard: str | None = None
+    #: A shard's plan checks and scenario metrics (JSON), for `carbonc merge` to judge the whole run.
+    checks_plan: str | None = None
+    #: For a run merged from shards (`carbonc merge`): the shards' run ids, comma-separated.
+    merged_from: str | None = None
+    #: The processes the run was split across (`--workers`).
+    workers: int = 1
 
 
 class EntityRow(msgspec.Struct):

@@ -11,6 +11,8 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("started_at", "TIMESTAMP"), ("finished_at", "TIMESTAMP"), ("status", "VARCHAR"), ("version", "VARCHAR"),
         ("target", "VARCHAR"), ("time_scale", "VARCHAR"), ("concurrency", "INTEGER"), ("replay_of", "VARCHAR"),
         ("replay_mode", "VARCHAR"), ("gateway", "VARCHAR"),
+        ("shard", "VARCHAR"), ("checks_plan", "JSON"), ("merged_from", "VARCHAR"),
+        ("workers", "INTEGER"),
     ],
     "entities": [
         ("run_id", "VARCHAR"), ("entity_id", "VARCHAR"), ("kind", "VARCHAR"), ("parent_id", "VARCHAR"),

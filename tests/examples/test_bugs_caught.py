@@ -6,16 +6,12 @@ served on 127.0.0.1 and in-process through `--app`, each run recorded in a real 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
 import pytest
+from demo import PREVIOUS_SECRET, carbonc, merchant, recorded
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(p.stem for p in (REPO / "scenarios").glob("*.carbon"))
@@ -47,31 +43,8 @@ BUGS = {
     "async-queue": ("upi-timeout", ["--queue-lag-s", "15"], [], "oracle forward_only"),
 }
 
-PREVIOUS_SECRET = "the-old-secret"
-
 #: The in-process merchant's settings for the bugs that have them (the served one takes flags).
 IN_PROCESS = {"slow": {"CARBON_DEMO_SLOW_S": "1"}, "async-queue": {"CARBON_DEMO_QUEUE_LAG_S": "15"}}
-
-
-@contextmanager
-def merchant(bug: str, *args: str) -> Iterator[str]:
-    """The demo merchant served on 127.0.0.1 (a free port), as the README starts it; its URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "examples.merchant", "--bug", bug, "--port", "0",
-                             "--previous-secret", PREVIOUS_SECRET, *args],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
-        assert found, (line, proc.stderr.read() if proc.stderr else "")
-        yield found.group(1)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def carbonc(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "carbonc", *args], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
 
 
 def run_scenario(scenario: str, db: Path, *, url: str | None = None, bug: str | None = None,
@@ -84,14 +57,6 @@ def run_scenario(scenario: str, db: Path, *, url: str | None = None, bug: str | 
                                   "CARBON_DEMO_DB": str(db.with_suffix(".sqlite")), **IN_PROCESS.get(bug, {})}
     return carbonc("run", scenario, *small, *target, "--webhook-previous-secret", PREVIOUS_SECRET, "--ci",
                    "--db", str(db), "--junit", str(db.with_suffix(".xml")), *extra, env=env)
-
-
-def recorded(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

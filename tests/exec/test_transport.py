@@ -8,6 +8,7 @@ import servers
 import trio
 
 from carbonc.errors import ExecutionError
+from carbonc.exec import transport
 from carbonc.exec.transport import (
     MAX_BODY_BYTES,
     SNIPPET_BYTES,
@@ -97,6 +98,30 @@ def test_a_dropped_idle_connection_is_reopened_not_reported():
     with servers.Server(lambda req, ex: (ex.send(200, b"ok"), ex.close_after())) as srv:
         answers = trio.run(main, srv.url)
         assert [(a.status, a.error) for a in answers] == [(200, None)] * 3
+        assert len(srv.requests) == 3 and srv.connections == 3
+
+
+def test_a_connection_known_good_is_reused_unchecked_and_a_silent_close_is_never_resent(monkeypatch):
+    # The server closes after every answer without saying so. Reused moments after an answer
+    # kept alive, a connection is not checked first: the close costs that request, which fails
+    # and is not sent again on a new connection (the handler may have acted on it). From then
+    # on every reuse is checked, and the close is seen before a request goes out.
+    monkeypatch.setattr(transport, "FRESH_S", 60.0)  # "moments", however slow the machine
+
+    async def main(url):
+        conn = Connection(parse_target(url))
+        answers = []
+        for _ in range(4):
+            answers.append(await conn.send("POST", {}, BODY, 2.0))
+            await trio.sleep(0.1)  # the server's close arrives
+        await conn.aclose()
+        return answers
+
+    with servers.Server(lambda req, ex: (ex.send(200, b"ok"), ex.close_after())) as srv:
+        answers = trio.run(main, srv.url)
+        assert (answers[0].status, answers[0].error) == (200, None)
+        assert answers[1].status is None and answers[1].error in ("closed", "reset")
+        assert [(a.status, a.error) for a in answers[2:]] == [(200, None)] * 2
         assert len(srv.requests) == 3 and srv.connections == 3
 
 

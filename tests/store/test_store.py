@@ -90,6 +90,36 @@ def test_a_failing_batch_is_kept_out_whole(tmp_path):
         assert rows == [(1,)]
 
 
+def test_a_writer_keeps_the_file_open_across_batches_only_for_a_moment(tmp_path, monkeypatch):
+    import carbonc.store
+
+    path = tmp_path / "db.duckdb"
+    with open_store(path) as store:
+        store.begin_run(run_row())
+        store.append(Batch(deliveries=[delivery(1)]), hold=True)
+        store.append(Batch(deliveries=[delivery(2)]), hold=True)
+        assert store.holding
+        store.release()  # what the writer does when rows stop coming: readers get in
+        assert not store.holding
+        with open_store(path, read_only=True) as reader:
+            assert reader.query("select count(*) from deliveries")[1] == [(2,)]
+        monkeypatch.setattr(carbonc.store, "HOLD_S", 0.0)
+        store.append(Batch(deliveries=[delivery(3)]), hold=True)  # held past HOLD_S: closed after it
+        assert not store.holding
+        with open_store(path, read_only=True) as reader:
+            assert reader.query("select count(*) from deliveries")[1] == [(3,)]
+        monkeypatch.undo()
+        bad = delivery(4)
+        bad.sent_at_ms = "not a number"  # type: ignore[assignment]
+        with pytest.raises(StoreError):
+            store.append(Batch(deliveries=[bad]), hold=True)
+        assert not store.holding  # a failed batch closes the file: nothing half-done stays open
+        store.append(Batch(deliveries=[delivery(5)]), hold=True)
+        store.finish_run("run_1", "completed", 1_764_000_001_000)  # closes the held file first
+        assert not store.holding
+        assert store.query("select count(*), max(delivery_id) from deliveries")[1] == [(4, "evt_5/1")]
+
+
 def test_bad_files_are_errors_not_crashes(tmp_path):
     garbage = tmp_path / "garbage.duckdb"
     garbage.write_bytes(b"this is not a database" * 100)
