@@ -2,7 +2,8 @@
 to a fast local receiver, then one of ~200,000, beside the receiver's own ceiling (wrk) and the
 older carbon-layer 0.6.1 sending the same number of webhooks to the same receiver.
 
-    python bench/deliver.py [--messages 20000] [--runs 3] [--big-messages 200000] [--receiver auto]
+    python bench/deliver.py [--messages 20000] [--runs 3] [--big-messages 200000] [--workers 2]
+                            [--workers-messages 200000] [--receiver auto]
 
 Prints deliveries/s beside the bar (3,000/s end to end, every attempt recorded), and CPU time per
 delivery (user+sys of the carbonc process, all its threads, ÷ deliveries) beside its bar (120 µs)
@@ -12,6 +13,9 @@ The receiver is nginx when installed (`return 200`, keep-alive), else bench/rece
 and wrk are installed with apt-get when missing, unless --no-install. carbon-layer lives in its
 own venv (--carbon-layer-venv), made on first use; it reads bench/carbon-layer/dispute-spike.yaml
 resized to --messages. Peak RSS is reported at both sizes; --big-messages 0 skips the big run.
+Those runs are one process each (`--workers 1`); one more run of --workers-messages with
+`--workers N` (default 2) is set beside its bar (10,000 deliveries/s end to end, every attempt
+recorded), its CPU per delivery counting the workers' too; --workers 0 skips it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from pathlib import Path
 
 BAR_DELIVERIES_PER_S = 3_000
 BAR_CPU_US_PER_DELIVERY = 120
+#: With `--workers 2`: deliveries/s end to end, every attempt recorded.
+BAR_WORKERS_PER_S = 10_000
 CONCURRENCY = 50
 CARBONC_MESSAGES_PER_ORDER = 3.3  # dispute-spike: 1000 orders → 3,300 messages
 CARBON_LAYER_VERSION = "0.6.1"
@@ -499,6 +505,7 @@ class Results:
     wrk: dict[str, dict]
     runs: list[CarboncRun]
     big: CarboncRun | None
+    split: CarboncRun | None
     legacy: CarbonLayerRun | None
     loadavg: tuple[float, float]
 
@@ -514,7 +521,7 @@ class Results:
 
     @property
     def verdicts(self) -> list[tuple[CarboncRun, bool, str]]:
-        return [(r, *recorded_verdict(r)) for r in self.runs + ([self.big] if self.big else [])]
+        return [(r, *recorded_verdict(r)) for r in [*self.runs, self.big, self.split] if r is not None]
 
     @property
     def all_recorded(self) -> bool | None:
@@ -532,6 +539,7 @@ def measure(args: argparse.Namespace) -> Results:
     wrk: dict[str, dict] = {}
     runs: list[CarboncRun] = []
     big: CarboncRun | None = None
+    split: CarboncRun | None = None
     legacy: CarbonLayerRun | None = None
     with tempfile.TemporaryDirectory(prefix="carbonc-deliver-") as tmp_name:
         tmp = Path(tmp_name)
@@ -555,7 +563,7 @@ def measure(args: argparse.Namespace) -> Results:
             if not args.skip_carbonc:
                 sizes = [args.messages] * args.runs + ([args.big_messages] if args.big_messages else [])
                 for i, size in enumerate(sizes):
-                    run = run_carbonc(receiver, size, tmp, args.scenario, carbonc)
+                    run = run_carbonc(receiver, size, tmp, args.scenario, carbonc, extra=("--workers", "1"))
                     label = f"{i + 1}/{args.runs}" if i < args.runs else f"at {size:,}"
                     print(f"carbonc run {label}: {describe(run.rows, run.measured)}", flush=True)
                     for problem in run.problems:
@@ -564,6 +572,13 @@ def measure(args: argparse.Namespace) -> Results:
                         runs.append(run)
                     else:
                         big = run
+                if args.workers:
+                    split = run_carbonc(receiver, args.workers_messages, tmp, args.scenario, carbonc,
+                                        extra=("--workers", str(args.workers)))
+                    print(f"carbonc run --workers {args.workers} at {args.workers_messages:,}: "
+                          f"{describe(split.rows, split.measured)}", flush=True)
+                    for problem in split.problems:
+                        print(f"  {problem}")
 
             if not args.skip_carbon_layer:
                 exe, how = ensure_carbon_layer(args.carbon_layer_venv, install=not args.no_install)
@@ -573,7 +588,7 @@ def measure(args: argparse.Namespace) -> Results:
                     print(f"carbon-layer run: {describe(legacy.total, legacy.measured)} ({legacy.note})",
                           flush=True)
             kind = receiver.kind
-    return Results(kind, notes, wrk, runs, big, legacy, (load_before, os.getloadavg()[0]))
+    return Results(kind, notes, wrk, runs, big, split, legacy, (load_before, os.getloadavg()[0]))
 
 
 def print_table(res: Results, args: argparse.Namespace) -> None:
@@ -587,6 +602,11 @@ def print_table(res: Results, args: argparse.Namespace) -> None:
     if res.runs:
         ratio = f"{median / BAR_DELIVERIES_PER_S:>8.2f}x" if median else ""
         print(f"{'carbonc run, median (deliveries/s)':<44}{fmt_rate(median)}{BAR_DELIVERIES_PER_S:>10,}{ratio}")
+    if res.split is not None:
+        rate = res.split.per_s
+        ratio = f"{rate / BAR_WORKERS_PER_S:>8.2f}x" if rate else ""
+        label = f"carbonc run --workers {args.workers} (deliveries/s)"
+        print(f"{label:<44}{fmt_rate(rate)}{BAR_WORKERS_PER_S:>10,}{ratio}")
     for label, cost in cpu_lines(res, args):
         ratio = f"{BAR_CPU_US_PER_DELIVERY / cost:>8.2f}x" if cost else ""
         value = f"{cost:>14,.0f}" if cost else f"{'—':>14}"
@@ -629,6 +649,12 @@ def print_table(res: Results, args: argparse.Namespace) -> None:
         shown = ", ".join(f"{label}: {f'{cost:,.0f} µs' if cost else 'none'}" for label, cost in costs)
         print(f"{'PASS' if met else 'FAIL'} bar: ≤ {BAR_CPU_US_PER_DELIVERY} µs of CPU per delivery at every size "
               f"({shown})")
+    if res.split is not None:
+        rate = res.split.per_s
+        met = rate is not None and rate >= BAR_WORKERS_PER_S and recorded_verdict(res.split)[0]
+        print(f"{'PASS' if met else 'FAIL'} bar: ≥ {BAR_WORKERS_PER_S:,} deliveries/s with --workers {args.workers} "
+              f"at {args.workers_messages:,} messages ({f'{rate:,.0f}/s' if rate else 'nothing recorded'}), every "
+              f"attempt recorded: {'yes' if recorded_verdict(res.split)[0] else 'no'}")
     print(f"load average {res.loadavg[0]:.2f} before, {res.loadavg[1]:.2f} after "
           f"({os.cpu_count()} shared CPUs: compare runs made close together)")
 
@@ -641,6 +667,8 @@ def cpu_lines(res: Results, args: argparse.Namespace) -> list[tuple[str, float |
         lines.append((f"{args.messages:,} messages", res.median_cpu_us))
     if res.big is not None:
         lines.append((f"{args.big_messages:,} messages", res.big.cpu_us))
+    if res.split is not None:
+        lines.append((f"--workers {args.workers}, {args.workers_messages:,}", res.split.cpu_us))
     return lines
 
 
@@ -660,6 +688,7 @@ def as_json(res: Results, args: argparse.Namespace) -> dict:
         "carbonc": [carbonc_run(r) for r in res.runs], "carbonc_median_per_s": res.median,
         "carbonc_median_cpu_us_per_delivery": res.median_cpu_us,
         "carbonc_big": carbonc_run(res.big) if res.big else None,
+        "carbonc_workers": carbonc_run(res.split) if res.split else None,
         "every_attempt_recorded": res.all_recorded,
         "carbon_layer": None if legacy is None else {
             "total": legacy.total, "ok": legacy.ok, "received": legacy.received, "note": legacy.note,
@@ -675,6 +704,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="carbonc runs; the median is reported")
     ap.add_argument("--big-messages", type=int, default=200_000,
                     help="one more carbonc run of this size (default 200,000; 0: none)")
+    ap.add_argument("--workers", type=int, default=2, help="workers of the split run (default 2; 0: none)")
+    ap.add_argument("--workers-messages", type=int, default=200_000,
+                    help="webhooks of the split run (default 200,000)")
     ap.add_argument("--receiver", choices=["auto", "nginx", "builtin"], default="auto")
     ap.add_argument("--nginx-workers", type=int, default=1)
     ap.add_argument("--wrk-seconds", type=int, default=5)

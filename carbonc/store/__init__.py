@@ -96,6 +96,7 @@ def open_store(path: Path | None = None, *, read_only: bool = False, shared: boo
     if lock is not None:
         lock.acquire()
     store = Store(path, read_only=read_only, lock=lock)
+    store.shared = shared
     try:
         # Opened once now, so a file that is not a database is refused before anything runs.
         with store._session() as con:
@@ -124,6 +125,8 @@ class Store:
         self._config.update(autoinstall_known_extensions=False, autoload_known_extensions=False)
         self._encoder = msgspec.json.Encoder()
         self._stage_dir: tempfile.TemporaryDirectory[str] | None = None
+        #: A worker's writer, taking turns with the others (see `open_store`): it never holds the file.
+        self.shared = False
         #: The file kept open across batches (`append(…, hold=True)`), and since when.
         self._held: duckdb.DuckDBPyConnection | None = None
         self._held_since = 0.0
@@ -243,7 +246,7 @@ class Store:
                 raise
 
         try:
-            if hold:
+            if hold and not self.shared:  # a shared writer's hold would keep the other workers out
                 self._held_guarded(write)
             else:
                 self._guarded(write)
