@@ -60,8 +60,8 @@ def _rows(db: Path, table: str, where: str = "") -> list[tuple]:
     return sorted(out, key=repr)
 
 
-def _run(db: Path, url: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "carbonc", "run", SCENARIO, *PARAMS, "--webhook-url", f"{url}/webhooks/razorpay",
+def _run(db: Path, url: str, *extra: str, plan: tuple[str, ...] = (SCENARIO, *PARAMS)) -> list[str]:
+    return [sys.executable, "-m", "carbonc", "run", *plan, "--webhook-url", f"{url}/webhooks/razorpay",
             "--webhook-previous-secret", PREVIOUS_SECRET, "--db", str(db), *extra]
 
 
@@ -139,3 +139,18 @@ def test_workers_give_one_run_equal_to_an_unsharded_one(whole: Path, tmp_path: P
     assert recorded(db, "SELECT count(*), min(workers) FROM runs") == [(1, 2)]
     assert not list(tmp_path.glob(".workers.duckdb.*")), "the plan saved for the workers is gone"
     assert "FAIL oracle idempotency" in done.stdout and "timeline of its order, as sent:" in done.stdout
+
+
+def test_workers_running_a_saved_plan_give_one_run_equal_to_an_unsharded_one(whole: Path, tmp_path: Path) -> None:
+    # A saved plan's entities are looked up in its index on disk, and its probes' selections
+    # stay in the file: each worker reads its own trees', the parent all of them to join.
+    saved = tmp_path / "plan.ndjson"
+    done = carbonc("plan", SCENARIO, "--set", "baseline_orders=60", "--out", str(saved))
+    assert done.returncode == 0, done.stdout + done.stderr
+    db = tmp_path / "workers.duckdb"
+    with merchant(BUG) as url:
+        done = subprocess.run(_run(db, url, "--workers", "2", "--concurrency", "2", plan=(str(saved),)), cwd=REPO,
+                              capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _assert_same_rows(whole, db, once=True)
+    assert _summaries(db) == _summaries(whole)
