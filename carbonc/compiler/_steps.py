@@ -26,7 +26,11 @@ from carbonc.domain.vocabulary import STATES, kind_of
 from carbonc.errors import CompileError, InternalError
 from carbonc.ir import nodes as ir
 from carbonc.ir.values import evaluate
+from carbonc.ir.walk import subexpressions
 from carbonc.passes.phases import phase_order
+
+#: What a selection's `where` may read of an entity (besides the scenario's parameters).
+_ENTITY_NAMES = frozenset({"amount", "currency", "method", "state", "id", "ref"})
 
 #: Payments are attempted this long after their order is created (virtual time).
 PAYMENT_DELAY_MS = 1_000
@@ -165,7 +169,8 @@ class Compiler:
         states = table.state
         members = [i for i in range(len(table)) if wanted is None or states[i] == wanted]
         if sel.where is not None:
-            members = [i for i in members if self._where(sel.where, kind, i)]
+            where = self._where(sel.where, kind)
+            members = [i for i in members if where(i)]
         match sel.mode:
             case "each" | "all":
                 pass
@@ -190,15 +195,36 @@ class Compiler:
         except _Abort:
             return None
 
-    def _where(self, expr: ir.Expr, kind: str, idx: int) -> bool:
+    def _where(self, expr: ir.Expr, kind: str) -> Callable[[int], bool]:
+        """A test of whether entity `idx` of `kind` meets `expr`. The condition is evaluated once
+        per distinct value of what it reads of an entity (its state, say), not once per entity: a
+        million payments `where state != "pending"` took 20 s evaluated one by one."""
         t = self.world.tables[kind]
-        currency = self.world.strings[t.currency[idx]]
-        env = dict(self.values)
-        entity_id = self.ids.entity(kind, idx)
-        env.update(amount=Money(currency, Decimal(t.amount[idx])), currency=currency,
-                   method=self.world.strings[t.method[idx]], state=STATES[kind][t.state[idx]],
-                   id=entity_id, ref=entity_id)
-        return bool(self.value(expr, env))
+        strings = self.world.strings
+        reads = {n.dotted for n in subexpressions(expr) if isinstance(n, ir.Name)} & _ENTITY_NAMES
+        by_id = bool(reads & {"id", "ref"})  # unique per entity: nothing to share
+        if "amount" in reads:
+            reads.add("currency")  # an amount is money in its currency
+        columns = [column for name, column in (("amount", t.amount), ("currency", t.currency),
+                                               ("method", t.method), ("state", t.state)) if name in reads]
+        known: dict[tuple[int, ...], bool] = {}
+
+        def test(idx: int) -> bool:
+            key = tuple(column[idx] for column in columns)
+            if not by_id and key in known:
+                return known[key]
+            currency = strings[t.currency[idx]]
+            env = dict(self.values)
+            entity_id = self.ids.entity(kind, idx)
+            env.update(amount=Money(currency, Decimal(t.amount[idx])), currency=currency,
+                       method=strings[t.method[idx]], state=STATES[kind][t.state[idx]], id=entity_id, ref=entity_id)
+            # An error is reported (and compiling stops) at the first entity it arises for, as before.
+            result = bool(self.value(expr, env))
+            if not by_id:
+                known[key] = result
+            return result
+
+        return test
 
     def split(self, outcomes: ir.Outcomes, members: list[int], stream: str) -> list[tuple[ir.Outcome, list[int]]]:
         """Divide `members` among the mix's outcomes with exact, largest-remainder counts."""
@@ -215,6 +241,11 @@ class Compiler:
                        help="check the --set values the shares depend on")
             raise _Abort
         counts = apportion(len(members), [Decimal(1) - known if s is None else s for s in shares])
+        if max(counts, default=0) == len(members):
+            # One outcome takes every member: the shuffle would only be sorted back (a draw per
+            # member, a second of a million-order compile).
+            return [(outcome, sorted(members) if count else []) for outcome, count in zip(outcomes.items, counts,
+                                                                                            strict=True)]
         ordered = self.stream(f"{stream}/mix").order(members)
         out, pos = [], 0
         for outcome, count in zip(outcomes.items, counts, strict=True):
