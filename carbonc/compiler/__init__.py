@@ -4,19 +4,22 @@ probes (`_checks`, `_probes`) and emits the plan's records (`_emit`, in `carbonc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Mapping
+from itertools import chain
 from typing import TypeVar
 
 import msgspec
 
 from carbonc.codes import Code
 from carbonc.compiler._checks import compile_checks
-from carbonc.compiler._emit import records, summarize
-from carbonc.compiler._probes import compile_probes
+from carbonc.compiler._emit import BATCH, Columns, entity_columns, message_columns, records, summarize
+from carbonc.compiler._probes import SelectedProbe, compile_probes
 from carbonc.compiler._schedule import Policies, Schedule, delivery_overrides, schedule
 from carbonc.compiler._steps import Compiler
 from carbonc.compiler._world import World
+from carbonc.compiler.ids import Ids
 from carbonc.compiler.params import display_value, resolve_params
 from carbonc.diagnostics import Diagnostic, did_you_mean
 from carbonc.domain.vocabulary import DeliveryOverrides
@@ -29,14 +32,43 @@ __all__ = ["CompiledPlan", "compile_plan"]
 
 
 class CompiledPlan:
-    """A compiled plan: its `header` and `summary`, and its records on demand."""
+    """A compiled plan: its `header` and `summary`, and its records on demand, one at a time
+    (`records`) or in bulk (`plan.saved.ColumnarPlan`, for `write_plan`)."""
 
-    def __init__(self, header: Header, world: World, schedule: Schedule, policies: Policies):
-        self.header, self._world, self._schedule, self._policies = header, world, schedule, policies
+    def __init__(self, outline: Header, probes: tuple[SelectedProbe, ...], world: World, schedule: Schedule,
+                 policies: Policies):
+        self._outline, self._probes = outline, probes
+        self._world, self._schedule, self._policies = world, schedule, policies
         self.summary = summarize(world, schedule)
+
+    @functools.cached_property
+    def header(self) -> Header:
+        """The header, each probe's entity IDs included (made on first use: tens of MB at scale)."""
+        probes = tuple(msgspec.structs.replace(selected.probe, entities=tuple(chain.from_iterable(
+            self.probe_entities(index)))) for index, selected in enumerate(self._probes))
+        return msgspec.structs.replace(self._outline, probes=probes)
 
     def records(self) -> Iterator[Record]:
         return records(self.header, self._world, self._schedule, self._policies, self.summary)
+
+    def header_outline(self) -> Header:
+        """The header with each probe's `entities` left empty (`probe_entities` gives them)."""
+        return self._outline
+
+    def probe_entities(self, probe: int) -> Iterator[list[str]]:
+        """The IDs of the entities probe number `probe` selects, in batches."""
+        selected = self._probes[probe]
+        if selected.probe.kind is None:
+            return
+        kind, members, ids = selected.probe.kind, selected.members, Ids(self._outline.seed)
+        for lo in range(0, len(members), BATCH):
+            yield [ids.entity(kind, i) for i in members[lo:lo + BATCH]]
+
+    def entity_columns(self) -> Iterator[Columns]:
+        return entity_columns(self._world, Ids(self._outline.seed))
+
+    def message_columns(self) -> Iterator[Columns]:
+        return message_columns(self._world, self._schedule, self._policies, Ids(self._outline.seed))
 
 
 def _pick(program: Program, name: str | None, path: str) -> ir.Scenario:
@@ -124,6 +156,6 @@ def compile_plan(program: Program, source_text: str, *, scenario: str | None = N
         policies=tuple(policies.policies),
         warnings=tuple(plan_schedule.warnings),
         checks=checks,
-        probes=probes,
+        probes=tuple(selected.probe for selected in probes),
     )
-    return CompiledPlan(header, world, plan_schedule, policies)
+    return CompiledPlan(header, probes, world, plan_schedule, policies)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 import heapq
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TypedDict, assert_never
 
@@ -239,41 +239,28 @@ def _applies(target: ir.Ident | ir.StringLit | None, kind: str, event: str) -> b
 
 class Schedule:
     """Messages in delivery order. Per original message `k` (numbered in creation order): its
-    `transition`, `policy`, signature `mode` (index into `modes`) and whether `dropped`; per
-    delivery position: which original (`order`) and when it is sent (`send_ms`). Copies of a
-    repeated message follow it, numbered from 1; they are expanded while iterating."""
+    `transition`, `event` (index into `events`), `policy`, signature `mode` (index into `modes`)
+    and whether `dropped`; per delivery position: which original (`order`) and when it is sent
+    (`send_ms`). Copies of a repeated message, and the attacker's copy of a forged one, are
+    expanded when the plan is written."""
 
-    def __init__(self, transition: array[int], policy: array[int], mode: array[int], dropped: array[int],
-                 order: array[int], send_ms: array[int], repeats: list[int]):
-        self.transition, self.policy, self.mode, self.dropped = transition, policy, mode, dropped
+    def __init__(self, transition: array[int], event: array[int], events: list[str], policy: array[int],
+                 mode: array[int], dropped: array[int], order: array[int], send_ms: array[int], repeats: list[int]):
+        self.transition, self.event, self.events = transition, event, events
+        self.policy, self.mode, self.dropped = policy, mode, dropped
         self.order, self.send_ms, self.repeats = order, send_ms, repeats
         self.modes: list[str] = list(vocabulary.SIGNATURE_MODES)
         self.warnings: list[str] = []
 
-    def __iter__(self) -> Iterator[tuple[int, int, int, int, bool]]:
-        """Yield (seq, original number, copy number, send time, forged) in delivery order. A
-        message in a forged signature mode is sent twice over: first the attacker's copy
-        (`forged`, copy 0), then the genuine copies, validly signed."""
-        seq = 0
-        policy, repeats, send, mode = self.policy, self.repeats, self.send_ms, self.mode
-        forged = bytes(m in vocabulary.FORGERIES for m in self.modes)
-        for position, k in enumerate(self.order):
-            if forged[mode[k]]:
-                yield seq, k, 0, send[position], True
-                seq += 1
-            for copy in range(repeats[policy[k]]):
-                yield seq, k, copy, send[position], False
-                seq += 1
 
-    def forged(self, k: int) -> bool:
-        """Whether original `k` has an attacker's copy besides its genuine ones."""
-        return self.modes[self.mode[k]] in vocabulary.FORGERIES
-
-
-def _event_codes() -> dict[tuple[int, int], str]:
+def _event_codes() -> dict[tuple[int, int], int]:
+    """(kind code, state code) -> index into `_EVENTS` of the event its transition produces."""
     from carbonc.compiler._world import STATE_CODE
 
-    return {(KIND_CODE[k], STATE_CODE[k][s]): e for (k, s), e in EVENTS.items()}
+    return {(KIND_CODE[k], STATE_CODE[k][s]): _EVENTS.index(e) for (k, s), e in EVENTS.items()}
+
+
+_EVENTS = sorted(set(EVENTS.values()))
 
 
 def schedule(world: World, policies: Policies, seed: int) -> Schedule:
@@ -281,16 +268,24 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
     of messages must not need a Python object each."""
     event_of = _event_codes()
     # 1. Originals: every transition that produces an event, with its policy and send time.
+    # Columns as narrow as their values allow: a million orders make 3.5 million messages.
     t, tk, ts = world.tr_t, world.tr_kind, world.tr_state
-    originals, policy_of, send = array("q"), array("H"), array("q")
+    originals, event_code, policy_of, send = array("I"), array("B"), array("H"), array("q")
     jitter_stream = Stream(seed, "deliver/jitter")
     shuffle_stream = Stream(seed, "deliver/shuffle")
-    for i in range(len(t)):
-        event = event_of.get((tk[i], ts[i]))
-        if event is None:
+    #: What a transition into (kind code, state code) sends: its event's code, policy id and
+    #: policy; None for a transition that sends nothing. Found once per pair, not per transition.
+    sends: dict[tuple[int, int], tuple[int, int, Policy] | None] = {}
+    for i, kc, sc in zip(range(len(t)), tk, ts, strict=True):
+        key = (kc, sc)
+        if key not in sends:
+            code = event_of.get(key)
+            pid = policies.for_event(_KINDS_BY_CODE[kc], _EVENTS[code]) if code is not None else 0
+            sends[key] = (code, pid, policies.policies[pid]) if code is not None else None
+        found = sends[key]
+        if found is None:
             continue
-        pid = policies.for_event(_KINDS_BY_CODE[tk[i]], event)
-        p = policies.policies[pid]
+        code, pid, p = found
         at = t[i] + p.delay_ms
         n = len(originals)
         if p.jitter_ms:
@@ -298,14 +293,15 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
         if p.order == "shuffle" and p.shuffle_within_ms:
             at += shuffle_stream.below(n, p.shuffle_within_ms + 1)
         originals.append(i)
+        event_code.append(code)
         policy_of.append(pid)
         send.append(at)
     n = len(originals)
     # 2. Sequence order: by send time, ties by creation (both packed into one sortable int).
     slots = _sorted_by_time(send)
-    slot_time = array("q", (send[k] for k in slots))
+    slot_time = array("q", map(send.__getitem__, slots))
     del send
-    final = array("q", slots)
+    final = array("I", slots)
     dropped = array("B", bytes(n))
     mode_of = array("B", bytes(n))
     modes = list(vocabulary.SIGNATURE_MODES)
@@ -359,7 +355,7 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
             start += count
     del slots
     repeats = [max(1, p.repeat) for p in policies.policies]
-    plan = Schedule(originals, policy_of, mode_of, dropped, final, slot_time, repeats)
+    plan = Schedule(originals, event_code, list(_EVENTS), policy_of, mode_of, dropped, final, slot_time, repeats)
     plan.warnings = warnings
     return plan
 
@@ -377,11 +373,7 @@ def _sorted_by_time(send: array[int]) -> array[int]:
     runs = []
     for lo in range(0, n, _RUN):
         runs.append(array("q", sorted((send[k] << width) | k for k in range(lo, min(n, lo + _RUN)))))
-    merged = runs[0] if len(runs) == 1 else array("q", heapq.merge(*runs))
-    del runs
-    for pos in range(n):
-        merged[pos] &= mask
-    return merged
+    return array("I", map(mask.__and__, runs[0] if len(runs) == 1 else heapq.merge(*runs)))
 
 
 def _events(policy: Policy) -> str:
@@ -393,9 +385,3 @@ def _events(policy: Policy) -> str:
 def _ranked(stream: Stream, members: list[int]) -> list[int]:
     """`members` in the stream's pseudo-random order (a draw per member; ties keep input order)."""
     return sorted(members, key=stream.u64)
-
-
-def event_name(world: World, transition: int) -> str:
-    kind = _KINDS_BY_CODE[world.tr_kind[transition]]
-    state = vocabulary.STATES[kind][world.tr_state[transition]]
-    return EVENTS[(kind, state)]
