@@ -62,7 +62,7 @@ class CompiledPlan:
             return
         kind, members, ids = selected.probe.kind, selected.members, Ids(self._outline.seed)
         for lo in range(0, len(members), BATCH):
-            yield [ids.entity(kind, i) for i in members[lo:lo + BATCH]]
+            yield ids.each_entity(kind, members[lo:lo + BATCH])
 
     def entity_columns(self) -> Iterator[Columns]:
         return entity_columns(self._world, Ids(self._outline.seed))
@@ -139,6 +139,7 @@ def compile_plan(program: Program, source_text: str, *, scenario: str | None = N
     except CompileError as err:
         raise _naming_overrides(err, overrides or {}) from None
     probes = compile_probes(sc, values, compiler, _declarations(program, ir.Oracle), _named(program, ir.Map), path)
+    world.drop_bookkeeping()
     policies = Policies(sc, values, _named(program, ir.Profile), _named(program, ir.Ladder), imposed)
     plan_schedule = schedule(world, policies, chosen_seed)
     if policies.errors:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from itertools import repeat
-from operator import itemgetter
-from typing import Any, Literal
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter
+from typing import Any, Literal, NamedTuple
 
 from carbonc.compiler._schedule import DEFAULT_VERDICTS, Policies, Schedule
 from carbonc.compiler._world import KIND_CODE, World
@@ -113,7 +113,7 @@ def entity_columns(world: World, ids: Ids) -> Iterator[Columns]:
             yield (
                 ids.entities(kind, lo, hi),
                 repeat(kind, hi - lo),
-                [ids.entity(parent_kind, p) if p >= 0 else None for p in parents] if parent_kind else repeat(None),
+                _parents(ids, parent_kind, parents),
                 table.amount[lo:hi],
                 map(world.strings.__getitem__, table.currency[lo:hi]),
                 map(texts.__getitem__, table.method[lo:hi]),
@@ -123,57 +123,94 @@ def entity_columns(world: World, ids: Ids) -> Iterator[Columns]:
             )
 
 
+class _Rows(NamedTuple):
+    """The rows one original message becomes, by its policy, signature mode and whether it is
+    dropped: how many `rows`, and each one's `copy`, `signature`, `verdict`, `dropped` and `forged`."""
+
+    rows: int
+    copy: tuple[int, ...]
+    signature: tuple[str, ...]
+    verdict: tuple[Verdict | None, ...]
+    dropped: tuple[bool, ...]
+    forged: tuple[bool, ...]
+
+
+class _RowsByKind(dict[tuple[int, int, int], _Rows]):
+    """`_Rows` by (policy, mode, dropped), each made when first asked for."""
+
+    def __init__(self, schedule: Schedule, policies: Policies):
+        super().__init__()
+        self.repeats, self.modes = schedule.repeats, schedule.modes
+        self.verdicts = [{m: _verdict(p.verdicts.get(m)) or DEFAULT_VERDICTS.get(m) for m in self.modes}
+                         for p in policies.policies]
+
+    def __missing__(self, key: tuple[int, int, int]) -> _Rows:
+        pid, mode, dropped = key
+        copies, name, verdicts = self.repeats[pid], self.modes[mode], self.verdicts[pid]
+        if name in vocabulary.FORGERIES:
+            # The attacker's copy first, then the genuine ones, validly signed (and maybe dropped).
+            rows = _Rows(copies + 1, (0, *range(copies)), (name, *["valid"] * copies),
+                         (verdicts[name], *[verdicts["valid"]] * copies), (False, *[bool(dropped)] * copies),
+                         (True, *[False] * copies))
+        else:
+            rows = _Rows(copies, tuple(range(copies)), (name,) * copies, (verdicts[name],) * copies,
+                         (bool(dropped),) * copies, (False,) * copies)
+        self[key] = rows
+        return rows
+
+
 def message_columns(world: World, schedule: Schedule, policies: Policies, ids: Ids) -> Iterator[Columns]:
-    """Every message in delivery order."""
+    """Every message in delivery order, a batch of originals at a time. Each column is built in
+    bulk (`map`, not a Python loop per message): what an original's copies have in common is
+    repeated, and what differs between them comes from its `_Rows`."""
     kinds = list(vocabulary.KINDS)
-    modes = schedule.modes
-    verdicts = [{m: _verdict(p.verdicts.get(m)) or DEFAULT_VERDICTS.get(m) for m in modes}
-                for p in policies.policies]
-    forgery = [m in vocabulary.FORGERIES for m in modes]
-    repeats = schedule.repeats
     tr_t, tr_kind, tr_idx = world.tr_t, world.tr_kind, world.tr_idx
     transition, policy, mode, dropped, event = (schedule.transition, schedule.policy, schedule.mode, schedule.dropped,
                                                 schedule.event)
-    order, send_ms = schedule.order, schedule.send_ms
-    names = schedule.events
+    rows_of = _RowsByKind(schedule, policies)
     seq = 0
-    for lo in range(0, len(order), BATCH):
-        columns: tuple[list[Any], ...] = tuple([] for _ in range(12))
-        (c_seq, c_id, c_copy, c_at, c_send, c_event, c_entity, c_policy, c_signature, c_verdict, c_dropped,
-         c_forged) = columns
-        for position in range(lo, min(len(order), lo + BATCH)):
-            k = order[position]
-            tr = transition[k]
-            pid = policy[k]
-            event_id = ids.event(k)
-            entity_id = ids.entity(kinds[tr_kind[tr]], tr_idx[tr])
-            at, send, name, m = tr_t[tr], send_ms[position], names[event[k]], modes[mode[k]]
-            copies = repeats[pid]
-            forged = forgery[mode[k]]
-            if forged:  # the attacker's copy first, then the genuine ones, validly signed
-                c_seq.append(seq)
-                c_copy.append(0)
-                c_signature.append(m)
-                c_verdict.append(verdicts[pid][m])
-                c_dropped.append(False)
-                c_forged.append(True)
-                seq += 1
-                m = "valid"
-            c_seq.extend(range(seq, seq + copies))
-            c_copy.extend(range(copies))
-            c_signature.extend([m] * copies)
-            c_verdict.extend([verdicts[pid][m]] * copies)
-            c_dropped.extend([bool(dropped[k])] * copies)
-            c_forged.extend([False] * copies)
-            seq += copies
-            rows = copies + forged
-            c_id.extend([event_id] * rows)
-            c_at.extend([at] * rows)
-            c_send.extend([send] * rows)
-            c_event.extend([name] * rows)
-            c_entity.extend([entity_id] * rows)
-            c_policy.extend([pid] * rows)
-        yield columns
+    for lo in range(0, len(schedule.order), BATCH):
+        ks = schedule.order[lo:lo + BATCH]
+        trs = list(map(transition.__getitem__, ks))
+        pids = list(map(policy.__getitem__, ks))
+        rows = list(map(rows_of.__getitem__, zip(pids, map(mode.__getitem__, ks), map(dropped.__getitem__, ks),
+                                                 strict=True)))
+        counts = [r.rows for r in rows]
+
+        total = sum(counts)
+
+        def repeated(values: Iterable[Any], counts: list[int] = counts, once: bool = total == len(counts)) -> list[Any]:
+            return list(values) if once else list(chain.from_iterable(map(repeat, values, counts)))
+
+        def each(field: str, rows: list[_Rows] = rows) -> list[Any]:
+            return list(chain.from_iterable(map(attrgetter(field), rows)))
+
+        entity_ids = [ids.entity(kinds[kc], idx) for kc, idx in zip(map(tr_kind.__getitem__, trs),
+                                                                   map(tr_idx.__getitem__, trs), strict=True)]
+        yield (
+            range(seq, seq + total),
+            repeated(ids.events(ks)),
+            each("copy"),
+            repeated(map(tr_t.__getitem__, trs)),
+            repeated(schedule.send_ms[lo:lo + BATCH]),
+            repeated(map(schedule.events.__getitem__, map(event.__getitem__, ks))),
+            repeated(entity_ids),
+            repeated(pids),
+            each("signature"),
+            each("verdict"),
+            each("dropped"),
+            each("forged"),
+        )
+        seq += total
+
+
+def _parents(ids: Ids, kind: str | None, parents: array[int]) -> Iterable[str | None]:
+    """The IDs of `parents` (entities of `kind`; -1 for none)."""
+    if kind is None:
+        return repeat(None)
+    if not parents or min(parents) >= 0:
+        return ids.each_entity(kind, parents)
+    return [ids.entity(kind, p) if p >= 0 else None for p in parents]
 
 
 def _verdict(word: str | None) -> Verdict | None:

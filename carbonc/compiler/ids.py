@@ -8,6 +8,7 @@ each byte maps to a character by a lookup table, so a million IDs take about a s
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from carbonc.compiler._world import ID_PREFIX
 from carbonc.domain import vocabulary
@@ -17,7 +18,7 @@ _BASE62 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 #: not matter for identifiers).
 _TABLE = bytes(_BASE62[b % 62] for b in range(256))
 _LENGTH = 14
-_PER_DIGEST = 4
+_PER_DIGEST = 4  # `each` divides by it as `>> 2` and `& 3`
 
 
 class _Column:
@@ -43,6 +44,19 @@ class _Column:
         start = slot * _LENGTH
         return self._text[start:start + _LENGTH]
 
+    def each(self, prefix: str, indexes: Iterable[int]) -> list[str]:
+        """`prefix` + the characters of each ID of `indexes`; a run of nearby indexes shares digests."""
+        out = []
+        digest, text, chars = self._digest, self._text, self._chars
+        for index in indexes:
+            if index >> 2 != digest:
+                digest = index >> 2
+                text = chars(digest).translate(_TABLE).decode("ascii")
+            start = (index & 3) * _LENGTH
+            out.append(prefix + text[start:start + _LENGTH])
+        self._digest, self._text = digest, text
+        return out
+
     def run(self, prefix: str, start: int, stop: int) -> list[str]:
         """`prefix` + the characters of IDs `start` to `stop` (exclusive), computed in bulk."""
         first, last = start // _PER_DIGEST, -(-stop // _PER_DIGEST)
@@ -66,5 +80,13 @@ class Ids:
         """The IDs of entities `start` to `stop` (exclusive) of `kind`."""
         return self._columns[kind].run(self._prefixes[kind], start, stop)
 
+    def each_entity(self, kind: str, indexes: Iterable[int]) -> list[str]:
+        """The IDs of the entities `indexes` of `kind`, in bulk."""
+        return self._columns[kind].each(self._prefixes[kind], indexes)
+
     def event(self, number: int) -> str:
         return "evt_" + self._events.get(number)
+
+    def events(self, numbers: Iterable[int]) -> list[str]:
+        """The IDs of events `numbers`, in bulk."""
+        return self._events.each("evt_", numbers)
