@@ -76,21 +76,17 @@ Columns = tuple[Iterable[Any], ...]
 
 def entity_columns(world: World, ids: Ids) -> Iterator[Columns]:
     """Every entity with its transitions (in time order), kind by kind, in creation order."""
-    # Chain each entity's transitions: heads[kind][entity] -> first, following[t] -> next.
+    # Chain each entity's transitions: heads[kind][entity] -> first, following[t] -> next, built
+    # backwards (each transition put in front of its entity's chain) so no tails are needed.
     n = world.transitions()
     following = array("i", [-1]) * n
-    heads: dict[int, array[int]] = {KIND_CODE[k]: array("i", [-1]) * len(world.tables[k]) for k in vocabulary.KINDS}
-    tails: dict[int, array[int]] = {KIND_CODE[k]: array("i", [-1]) * len(world.tables[k]) for k in vocabulary.KINDS}
-    for j in range(n):
-        kc, idx = world.tr_kind[j], world.tr_idx[j]
-        if heads[kc][idx] < 0:
-            heads[kc][idx] = j
-        else:
-            following[tails[kc][idx]] = j
-        tails[kc][idx] = j
-    del tails
+    heads = [array("i", [-1]) * len(world.tables[k]) for k in vocabulary.KINDS]
+    for j, kc, idx in zip(range(n - 1, -1, -1), reversed(world.tr_kind), reversed(world.tr_idx), strict=True):
+        head = heads[kc]
+        following[j] = head[idx]
+        head[idx] = j
     texts = [s or None for s in world.strings]
-    tr_t, tr_state, tr_reason, tr_code = world.tr_t, world.tr_state, world.tr_reason, world.tr_code
+    tr_t, tr_state, tr_note, notes = world.tr_t, world.tr_state, world.tr_note, world.notes
     at_ms = itemgetter(0)
     for kind in vocabulary.KINDS:
         table = world.tables[kind]
@@ -105,7 +101,7 @@ def entity_columns(world: World, ids: Ids) -> Iterator[Columns]:
                 chain = []
                 j = head[idx]
                 while j >= 0:
-                    chain.append((tr_t[j], states[tr_state[j]], texts[tr_reason[j]], texts[tr_code[j]]))
+                    chain.append((tr_t[j], states[tr_state[j]], *notes[tr_note[j]]))
                     j = following[j]
                 chain.sort(key=at_ms)
                 transitions.append(tuple(chain))
