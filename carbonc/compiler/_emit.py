@@ -165,8 +165,7 @@ def message_columns(world: World, schedule: Schedule, policies: Policies, ids: I
                                                 schedule.event)
     rows_of = _RowsByKind(schedule, policies)
     seq = 0
-    for lo in range(0, len(schedule.order), BATCH):
-        ks = schedule.order[lo:lo + BATCH]
+    for ks, sends in schedule.delivery(tr_t, BATCH):
         trs = list(map(transition.__getitem__, ks))
         pids = list(map(policy.__getitem__, ks))
         rows = list(map(rows_of.__getitem__, zip(pids, map(mode.__getitem__, ks), map(dropped.__getitem__, ks),
@@ -188,7 +187,7 @@ def message_columns(world: World, schedule: Schedule, policies: Policies, ids: I
             repeated(ids.events(ks)),
             each("copy"),
             repeated(map(tr_t.__getitem__, trs)),
-            repeated(schedule.send_ms[lo:lo + BATCH]),
+            repeated(sends),
             repeated(map(schedule.events.__getitem__, map(event.__getitem__, ks))),
             repeated(entity_ids),
             repeated(pids),

@@ -14,8 +14,9 @@ from __future__ import annotations
 import fnmatch
 import heapq
 from array import array
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
+from itertools import compress, islice
 from typing import TypedDict, assert_never
 
 import msgspec
@@ -238,19 +239,74 @@ def _applies(target: ir.Ident | ir.StringLit | None, kind: str, event: str) -> b
 
 
 class Schedule:
-    """Messages in delivery order. Per original message `k` (numbered in creation order): its
+    """Every message of the plan. Per original message `k` (numbered in creation order): its
     `transition`, `event` (index into `events`), `policy`, signature `mode` (index into `modes`)
-    and whether `dropped`; per delivery position: which original (`order`) and when it is sent
-    (`send_ms`). Copies of a repeated message, and the attacker's copy of a forged one, are
-    expanded when the plan is written."""
+    and whether `dropped`. Their order and send times come from `delivery`, as the plan is
+    written; copies of a repeated message, and the attacker's copy of a forged one, are
+    expanded then too."""
 
     def __init__(self, transition: array[int], event: array[int], events: list[str], policy: array[int],
-                 mode: array[int], dropped: array[int], order: array[int], send_ms: array[int], repeats: list[int]):
+                 mode: array[int], dropped: array[int], policies: list[Policy], seed: int):
         self.transition, self.event, self.events = transition, event, events
         self.policy, self.mode, self.dropped = policy, mode, dropped
-        self.order, self.send_ms, self.repeats = order, send_ms, repeats
+        self.policies, self.seed = policies, seed
+        self.repeats = [max(1, p.repeat) for p in policies]
         self.modes: list[str] = list(vocabulary.SIGNATURE_MODES)
         self.warnings: list[str] = []
+
+    def delivery(self, times: array[int], batch: int) -> Iterator[tuple[array[int], array[int]]]:
+        """The originals in delivery order, `batch` at a time, each with its send time: by the
+        time of its transition (`times`) plus its policy's delay, jitter and shuffle window (drawn
+        from the seed), ties by number; then reversed or shuffled among its policy's own slots
+        where the policy says so. Worked out as the plan is written, not kept: a million orders'
+        order and send times are 42 MB."""
+        runs, width = self._sorted_runs(times)
+        mask = (1 << width) - 1
+        merged = heapq.merge(*runs)
+        reorders = [(pid, p) for pid, p in enumerate(self.policies) if p.order in ("reverse", "random")]
+        if not reorders:
+            # Merged as it is written, so the runs are the most it ever holds.
+            while chunk := array("Q", islice(merged, batch)):
+                yield array("I", map(mask.__and__, chunk)), array("q", map(width.__rrshift__, chunk))
+            return
+        packed = array("Q", merged)
+        del runs, merged
+        slots = array("I", map(mask.__and__, packed))
+        order = array("I", slots)
+        policy = self.policy
+        for pid, p in reorders:
+            positions = [pos for pos in range(len(slots)) if policy[slots[pos]] == pid]
+            members = [slots[pos] for pos in positions]
+            if p.order == "reverse":
+                members.reverse()
+            else:
+                members = _ranked(Stream(self.seed, f"deliver/order/{pid}"), members)
+            for pos, k in zip(positions, members, strict=True):
+                order[pos] = k
+        del slots
+        for lo in range(0, len(order), batch):
+            yield order[lo:lo + batch], array("q", map(width.__rrshift__, packed[lo:lo + batch]))
+
+    def _sorted_runs(self, times: array[int]) -> tuple[list[array[int]], int]:
+        """Runs of (send time << width | message number), each sorted, and the width."""
+        transition, policy, policies = self.transition, self.policy, self.policies
+        jitter_stream = Stream(self.seed, "deliver/jitter")
+        shuffle_stream = Stream(self.seed, "deliver/shuffle")
+        width = max(1, len(transition)).bit_length()
+        runs: list[array[int]] = []
+        run: list[int] = []
+        for k, (tr, pid) in enumerate(zip(transition, policy, strict=True)):
+            p = policies[pid]
+            at = times[tr] + p.delay_ms
+            if p.jitter_ms:
+                at += jitter_stream.below(k, p.jitter_ms + 1)
+            if p.order == "shuffle" and p.shuffle_within_ms:
+                at += shuffle_stream.below(k, p.shuffle_within_ms + 1)
+            run.append((at << width) | k)
+            if len(run) == _RUN:
+                runs.append(_sorted_run(run))
+        runs.append(_sorted_run(run))
+        return runs, width
 
 
 def _event_codes() -> dict[tuple[int, int], int]:
@@ -264,55 +320,33 @@ _EVENTS = sorted(set(EVENTS.values()))
 
 
 def schedule(world: World, policies: Policies, seed: int) -> Schedule:
-    """Lay every message out in delivery order. Columns stay in arrays: a million orders' worth
-    of messages must not need a Python object each."""
+    """Find every message, its policy, signature mode and whether it is dropped (`Schedule.delivery`
+    lays them out in time). Columns stay in arrays: a million orders' worth of messages must not
+    need a Python object each."""
     event_of = _event_codes()
-    # 1. Originals: every transition that produces an event, with its policy and send time.
+    # 1. Originals: every transition that produces an event, with its policy.
     # Columns as narrow as their values allow: a million orders make 3.5 million messages.
     t, tk, ts = world.tr_t, world.tr_kind, world.tr_state
     originals, event_code, policy_of = array("I"), array("B"), array("H")
-    # Send times go straight into sorted runs, packed with the message number (which breaks
-    # ties): a column of them beside the runs held 28 MB more for a million orders.
-    width = max(1, len(t)).bit_length()
-    runs: list[array[int]] = []
-    run: list[int] = []
-    jitter_stream = Stream(seed, "deliver/jitter")
-    shuffle_stream = Stream(seed, "deliver/shuffle")
-    #: What a transition into (kind code, state code) sends: its event's code, policy id and
-    #: policy; None for a transition that sends nothing. Found once per pair, not per transition.
-    sends: dict[tuple[int, int], tuple[int, int, Policy] | None] = {}
+    #: What a transition into (kind code, state code) sends: its event's code and policy id;
+    #: None for a transition that sends nothing. Found once per pair, not per transition.
+    sends: dict[tuple[int, int], tuple[int, int] | None] = {}
     for i, kc, sc in zip(range(len(t)), tk, ts, strict=True):
         key = (kc, sc)
         if key not in sends:
             code = event_of.get(key)
             pid = policies.for_event(_KINDS_BY_CODE[kc], _EVENTS[code]) if code is not None else 0
-            sends[key] = (code, pid, policies.policies[pid]) if code is not None else None
+            sends[key] = (code, pid) if code is not None else None
         found = sends[key]
         if found is None:
             continue
-        code, pid, p = found
-        at = t[i] + p.delay_ms
-        n = len(originals)
-        if p.jitter_ms:
-            at += jitter_stream.below(n, p.jitter_ms + 1)
-        if p.order == "shuffle" and p.shuffle_within_ms:
-            at += shuffle_stream.below(n, p.shuffle_within_ms + 1)
+        code, pid = found
         originals.append(i)
         event_code.append(code)
         policy_of.append(pid)
-        run.append((at << width) | n)
-        if len(run) == _RUN:
-            runs.append(_sorted_run(run))
-    runs.append(_sorted_run(run))
-    del run
     if len(policies.policies) <= 256:
         policy_of = array("B", policy_of)
     n = len(originals)
-    # 2. Sequence order: by send time, ties by creation.
-    slots, slot_time = _merged(runs, width)
-    del runs
-    reordered = any(p.order in ("reverse", "random") for p in policies.policies)
-    final = array("I", slots) if reordered else slots
     dropped = array("B", bytes(n))
     mode_of = array("B", bytes(n))
     modes = list(vocabulary.SIGNATURE_MODES)
@@ -330,21 +364,10 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
                     if policy_of[k] == pid:
                         mode_of[k] = code
             continue
-        positions = [pos for pos in range(n) if policy_of[slots[pos]] == pid]
-        if not positions:
+        # 2. Exact drops and signature modes, chosen by rank among the policy's messages.
+        members = list(compress(range(n), map(pid.__eq__, policy_of)))
+        if not members:
             continue
-        # 3. Reverse or random order among the policy's own slots.
-        if reorders:
-            members = [slots[pos] for pos in positions]
-            if p.order == "reverse":
-                members.reverse()
-            else:
-                members = _ranked(Stream(seed, f"deliver/order/{pid}"), members)
-            for pos, k in zip(positions, members, strict=True):
-                final[pos] = k
-        # 4. Exact drops and signature modes, chosen by rank.
-        members = sorted(slots[pos] for pos in positions)
-        del positions
         k_drop = round_count(Decimal(p.drop) * len(members))
         if Decimal(p.drop) and not k_drop:
             warnings.append(f"`drop {format_ratio(Decimal(p.drop))}` of {_events(p)} drops no message at these "
@@ -364,9 +387,7 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
             for k in ranked[start:start + count]:
                 mode_of[k] = code
             start += count
-    del slots
-    repeats = [max(1, p.repeat) for p in policies.policies]
-    plan = Schedule(originals, event_code, list(_EVENTS), policy_of, mode_of, dropped, final, slot_time, repeats)
+    plan = Schedule(originals, event_code, list(_EVENTS), policy_of, mode_of, dropped, policies.policies, seed)
     plan.warnings = warnings
     return plan
 
@@ -382,14 +403,6 @@ def _sorted_run(run: list[int]) -> array[int]:
     packed = array("Q", run)
     run.clear()
     return packed
-
-
-def _merged(runs: list[array[int]], width: int) -> tuple[array[int], array[int]]:
-    """Merge sorted `runs` of packed (send time << width | message number) into the message
-    numbers in delivery order and their send times."""
-    merged = runs[0] if len(runs) == 1 else array("Q", heapq.merge(*runs))
-    runs.clear()
-    return array("I", map(((1 << width) - 1).__and__, merged)), array("q", map(width.__rrshift__, merged))
 
 
 def _events(policy: Policy) -> str:
