@@ -4,7 +4,6 @@ a value depends only on what it is for, never on call order, process or platform
 from __future__ import annotations
 
 import hashlib
-import heapq
 from array import array
 from collections.abc import Sequence
 from decimal import Decimal
@@ -44,19 +43,13 @@ class Stream:
     def order(self, items: Sequence[int]) -> array[int]:
         """Return `items` (non-negative integers) in this stream's pseudo-random order (sorted by
         draw, then item)."""
-        return self.first(items, len(items))
-
-    def first(self, items: Sequence[int], count: int) -> array[int]:
-        """The first `count` of `order(items)`, found without ordering the rest."""
         # Draw and item packed into one integer that sorts by both: a key list beside a list of
-        # the items held three times the memory (a million members, 130 MB); and only `count`
-        # of them are held when that is fewer (a quarter of a million payments refunded).
+        # the items held three times the memory (a million members, 130 MB).
         width = max(items, default=0).bit_length()
         blake, prefix, from_bytes = hashlib.blake2b, self._prefix, int.from_bytes
-        packed = ((from_bytes(blake(prefix + str(i).encode(), digest_size=16).digest()[:8], "big") << width) | i
-                  for i in items)
-        chosen = sorted(packed) if count >= len(items) else heapq.nsmallest(max(0, count), packed)
-        return array("q", map(((1 << width) - 1).__and__, chosen))
+        packed = sorted((from_bytes(blake(prefix + str(i).encode(), digest_size=16).digest()[:8], "big") << width) | i
+                        for i in items)
+        return array("q", map(((1 << width) - 1).__and__, packed))
 
 
 def apportion(total: int, weights: Sequence[Decimal | int]) -> list[int]:
