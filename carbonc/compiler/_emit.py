@@ -115,7 +115,8 @@ def entity_columns(world: World, ids: Ids) -> Iterator[Columns]:
                 map(texts.__getitem__, table.method[lo:hi]),
                 map(states.__getitem__, table.state[lo:hi]),
                 transitions,
-                [{attr_key: texts[a]} if a and attr_key else {} for a in table.attr[lo:hi]],
+                [{attr_key: texts[a]} if a else {} for a in table.attr[lo:hi]] if attr_key and table.has_attr
+                else [{} for _ in range(lo, hi)],
             )
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from array import array
 
-from carbonc.domain.vocabulary import KINDS, STATES
+from carbonc.domain.vocabulary import KINDS, PARENT_KINDS, STATES
+from carbonc.errors import InternalError
+from carbonc.plan.records import ENTITY_ATTRS
 
 #: The neutral webhook event a transition into (kind, state) produces, if any.
 EVENTS: dict[tuple[str, str], str] = {
@@ -44,6 +46,9 @@ class Table:
 
     def __init__(self, kind: str):
         self.kind = kind
+        # Only kinds that have a parent, or an attribute, hold a column of them (a million
+        # orders' would be 4 MB of -1, and as much of zeros).
+        self.has_parent, self.has_attr = kind in PARENT_KINDS, kind in ENTITY_ATTRS
         self.parent = array("i")
         self.amount = array("q")
         self.currency = array("H")
@@ -92,13 +97,17 @@ class World:
         """Create an entity in `state` at time `at`; return its index."""
         t = self.tables[kind]
         idx = len(t)
-        t.parent.append(parent)
+        if t.has_parent:
+            t.parent.append(parent)
+        elif parent >= 0:
+            raise InternalError(f"a {kind} has no parent")  # pragma: no cover
         t.amount.append(amount)
         t.currency.append(self.intern(currency))
         t.method.append(self.intern(method) if method else 0)
         t.state.append(STATE_CODE[kind][state])
         t.last_t.append(at)
-        t.attr.append(self.intern(attr) if attr else 0)
+        if t.has_attr:
+            t.attr.append(self.intern(attr) if attr else 0)
         if kind == "payment":
             t.reserved.append(0)
             t.captured.append(-1)
