@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterator, Mapping
-from itertools import chain
 from typing import TypeVar
 
 import msgspec
@@ -43,10 +42,21 @@ class CompiledPlan:
 
     @functools.cached_property
     def header(self) -> Header:
-        """The header, each probe's entity IDs included (made on first use: tens of MB at scale)."""
-        probes = tuple(msgspec.structs.replace(selected.probe, entities=tuple(chain.from_iterable(
-            self.probe_entities(index)))) for index, selected in enumerate(self._probes))
-        return msgspec.structs.replace(self._outline, probes=probes)
+        """The header, each probe's entity IDs included: made on first use (a million orders'
+        probes select 4.7 million entities), an entity that several probes select sharing one
+        string."""
+        ids = Ids(self._outline.seed)
+        by_kind: dict[str, list[str]] = {}
+        probes = []
+        for selected in self._probes:
+            kind = selected.probe.kind
+            entities: tuple[str, ...] = ()
+            if kind is not None and selected.members:
+                if kind not in by_kind:
+                    by_kind[kind] = ids.entities(kind, 0, len(self._world.tables[kind]))
+                entities = tuple(map(by_kind[kind].__getitem__, selected.members))
+            probes.append(msgspec.structs.replace(selected.probe, entities=entities))
+        return msgspec.structs.replace(self._outline, probes=tuple(probes))
 
     def records(self) -> Iterator[Record]:
         return records(self.header, self._world, self._schedule, self._policies, self.summary)
