@@ -289,7 +289,7 @@ class Compiler:
             self.error(Code.OUT_OF_RANGE, f"the plan would create more than {vocabulary.max_entities():,} entities",
                        count_expr, label="too many",
                        help=f"a real need for more can raise the limit: {vocabulary.MAX_ENTITIES_VAR}=N (a million "
-                            "orders compile in about 30 s and 400 MB)")
+                            "orders compile and save in about 35 s and 250 MB)")
             raise _Abort
         over_clause = _clause(action.clauses, ir.OverClause)
         over = self.duration(over_clause.value if over_clause is not None else None)
