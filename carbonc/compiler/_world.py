@@ -96,15 +96,17 @@ class World:
             state: str, attr: str | None = None) -> int:
         """Create an entity in `state` at time `at`; return its index."""
         t = self.tables[kind]
-        idx = len(t)
+        idx = len(t.state)
+        code = STATE_CODE[kind][state]
+        strings = self._string_ids
         if t.has_parent:
             t.parent.append(parent)
         elif parent >= 0:
             raise InternalError(f"a {kind} has no parent")  # pragma: no cover
         t.amount.append(amount)
-        t.currency.append(self.intern(currency))
-        t.method.append(self.intern(method) if method else 0)
-        t.state.append(STATE_CODE[kind][state])
+        t.currency.append(strings.get(currency) or self.intern(currency))
+        t.method.append((strings.get(method) or self.intern(method)) if method else 0)
+        t.state.append(code)
         t.last_t.append(at)
         if t.has_attr:
             t.attr.append(self.intern(attr) if attr else 0)
@@ -117,7 +119,7 @@ class World:
         self.tr_t.append(at)
         self.tr_kind.append(KIND_CODE[kind])
         self.tr_idx.append(idx)
-        self.tr_state.append(STATE_CODE[kind][state])
+        self.tr_state.append(code)
         self.tr_note.append(0)
         return idx
 
@@ -125,18 +127,16 @@ class World:
              code: str | None = None) -> None:
         """Record that entity `idx` entered `state` at `at`."""
         t = self.tables[kind]
-        t.state[idx] = STATE_CODE[kind][state]
+        state_code = STATE_CODE[kind][state]
+        t.state[idx] = state_code
         if state == "captured" and kind == "payment":
             t.captured[idx] = at
         if at > t.last_t[idx]:
             t.last_t[idx] = at
-        self._transition(kind, idx, at, state, reason, code)
-
-    def _transition(self, kind: str, idx: int, at: int, state: str, reason: str | None, code: str | None) -> None:
         self.tr_t.append(at)
         self.tr_kind.append(KIND_CODE[kind])
         self.tr_idx.append(idx)
-        self.tr_state.append(STATE_CODE[kind][state])
+        self.tr_state.append(state_code)
         self.tr_note.append(self._note(reason or None, code or None) if reason or code else 0)
 
     def _note(self, reason: str | None, code: str | None) -> int:
