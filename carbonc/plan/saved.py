@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
 from carbonc.errors import InternalError
 from carbonc.files import atomic_writer
 from carbonc.plan.records import Entity, Header, Message, Record, Summary
-from carbonc.plan.verify import is_plan_text, records_digest
+from carbonc.plan.verify import digest_update, is_plan_text, records_digest
 
-__all__ = ["ColumnarPlan", "is_saved_plan", "iter_plan", "read_plan_summary", "write_plan"]
+__all__ = ["ColumnarPlan", "HasRecords", "is_saved_plan", "iter_plan", "read_plan_summary", "write_plan"]
 
 
 # Dicts in records are built in a fixed order (declaration order, or sorted), so plain
@@ -28,6 +28,13 @@ _canonical = msgspec.json.Encoder(order="sorted")
 Columns = tuple[Iterable[Any], ...]
 
 
+class HasRecords(Protocol):
+    """A plan that gives its records in order (an `exec.PlanInput`, say)."""
+
+    def records(self) -> Iterable[Record]: ...
+
+
+@runtime_checkable
 class ColumnarPlan(Protocol):
     """A plan as `write_plan` takes it (a `carbonc.compiler.CompiledPlan`): its records in bulk,
     so that a million orders' plan is never a Python object per record. The header comes as an
@@ -60,10 +67,13 @@ _EntityTwin = _positional(Entity)
 _MessageTwin = _positional(Message)
 
 
-def write_plan(plan: ColumnarPlan, path: Path) -> None:
-    """Write the whole plan as newline-delimited JSON, streaming batch by batch, into a file
-    that replaces `path` only once it is complete. The bytes are those of encoding each of
-    `plan.records()` on its own line."""
+def write_plan(plan: ColumnarPlan | HasRecords, path: Path) -> None:
+    """Write the whole plan as newline-delimited JSON, each record encoded on its own line, into
+    a file that replaces `path` only once it is complete: in bulk from a `ColumnarPlan` (a
+    compiled plan), record by record from any other."""
+    if not isinstance(plan, ColumnarPlan):
+        _write_records(plan, path)
+        return
     digest = records_digest()
     with atomic_writer(path) as out:
         for chunk in _header(plan):
@@ -75,6 +85,23 @@ def write_plan(plan: ColumnarPlan, path: Path) -> None:
                 out.write(_encoder.encode_lines(records))
         summary = msgspec.structs.replace(plan.summary, records_sha256=digest.hexdigest())
         out.write(_encoder.encode(summary) + b"\n")
+
+
+def _write_records(plan: HasRecords, path: Path) -> None:
+    buffer = bytearray()
+    digest = records_digest()
+    with atomic_writer(path) as out:
+        for record in plan.records():
+            if isinstance(record, (Entity, Message)):
+                digest_update(digest, record)
+            elif isinstance(record, Summary):
+                record = msgspec.structs.replace(record, records_sha256=digest.hexdigest())
+            _encoder.encode_into(record, buffer, -1)
+            buffer.extend(b"\n")
+            if len(buffer) > 1 << 20:
+                out.write(buffer)
+                buffer.clear()
+        out.write(buffer)
 
 
 #: Where a probe's entity IDs go in the encoded outline: only a probe's `entities` field is an

@@ -60,6 +60,20 @@ def test_bulk_write_is_the_records_one_by_one(tmp_path: Path, delivery: Delivery
     verify_plan(out)
 
 
+class _RecordsOnly:
+    """A plan that only gives its records one by one (as an `exec.PlanInput` does)."""
+
+    def __init__(self, plan: CompiledPlan):
+        self.records = plan.records
+
+
+def test_a_plan_of_records_is_written_as_a_compiled_one(tmp_path: Path) -> None:
+    plan = compile_file(REPO / "scenarios/webhook-fault-sweep.carbon")
+    write_plan(plan, tmp_path / "bulk.ndjson")
+    write_plan(_RecordsOnly(plan), tmp_path / "records.ndjson")
+    assert (tmp_path / "bulk.ndjson").read_bytes() == (tmp_path / "records.ndjson").read_bytes()
+
+
 def test_where_is_judged_per_entity_whatever_it_reads(tmp_path: Path) -> None:
     # A `where` is evaluated once per distinct value of what it reads: amounts drawn from a range
     # (many values), a state (few), an ID (one per entity, never shared).
