@@ -1,14 +1,17 @@
-"""Turns a compiled world and schedule into plan records (header, entities, messages, summary)
-one at a time, so a plan of any size streams to disk."""
+"""Turns a compiled world and schedule into plan records: the summary, and the entities and
+messages in batches of columns (which `plan.saved.write_plan` encodes in bulk) or one at a time."""
 
 from __future__ import annotations
 
 from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter
+from typing import Any, Literal, NamedTuple
 
-from carbonc.compiler._schedule import DEFAULT_VERDICTS, Policies, Schedule, event_name
-from carbonc.compiler._world import EVENTS, KIND_CODE, World
+from carbonc.compiler._schedule import DEFAULT_VERDICTS, Policies, Schedule
+from carbonc.compiler._world import KIND_CODE, World
 from carbonc.compiler.ids import Ids
 from carbonc.domain import vocabulary
 from carbonc.domain.vocabulary import Verdict
@@ -32,30 +35,25 @@ def summarize(world: World, schedule: Schedule) -> Summary:
         if counts:
             details[kind] = {f"{attr} {world.strings[code]}": n
                              for code, n in sorted(counts.items(), key=lambda kv: world.strings[kv[0]]) if code}
-    messages: Counter[str] = Counter()
+    messages = {schedule.events[code]: n for code, n in Counter(schedule.event).items()}
     faults: Counter[str] = Counter()
     deliveries = 0
-    repeats = schedule.repeats
-    by_event: Counter[tuple[int, int]] = Counter()
-    for k in range(len(schedule.transition)):
-        tr = schedule.transition[k]
-        by_event[(world.tr_kind[tr], world.tr_state[tr])] += 1
-        copies = repeats[schedule.policy[k]]
-        faults["duplicates"] += copies - 1
-        if schedule.dropped[k]:
-            faults["dropped"] += 1
+    # Counted by (policy, mode, dropped) in bulk: the same for every message of a kind.
+    for (pid, mode, dropped), n in Counter(zip(schedule.policy, schedule.mode, schedule.dropped,
+                                                          strict=True)).items():
+        copies = schedule.repeats[pid]
+        faults["duplicates"] += (copies - 1) * n
+        if dropped:
+            faults["dropped"] += n
         else:
-            deliveries += copies
-        mode = schedule.mode[k]
-        if schedule.forged(k):
+            deliveries += copies * n
+        name = schedule.modes[mode]
+        if name in vocabulary.FORGERIES:
             # The attacker's copy goes out beside the genuine ones, dropped or not.
-            faults[f"forged {schedule.modes[mode]}"] += 1
-            deliveries += 1
+            faults[f"forged {name}"] += n
+            deliveries += n
         elif mode:
-            faults[f"signature {schedule.modes[mode]}"] += 1
-    for (kc, sc), count in by_event.items():
-        kind = vocabulary.KINDS[kc]
-        messages[EVENTS[(kind, vocabulary.STATES[kind][sc])]] += count
+            faults[f"signature {name}"] += n
     faults = +faults  # drop zero counts
     times = world.tr_t
     return Summary(
@@ -69,81 +67,146 @@ def summarize(world: World, schedule: Schedule) -> Summary:
     )
 
 
-def entity_records(world: World, ids: Ids) -> Iterator[Entity]:
-    """Every entity with its transitions, kind by kind, in creation order."""
-    # Chain each entity's transitions: heads[kind][entity] -> first, following[t] -> next.
+#: Records a batch holds: enough that encoding runs in bulk, few enough to stay small.
+BATCH = 8192
+
+#: A batch of records, one column per field, in the record's field order (`plan.saved.Columns`).
+Columns = tuple[Iterable[Any], ...]
+
+
+def entity_columns(world: World, ids: Ids) -> Iterator[Columns]:
+    """Every entity with its transitions (in time order), kind by kind, in creation order."""
+    # Chain each entity's transitions: heads[kind][entity] -> first, following[t] -> next, built
+    # backwards (each transition put in front of its entity's chain) so no tails are needed.
     n = world.transitions()
     following = array("i", [-1]) * n
-    heads: dict[int, array[int]] = {KIND_CODE[k]: array("i", [-1]) * len(world.tables[k]) for k in vocabulary.KINDS}
-    tails: dict[int, array[int]] = {KIND_CODE[k]: array("i", [-1]) * len(world.tables[k]) for k in vocabulary.KINDS}
-    for j in range(n):
-        kc, idx = world.tr_kind[j], world.tr_idx[j]
-        if heads[kc][idx] < 0:
-            heads[kc][idx] = j
-        else:
-            following[tails[kc][idx]] = j
-        tails[kc][idx] = j
-    del tails
-    strings = world.strings
+    heads = [array("i", [-1]) * len(world.tables[k]) for k in vocabulary.KINDS]
+    for j, kc, idx in zip(range(n - 1, -1, -1), reversed(world.tr_kind), reversed(world.tr_idx), strict=True):
+        head = heads[kc]
+        following[j] = head[idx]
+        head[idx] = j
+    texts = [s or None for s in world.strings]
+    tr_t, tr_state, tr_note, notes = world.tr_t, world.tr_state, world.tr_note, world.notes
+    at_ms = itemgetter(0)
     for kind in vocabulary.KINDS:
         table = world.tables[kind]
-        kc = KIND_CODE[kind]
+        head = heads[KIND_CODE[kind]]
         states = vocabulary.STATES[kind]
         parent_kind = vocabulary.PARENT_KINDS.get(kind)
-        for idx in range(len(table)):
-            transitions = []
-            j = heads[kc][idx]
-            while j >= 0:
-                transitions.append(Transition(world.tr_t[j], states[world.tr_state[j]],
-                                              strings[world.tr_reason[j]] or None, strings[world.tr_code[j]] or None))
-                j = following[j]
-            transitions.sort(key=lambda tr: tr.at_ms)
-            attr = strings[table.attr[idx]]
-            parent = table.parent[idx]
-            yield Entity(
-                id=ids.entity(kind, idx),
-                kind=kind,
-                parent=ids.entity(parent_kind, parent) if parent_kind and parent >= 0 else None,
-                amount_minor=table.amount[idx],
-                currency=strings[table.currency[idx]],
-                method=strings[table.method[idx]] or None,
-                state=states[table.state[idx]],
-                transitions=tuple(transitions),
-                attrs={ENTITY_ATTRS[kind]: attr} if attr and kind in ENTITY_ATTRS else {},
+        attr_key = ENTITY_ATTRS.get(kind)
+        for lo in range(0, len(table), BATCH):
+            hi = min(len(table), lo + BATCH)
+            transitions: list[tuple[tuple[int, str, str | None, str | None], ...]] = []
+            for idx in range(lo, hi):
+                chain = []
+                j = head[idx]
+                while j >= 0:
+                    chain.append((tr_t[j], states[tr_state[j]], *notes[tr_note[j]]))
+                    j = following[j]
+                chain.sort(key=at_ms)
+                transitions.append(tuple(chain))
+            parents = table.parent[lo:hi]
+            yield (
+                ids.entities(kind, lo, hi),
+                repeat(kind, hi - lo),
+                _parents(ids, parent_kind, parents),
+                table.amount[lo:hi],
+                map(world.strings.__getitem__, table.currency[lo:hi]),
+                map(texts.__getitem__, table.method[lo:hi]),
+                map(states.__getitem__, table.state[lo:hi]),
+                transitions,
+                [{attr_key: texts[a]} if a else {} for a in table.attr[lo:hi]] if attr_key and table.has_attr
+                else [{} for _ in range(lo, hi)],
             )
 
 
-def message_records(world: World, schedule: Schedule, policies: Policies, ids: Ids) -> Iterator[Message]:
-    """Every message in delivery order."""
+class _Rows(NamedTuple):
+    """The rows one original message becomes, by its policy, signature mode and whether it is
+    dropped: how many `rows`, and each one's `copy`, `signature`, `verdict`, `dropped` and `forged`."""
+
+    rows: int
+    copy: tuple[int, ...]
+    signature: tuple[str, ...]
+    verdict: tuple[Verdict | None, ...]
+    dropped: tuple[bool, ...]
+    forged: tuple[bool, ...]
+
+
+class _RowsByKind(dict[tuple[int, int, int], _Rows]):
+    """`_Rows` by (policy, mode, dropped), each made when first asked for."""
+
+    def __init__(self, schedule: Schedule, policies: Policies):
+        super().__init__()
+        self.repeats, self.modes = schedule.repeats, schedule.modes
+        self.verdicts = [{m: _verdict(p.verdicts.get(m)) or DEFAULT_VERDICTS.get(m) for m in self.modes}
+                         for p in policies.policies]
+
+    def __missing__(self, key: tuple[int, int, int]) -> _Rows:
+        pid, mode, dropped = key
+        copies, name, verdicts = self.repeats[pid], self.modes[mode], self.verdicts[pid]
+        if name in vocabulary.FORGERIES:
+            # The attacker's copy first, then the genuine ones, validly signed (and maybe dropped).
+            rows = _Rows(copies + 1, (0, *range(copies)), (name, *["valid"] * copies),
+                         (verdicts[name], *[verdicts["valid"]] * copies), (False, *[bool(dropped)] * copies),
+                         (True, *[False] * copies))
+        else:
+            rows = _Rows(copies, tuple(range(copies)), (name,) * copies, (verdicts[name],) * copies,
+                         (bool(dropped),) * copies, (False,) * copies)
+        self[key] = rows
+        return rows
+
+
+def message_columns(world: World, schedule: Schedule, policies: Policies, ids: Ids) -> Iterator[Columns]:
+    """Every message in delivery order, a batch of originals at a time. Each column is built in
+    bulk (`map`, not a Python loop per message): what an original's copies have in common is
+    repeated, and what differs between them comes from its `_Rows`."""
     kinds = list(vocabulary.KINDS)
-    verdicts = [{m: _verdict(p.verdicts.get(m)) or DEFAULT_VERDICTS.get(m) for m in schedule.modes}
-                for p in policies.policies]
-    event_id = entity_id = ""
-    last = -1
-    for seq, k, copy, send_ms, forged in schedule:
-        tr = schedule.transition[k]
-        mode = schedule.modes[schedule.mode[k]]
-        pid = schedule.policy[k]
-        if k != last:
-            event_id = ids.event(k)
-            entity_id = ids.entity(kinds[world.tr_kind[tr]], world.tr_idx[tr])
-            last = k
-        if not forged and mode in vocabulary.FORGERIES:
-            mode = "valid"  # the genuine message beside the attacker's copy
-        yield Message(
-            seq=seq,
-            id=event_id,
-            copy=copy,
-            at_ms=world.tr_t[tr],
-            send_ms=send_ms,
-            event=event_name(world, tr),
-            entity=entity_id,
-            policy=pid,
-            signature=mode,
-            verdict=verdicts[pid][mode],
-            dropped=bool(schedule.dropped[k]) and not forged,
-            forged=forged,
+    tr_t, tr_kind, tr_idx = world.tr_t, world.tr_kind, world.tr_idx
+    transition, policy, mode, dropped, event = (schedule.transition, schedule.policy, schedule.mode, schedule.dropped,
+                                                schedule.event)
+    rows_of = _RowsByKind(schedule, policies)
+    seq = 0
+    for ks, sends in schedule.delivery(tr_t, BATCH):
+        trs = list(map(transition.__getitem__, ks))
+        pids = list(map(policy.__getitem__, ks))
+        rows = list(map(rows_of.__getitem__, zip(pids, map(mode.__getitem__, ks), map(dropped.__getitem__, ks),
+                                                 strict=True)))
+        counts = [r.rows for r in rows]
+
+        total = sum(counts)
+
+        def repeated(values: Iterable[Any], counts: list[int] = counts, once: bool = total == len(counts)) -> list[Any]:
+            return list(values) if once else list(chain.from_iterable(map(repeat, values, counts)))
+
+        def each(field: str, rows: list[_Rows] = rows) -> list[Any]:
+            return list(chain.from_iterable(map(attrgetter(field), rows)))
+
+        entity_ids = [ids.entity(kinds[kc], idx) for kc, idx in zip(map(tr_kind.__getitem__, trs),
+                                                                   map(tr_idx.__getitem__, trs), strict=True)]
+        yield (
+            range(seq, seq + total),
+            repeated(ids.events(ks)),
+            each("copy"),
+            repeated(map(tr_t.__getitem__, trs)),
+            repeated(sends),
+            repeated(map(schedule.events.__getitem__, map(event.__getitem__, ks))),
+            repeated(entity_ids),
+            repeated(pids),
+            each("signature"),
+            each("verdict"),
+            each("dropped"),
+            each("forged"),
         )
+        seq += total
+
+
+def _parents(ids: Ids, kind: str | None, parents: array[int]) -> Iterable[str | None]:
+    """The IDs of `parents` (entities of `kind`; -1 for none)."""
+    if kind is None:
+        return repeat(None)
+    if not parents or min(parents) >= 0:
+        return ids.each_entity(kind, parents)
+    return [ids.entity(kind, p) if p >= 0 else None for p in parents]
 
 
 def _verdict(word: str | None) -> Verdict | None:
@@ -155,10 +218,26 @@ def _verdict(word: str | None) -> Verdict | None:
             raise InternalError(f"a delivery policy expects the verdict `{word}`")  # pragma: no cover
 
 
+def _entity(id: str, kind: str, parent: str | None, amount_minor: int, currency: str, method: str | None,
+            state: str, transitions: tuple[tuple[int, str, str | None, str | None], ...],
+            attrs: dict[str, str]) -> Entity:
+    return Entity(id=id, kind=kind, parent=parent, amount_minor=amount_minor, currency=currency, method=method,
+                  state=state, transitions=tuple(Transition(*t) for t in transitions), attrs=attrs)
+
+
+def _message(seq: int, id: str, copy: int, at_ms: int, send_ms: int, event: str, entity: str, policy: int,
+             signature: str, verdict: Literal["accept", "reject"] | None, dropped: bool, forged: bool) -> Message:
+    return Message(seq=seq, id=id, copy=copy, at_ms=at_ms, send_ms=send_ms, event=event, entity=entity,
+                   policy=policy, signature=signature, verdict=verdict, dropped=dropped, forged=forged)
+
+
 def records(header: Header, world: World, schedule: Schedule, policies: Policies,
             summary: Summary) -> Iterator[Header | Entity | Message | Summary]:
+    """The plan's records one at a time, from the same columns `write_plan` writes."""
     ids = Ids(header.seed)
     yield header
-    yield from entity_records(world, ids)
-    yield from message_records(world, schedule, policies, ids)
+    for columns in entity_columns(world, ids):
+        yield from map(_entity, *columns)
+    for columns in message_columns(world, schedule, policies, ids):
+        yield from map(_message, *columns)
     yield summary

@@ -8,7 +8,9 @@ into the expectations, the request kept as templates for the run to fill in.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from carbonc.codes import Code
 from carbonc.compiler._checks import fold
@@ -28,9 +30,18 @@ _OBSERVED = frozenset({"status", "json", "headers", "gateway", *vocabulary.KINDS
 
 
 
+class SelectedProbe(NamedTuple):
+    """A probe of the plan, its `entities` left empty, and the indexes of the entities of its
+    `kind` it selects, in plan order: a million IDs as Python strings took 70 MB a probe, so they
+    are made only as they are written (`CompiledPlan.probe_entities`)."""
+
+    probe: Probe
+    members: array[int]
+
+
 def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler: Compiler,
                    oracles: Mapping[str, tuple[ir.Oracle, str]], maps: Mapping[str, ir.Map],
-                   path: str) -> tuple[Probe, ...]:
+                   path: str) -> tuple[SelectedProbe, ...]:
     """The plan's probes: the scenario's own, then each `use`d oracle's, in the order written.
     `oracles` and `maps` are the program's, the root module's first (a scenario's file may
     replace a stdlib map, and with it the words every oracle expects)."""
@@ -48,7 +59,7 @@ def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler:
             return n.dotted not in values or n.parts[0] in _OBSERVED
         return isinstance(n, ir.Call) and n.func.name in tables and n.func.name not in vocabulary.FUNCTIONS
 
-    probes: list[Probe] = []
+    probes: list[SelectedProbe] = []
     names: set[str] = set()
     errors: list[Diagnostic] = []
     for index, (probe, oracle, where) in enumerate(sources):
@@ -60,13 +71,14 @@ def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler:
             name = f"{base} #{copy}"
         names.add(name)
         kind: str | None = None
-        entities: tuple[str, ...] = ()
+        members = array("I")
         if probe.selection is not None:
             picked = compiler.final_members(probe.selection, f"probe/{index}")
             if picked is None:
                 continue
-            kind, members = picked
-            entities = tuple(compiler.ids.entity(kind, i) for i in members)
+            kind, selected = picked
+            members = array("I", selected)
+            del selected
         try:
             expects = tuple(ProbeExpect(expr_text(e), fold(e, values, observed, tables)) for e in probe.expects)
             window = _window(probe.eventually, values)
@@ -80,12 +92,12 @@ def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler:
         if probe.body is not None:
             templates.append(probe.body.value)
         named = {n for text in templates for n in _template_names(text)}
-        probes.append(Probe(
+        probes.append(SelectedProbe(Probe(
             name=name, severity=probe.severity.name if probe.severity else None, method=probe.method,
             url=probe.url.value, headers=tuple((h.name.value, h.value.value) for h in probe.headers),
-            body=probe.body.value if probe.body is not None else None, kind=kind, entities=entities,
+            body=probe.body.value if probe.body is not None else None, kind=kind,
             expects=expects, eventually_ms=window, oracle=oracle, selection=target,
-            maps={name: tables[name] for name in sorted(named) if name in tables}))
+            maps={name: tables[name] for name in sorted(named) if name in tables}), members))
     errors += [e for e in compiler.errors if e not in errors]
     if errors:
         raise CompileError(errors)

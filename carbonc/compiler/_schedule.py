@@ -16,6 +16,8 @@ import heapq
 from array import array
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
+from itertools import compress, islice, repeat
+from operator import lshift, or_
 from typing import TypedDict, assert_never
 
 import msgspec
@@ -29,7 +31,7 @@ from carbonc.domain import vocabulary
 from carbonc.domain.units import MAX_DURATION_MS, format_ratio
 from carbonc.domain.values import Duration, Value
 from carbonc.domain.vocabulary import DeliveryOverrides, Verdict
-from carbonc.errors import CompileError
+from carbonc.errors import CompileError, InternalError
 from carbonc.ir import nodes as ir
 from carbonc.ir.values import evaluate
 from carbonc.plan.records import Policy, SignatureShare
@@ -238,74 +240,116 @@ def _applies(target: ir.Ident | ir.StringLit | None, kind: str, event: str) -> b
 
 
 class Schedule:
-    """Messages in delivery order. Per original message `k` (numbered in creation order): its
-    `transition`, `policy`, signature `mode` (index into `modes`) and whether `dropped`; per
-    delivery position: which original (`order`) and when it is sent (`send_ms`). Copies of a
-    repeated message follow it, numbered from 1; they are expanded while iterating."""
+    """Every message of the plan. Per original message `k` (numbered in creation order): its
+    `transition`, `event` (index into `events`), `policy`, signature `mode` (index into `modes`)
+    and whether `dropped`. Their order and send times come from `delivery`, as the plan is
+    written; copies of a repeated message, and the attacker's copy of a forged one, are
+    expanded then too."""
 
-    def __init__(self, transition: array[int], policy: array[int], mode: array[int], dropped: array[int],
-                 order: array[int], send_ms: array[int], repeats: list[int]):
-        self.transition, self.policy, self.mode, self.dropped = transition, policy, mode, dropped
-        self.order, self.send_ms, self.repeats = order, send_ms, repeats
+    def __init__(self, transition: array[int], event: array[int], events: list[str], policy: array[int],
+                 mode: array[int], dropped: array[int], policies: list[Policy], seed: int):
+        self.transition, self.event, self.events = transition, event, events
+        self.policy, self.mode, self.dropped = policy, mode, dropped
+        self.policies, self.seed = policies, seed
+        self.repeats = [max(1, p.repeat) for p in policies]
         self.modes: list[str] = list(vocabulary.SIGNATURE_MODES)
         self.warnings: list[str] = []
 
-    def __iter__(self) -> Iterator[tuple[int, int, int, int, bool]]:
-        """Yield (seq, original number, copy number, send time, forged) in delivery order. A
-        message in a forged signature mode is sent twice over: first the attacker's copy
-        (`forged`, copy 0), then the genuine copies, validly signed."""
-        seq = 0
-        policy, repeats, send, mode = self.policy, self.repeats, self.send_ms, self.mode
-        forged = bytes(m in vocabulary.FORGERIES for m in self.modes)
-        for position, k in enumerate(self.order):
-            if forged[mode[k]]:
-                yield seq, k, 0, send[position], True
-                seq += 1
-            for copy in range(repeats[policy[k]]):
-                yield seq, k, copy, send[position], False
-                seq += 1
+    def delivery(self, times: array[int], batch: int) -> Iterator[tuple[array[int], array[int]]]:
+        """The originals in delivery order, `batch` at a time, each with its send time: by the
+        time of its transition (`times`) plus its policy's delay, jitter and shuffle window (drawn
+        from the seed), ties by number; then reversed or shuffled among its policy's own slots
+        where the policy says so. Worked out as the plan is written, not kept: a million orders'
+        order and send times are 42 MB."""
+        runs, width = self._sorted_runs(times)
+        mask = (1 << width) - 1
+        merged = heapq.merge(*runs)
+        reorders = [(pid, p) for pid, p in enumerate(self.policies) if p.order in ("reverse", "random")]
+        if not reorders:
+            # Merged as it is written, so the runs are the most it ever holds.
+            while chunk := array("Q", islice(merged, batch)):
+                yield array("I", map(mask.__and__, chunk)), array("q", map(width.__rrshift__, chunk))
+            return
+        packed = array("Q", merged)
+        del runs, merged
+        slots = array("I", map(mask.__and__, packed))
+        order = array("I", slots)
+        policy = self.policy
+        for pid, p in reorders:
+            positions = [pos for pos in range(len(slots)) if policy[slots[pos]] == pid]
+            members = [slots[pos] for pos in positions]
+            if p.order == "reverse":
+                members.reverse()
+            else:
+                members = _ranked(Stream(self.seed, f"deliver/order/{pid}"), members)
+            for pos, k in zip(positions, members, strict=True):
+                order[pos] = k
+        del slots
+        for lo in range(0, len(order), batch):
+            yield order[lo:lo + batch], array("q", map(width.__rrshift__, packed[lo:lo + batch]))
 
-    def forged(self, k: int) -> bool:
-        """Whether original `k` has an attacker's copy besides its genuine ones."""
-        return self.modes[self.mode[k]] in vocabulary.FORGERIES
+    def _sorted_runs(self, times: array[int]) -> tuple[list[array[int]], int]:
+        """Runs of (send time << width | message number), each sorted, and the width."""
+        transition, policy, policies = self.transition, self.policy, self.policies
+        jitter_stream = Stream(self.seed, "deliver/jitter")
+        shuffle_stream = Stream(self.seed, "deliver/shuffle")
+        width = max(1, len(transition)).bit_length()
+        runs: list[array[int]] = []
+        run: list[int] = []
+        for k, (tr, pid) in enumerate(zip(transition, policy, strict=True)):
+            p = policies[pid]
+            at = times[tr] + p.delay_ms
+            if p.jitter_ms:
+                at += jitter_stream.below(k, p.jitter_ms + 1)
+            if p.order == "shuffle" and p.shuffle_within_ms:
+                at += shuffle_stream.below(k, p.shuffle_within_ms + 1)
+            run.append((at << width) | k)
+            if len(run) == _RUN:
+                runs.append(_sorted_run(run))
+        runs.append(_sorted_run(run))
+        return runs, width
 
 
-def _event_codes() -> dict[tuple[int, int], str]:
+def _event_codes() -> dict[tuple[int, int], int]:
+    """(kind code, state code) -> index into `_EVENTS` of the event its transition produces."""
     from carbonc.compiler._world import STATE_CODE
 
-    return {(KIND_CODE[k], STATE_CODE[k][s]): e for (k, s), e in EVENTS.items()}
+    return {(KIND_CODE[k], STATE_CODE[k][s]): _EVENTS.index(e) for (k, s), e in EVENTS.items()}
+
+
+_EVENTS = sorted(set(EVENTS.values()))
+_KIND_OF_EVENT = [next(k for (k, _), e in EVENTS.items() if e == event) for event in _EVENTS]
+#: (kind code << _STATE_BITS | state code) -> the code of the event a transition into it sends.
+_STATE_BITS = 5
+_NO_EVENT = 255
+if len(vocabulary.KINDS) > 1 << (8 - _STATE_BITS) or max(map(len, vocabulary.STATES.values())) > 1 << _STATE_BITS:
+    raise InternalError("a (kind, state) pair no longer fits in a byte")  # pragma: no cover
+_EVENT_OF_PAIR = bytes(
+    next((code for (kc, sc), code in _event_codes().items() if kc << _STATE_BITS | sc == pair), _NO_EVENT)
+    for pair in range(256))
 
 
 def schedule(world: World, policies: Policies, seed: int) -> Schedule:
-    """Lay every message out in delivery order. Columns stay in arrays: a million orders' worth
-    of messages must not need a Python object each."""
-    event_of = _event_codes()
-    # 1. Originals: every transition that produces an event, with its policy and send time.
-    t, tk, ts = world.tr_t, world.tr_kind, world.tr_state
-    originals, policy_of, send = array("q"), array("H"), array("q")
-    jitter_stream = Stream(seed, "deliver/jitter")
-    shuffle_stream = Stream(seed, "deliver/shuffle")
-    for i in range(len(t)):
-        event = event_of.get((tk[i], ts[i]))
-        if event is None:
-            continue
-        pid = policies.for_event(_KINDS_BY_CODE[tk[i]], event)
-        p = policies.policies[pid]
-        at = t[i] + p.delay_ms
-        n = len(originals)
-        if p.jitter_ms:
-            at += jitter_stream.below(n, p.jitter_ms + 1)
-        if p.order == "shuffle" and p.shuffle_within_ms:
-            at += shuffle_stream.below(n, p.shuffle_within_ms + 1)
-        originals.append(i)
-        policy_of.append(pid)
-        send.append(at)
+    """Find every message, its policy, signature mode and whether it is dropped (`Schedule.delivery`
+    lays them out in time). Columns stay in arrays: a million orders' worth of messages must not
+    need a Python object each."""
+    # 1. Originals: every transition that produces an event, with its event and policy, found
+    # in bulk (a loop a transition took 2 s for a million orders): each transition's (kind,
+    # state) as one byte, translated to its event's code.
+    tk, ts = world.tr_kind, world.tr_state
+    events = bytes(map(or_, map(lshift, tk, repeat(_STATE_BITS)), ts)).translate(_EVENT_OF_PAIR)
+    del tk, ts
+    originals = array("I", compress(range(len(events)), map(_NO_EVENT.__ne__, events)))
+    event_code = array("B", events.translate(None, bytes([_NO_EVENT])))
+    # Policies are numbered in the order their events first occur, as the transitions are read;
+    # there are at most as many as events, so a policy id is a byte.
+    pid_of = bytearray(256)
+    first = {code: events.find(code) for code in set(event_code)}
+    for code in sorted(first, key=first.__getitem__):
+        pid_of[code] = policies.for_event(_KIND_OF_EVENT[code], _EVENTS[code])
+    del events
+    policy_of = array("B", bytes(event_code).translate(pid_of))
     n = len(originals)
-    # 2. Sequence order: by send time, ties by creation (both packed into one sortable int).
-    slots = _sorted_by_time(send)
-    slot_time = array("q", (send[k] for k in slots))
-    del send
-    final = array("q", slots)
     dropped = array("B", bytes(n))
     mode_of = array("B", bytes(n))
     modes = list(vocabulary.SIGNATURE_MODES)
@@ -323,21 +367,10 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
                     if policy_of[k] == pid:
                         mode_of[k] = code
             continue
-        positions = [pos for pos in range(n) if policy_of[slots[pos]] == pid]
-        if not positions:
+        # 2. Exact drops and signature modes, chosen by rank among the policy's messages.
+        members = list(compress(range(n), map(pid.__eq__, policy_of)))
+        if not members:
             continue
-        # 3. Reverse or random order among the policy's own slots.
-        if reorders:
-            members = [slots[pos] for pos in positions]
-            if p.order == "reverse":
-                members.reverse()
-            else:
-                members = _ranked(Stream(seed, f"deliver/order/{pid}"), members)
-            for pos, k in zip(positions, members, strict=True):
-                final[pos] = k
-        # 4. Exact drops and signature modes, chosen by rank.
-        members = sorted(slots[pos] for pos in positions)
-        del positions
         k_drop = round_count(Decimal(p.drop) * len(members))
         if Decimal(p.drop) and not k_drop:
             warnings.append(f"`drop {format_ratio(Decimal(p.drop))}` of {_events(p)} drops no message at these "
@@ -357,9 +390,7 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
             for k in ranked[start:start + count]:
                 mode_of[k] = code
             start += count
-    del slots
-    repeats = [max(1, p.repeat) for p in policies.policies]
-    plan = Schedule(originals, policy_of, mode_of, dropped, final, slot_time, repeats)
+    plan = Schedule(originals, event_code, list(_EVENTS), policy_of, mode_of, dropped, policies.policies, seed)
     plan.warnings = warnings
     return plan
 
@@ -369,19 +400,12 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
 _RUN = 1 << 18
 
 
-def _sorted_by_time(send: array[int]) -> array[int]:
-    """Return message numbers ordered by send time, ties by number."""
-    n = len(send)
-    width = max(1, n).bit_length()
-    mask = (1 << width) - 1
-    runs = []
-    for lo in range(0, n, _RUN):
-        runs.append(array("q", sorted((send[k] << width) | k for k in range(lo, min(n, lo + _RUN)))))
-    merged = runs[0] if len(runs) == 1 else array("q", heapq.merge(*runs))
-    del runs
-    for pos in range(n):
-        merged[pos] &= mask
-    return merged
+def _sorted_run(run: list[int]) -> array[int]:
+    """`run` (packed send time and message number) sorted into an array; `run` is emptied."""
+    run.sort()
+    packed = array("Q", run)
+    run.clear()
+    return packed
 
 
 def _events(policy: Policy) -> str:
@@ -393,9 +417,3 @@ def _events(policy: Policy) -> str:
 def _ranked(stream: Stream, members: list[int]) -> list[int]:
     """`members` in the stream's pseudo-random order (a draw per member; ties keep input order)."""
     return sorted(members, key=stream.u64)
-
-
-def event_name(world: World, transition: int) -> str:
-    kind = _KINDS_BY_CODE[world.tr_kind[transition]]
-    state = vocabulary.STATES[kind][world.tr_state[transition]]
-    return EVENTS[(kind, state)]

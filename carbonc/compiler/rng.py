@@ -4,7 +4,8 @@ a value depends only on what it is for, never on call order, process or platform
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Sequence
 from decimal import Decimal
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -39,9 +40,16 @@ class Stream:
             chars.append(_BASE62[r])
         return "".join(chars)
 
-    def order(self, items: Iterable[int]) -> list[int]:
-        """Return `items` in this stream's pseudo-random order (sorted by draw, then item)."""
-        return sorted(sorted(items), key=self.u64)
+    def order(self, items: Sequence[int]) -> array[int]:
+        """Return `items` (non-negative integers) in this stream's pseudo-random order (sorted by
+        draw, then item)."""
+        # Draw and item packed into one integer that sorts by both: a key list beside a list of
+        # the items held three times the memory (a million members, 130 MB).
+        width = max(items, default=0).bit_length()
+        blake, prefix, from_bytes = hashlib.blake2b, self._prefix, int.from_bytes
+        packed = sorted((from_bytes(blake(prefix + str(i).encode(), digest_size=16).digest()[:8], "big") << width) | i
+                        for i in items)
+        return array("q", map(((1 << width) - 1).__and__, packed))
 
 
 def apportion(total: int, weights: Sequence[Decimal | int]) -> list[int]:

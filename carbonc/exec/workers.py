@@ -1,12 +1,13 @@
 """Runs one plan in N worker processes as one run (`carbonc run --workers N`).
 
 Each worker is `carbonc run --shard K/N` in a process of its own (`python -m carbonc.exec.worker`):
-it sends its order trees and records them into the run's own database under the run's id (the
-workers take turns for each batch, see `store.open_store(shared=True)`), probes its own
-entities, and reports its progress, its tally and its probes' results on stdout as JSON lines.
-This process holds the database's lock for the run, begins and finishes the run's row, draws
-one progress line, passes Ctrl-C on to the workers, sends the probes `once` for the run after
-every worker is done, and judges the run once, as a run of one process judges it.
+it sends its order trees, stages its rows under the run's id in a folder beside the run's
+database (`store.open_spool`), probes its own entities, and reports its progress, its tally and
+its probes' results on stdout as JSON lines. This process holds the database for the run: it
+begins and finishes the run's row, records what the workers stage as they go (the one writer of
+the file, so they never wait on each other for it), draws one progress line, passes Ctrl-C on
+to the workers, sends the probes `once` for the run after every worker is done, and judges the
+run once, as a run of one process judges it.
 
 Ordering is promised only within an order tree, and a tree is always in one worker: splitting
 changes no guarantee. A worker that dies leaves its file as far as it got; the run is then
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,8 +38,10 @@ from carbonc.exec.model import PlanInput, RunOptions, RunResult, Verdict
 from carbonc.exec.probes import EntityResult, ProbeOptions, ProbeResult
 from carbonc.exec.shards import Shard
 from carbonc.exec.tally import Tally, TallyState
-from carbonc.store import Batch, CheckRow, Store
+from carbonc.store import Batch, CheckRow, Store, open_spool, open_store
 
+#: How often the run records what the workers have staged (as often as a run's writer flushes).
+INGEST_INTERVAL_S = 0.5
 #: The most bytes of a worker's stderr kept to explain how it died.
 _STDERR_TAIL = 2_000
 #: A worker's report line longer than this is not ours: the worker is taken to have failed.
@@ -61,12 +65,12 @@ class WorkerOptions(msgspec.Struct, frozen=True, kw_only=True):
 
 class WorkerSpec(msgspec.Struct, frozen=True, kw_only=True):
     """What one worker runs: shard `shard` of the saved plan at `plan`, as part of run `run_id`,
-    recorded into the DuckDB file `db`. Sent on the worker's stdin (never its command line,
+    its rows staged into the folder `spool` for the run to record. Sent on the worker's stdin (never its command line,
     which other users of the machine can read: it holds the webhook secret)."""
 
     plan: str
     run_id: str
-    db: str
+    spool: str
     shard: Shard
     options: WorkerOptions
 
@@ -198,7 +202,6 @@ class WorkersRun:
     def execute(self, db: Path, *, progress: Callable[[Tally], None] | None = None) -> RunResult:
         """Run the workers into the DuckDB file `db`, then judge the run there. Raises StoreError
         when the run cannot even be recorded as started."""
-        from carbonc.store import open_store
 
         store = open_store(db)  # the run's lock, held until it is recorded whole
         try:
@@ -209,19 +212,42 @@ class WorkersRun:
     def _execute(self, store: Store, progress: Callable[[Tally], None] | None) -> RunResult:
         started = time.time()
         prepared = self.prepared
-        with self._forwarding_signals(), tempfile.TemporaryDirectory(
-                prefix=f".{store.path.name[:200]}.plan-", dir=store.path.parent) as work:
-            plan_path = self._plan_file(Path(work))
+        # Beside the database: the workers' staged rows are on its disk, and a run killed
+        # outright leaves them where the next open of the file clears them (its staging prefix).
+        work = Path(tempfile.mkdtemp(prefix=f".{store.path.name[:200]}.stage-workers-", dir=store.path.parent))
+        spool = work / "spool"
+        spool.mkdir()
+        ingest_error: str | None = None
+        with self._forwarding_signals():
+            plan_path = self._plan_file(work)
             store.begin_run(msgspec.structs.replace(prepared.run_row(started), workers=self.workers))
             for k in range(1, self.workers + 1):
-                spec = WorkerSpec(plan=str(plan_path), run_id=self.run_id, db=str(store.path),
+                spec = WorkerSpec(plan=str(plan_path), run_id=self.run_id, spool=str(spool),
                                   shard=Shard(k, self.workers), options=self.worker_options)
                 self._procs.append(_Worker(spec))
-            self._watch(progress)
+
+            def ingest() -> None:
+                nonlocal ingest_error
+                if ingest_error is None:
+                    try:
+                        store.ingest_spool(spool)
+                    except StoreError as exc:
+                        # Nothing more can be recorded: stop the workers rather than send unrecorded.
+                        ingest_error = str(exc)
+                        self._stop_workers()
+
+            self._watch(progress, ingest)
+            ingest()  # what the workers staged last
+            if ingest_error is None:
+                with contextlib.suppress(StoreError):
+                    store.release()
+        shutil.rmtree(work, ignore_errors=True)
         finished = [w.finished for w in self._procs if w.finished is not None]
         errors = [w.why_not_finished() for w in self._procs if w.died(self.interrupts > 0)]
         errors += [f"worker {w.spec.shard}: {w.finished.error}" for w in self._procs
                    if w.finished is not None and w.finished.error]
+        if ingest_error is not None:
+            errors.append(ingest_error)
         for report in finished:
             self.tally.absorb(report.tally)
         down = next((f.endpoint_down for f in finished if f.endpoint_down), None)
@@ -285,15 +311,16 @@ class WorkersRun:
         write_plan(self.plan, path)
         return path
 
-    def _watch(self, progress: Callable[[Tally], None] | None) -> None:
-        """Read the workers' reports until every one has exited, drawing progress meanwhile."""
+    def _watch(self, progress: Callable[[Tally], None] | None, ingest: Callable[[], None]) -> None:
+        """Read the workers' reports until every one has exited, drawing progress and recording
+        what they staged meanwhile."""
         selector = selectors.DefaultSelector()
         for worker in self._procs:
             assert worker.proc.stdout is not None and worker.proc.stderr is not None
             selector.register(worker.proc.stdout, selectors.EVENT_READ, (worker, "out"))
             selector.register(worker.proc.stderr, selectors.EVENT_READ, (worker, "err"))
         open_pipes = 2 * len(self._procs)
-        drawn = 0.0
+        drawn = ingested = 0.0
         while open_pipes:
             for key, _ in selector.select(timeout=0.25):
                 worker, which = key.data
@@ -308,6 +335,9 @@ class WorkersRun:
             if progress is not None and time.monotonic() - drawn >= 0.25:
                 progress(self._progress_tally())
                 drawn = time.monotonic()
+            if time.monotonic() - ingested >= INGEST_INTERVAL_S:
+                ingest()
+                ingested = time.monotonic()
         selector.close()
         for worker in self._procs:
             worker.proc.wait()
@@ -320,6 +350,12 @@ class WorkersRun:
         tally.stopping = self.interrupts > 0
         tally.metrics["deliveries"] = sum(r.deliveries for r in reports)
         return tally
+
+    def _stop_workers(self) -> None:
+        for worker in self._procs:
+            if worker.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.proc.send_signal(signal.SIGTERM)
 
     @contextlib.contextmanager
     def _forwarding_signals(self) -> Iterator[None]:
@@ -375,7 +411,6 @@ def worker_main(stdin: Any = None, stdout: Any = None) -> int:
     """A worker: read its `WorkerSpec` on stdin, run its shard, report on stdout."""
     from carbonc.exec import prepare
     from carbonc.plan.saved import iter_plan, read_plan_summary
-    from carbonc.store import open_store
 
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
@@ -396,7 +431,7 @@ def worker_main(stdin: Any = None, stdout: Any = None) -> int:
         stdout.flush()
 
     prepared = prepare(plan, options, run_id=spec.run_id)
-    store = open_store(Path(spec.db), shared=True)
+    store = open_spool(Path(spec.spool))
     try:
         result = prepared.execute(store, progress=report)
     finally:

@@ -6,31 +6,90 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from carbonc.errors import InternalError
 from carbonc.files import atomic_writer
 from carbonc.plan.records import Entity, Header, Message, Record, Summary
 from carbonc.plan.verify import digest_update, is_plan_text, records_digest
 
-__all__ = ["is_saved_plan", "iter_hashed", "iter_plan", "read_plan_summary", "write_plan"]
+__all__ = ["ColumnarPlan", "HasRecords", "is_saved_plan", "iter_hashed", "iter_plan", "read_plan_summary",
+           "write_plan"]
 
 
 # Dicts in records are built in a fixed order (declaration order, or sorted), so plain
 # insertion order is deterministic and keeps parameters in the order they were declared.
 _encoder = msgspec.json.Encoder()
+#: The records digest's encoding (`plan.verify.digest_update`: keys sorted, a line each), here
+#: applied to a batch of records at once.
+_canonical = msgspec.json.Encoder(order="sorted")
+
+#: A batch of records, one column per field, in the record's field order.
+Columns = tuple[Iterable[Any], ...]
 
 
 class HasRecords(Protocol):
-    """A plan that gives its records in order (a `carbonc.compiler.CompiledPlan`)."""
+    """A plan that gives its records in order (an `exec.PlanInput`, say)."""
 
     def records(self) -> Iterable[Record]: ...
 
 
-def write_plan(plan: HasRecords, path: Path) -> None:
-    """Write the whole plan as newline-delimited JSON, streaming record by record, into a file
-    that replaces `path` only once it is complete."""
+@runtime_checkable
+class ColumnarPlan(Protocol):
+    """A plan as `write_plan` takes it (a `carbonc.compiler.CompiledPlan`): its records in bulk,
+    so that a million orders' plan is never a Python object per record. The header comes as an
+    outline (each probe's `entities` left empty) and each probe's entity IDs in batches; the
+    entities and messages as batches of `Columns`."""
+
+    @property
+    def summary(self) -> Summary: ...
+
+    def header_outline(self) -> Header: ...
+
+    def probe_entities(self, probe: int) -> Iterator[list[str]]: ...
+
+    def entity_columns(self) -> Iterator[Columns]: ...
+
+    def message_columns(self) -> Iterator[Columns]: ...
+
+
+def _positional(record: type[msgspec.Struct]) -> Any:
+    """A twin of `record` built from its own fields (names, order, tag), so it encodes exactly
+    as `record` does, but constructed by position from columns (`map(twin, *columns)`), which
+    keyword-only records cannot be; never tracked by the collector (it holds no cycles)."""
+    config = record.__struct_config__
+    fields = [(f.name, f.type) for f in msgspec.structs.fields(record)]
+    return msgspec.defstruct(f"_{record.__name__}Twin", fields, tag=config.tag, tag_field=config.tag_field,
+                             frozen=True, gc=False)
+
+
+_EntityTwin = _positional(Entity)
+_MessageTwin = _positional(Message)
+
+
+def write_plan(plan: ColumnarPlan | HasRecords, path: Path) -> None:
+    """Write the whole plan as newline-delimited JSON, each record encoded on its own line, into
+    a file that replaces `path` only once it is complete: in bulk from a `ColumnarPlan` (a
+    compiled plan), record by record from any other."""
+    if not isinstance(plan, ColumnarPlan):
+        _write_records(plan, path)
+        return
+    digest = records_digest()
+    with atomic_writer(path) as out:
+        for chunk in _header(plan):
+            out.write(chunk)
+        for twin, batches in ((_EntityTwin, plan.entity_columns()), (_MessageTwin, plan.message_columns())):
+            for columns in batches:
+                records = list(map(twin, *columns))
+                digest.update(_canonical.encode_lines(records))
+                out.write(_encoder.encode_lines(records))
+        summary = msgspec.structs.replace(plan.summary, records_sha256=digest.hexdigest())
+        out.write(_encoder.encode(summary) + b"\n")
+
+
+def _write_records(plan: HasRecords, path: Path) -> None:
     buffer = bytearray()
     digest = records_digest()
     with atomic_writer(path) as out:
@@ -45,6 +104,31 @@ def write_plan(plan: HasRecords, path: Path) -> None:
                 out.write(buffer)
                 buffer.clear()
         out.write(buffer)
+
+
+#: Where a probe's entity IDs go in the encoded outline: only a probe's `entities` field is an
+#: empty list under that key (no other key of a header is `entities`, and quotes inside strings
+#: are escaped).
+_ENTITIES = b'"entities":[]'
+
+
+def _header(plan: ColumnarPlan) -> Iterator[bytes]:
+    """The header line, its probes' entity IDs spliced into the encoded outline batch by batch."""
+    outline = plan.header_outline()
+    pieces = _encoder.encode(outline).split(_ENTITIES)
+    if len(pieces) != len(outline.probes) + 1:
+        raise InternalError("a plan header's probes could not be written")  # pragma: no cover
+    yield pieces[0]
+    for probe, rest in enumerate(pieces[1:]):
+        yield b'"entities":['
+        separator = b""
+        for ids in plan.probe_entities(probe):
+            if ids:
+                yield separator
+                yield _encoder.encode(ids)[1:-1]  # the list's items, without its brackets
+                separator = b","
+        yield b"]" + rest
+    yield b"\n"
 
 
 _decoder = msgspec.json.Decoder(Header | Entity | Message | Summary)

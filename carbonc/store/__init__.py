@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -51,7 +52,7 @@ from carbonc.store.schema import (
 from carbonc.store.views import view_statements
 
 __all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRow", "Store", "TimelineRow",
-           "default_path", "open_store"]
+           "default_path", "open_spool", "open_store"]
 
 _STATUSES = ("running", "completed", "failed", "interrupted")
 _WRITER_MEMORY_LIMIT = "64MB"
@@ -69,16 +70,12 @@ def default_path() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".carbon" / "carbon.duckdb"
 
 
-def open_store(path: Path | None = None, *, read_only: bool = False, shared: bool = False) -> Store:
+def open_store(path: Path | None = None, *, read_only: bool = False) -> Store:
     """Open (creating if needed) the database at `path` (default: `default_path()`).
 
     A writer holds the file's lock until `close`; a reader (`read_only`) holds nothing, and can
     open a file a run is writing (see `carbonc.store.access`). Raises StoreError when another
     process writes the file, it is not a DuckDB database, or it cannot be created.
-
-    `shared` is for the workers of a `--workers` run, whose parent holds the lock and has
-    prepared the file: a shared writer takes no lock and prepares nothing, and its batches take
-    turns with the other workers' (each opens the file only for its batch, see `access.connect`).
     """
     path = (path or default_path()).expanduser()
     if any(len(part.encode()) > 255 for part in path.parts):
@@ -92,19 +89,28 @@ def open_store(path: Path | None = None, *, read_only: bool = False, shared: boo
             raise StoreError(f"cannot create the directory for `{path}`: {exc.strerror or exc}") from None
     elif not path.exists():
         raise StoreError(f"no database at `{path}` (nothing has been run yet?)")
-    lock = None if read_only or shared else WriterLock(path)
+    lock = None if read_only else WriterLock(path)
     if lock is not None:
         lock.acquire()
     store = Store(path, read_only=read_only, lock=lock)
-    store.shared = shared
     try:
         # Opened once now, so a file that is not a database is refused before anything runs.
         with store._session() as con:
-            if lock is not None:
+            if not read_only:
                 store._prepare(con)
     except BaseException:
         store.close()
         raise
+    return store
+
+
+def open_spool(spool: Path) -> Store:
+    """A writer for a worker of a `--workers` run: its batches are staged whole into `spool`, a
+    folder the run's own writer (which holds the database) ingests them from (`ingest_spool`).
+    Only the run's writer opens the database, so the workers never wait on each other for it,
+    and a batch staged by a worker that then dies is still recorded."""
+    store = Store(spool / "-", read_only=False, lock=None)
+    store.spool = spool
     return store
 
 
@@ -125,8 +131,9 @@ class Store:
         self._config.update(autoinstall_known_extensions=False, autoload_known_extensions=False)
         self._encoder = msgspec.json.Encoder()
         self._stage_dir: tempfile.TemporaryDirectory[str] | None = None
-        #: A worker's writer, taking turns with the others (see `open_store`): it never holds the file.
-        self.shared = False
+        #: A worker's writer stages its batches here instead (see `open_spool`).
+        self.spool: Path | None = None
+        self._spooled = 0
         #: The file kept open across batches (`append(…, hold=True)`), and since when.
         self._held: duckdb.DuckDBPyConnection | None = None
         self._held_since = 0.0
@@ -137,8 +144,6 @@ class Store:
         return f".{self.path.name[:200]}.stage-"
 
     def _clear_stale_staging(self) -> None:
-        import shutil
-
         for stale in self.path.parent.glob(glob_escape(self._stage_prefix()) + "*"):
             if stale.is_dir() and not stale.is_symlink():
                 shutil.rmtree(stale, ignore_errors=True)
@@ -147,6 +152,8 @@ class Store:
     def _session(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """The DuckDB file, open for one batch or one read and closed after it: closing
         checkpoints a writer's changes into the file and lets readers in."""
+        if self.spool is not None:
+            raise StoreError("a worker's writer stages its rows; the run's own writer holds the database")
         con = connect(self.path, read_only=self.read_only, config=self._config)
         try:
             if self.read_only:
@@ -231,7 +238,42 @@ class Store:
                                                    ("gateway_calls", batch.gateway_calls)) if rows]
         if not parts:
             return
+        if self.spool is not None:
+            self._spool(parts)
+            return
         staged = [(table, self._stage(table, rows)) for table, rows in parts]
+        try:
+            self._ingest(staged, hold=hold)
+        finally:
+            for _, file in staged:
+                os.unlink(file)
+
+    def ingest_spool(self, spool: Path) -> int:
+        """Append every batch the workers have staged in `spool` so far, each in one transaction,
+        in the order each worker staged them, deleting each once it is in; the rows ingested."""
+        rows = 0
+        for ready in sorted(spool.glob("batch-*")):
+            staged = [(file.name.split(".")[0], str(file)) for file in sorted(ready.iterdir())]
+            self._ingest(staged, hold=True)
+            rows += sum(int(file.name.split(".")[1]) for file in ready.iterdir())
+            shutil.rmtree(ready)
+        return rows
+
+    def _spool(self, parts: Sequence[tuple[str, Sequence[msgspec.Struct]]]) -> None:
+        """Stage a batch whole into the spool: written into a folder of its own, then renamed,
+        so the run's writer sees all of a batch or none of it."""
+        assert self.spool is not None
+        self._spooled += 1
+        folder = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.spool))
+        try:
+            for table, rows in parts:
+                (folder / f"{table}.{len(rows)}.ndjson").write_bytes(self._encoder.encode_lines(rows))
+            os.rename(folder, self.spool / f"batch-{os.getpid():08d}-{self._spooled:010d}")
+        except OSError as exc:
+            raise StoreError(_os_error("stage rows for", self.spool, exc)) from None
+
+    def _ingest(self, staged: list[tuple[str, str]], *, hold: bool) -> None:
+        """Append staged NDJSON files, (table, file) each, in one transaction."""
 
         def write(con: duckdb.DuckDBPyConnection) -> None:
             con.execute("BEGIN TRANSACTION")
@@ -245,14 +287,10 @@ class Store:
                     con.execute("ROLLBACK")
                 raise
 
-        try:
-            if hold and not self.shared:  # a shared writer's hold would keep the other workers out
-                self._held_guarded(write)
-            else:
-                self._guarded(write)
-        finally:
-            for _, file in staged:
-                os.unlink(file)
+        if hold:
+            self._held_guarded(write)
+        else:
+            self._guarded(write)
 
     def finish_run(self, run_id: str, status: str, finished_at_ms: int, plan_sha256: str | None = None) -> None:
         """Record how the run ended (`completed`, `failed` or `interrupted`) and, once the whole

@@ -196,3 +196,26 @@ def test_staging_lives_beside_the_database_and_stale_staging_is_cleared(tmp_path
         store.begin_run(run_row())
         store.append(Batch(checks=[CheckRow("r1", "expect", "x", None, True, "", "", "")]))
         assert str(store._stage_dir.name).startswith(str(tmp_path / ".db.duckdb.stage-"))
+
+
+def test_a_workers_spool_is_recorded_by_the_runs_writer_a_whole_batch_at_a_time(tmp_path):
+    from carbonc.store import open_spool
+
+    db, spool = tmp_path / "runs.duckdb", tmp_path / "spool"
+    spool.mkdir()
+    with open_store(db) as store:
+        store.begin_run(run_row())
+        worker = open_spool(spool)
+        worker.append(Batch(deliveries=[delivery(n) for n in range(3)]))
+        worker.append(Batch(deliveries=[delivery(n) for n in range(3, 5)]))
+        # A batch a worker was still writing when it died: never renamed, never recorded.
+        (spool / ".staging-dead").mkdir()
+        (spool / ".staging-dead" / "deliveries.1.ndjson").write_text("{\"half a row")
+        with pytest.raises(StoreError, match="stages its rows"):
+            worker.finish_run("run_1", "completed", 1)  # a worker never writes the database
+        assert store.ingest_spool(spool) == 5
+        assert store.ingest_spool(spool) == 0  # each batch once
+        store.release()
+        _, rows = store.query("SELECT delivery_id FROM deliveries ORDER BY delivery_id")
+    assert rows == [(f"evt_{n}/1",) for n in range(5)]
+    assert [p.name for p in spool.iterdir()] == [".staging-dead"]

@@ -1,0 +1,103 @@
+"""Saved plans: `write_plan` writes in bulk exactly what the records are, and the bytes of the
+bundled scenarios' plans do not drift (determinism is a contract, across releases too)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import msgspec
+import pytest
+from plan_helpers import REPO, compile_file, compile_text
+
+from carbonc.compiler import CompiledPlan
+from carbonc.domain.vocabulary import DeliveryOverrides
+from carbonc.plan.records import Entity, Message, Summary
+from carbonc.plan.saved import write_plan
+from carbonc.plan.verify import digest_update, records_digest, verify_plan
+
+#: The sha256 of saved plans as the record-by-record writer made them, before plans were written
+#: in bulk. A change here is a change of every plan a user has saved: it needs a reason (a new
+#: `format_version`, a changed meaning), never a refactoring.
+GOLDEN = {
+    ("refund-storm", None): "13488bcfb4a8c58ee2883019e647296eff3d0ab3f34064fdeaaa5978e7b020ab",
+    ("webhook-fault-sweep", None): "069f291fc8005ef58eebaf49ea33b43c5267b38168d9fb6a8e5c02af1d83b26b",
+    ("webhook-fault-sweep", DeliveryOverrides(order="random", repeat=3)):
+        "a1ca849a032d02d699e56c27910f41c0b2463e143716c3fc5418fb33b8afab95",
+    ("mandate-rejection", None): "02f512d316866fe4d67352cd8890c89264d155a0bc6f5e251c26e8dc0c81e1fa",
+    ("settlement-delay", None): "1b82f286b0feecb4df4988c291e525a3a729d0757ca8f34ed81aa407150426e1",
+}
+
+
+@pytest.mark.parametrize(("name", "delivery"), list(GOLDEN), ids=lambda v: v if isinstance(v, str) else "")
+def test_saved_plan_bytes_do_not_drift(tmp_path: Path, name: str, delivery: DeliveryOverrides | None) -> None:
+    out = tmp_path / "plan.ndjson"
+    write_plan(compile_file(REPO / f"scenarios/{name}.carbon", delivery=delivery), out)
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == GOLDEN[(name, delivery)]
+
+
+def _one_by_one(plan: CompiledPlan) -> bytes:
+    """The plan as `records()` gives it, each record encoded on its own line, digest included."""
+    encoder, digest, lines = msgspec.json.Encoder(), records_digest(), []
+    for record in plan.records():
+        if isinstance(record, (Entity, Message)):
+            digest_update(digest, record)
+        elif isinstance(record, Summary):
+            record = msgspec.structs.replace(record, records_sha256=digest.hexdigest())
+        lines.append(encoder.encode(record) + b"\n")
+    return b"".join(lines)
+
+
+@pytest.mark.parametrize("delivery", [None, DeliveryOverrides(order="reverse", signature="future"),
+                                      DeliveryOverrides(order="random", repeat=2)], ids=["as-written", "reverse",
+                                                                                         "random"])
+def test_bulk_write_is_the_records_one_by_one(tmp_path: Path, delivery: DeliveryOverrides | None) -> None:
+    # Copies, forged copies, drops, shuffles and probes: everything the bulk writer expands.
+    plan = compile_file(REPO / "scenarios/webhook-fault-sweep.carbon", delivery=delivery)
+    out = tmp_path / "plan.ndjson"
+    write_plan(plan, out)
+    assert out.read_bytes() == _one_by_one(plan)
+    verify_plan(out)
+
+
+class _RecordsOnly:
+    """A plan that only gives its records one by one (as an `exec.PlanInput` does)."""
+
+    def __init__(self, plan: CompiledPlan):
+        self.records = plan.records
+
+
+def test_a_plan_of_records_is_written_as_a_compiled_one(tmp_path: Path) -> None:
+    plan = compile_file(REPO / "scenarios/webhook-fault-sweep.carbon")
+    write_plan(plan, tmp_path / "bulk.ndjson")
+    write_plan(_RecordsOnly(plan), tmp_path / "records.ndjson")
+    assert (tmp_path / "bulk.ndjson").read_bytes() == (tmp_path / "records.ndjson").read_bytes()
+
+
+def test_where_is_judged_per_entity_whatever_it_reads(tmp_path: Path) -> None:
+    # A `where` is evaluated once per distinct value of what it reads: amounts drawn from a range
+    # (many values), a state (few), an ID (one per entity, never shared).
+    plan = compile_text('''
+scenario s {
+  seed 3
+  phase p {
+    create orders count 300 amount between INR 1 and INR 9
+    pay each order { captured 60%, failed rest }
+  }
+  probe GET "/o/{{ order.id }}" for each order where amount >= INR 5 { expect status == 200 }
+  probe GET "/p/{{ payment.id }}" for each payment where state == "captured" and amount < INR 3 {
+    expect status == 200
+  }
+  probe GET "/p/{{ payment.id }}" for each payment where id < "pay_M" { expect status == 200 }
+}
+''')
+    assert isinstance(plan, CompiledPlan)
+    entities = [r for r in plan.records() if isinstance(r, Entity)]
+    orders = [e.id for e in entities if e.kind == "order" and e.amount_minor >= 500]
+    cheap_captured = [e.id for e in entities if e.kind == "payment" and e.state == "captured" and e.amount_minor < 300]
+    early = [e.id for e in entities if e.kind == "payment" and e.id < "pay_M"]
+    assert [p.entities for p in plan.header.probes] == [tuple(orders), tuple(cheap_captured), tuple(early)]
+    assert all(len(ids) > 10 for ids in (orders, cheap_captured, early))
+    out = tmp_path / "plan.ndjson"
+    write_plan(plan, out)
+    assert out.read_bytes() == _one_by_one(plan)
