@@ -7,7 +7,7 @@ counts the time other processes hold the cores.
 With --run, benchmarks running a saved plan instead: the plan saved at --orders and at a tenth of
 them, each run with no target (`carbonc run PLAN --db …`) as a whole process. Reports each run's
 peak RSS beside its bar (≤ 256 MB) and how much more the bigger run took (bar: at most 10% more,
-memory flat in the number of entities), with wall times. --plans DIR keeps the saved plans there
+memory flat in the number of entities), with wall and CPU times. --plans DIR keeps the saved plans there
 and reuses them (a million orders take half a minute to compile).
 
     python bench/plan.py [--orders 1000000] [--scenario refund-storm] [--profile]
@@ -98,7 +98,7 @@ RUN_BAR_GROWTH = 1.10
 
 def bench_run(scenario: str, orders: int, plans: Path | None) -> None:
     sizes = (orders // 10, orders)
-    figures: dict[int, tuple[float, float]] = {}
+    figures: dict[int, tuple[float, float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         where = plans or Path(tmp)
         where.mkdir(parents=True, exist_ok=True)
@@ -108,24 +108,25 @@ def bench_run(scenario: str, orders: int, plans: Path | None) -> None:
                 subprocess.run([sys.executable, "-m", "carbonc", "plan", scenario, "--set", f"baseline_orders={n}",
                                 "--out", str(plan)], check=True, capture_output=True)
             figures[n] = _run_child(plan, Path(tmp) / f"run-{n}.duckdb")
-    small, big = figures[sizes[0]], figures[sizes[1]]
-    growth = big[1] / small[1]
-    runs = {f"{n}": {"wall_s": wall, "peak_rss_mb": rss} for n, (wall, rss) in figures.items()}
+    growth = figures[sizes[1]][2] / figures[sizes[0]][2]
+    runs = {f"{n}": {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": rss} for n, (wall, cpu, rss) in figures.items()}
     print(json.dumps({"scenario": scenario, **runs, "rss_growth": growth}))
     print(f"{'measure':<36}{'value':>10}{'bar':>10}{'ratio':>9}")
     for n in sizes:
-        wall, rss = figures[n]
+        _, _, rss = figures[n]
         print(f"{f'peak RSS, {n:,} orders (MB)':<36}{rss:>10.1f}{RUN_BAR_RSS_MB:>10.0f}{RUN_BAR_RSS_MB / rss:>8.2f}x")
     print(f"{f'RSS {sizes[1]:,} / {sizes[0]:,} orders':<36}{growth:>10.2f}{RUN_BAR_GROWTH:>10.2f}"
           f"{RUN_BAR_GROWTH / growth:>8.2f}x")
     for n in sizes:
-        wall, _ = figures[n]
+        wall, cpu, _ = figures[n]
         print(f"{f'wall time, {n:,} orders (s)':<36}{wall:>10.1f}")
+        print(f"{f'CPU time, {n:,} orders (s)':<36}{cpu:>10.1f}")
     print("ratio > 1.00x means the bar is met")
 
 
-def _run_child(plan: Path, db: Path) -> tuple[float, float]:
-    """Run `plan` with no target in a process of its own: (wall seconds, its peak RSS in MB)."""
+def _run_child(plan: Path, db: Path) -> tuple[float, float, float]:
+    """Run `plan` with no target in a process of its own: (wall seconds, its CPU seconds, its peak
+    RSS in MB)."""
     t0 = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "carbonc", "run", str(plan), "--db", str(db)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -138,7 +139,7 @@ def _run_child(plan: Path, db: Path) -> tuple[float, float]:
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"`carbonc run {plan}` failed ({child.returncode}): {errors}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 if __name__ == "__main__":
