@@ -31,6 +31,7 @@ from carbonc.exec.probes import (
     ProbeResult,
     StateSender,
 )
+from carbonc.exec.shards import NOT_IN_A_SHARD
 from carbonc.exec.tally import Tally
 from carbonc.exec.transport import AppConnection, Connection, Target, parse_target
 from carbonc.exec.writer import Writer
@@ -490,7 +491,7 @@ class PreparedRun:
         for probe in self.plan.header.probes:
             reason = unjudged
             if reason is None and self.split and probe.kind is None:
-                reason = f"not judged: shard {self.shard} sees only its own order trees; a probe of the whole run " \
+                reason = f"{NOT_IN_A_SHARD}{self.shard} sees only its own order trees; a probe of the whole run " \
                          "needs every shard (run with --workers, or probe after `carbonc merge`)"
             if reason is not None:
                 rows.append(Verdict(kind="probe", name=probe.name, severity=probe.severity, passed=None,

@@ -3,8 +3,8 @@ one plan, copies their rows under a new run id, and judges the whole run — the
 and `finding`s over the union of the deliveries, each probe over the union of its entities.
 
     >>> merged = merge_shards([Path("shard-1.duckdb"), Path("shard-2.duckdb")], Path("carbon.duckdb"))
-    >>> merged.status, merged.run_id
-    ('completed', 'run_20261130T051200_9f3ab2c1')
+    >>> merged.status
+    'completed'
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import msgspec
 
 from carbonc.errors import ExecutionError
 from carbonc.exec.model import ChecksPlan, Verdict
-from carbonc.exec.probes import ProbeResult
-from carbonc.exec.shards import Shard
+from carbonc.exec.shards import NOT_IN_A_SHARD, Shard
 from carbonc.store.merge import ShardRun
 
 if TYPE_CHECKING:
@@ -41,10 +40,9 @@ class MergedRun(NamedTuple):
     checks: list[Verdict]
 
 
-def read_shards(sources: Sequence[Path], *, partial: bool = False) -> list[ShardRun]:
+def read_shards(sources: Sequence[Path]) -> list[ShardRun]:
     """The shard runs in `sources`, one per file, ordered by shard; ExecutionError unless they
-    are shards 1…N of one plan, each once (with `partial`, some may be missing: a worker that
-    died before it recorded anything)."""
+    are shards 1…N of one plan, each once, and every one can be read."""
     from carbonc.errors import StoreError
     from carbonc.store.merge import shard_runs
 
@@ -52,26 +50,20 @@ def read_shards(sources: Sequence[Path], *, partial: bool = False) -> list[Shard
     for path in sources:
         try:
             runs = shard_runs(path)
-        except StoreError:
-            if partial:  # a worker that died before it recorded its run
-                continue
-            raise
-        if partial and not runs:
-            continue
+        except StoreError as exc:  # not a database, or not one of ours: bad input, not a failed write
+            raise ExecutionError(str(exc)) from None
         if len(runs) != 1:
             what = "no shard run" if not runs else f"{len(runs)} shard runs ({', '.join(r.run_id for r in runs)})"
             raise ExecutionError(f"`{path}` holds {what}: give one file per shard, each written by "
                                  "`carbonc run --shard K/N --db FILE`")
         found.append(runs[0])
-    if not found:
-        return []
     shards = [Shard.parse(run.shard) for run in found]
     counts = {s.count for s in shards}
     if len(counts) != 1:
         raise ExecutionError(f"the files are shards of different splits ({', '.join(map(str, shards))})")
     count = counts.pop()
     have = sorted(s.index for s in shards)
-    if have != list(range(1, count + 1)) and not (partial and len(set(have)) == len(have)):
+    if have != list(range(1, count + 1)):
         missing = sorted(set(range(1, count + 1)) - set(have))
         twice = sorted({i for i in have if have.count(i) > 1})
         problems = ([f"missing shard {', '.join(f'{i}/{count}' for i in missing)}"] if missing else []) + (
@@ -92,34 +84,25 @@ def read_shards(sources: Sequence[Path], *, partial: bool = False) -> list[Shard
     return ordered
 
 
-def merge_shards(sources: Sequence[Path], into: Path, *, run_id: str | None = None,
-                 probes: Sequence[ProbeResult] = (), expected: int | None = None, failed: bool = False) -> MergedRun:
-    """Merge the shard files `sources` into one new run in the DuckDB file `into`.
-
-    `probes` are whole probes over the union of the shards' entities, as `--workers` gathers them
-    from its workers, and the probes `once` for the run it sent after every worker was done: they
-    are judged exactly as in a run of one process. Any other probe is judged from the shards'
-    rows, and a probe `once` for the run without a result is not judged. With `expected` (the number
-    of shards the run was split into), files may be missing or hold no shard run yet: the merged
-    run is then `interrupted` (a worker stopped before it began) rather than refused. `failed`
-    says a shard failed in a way its file cannot tell (its process died). Raises ExecutionError when
-    the files are not the shards of one run, StoreError when a file cannot be read or written;
-    nothing is written to `into` before the shards are known good."""
+def merge_shards(sources: Sequence[Path], into: Path) -> MergedRun:
+    """Merge the shard files `sources` into one new run in the DuckDB file `into`: `completed`
+    when every shard completed, `failed` if one failed, else `interrupted`. Each probe is judged
+    over the shards' rows of its entities; a probe `once` for the run, which no shard sends, is
+    not judged. Raises ExecutionError when the files are not the shards of one run (or cannot be
+    read), StoreError when `into` cannot be written; nothing is written to `into` before the
+    shards are known good."""
     from carbonc.exec import new_run_id
     from carbonc.store import Batch, CheckRow, RunRow, open_store
     from carbonc.store.merge import copy_shards
 
     into = into.expanduser()
-    shards = read_shards(sources, partial=expected is not None)
-    if not shards:
-        raise ExecutionError("no shard recorded anything: there is no run to merge")
+    shards = read_shards(sources)
     if any(Path(s.path).resolve() == into.resolve() for s in shards):
         raise ExecutionError(f"`{into}` is one of the shards: merge into another file (--into)")
-    run_id = run_id or new_run_id()
+    run_id = new_run_id()
     first = shards[0]
-    whole = len(shards) == (expected or len(shards))
-    status = ("failed" if failed or any(s.status == "failed" for s in shards) else
-              "interrupted" if not whole or any(s.status != "completed" for s in shards) else "completed")
+    status = ("failed" if any(s.status == "failed" for s in shards) else
+              "interrupted" if any(s.status != "completed" for s in shards) else "completed")
     hashes = {s.plan_sha256 for s in shards if s.plan_sha256}
     row = RunRow(run_id=run_id, scenario=first.scenario, source_sha256=first.source_sha256, plan_sha256="",
                  seed=first.seed, provider=first.provider, params=first.params,
@@ -133,7 +116,7 @@ def merge_shards(sources: Sequence[Path], into: Path, *, run_id: str | None = No
         copy_shards(store, shards, run_id)
         checks: list[Verdict] = []
         if status == "completed":
-            checks = _judge(store, shards, run_id, probes)
+            checks = _judge(store, shards, run_id)
             if checks:
                 store.append(Batch(checks=[CheckRow(run_id, **msgspec.structs.asdict(v)) for v in checks]))
         finished = max((s.finished_at_ms or s.started_at_ms for s in shards), default=row.started_at_ms)
@@ -143,23 +126,17 @@ def merge_shards(sources: Sequence[Path], into: Path, *, run_id: str | None = No
     return MergedRun(run_id, status, shards, checks)
 
 
-def _judge(store: Store, shards: list[ShardRun], run_id: str, probes: Sequence[ProbeResult]) -> list[Verdict]:
+def _judge(store: Store, shards: list[ShardRun], run_id: str) -> list[Verdict]:
     """The merged run's verdicts: its checks over all the deliveries, then each probe over all
     the entities the shards probed (each shard probed its own)."""
-    from carbonc.exec._run import judge_checks, probe_verdicts
+    from carbonc.exec._run import judge_checks
     from carbonc.store.merge import merged_figures
 
     plan = msgspec.json.decode(shards[0].checks_plan or "null", type=ChecksPlan | None)
     metrics, entity_rows = merged_figures(store, run_id)
     verdicts = judge_checks(plan.checks, {**plan.metrics, **metrics}, has_target=plan.has_target) if plan else []
-    whole = {result.probe.name: result for result in probes}
     per_shard = [s.probe_summaries for s in shards]
     for index, (name, severity, _, expected, _) in enumerate(per_shard[0]):
-        if name in whole:
-            rows = probe_verdicts(whole[name])
-            # Each entity's row came with its shard; a probe of the whole run has only its own.
-            verdicts += rows if whole[name].probe.kind is None else rows[:1]
-            continue
         summaries = [shard[index] for shard in per_shard if index < len(shard) and shard[index][0] == name]
         verdicts.append(_probe_verdict(name, severity, expected, summaries,
                                        [r for r in entity_rows if r[0] == name]))
@@ -177,7 +154,7 @@ def _probe_verdict(name: str, severity: str | None, expected: str | None,
     if unjudged and not entities:
         message = unjudged[0] or ""
         # A probe of the whole run: every shard said it was left to the whole run.
-        message = ONCE_NOT_SENT if message.startswith("not judged: shard ") else message
+        message = ONCE_NOT_SENT if message.startswith(NOT_IN_A_SHARD) else message
         return Verdict(kind="probe", name=name, severity=severity, passed=None, expected=expected, actual=None,
                        message=message, subject="merchant")
     failed = [e for e in entities if e[1] is False]

@@ -16,6 +16,9 @@ import re
 
 import msgspec
 
+#: How a shard's verdict on a probe `once` for the run begins: the whole run is not the shard's.
+NOT_IN_A_SHARD = "not judged: shard "
+
 #: The most shards a run may be split into (a bound on a flag, not a limit of the method).
 MAX_SHARDS = 1024
 

@@ -34,7 +34,7 @@ import msgspec
 
 from carbonc.errors import ExecutionError, StoreError
 from carbonc.exec._run import PreparedRun, failing_timelines, probe_options
-from carbonc.exec.model import PlanInput, RunOptions, RunResult, Verdict
+from carbonc.exec.model import PlanInput, RunOptions, RunResult
 from carbonc.exec.probes import EntityResult, ProbeOptions, ProbeResult
 from carbonc.exec.shards import Shard
 from carbonc.exec.tally import Tally, TallyState
@@ -65,8 +65,8 @@ class WorkerOptions(msgspec.Struct, frozen=True, kw_only=True):
 
 class WorkerSpec(msgspec.Struct, frozen=True, kw_only=True):
     """What one worker runs: shard `shard` of the saved plan at `plan`, as part of run `run_id`,
-    its rows staged into the folder `spool` for the run to record. Sent on the worker's stdin (never its command line,
-    which other users of the machine can read: it holds the webhook secret)."""
+    its rows staged into the folder `spool` for the run to record. Sent on the worker's stdin
+    (never its command line, which other users of the machine can read: it holds the secret)."""
 
     plan: str
     run_id: str
@@ -101,6 +101,7 @@ class Finished(msgspec.Struct, frozen=True, tag=True):
 
 
 Report = Progress | Finished
+_decode_report = msgspec.json.Decoder(Report).decode
 
 
 class _Worker:
@@ -124,12 +125,11 @@ class _Worker:
 
     def feed(self, data: bytes) -> None:
         self.buffer += data
-        decode = msgspec.json.Decoder(Report).decode
         while (end := self.buffer.find(b"\n")) >= 0:
             line = bytes(self.buffer[:end])
             del self.buffer[:end + 1]
             try:
-                report = decode(line)
+                report = _decode_report(line)
             except msgspec.DecodeError:
                 continue  # not a report: never trusted, never fatal
             if isinstance(report, Progress):
@@ -170,9 +170,9 @@ def auto_workers(deliveries: int, options: RunOptions) -> int:
     return max(1, min(cores, AUTO_MAX_WORKERS, options.concurrency))
 
 
-def worker_options(options: RunOptions, workers: int) -> WorkerOptions:
-    """`options` for each of `workers` workers (the concurrency shared out); ExecutionError for a
-    run that cannot be split."""
+def worker_options(options: RunOptions, workers: int) -> list[WorkerOptions]:
+    """`options` for each of `workers` workers, the concurrency shared out among them;
+    ExecutionError for a run that cannot be split."""
     if options.app is not None:
         raise ExecutionError("--workers needs --webhook-url: an --app runs inside one process, and its state "
                              "would be split between the workers")
@@ -180,10 +180,14 @@ def worker_options(options: RunOptions, workers: int) -> WorkerOptions:
         raise ExecutionError("--gateway real cannot be split into workers yet: run it with --workers 1")
     if options.url is None:
         raise ExecutionError("--workers needs --webhook-url: without a target there is nothing to share out")
-    return WorkerOptions(provider=options.provider, url=options.url, secret=options.secret,
-                         previous_secret=options.previous_secret,
-                         concurrency=max(1, -(-options.concurrency // workers)), timeout_s=options.timeout_s,
-                         time_scale=options.time_scale, probe=options.probe, circuit_breaker=options.circuit_breaker)
+    if options.concurrency < workers:
+        raise ExecutionError(f"--workers {workers} needs --concurrency {workers} or more: each worker keeps at "
+                             f"least one request in flight (it is {options.concurrency})")
+    share, extra = divmod(options.concurrency, workers)
+    return [WorkerOptions(provider=options.provider, url=options.url, secret=options.secret,
+                          previous_secret=options.previous_secret, concurrency=share + (k < extra),
+                          timeout_s=options.timeout_s, time_scale=options.time_scale, probe=options.probe,
+                          circuit_breaker=options.circuit_breaker) for k in range(workers)]
 
 
 class WorkersRun:
@@ -212,76 +216,78 @@ class WorkersRun:
     def _execute(self, store: Store, progress: Callable[[Tally], None] | None) -> RunResult:
         started = time.time()
         prepared = self.prepared
-        # Beside the database: the workers' staged rows are on its disk, and a run killed
-        # outright leaves them where the next open of the file clears them (its staging prefix).
-        work = Path(tempfile.mkdtemp(prefix=f".{store.path.name[:200]}.stage-workers-", dir=store.path.parent))
-        spool = work / "spool"
-        spool.mkdir()
-        ingest_error: str | None = None
+        # Ctrl-C is counted, and passed on to the workers, from the run's start to its record's
+        # end: a run is never left `running` by a Ctrl-C that came while it was being judged.
         with self._forwarding_signals():
-            plan_path = self._plan_file(work)
             store.begin_run(msgspec.structs.replace(prepared.run_row(started), workers=self.workers))
-            for k in range(1, self.workers + 1):
-                spec = WorkerSpec(plan=str(plan_path), run_id=self.run_id, spool=str(spool),
-                                  shard=Shard(k, self.workers), options=self.worker_options)
-                self._procs.append(_Worker(spec))
-
-            def ingest() -> None:
-                nonlocal ingest_error
-                if ingest_error is None:
-                    try:
-                        store.ingest_spool(spool)
-                    except StoreError as exc:
-                        # Nothing more can be recorded: stop the workers rather than send unrecorded.
-                        ingest_error = str(exc)
-                        self._stop_workers()
-
-            self._watch(progress, ingest)
-            ingest()  # what the workers staged last
-            if ingest_error is None:
-                with contextlib.suppress(StoreError):
-                    store.release()
-        shutil.rmtree(work, ignore_errors=True)
-        finished = [w.finished for w in self._procs if w.finished is not None]
-        errors = [w.why_not_finished() for w in self._procs if w.died(self.interrupts > 0)]
-        errors += [f"worker {w.spec.shard}: {w.finished.error}" for w in self._procs
-                   if w.finished is not None and w.finished.error]
-        if ingest_error is not None:
-            errors.append(ingest_error)
-        for report in finished:
-            self.tally.absorb(report.tally)
-        down = next((f.endpoint_down for f in finished if f.endpoint_down), None)
-        status = ("failed" if errors or any(f.status == "failed" for f in finished) else
-                  "interrupted" if self.interrupts or len(finished) < self.workers
-                  or any(f.status != "completed" for f in finished) else "completed")
-        once: list[ProbeResult] = []
-        probing = time.perf_counter()
-        if status == "completed" and down is None:
-            once = self._whole_run_probes()
-        probe_s = time.perf_counter() - probing + max((f.probe_s for f in finished), default=0.0)
-        # The run judged as one process judges it: its tally is the workers' together, its
-        # probes' results theirs (and the run's own), in plan order.
-        prepared.tally, prepared.probe_results = self.tally, self._joined_probes(finished, once)
-        prepared.breaker.tripped = down is not None
-        checks: list[Verdict] = []
-        if status == "completed":
-            checks = prepared.judge()
+            errors = self._run_workers(store, progress)
+            finished = [w.finished for w in self._procs if w.finished is not None]
+            for report in finished:
+                self.tally.absorb(report.tally)
+            down = next((f.endpoint_down for f in finished if f.endpoint_down), None)
+            probing = time.perf_counter()
+            whole = not errors and len(finished) == self.workers and all(f.status == "completed" for f in finished)
+            once = self._whole_run_probes() if whole and not self.interrupts and down is None else []
+            probe_s = time.perf_counter() - probing + max((f.probe_s for f in finished), default=0.0)
+            status = ("failed" if errors or any(f.status == "failed" for f in finished) else
+                      "interrupted" if self.interrupts or not whole else "completed")
+            # The run judged as one process judges it: its tally is the workers' together, its
+            # probes' results theirs (and the run's own), in plan order.
+            prepared.tally, prepared.probe_results = self.tally, self._joined_probes(finished, once)
+            prepared.breaker.tripped = down is not None
+            checks = prepared.judge() if status == "completed" else []
             try:
-                store.append(Batch(checks=[CheckRow(self.run_id, **msgspec.structs.asdict(v)) for v in checks]))
+                if checks:
+                    store.append(Batch(checks=[CheckRow(self.run_id, **msgspec.structs.asdict(v)) for v in checks]))
+                hashes = {f.plan_sha256 for f in finished}
+                complete = len(finished) == self.workers and None not in hashes and len(hashes) == 1
+                store.finish_run(self.run_id, status, int(time.time() * 1000), hashes.pop() if complete else None)
             except StoreError as exc:
                 status, errors = "failed", [*errors, str(exc)]
-        hashes = {f.plan_sha256 for f in finished}
-        complete = len(finished) == self.workers and None not in hashes and len(hashes) == 1
-        try:
-            store.finish_run(self.run_id, status, int(time.time() * 1000), hashes.pop() if complete else None)
-        except StoreError as exc:
-            status, errors = "failed", [*errors, str(exc)]
         timelines = failing_timelines(store, self.run_id, prepared.probe_results) if status == "completed" else {}
         warnings = list(dict.fromkeys(w for f in finished for w in f.warnings))
         return RunResult(self.run_id, status, self.plan.header, self.plan.summary, self.options.provider,
                          prepared.shown_target(), self.tally, checks, time.time() - started,
                          sum(f.rows_written for f in finished), warnings, "; ".join(errors) or None,
                          prepared.probe_results, timelines, probe_s, down)
+
+    def _run_workers(self, store: Store, progress: Callable[[Tally], None] | None) -> list[str]:
+        """Start the workers, record what they stage until every one has exited, and say what
+        went wrong: a worker that died, one that failed, or the database."""
+        # Beside the database: the workers' staged rows are on its disk, and a run killed
+        # outright leaves them where the next open of the file clears them (its staging prefix).
+        work = Path(tempfile.mkdtemp(prefix=f".{store.path.name[:200]}.stage-workers-", dir=store.path.parent))
+        spool = work / "spool"
+        spool.mkdir()
+        failure: list[str] = []
+
+        def ingest() -> None:
+            if failure:
+                return
+            try:
+                store.ingest_spool(spool)
+            except StoreError as exc:
+                # Nothing more can be recorded: stop the workers rather than send unrecorded.
+                failure.append(str(exc))
+                self._stop_workers()
+
+        try:
+            plan_path = self._plan_file(work)
+            for k, options in enumerate(self.worker_options, 1):
+                spec = WorkerSpec(plan=str(plan_path), run_id=self.run_id, spool=str(spool),
+                                  shard=Shard(k, self.workers), options=options)
+                self._procs.append(_Worker(spec))
+            self._watch(progress, ingest)
+            ingest()  # what the workers staged last
+            if not failure:
+                with contextlib.suppress(StoreError):
+                    store.release()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        errors = [w.why_not_finished() for w in self._procs if w.died(self.interrupts > 0)]
+        errors += [f"worker {w.spec.shard}: {w.finished.error}" for w in self._procs
+                   if w.finished is not None and w.finished.error]
+        return errors + failure
 
     def _joined_probes(self, finished: list[Finished], once: list[ProbeResult]) -> list[ProbeResult]:
         """Each probe over all the workers' entities, in plan order as a whole run has them, with
@@ -389,6 +395,7 @@ class WorkersRun:
         from carbonc.dialects import get_dialect
         from carbonc.exec.facts import GatewayFacts
         from carbonc.exec.probes import HttpStateSender, Prober
+        from carbonc.exec.transport import parse_target
         from carbonc.plan.records import Entity
 
         facts = GatewayFacts(once)
@@ -398,13 +405,27 @@ class WorkersRun:
         for record in entities:
             if isinstance(record, Entity):
                 facts.add(record)
-        from carbonc.exec.transport import parse_target
-
-        options = probe_options(probe, parse_target(self.worker_options.url))
+        options = probe_options(probe, parse_target(self.worker_options[0].url))
         context = ssl.create_default_context()
         prober = Prober(once, facts, options, dict(self.plan.header.params), get_dialect(self.options.provider).ref,
                         lambda: HttpStateSender(context))
-        return trio.run(prober.run)
+        results: list[ProbeResult] = []
+
+        async def probe_until_interrupted() -> None:
+            # Ctrl-C is counted by the run's handler (trio's own is not installed over it):
+            # a first one stops the probing, as in a run of one process.
+            async with trio.open_nursery() as nursery:
+                async def watch() -> None:
+                    while not self.interrupts:
+                        await trio.sleep(0.1)
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(watch)
+                results.extend(await prober.run())
+                nursery.cancel_scope.cancel()
+
+        trio.run(probe_until_interrupted)
+        return [] if self.interrupts else results
 
 
 def worker_main(stdin: Any = None, stdout: Any = None) -> int:

@@ -254,6 +254,8 @@ class Store:
         rows = 0
         for ready in sorted(spool.glob("batch-*")):
             staged = [(file.name.split(".")[0], str(file)) for file in sorted(ready.iterdir())]
+            if any(table not in TABLES for table, _ in staged):
+                raise StoreError(f"`{ready}` holds something other than a worker's staged rows")
             self._ingest(staged, hold=True)
             rows += sum(int(file.name.split(".")[1]) for file in ready.iterdir())
             shutil.rmtree(ready)

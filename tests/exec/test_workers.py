@@ -92,6 +92,8 @@ def test_merge_refuses_files_that_are_not_the_shards_of_one_run(carbonc, tmp_pat
     other = tmp_path / "other"
     other.mkdir()
     (different,) = [p for p in _shards(carbonc, other, 2, "--seed", "9") if p.name == "shard-2.duckdb"]
+    garbage = tmp_path / "garbage.duckdb"
+    garbage.write_text("not a database\n")
     plain = tmp_path / "plain.duckdb"
     assert carbonc.run("run", *SMALL, "--db", str(plain)).returncode == 0
     into = tmp_path / "into.duckdb"
@@ -100,6 +102,7 @@ def test_merge_refuses_files_that_are_not_the_shards_of_one_run(carbonc, tmp_pat
         ([one, one], "shard 1/2 given twice"),
         ([one, different], "ran different plans or runs: their seed differ"),
         ([one, plain], "holds no shard run"),
+        ([one, garbage], "is not a DuckDB database"),
         ([one, tmp_path / "nowhere.duckdb"], "no shard file at"),
     ]
     for files, message in cases:
@@ -169,3 +172,15 @@ def test_auto_splits_only_a_large_run_sent_as_fast_as_possible_to_a_url() -> Non
     assert auto_workers(big, RunOptions(url=url, concurrency=50, time_scale=1.0)) == 1  # paced, not CPU-bound
     assert auto_workers(big, RunOptions(url=url, concurrency=50, shard=Shard(1, 2))) == 1
     assert auto_workers(big, RunOptions(url=url, concurrency=1)) == 1
+
+
+def test_the_concurrency_is_shared_out_and_each_worker_keeps_one_request_in_flight() -> None:
+    from carbonc.errors import ExecutionError
+    from carbonc.exec import RunOptions
+    from carbonc.exec.workers import worker_options
+
+    url = "http://127.0.0.1:9/hooks"
+    assert [o.concurrency for o in worker_options(RunOptions(url=url, concurrency=10), 3)] == [4, 3, 3]
+    assert [o.concurrency for o in worker_options(RunOptions(url=url, concurrency=2), 2)] == [1, 1]
+    with pytest.raises(ExecutionError, match="--workers 3 needs --concurrency 3 or more"):
+        worker_options(RunOptions(url=url, concurrency=2), 3)
