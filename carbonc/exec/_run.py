@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Literal, assert_never
+from typing import TYPE_CHECKING, Literal, assert_never
 
 import msgspec
 import trio
@@ -38,6 +38,9 @@ from carbonc.exec.writer import Writer
 from carbonc.plan.records import Check, Entity, Header, Message, Probe, Record, Summary
 from carbonc.plan.verify import digest_update, records_digest
 from carbonc.store import Batch, CheckRow, RunRow, Store
+
+if TYPE_CHECKING:
+    from carbonc.compiler import CompiledPlan
 
 #: Why a message was not sent once the circuit breaker tripped.
 ENDPOINT_DOWN = "endpoint down: not sent after the circuit breaker tripped"
@@ -203,16 +206,19 @@ class PreparedRun:
                       checks_plan=self._checks_plan() if self.split else None)
 
     async def _deliver_all(self, writer: Writer, plan_hash: hashlib._Hash) -> None:
-        saved = self.plan.saved
+        path, compiled = self.plan.path, self.plan.compiled
 
         def read() -> Iterator[Record]:
             # The plan's hash is the hash of the plan as `carbonc plan --out` saves it: a saved
-            # plan's bytes as read (its header is the one verified, not decoded again), or a
-            # plan compiled for this run encoded so, digest of its records included.
+            # plan's bytes as read (its header is the one already read, not decoded again); a
+            # plan compiled for this run saved so in bulk once it has been read (below); any
+            # other plan encoded so as it is read, digest of its records included.
             try:
-                if saved is not None:
+                if path is not None:
                     yield self.plan.header
-                    yield from _read_saved(saved.path, plan_hash)
+                    yield from _read_saved(Path(path), plan_hash)
+                elif compiled is not None:
+                    yield from self.plan.records()
                 else:
                     yield from _encoded(self.plan.records(), plan_hash)
             except Exception:
@@ -229,9 +235,12 @@ class PreparedRun:
             # A run cut short still records its plan's hash, reading the rest of the plan with
             # the signal watcher let in now and then: a second Ctrl-C stops that too (the run
             # then records no hash).
+            # (A compiled plan is hashed a batch of records at a time.)
+            rest: Iterator[object] = plan if compiled is None else _bulk_hashed(compiled, plan_hash)
+            every = 4096 if compiled is None else 1
             with trio.CancelScope(shield=True), contextlib.suppress(Exception):
-                for n, _ in enumerate(plan):
-                    if n % 4096 == 0:
+                for n, _ in enumerate(rest):
+                    if n % every == 0:
                         await trio.lowlevel.checkpoint()
                         if self.interrupts > 1:
                             self.plan_complete = False
@@ -571,6 +580,16 @@ def _read_saved(path: Path, plan_hash: hashlib._Hash) -> Iterator[Record]:
         yield from iter_hashed(path, plan_hash)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ExecutionError(f"`{path}` is not a readable carbonc plan: {exc}") from None
+
+
+def _bulk_hashed(plan: CompiledPlan, plan_hash: hashlib._Hash) -> Iterator[None]:
+    """Feed `plan_hash` the compiled plan's saved form, pausing after each piece (a batch of
+    records)."""
+    from carbonc.plan.saved import plan_bytes
+
+    for chunk in plan_bytes(plan):
+        plan_hash.update(chunk)
+        yield None
 
 
 def _encoded(records: Iterator[Record], plan_hash: hashlib._Hash) -> Iterator[Record]:

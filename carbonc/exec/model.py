@@ -35,6 +35,8 @@ class PlanInput(NamedTuple):
     path: Path | None = None
     #: The saved plan's entities, indexed on disk as it was verified.
     saved: PlanIndex | None = None
+    #: The plan compiled in this process, for writing and hashing in bulk (None: a saved plan).
+    compiled: CompiledPlan | None = None
 
     def selected_probes(self) -> tuple[Probe, ...]:
         """The header's probes with what they select (a saved plan's read from its file)."""
@@ -42,7 +44,7 @@ class PlanInput(NamedTuple):
 
     @classmethod
     def from_compiled(cls, plan: CompiledPlan) -> PlanInput:
-        return cls(plan.header, plan.summary, plan.records)
+        return cls(plan.header, plan.summary, plan.records, compiled=plan)
 
     @classmethod
     def from_file(cls, path: Path) -> PlanInput:

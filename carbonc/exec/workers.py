@@ -314,7 +314,7 @@ class WorkersRun:
         from carbonc.plan.saved import write_plan
 
         path = work / "plan.ndjson"
-        write_plan(self.plan, path)
+        write_plan(self.plan.compiled or self.plan, path)
         return path
 
     def _watch(self, progress: Callable[[Tally], None] | None, ingest: Callable[[], None]) -> None:

@@ -6,6 +6,7 @@ so that some verdicts fail."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -137,6 +138,8 @@ def test_workers_give_one_run_equal_to_an_unsharded_one(whole: Path, tmp_path: P
     _assert_same_rows(whole, db, once=True)
     assert _summaries(db) == _summaries(whole)  # the ledger too: sent once every worker was done
     assert recorded(db, "SELECT count(*), min(workers) FROM runs") == [(1, 2)]
+    # The plan the workers were handed, saved in bulk, is the plan compiled for the whole run.
+    assert recorded(db, "SELECT plan_sha256 FROM runs") == recorded(whole, "SELECT plan_sha256 FROM runs")
     assert not list(tmp_path.glob(".workers.duckdb.*")), "the plan saved for the workers is gone"
     assert "FAIL oracle idempotency" in done.stdout and "timeline of its order, as sent:" in done.stdout
 
@@ -154,3 +157,5 @@ def test_workers_running_a_saved_plan_give_one_run_equal_to_an_unsharded_one(who
     assert done.returncode == 0, done.stdout + done.stderr
     _assert_same_rows(whole, db, once=True)
     assert _summaries(db) == _summaries(whole)
+    assert recorded(db, "SELECT plan_sha256 FROM runs") == recorded(whole, "SELECT plan_sha256 FROM runs") == [
+        (hashlib.sha256(saved.read_bytes()).hexdigest(),)]
