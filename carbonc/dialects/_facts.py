@@ -32,6 +32,10 @@ class Lookup(Protocol):
         ...
 
 
+#: How many decoded entities an `EntityIndex` keeps at hand (entities are frozen: shared safely).
+_RECENT_ENTITIES = 4096
+
+
 class EntityIndex:
     """A `Lookup` over a plan's entities, held in memory as MessagePack: a third of the size of
     the objects (a run holds every entity of its plan), decoded in about a microsecond."""
@@ -42,6 +46,9 @@ class EntityIndex:
         self._encode = msgspec.msgpack.Encoder().encode
         self._decode = msgspec.msgpack.Decoder(Entity).decode
         self._by_id: dict[str, bytes] = {}
+        #: The entities decoded lately: a message's entity, its payment and its order are looked
+        #: up again for its other messages, which come close together in a plan.
+        self._recent: dict[str, Entity] = {}
         self._paid: dict[str, str] = {}
         self._real: dict[str, dict[str, str]] = {}
         for entity in entities:
@@ -49,13 +56,21 @@ class EntityIndex:
 
     def add(self, entity: Entity) -> None:
         self._by_id[entity.id] = self._encode(entity)
+        self._recent.pop(entity.id, None)
         if entity.kind == "payment" and entity.parent is not None and any(
                 t.state == "captured" for t in entity.transitions):
             self._paid[entity.parent] = entity.id
 
     def get(self, entity_id: str) -> Entity | None:
-        found = self._by_id.get(entity_id)
-        return None if found is None else self._decode(found)
+        entity = self._recent.get(entity_id)
+        if entity is None:
+            found = self._by_id.get(entity_id)
+            if found is None:
+                return None
+            if len(self._recent) >= _RECENT_ENTITIES:
+                self._recent.clear()  # bounded; cheaper than keeping them in order of use
+            entity = self._recent[entity_id] = self._decode(found)
+        return entity
 
     def payment_of(self, order_id: str) -> Entity | None:
         payment = self._paid.get(order_id)

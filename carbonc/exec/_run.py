@@ -42,6 +42,9 @@ from carbonc.store import Batch, CheckRow, RunRow, Store
 if TYPE_CHECKING:
     from carbonc.compiler import CompiledPlan
 
+#: How many entities' trees a run keeps at hand while it reads messages (see `_jobs`).
+_RECENT_TREES = 1 << 16
+
 #: Why a message was not sent once the circuit breaker tripped.
 ENDPOINT_DOWN = "endpoint down: not sent after the circuit breaker tripped"
 
@@ -367,12 +370,22 @@ class PreparedRun:
         # Only a message to send, or to pick a shard's by, needs its order tree (one lookup on
         # disk for a saved plan).
         rooted = self._has_target() or shard is not None
+        # Each entity's tree, and whether it is this shard's, for the entities of recent messages:
+        # an entity's messages come close together, and finding its root takes a lookup per
+        # generation (on disk for a saved plan), its shard a hash.
+        trees: dict[str, tuple[str | None, bool]] = {}
         while message is not None:
-            root = lookup.root_of(message.entity) if rooted else ""
+            tree = trees.get(message.entity)
+            if tree is None:
+                if len(trees) >= _RECENT_TREES:
+                    trees.clear()
+                found = lookup.root_of(message.entity) if rooted else ""
+                tree = trees[message.entity] = found, shard is None or found is None or shard.owns(found)
+            root, owned = tree
             if message.policy not in policies or root is None:
                 raise ExecutionError(f"the plan is inconsistent: message {message.seq} names a delivery policy or "
                                      "an entity it does not have")
-            if shard is not None and not shard.owns(root):
+            if not owned:
                 message = next((r for r in plan if isinstance(r, Message)), None)
                 continue
             message_id, row = self.gateway.message_row(self.run_id, message, header, lookup)

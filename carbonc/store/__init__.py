@@ -56,10 +56,13 @@ __all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRo
 
 _STATUSES = ("running", "completed", "failed", "interrupted")
 _WRITER_MEMORY_LIMIT = "64MB"
+_WRITER_CHECKPOINT_THRESHOLD = "64MB"
 #: Longest a writer keeps the DuckDB file open across batches (readers wait for it up to
 #: `access.READER_WAIT_S`). Opening and closing it for every batch cost ~35 ms a batch; with
 #: this and one DuckDB thread, recording a delivery went from ~60 to ~38 µs of CPU.
 HOLD_S = 1.0
+#: The most batches staged by workers that are appended together (see `Store.ingest_spool`).
+SPOOL_GROUP = 4
 
 _T = TypeVar("_T")
 
@@ -124,8 +127,13 @@ class Store:
         # One thread: a batch is small, and DuckDB's own threads cost 0.5 s of CPU over a run of
         # 20,000 deliveries (0.15 s with one), saving no time; each also holds memory of its own
         # (a saved plan of 100,000 orders run with no target: peak RSS 215 -> 200 MB).
+        # The checkpoint threshold: at DuckDB's default (16 MB of log) a run's ~2 KB delivery
+        # rows made it checkpoint every other batch, rewriting the table's last row group each
+        # time: 200,000 delivery rows in batches of 5,000 cost 27 µs of CPU a row, 20 µs at this
+        # threshold. The file is still checkpointed whenever the writer closes it (`HOLD_S`).
         self._config: dict[str, str | bool | int | float | list[str]] = (
-            {} if read_only else {"memory_limit": _WRITER_MEMORY_LIMIT, "threads": 1})
+            {} if read_only else {"memory_limit": _WRITER_MEMORY_LIMIT, "threads": 1,
+                                  "checkpoint_threshold": _WRITER_CHECKPOINT_THRESHOLD})
         # Never fetch or load an extension on our behalf: `--db x.sqlite` had DuckDB try to
         # download the SQLite one (from the network, at run time).
         self._config.update(autoinstall_known_extensions=False, autoload_known_extensions=False)
@@ -249,16 +257,27 @@ class Store:
                 os.unlink(file)
 
     def ingest_spool(self, spool: Path) -> int:
-        """Append every batch the workers have staged in `spool` so far, each in one transaction,
-        in the order each worker staged them, deleting each once it is in; the rows ingested."""
+        """Append every batch the workers have staged in `spool` so far, in the order each worker
+        staged them, deleting each once it is in; the rows ingested. Up to `SPOOL_GROUP` batches
+        go in together, in one transaction: DuckDB appends a few big inserts for much less than
+        many small ones (200,000 delivery rows, 5,000 a batch: 20 µs of CPU a row one batch at a
+        time, 14 µs four at a time)."""
         rows = 0
-        for ready in sorted(spool.glob("batch-*")):
-            staged = [(file.name.split(".")[0], str(file)) for file in sorted(ready.iterdir())]
-            if any(table not in TABLES for table, _ in staged):
-                raise StoreError(f"`{ready}` holds something other than a worker's staged rows")
-            self._ingest(staged, hold=True)
-            rows += sum(int(file.name.split(".")[1]) for file in ready.iterdir())
-            shutil.rmtree(ready)
+        ready = sorted(spool.glob("batch-*"))
+        for at in range(0, len(ready), SPOOL_GROUP):
+            group = ready[at:at + SPOOL_GROUP]
+            files: dict[str, list[str]] = {}
+            for folder in group:
+                for file in sorted(folder.iterdir()):
+                    table = file.name.split(".")[0]
+                    if table not in TABLES:
+                        raise StoreError(f"`{folder}` holds something other than a worker's staged rows")
+                    files.setdefault(table, []).append(str(file))
+                    rows += int(file.name.split(".")[1])
+            # Tables in the order a batch stages them (entities before the rows that name them).
+            self._ingest([(table, files[table]) for table in TABLES if table in files], hold=True)
+            for folder in group:
+                shutil.rmtree(folder)
         return rows
 
     def _spool(self, parts: Sequence[tuple[str, Sequence[msgspec.Struct]]]) -> None:
@@ -274,8 +293,8 @@ class Store:
         except OSError as exc:
             raise StoreError(_os_error("stage rows for", self.spool, exc)) from None
 
-    def _ingest(self, staged: list[tuple[str, str]], *, hold: bool) -> None:
-        """Append staged NDJSON files, (table, file) each, in one transaction."""
+    def _ingest(self, staged: Sequence[tuple[str, str | list[str]]], *, hold: bool) -> None:
+        """Append staged NDJSON files, (table, file or files) each, in one transaction."""
 
         def write(con: duckdb.DuckDBPyConnection) -> None:
             con.execute("BEGIN TRANSACTION")
