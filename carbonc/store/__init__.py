@@ -55,7 +55,13 @@ __all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRo
            "TimelineRow", "default_path", "open_spool", "open_store"]
 
 _STATUSES = ("running", "completed", "failed", "interrupted")
-_WRITER_MEMORY_LIMIT = "64MB"
+#: DuckDB's memory cap for a writer. Checkpointing a run's batches into the file fills it, so the
+#: cap is what a checkpoint costs: at 64 MB a run of a saved plan of 100,000 orders (no target)
+#: reached it only sometimes (peak RSS 169-187 MB, a million orders 188-190), at 48 MB every run
+#: does (166-168 MB, a million orders 170), for no measurable CPU. Not lower: `read_json` takes a
+#: 32 MiB buffer whatever its `maximum_object_size` (at 32 MB the first batch ran out of memory),
+#: and 40 MB cost a million orders' run 8% more CPU.
+_WRITER_MEMORY_LIMIT = "48MB"
 #: Longest a writer keeps the DuckDB file open across batches (readers wait for it up to
 #: `access.READER_WAIT_S`). Opening and closing it for every batch cost ~35 ms a batch; with
 #: this and one DuckDB thread, recording a delivery went from ~60 to ~38 µs of CPU.
