@@ -51,11 +51,17 @@ from carbonc.store.schema import (
 )
 from carbonc.store.views import view_statements
 
-__all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRow", "Store", "TimelineRow",
-           "default_path", "open_spool", "open_store"]
+__all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRow", "Staged", "Store",
+           "TimelineRow", "default_path", "open_spool", "open_store"]
 
 _STATUSES = ("running", "completed", "failed", "interrupted")
-_WRITER_MEMORY_LIMIT = "64MB"
+#: DuckDB's memory cap for a writer. Checkpointing a run's batches into the file fills it, so the
+#: cap is what a checkpoint costs: at 64 MB a run of a saved plan of 100,000 orders (no target)
+#: reached it only sometimes (peak RSS 169-187 MB, a million orders 188-190), at 48 MB every run
+#: does (166-168 MB, a million orders 170), for no measurable CPU. Not lower: `read_json` takes a
+#: 32 MiB buffer whatever its `maximum_object_size` (at 32 MB the first batch ran out of memory),
+#: and 40 MB cost a million orders' run 8% more CPU.
+_WRITER_MEMORY_LIMIT = "48MB"
 _WRITER_CHECKPOINT_THRESHOLD = "64MB"
 #: Longest a writer keeps the DuckDB file open across batches (readers wait for it up to
 #: `access.READER_WAIT_S`). Opening and closing it for every batch cost ~35 ms a batch; with
@@ -65,6 +71,20 @@ HOLD_S = 1.0
 SPOOL_GROUP = 4
 
 _T = TypeVar("_T")
+
+
+class Staged(msgspec.Struct, frozen=True, kw_only=True):
+    """A batch written out for `Store.ingest`: its `rows`, and `files`, (table, NDJSON file) each
+    (none when a worker's writer has put the batch in its spool, or it was empty)."""
+
+    rows: int
+    files: tuple[tuple[str, str], ...]
+
+    def discard(self) -> None:
+        """Remove the files."""
+        for _, file in self.files:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(file)
 
 
 def default_path() -> Path:
@@ -241,20 +261,36 @@ class Store:
     def append(self, batch: Batch, *, hold: bool = False) -> None:
         """Append every row of `batch` in one transaction: all of it is kept, or none. With
         `hold`, the file stays open for the next batch, for up to `HOLD_S` (then `release`)."""
+        self.ingest(self.stage(batch), hold=hold)
+
+    def stage(self, batch: Batch) -> Staged:
+        """Write `batch` out beside the database for `ingest` (a worker's writer: into its spool,
+        for the run's writer), so its rows need not stay in memory meanwhile."""
         parts = [(table, rows) for table, rows in (("entities", batch.entities), ("messages", batch.messages),
                                                    ("deliveries", batch.deliveries), ("checks", batch.checks),
                                                    ("gateway_calls", batch.gateway_calls)) if rows]
-        if not parts:
-            return
-        if self.spool is not None:
-            self._spool(parts)
-            return
-        staged = [(table, self._stage(table, rows)) for table, rows in parts]
+        rows = sum(len(part) for _, part in parts)
+        if not parts or self.spool is not None:
+            if parts:
+                self._spool(parts)
+            return Staged(rows=rows, files=())
+        files: list[tuple[str, str]] = []
         try:
-            self._ingest(staged, hold=hold)
+            for table, part in parts:
+                files.append((table, self._stage(table, part)))
+        except BaseException:
+            Staged(rows=0, files=tuple(files)).discard()
+            raise
+        return Staged(rows=rows, files=tuple(files))
+
+    def ingest(self, staged: Staged, *, hold: bool = False) -> None:
+        """Append a staged batch in one transaction, and remove its files (appended or not)."""
+        if not staged.files:
+            return
+        try:
+            self._ingest(list(staged.files), hold=hold)
         finally:
-            for _, file in staged:
-                os.unlink(file)
+            staged.discard()
 
     def ingest_spool(self, spool: Path) -> int:
         """Append every batch the workers have staged in `spool` so far, in the order each worker

@@ -42,7 +42,7 @@ class InterruptingStore:
         return interrupted
 
 
-@pytest.mark.parametrize("moment", ["begin_run", "append"])
+@pytest.mark.parametrize("moment", ["begin_run", "ingest"])
 def test_an_interrupt_as_the_run_starts_ends_it_interrupted(moment: str, tmp_path: Path) -> None:
     plan = api.load_plan(SCENARIO, overrides={"baseline_orders": "50"})
     assert not isinstance(plan, api.CheckResult)
