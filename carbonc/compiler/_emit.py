@@ -160,7 +160,6 @@ def message_columns(world: World, schedule: Schedule, policies: Policies, ids: I
     """Every message in delivery order, a batch of originals at a time. Each column is built in
     bulk (`map`, not a Python loop per message): what an original's copies have in common is
     repeated, and what differs between them comes from its `_Rows`."""
-    kinds = list(vocabulary.KINDS)
     tr_t, tr_kind, tr_idx = world.tr_t, world.tr_kind, world.tr_idx
     transition, policy, mode, dropped, event = (schedule.transition, schedule.policy, schedule.mode, schedule.dropped,
                                                 schedule.event)
@@ -181,8 +180,7 @@ def message_columns(world: World, schedule: Schedule, policies: Policies, ids: I
         def each(field: str, rows: list[_Rows] = rows) -> list[Any]:
             return list(chain.from_iterable(map(attrgetter(field), rows)))
 
-        entity_ids = [ids.entity(kinds[kc], idx) for kc, idx in zip(map(tr_kind.__getitem__, trs),
-                                                                   map(tr_idx.__getitem__, trs), strict=True)]
+        entity_ids = ids.each_of(list(map(tr_kind.__getitem__, trs)), list(map(tr_idx.__getitem__, trs)))
         yield (
             range(seq, seq + total),
             repeated(ids.events(ks)),
