@@ -307,15 +307,15 @@ class Schedule:
         for lo in range(0, max(1, len(transition)), _RUN):
             hi = min(len(transition), lo + _RUN)
             pids = policy[lo:hi]
-            at = list(map(add, map(times.__getitem__, transition[lo:hi]), map(delays.__getitem__, pids)))
+            at = map(add, map(times.__getitem__, transition[lo:hi]), map(delays.__getitem__, pids))
+            run = list(map(or_, map(lshift, at, repeat(width)), range(lo, hi)))
             for pid, jitter, shuffle in draws:
                 for k in compress(range(lo, hi), map(pid.__eq__, pids)):
+                    # A later send time, added above the message number.
                     if jitter:
-                        at[k - lo] += jitter_stream.below(k, jitter + 1)
+                        run[k - lo] += jitter_stream.below(k, jitter + 1) << width
                     if shuffle:
-                        at[k - lo] += shuffle_stream.below(k, shuffle + 1)
-            run = list(map(or_, map(lshift, at, repeat(width)), range(lo, hi)))
-            del at
+                        run[k - lo] += shuffle_stream.below(k, shuffle + 1) << width
             runs.append(_sorted_run(run))
         return runs, width
 
@@ -410,16 +410,18 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
 _RUN = 1 << 18
 
 
-#: One in this many items of each run is sampled to cut the merged order into parts.
+#: One in this many items of each run is sampled to cut the merged order into parts of about
+#: `_PART` items.
 _SAMPLE = 64
+_PART = 1 << 15
 
 
 def _merged(runs: list[array[int]]) -> Iterator[array[int]]:
-    """The items of the sorted `runs` in order, as sorted parts of about `_RUN` items: bounds
+    """The items of the sorted `runs` in order, as sorted parts of about `_PART` items: bounds
     sampled from the runs cut each run into slices, and each part's slices are sorted together
     (`list.sort` merges sorted stretches in C, where `heapq.merge` compared in Python)."""
     samples = sorted(chain.from_iterable(run[::_SAMPLE] for run in runs))
-    step = _RUN // _SAMPLE
+    step = _PART // _SAMPLE
     starts = [0] * len(runs)
     for bound in [*samples[step::step], None]:
         part: list[int] = []
