@@ -9,8 +9,8 @@ action on existing entities happens at `max(phase start, the entity's last trans
 from __future__ import annotations
 
 from array import array
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from itertools import compress, islice, repeat
 from operator import itemgetter
@@ -182,7 +182,7 @@ class Compiler:
         else:
             members = array("I", compress(range(len(table)), map(wanted.__eq__, table.state)))
         if sel.where is not None:
-            members = array("I", filter(self._where(sel.where, kind), members))
+            members = self._where(sel.where, kind, members)
         match sel.mode:
             case "each" | "all":
                 pass
@@ -207,8 +207,8 @@ class Compiler:
         except _Abort:
             return None
 
-    def _where(self, expr: ir.Expr, kind: str) -> Callable[[int], bool]:
-        """A test of whether entity `idx` of `kind` meets `expr`. The condition is evaluated once
+    def _where(self, expr: ir.Expr, kind: str, members: Members) -> Members:
+        """The `members` (ascending) of `kind` that meet `expr`. The condition is evaluated once
         per distinct value of what it reads of an entity (its state, say), not once per entity: a
         million payments `where state != "pending"` took 20 s evaluated one by one."""
         t = self.world.tables[kind]
@@ -236,7 +236,19 @@ class Compiler:
                 known[key] = result
             return result
 
-        return test
+        if by_id or len(columns) > 1:
+            return array("I", filter(test, members))
+        # One column read (or none): each distinct value's first entity, found in bulk, and the
+        # members picked by their value's verdict, with no Python call per entity (a million
+        # payments' test took 0.8 s). Evaluated in the order of those first entities, so an error
+        # arises at the same entity as one by one.
+        def values() -> Iterator[int]:
+            return map(columns[0].__getitem__, members) if columns else repeat(0, len(members))
+
+        first: dict[int, int] = {}
+        deque(map(first.setdefault, values(), members), maxlen=0)
+        verdict = {value: test(idx) for value, idx in sorted(first.items(), key=itemgetter(1))}
+        return array("I", compress(members, map(verdict.__getitem__, values())))
 
     def split(self, outcomes: ir.Outcomes, members: Members, stream: str) -> list[tuple[ir.Outcome, Members]]:
         """Divide `members` among the mix's outcomes with exact, largest-remainder counts."""
