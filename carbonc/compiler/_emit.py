@@ -67,8 +67,9 @@ def summarize(world: World, schedule: Schedule) -> Summary:
     )
 
 
-#: Records a batch holds: enough that encoding runs in bulk, few enough to stay small.
-BATCH = 8192
+#: Records a batch holds: enough that encoding runs in bulk, few enough to stay small (at 8,192
+#: writing a million orders' plan peaked 5 MB higher, for no less CPU).
+BATCH = 4096
 
 #: A batch of records, one column per field, in the record's field order (`plan.saved.Columns`).
 Columns = tuple[Iterable[Any], ...]
