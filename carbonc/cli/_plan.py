@@ -72,7 +72,9 @@ def _git_source(ref: str, new_path: Path) -> Source:
 def load(origin: tuple[str, Path] | Source, overrides: Mapping[str, str], seed: int | None, scenario: str | None,
          delivery: DeliveryOverrides | None = None) -> Loaded:
     """Return (header, summary, compiled-or-None) for a file given as (reference, path), which
-    may be a saved plan, or for a .carbon source in hand; exit 2 on errors."""
+    may be a saved plan, or for a .carbon source in hand; exit 2 on errors. A compiled plan's
+    header is its outline, each probe's `entities` left empty (`_whole` fills them in): a million
+    orders' probes select 4.7 million entities, whose IDs took 230 MB."""
     from carbonc.api import CheckResult, compile_source, read_or_diagnose
     from carbonc.plan.saved import is_saved_plan
 
@@ -95,7 +97,13 @@ def load(origin: tuple[str, Path] | Source, overrides: Mapping[str, str], seed: 
     if isinstance(result, CheckResult):
         emit_diagnostics(result)
         sys.exit(EXIT_INVALID)
-    return result.header, result.summary, result
+    return result.header_outline(), result.summary, result
+
+
+def _whole(loaded: Loaded) -> Loaded:
+    """`loaded` with a compiled plan's whole header, the IDs of its probes' entities included."""
+    header, summary, compiled = loaded
+    return (header if compiled is None else compiled.header), summary, compiled
 
 
 def _with_digest(loaded: Loaded) -> tuple[Header, Summary]:
@@ -192,13 +200,14 @@ def plan(ref: str, assignments: tuple[str, ...], seed: int | None, scenario: str
         click.echo(f"wrote {out}", err=True)
 
     if diff_ref is None:
+        sizes = compiled.probe_sizes() if compiled is not None else None
         if fmt_ == "json":
-            document = json_summary(header, summary)
+            document = json_summary(header, summary, sizes)
             if coverage is not None:
                 document["gateway"] = {"provider": provider, "facts": [line._asdict() for line in coverage]}
             click.echo(msgspec.json.encode(document, order="deterministic").decode())
         else:
-            click.echo(text(header, summary), nl=False)
+            click.echo(text(header, summary, sizes), nl=False)
             if coverage is not None:
                 click.echo(_coverage_text(str(provider), coverage), nl=False)
         sys.exit(EXIT_OK)
@@ -210,7 +219,7 @@ def plan(ref: str, assignments: tuple[str, ...], seed: int | None, scenario: str
     else:
         (old_ref, old_path), = resolve_refs([diff_ref])
         old = load((old_ref, old_path), overrides, seed, scenario, delivery)
-    changes = diff(_with_digest(old), _with_digest((header, summary, compiled)))
+    changes = diff(_with_digest(_whole(old)), _with_digest(_whole((header, summary, compiled))))
     if fmt_ == "json":
         payload = {"changes": dict(changes.groups), "added": changes.added,
                    "changed": changes.changed, "removed": changes.removed}

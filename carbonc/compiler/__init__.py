@@ -65,6 +65,10 @@ class CompiledPlan:
         """The header with each probe's `entities` left empty (`probe_entities` gives them)."""
         return self._outline
 
+    def probe_sizes(self) -> tuple[int, ...]:
+        """How many entities each probe selects (the lengths of the header's `entities`)."""
+        return tuple(len(selected.members) if selected.probe.kind is not None else 0 for selected in self._probes)
+
     def probe_entities(self, probe: int) -> Iterator[list[str]]:
         """The IDs of the entities probe number `probe` selects, in batches."""
         selected = self._probes[probe]

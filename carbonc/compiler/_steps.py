@@ -9,14 +9,15 @@ action on existing entities happens at `max(phase start, the entity's last trans
 from __future__ import annotations
 
 from array import array
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
-from itertools import compress, islice
+from itertools import compress, islice, repeat
+from operator import itemgetter
 from typing import TypeAlias, TypeVar, assert_never
 
 from carbonc.codes import Code
-from carbonc.compiler._world import STATE_CODE, World
+from carbonc.compiler._world import STATE_CODE, Step, World
 from carbonc.compiler.ids import Ids
 from carbonc.compiler.params import display_value
 from carbonc.compiler.rng import Stream, apportion
@@ -37,6 +38,10 @@ _ENTITY_NAMES = frozenset({"amount", "currency", "method", "state", "id", "ref"}
 #: Entities of one kind, by index, ascending: 4 bytes each, where a list took 40 (a million
 #: orders' selections held 90 MB of them at once).
 Members: TypeAlias = "array[int]"
+
+#: Entities made or moved in bulk at a time: few enough that their times, as Python integers,
+#: stay small beside the world.
+_CHUNK = 1 << 16
 
 #: Payments are attempted this long after their order is created (virtual time).
 PAYMENT_DELAY_MS = 1_000
@@ -177,7 +182,7 @@ class Compiler:
         else:
             members = array("I", compress(range(len(table)), map(wanted.__eq__, table.state)))
         if sel.where is not None:
-            members = array("I", filter(self._where(sel.where, kind), members))
+            members = self._where(sel.where, kind, members)
         match sel.mode:
             case "each" | "all":
                 pass
@@ -202,8 +207,8 @@ class Compiler:
         except _Abort:
             return None
 
-    def _where(self, expr: ir.Expr, kind: str) -> Callable[[int], bool]:
-        """A test of whether entity `idx` of `kind` meets `expr`. The condition is evaluated once
+    def _where(self, expr: ir.Expr, kind: str, members: Members) -> Members:
+        """The `members` (ascending) of `kind` that meet `expr`. The condition is evaluated once
         per distinct value of what it reads of an entity (its state, say), not once per entity: a
         million payments `where state != "pending"` took 20 s evaluated one by one."""
         t = self.world.tables[kind]
@@ -231,7 +236,19 @@ class Compiler:
                 known[key] = result
             return result
 
-        return test
+        if by_id or len(columns) > 1:
+            return array("I", filter(test, members))
+        # One column read (or none): each distinct value's first entity, found in bulk, and the
+        # members picked by their value's verdict, with no Python call per entity (a million
+        # payments' test took 0.8 s). Evaluated in the order of those first entities, so an error
+        # arises at the same entity as one by one.
+        def values() -> Iterator[int]:
+            return map(columns[0].__getitem__, members) if columns else repeat(0, len(members))
+
+        first: dict[int, int] = {}
+        deque(map(first.setdefault, values(), members), maxlen=0)
+        verdict = {value: test(idx) for value, idx in sorted(first.items(), key=itemgetter(1))}
+        return array("I", compress(members, map(verdict.__getitem__, values())))
 
     def split(self, outcomes: ir.Outcomes, members: Members, stream: str) -> list[tuple[ir.Outcome, Members]]:
         """Divide `members` among the mix's outcomes with exact, largest-remainder counts."""
@@ -296,12 +313,25 @@ class Compiler:
         method = _method(action)
         amounts = self.amounts(_clause(action.clauses, ir.AmountClause), count, f"{stream}/amount")
         created = array("I")
-        for i in range(count):
-            at = start + (over * i // count if count else 0)
-            currency, minor = amounts(i)
-            created.append(self.world.add(kind, parent=-1, amount=minor, currency=currency, method=method, at=at,
-                                          state="created"))
-            self.touch(at)
+        w = self.world
+        if w.tables[kind].has_attr:
+            for i in range(count):
+                at = start + (over * i // count if count else 0)
+                currency, minor = amounts(i)
+                created.append(w.add(kind, parent=-1, amount=minor, currency=currency, method=method, at=at,
+                                     state="created"))
+                self.touch(at)
+        else:
+            codes: dict[str, int] = {}
+            for lo in range(0, count, _CHUNK):
+                made = list(map(amounts, range(lo, min(count, lo + _CHUNK))))
+                for currency in dict.fromkeys(map(itemgetter(0), made)):
+                    codes[currency] = w.intern(currency)
+                ats = [start + over * i // count for i in range(lo, lo + len(made))]
+                created.extend(w.add_many(kind, parents=None, amounts=map(itemgetter(1), made),
+                                          currencies=map(codes.__getitem__, map(itemgetter(0), made)),
+                                          methods=repeat(w.intern(method), len(made)), ats=ats, state="created"))
+                self.touch(max(ats))
         mix = self.outcomes_of(action)
         if kind == "mandate" and mix is not None:
             self.mandate_outcomes(mix, created, stream, "create.mandate")
@@ -359,19 +389,28 @@ class Compiler:
                        help="pay `created` orders, or `attempted` ones whose payment failed")
             raise _Abort
         payments = array("I")
-        for o in orders:
-            at = max(start, otab.last_t[o]) + PAYMENT_DELAY_MS + after
-            m = method or w.strings[otab.method[o]] or None
-            payments.append(w.add("payment", parent=o, amount=otab.amount[o], currency=w.strings[otab.currency[o]],
-                                  method=m, at=at, state="created"))
-            otab.payment[o] = payments[-1]
-            self.touch(at)
+        # A payment takes its order's method unless the action names one; strings are shared.
+        method_code = w.intern(method)
+        for lo in range(0, len(orders), _CHUNK):
+            chunk = orders[lo:lo + _CHUNK]
+            ats = list(map((PAYMENT_DELAY_MS + after).__add__, map(max, repeat(start), map(otab.last_t.__getitem__,
+                                                                                            chunk))))
+            made = w.add_many("payment", parents=chunk, amounts=map(otab.amount.__getitem__, chunk),
+                              currencies=map(otab.currency.__getitem__, chunk),
+                              methods=repeat(method_code, len(chunk)) if method_code
+                              else map(otab.method.__getitem__, chunk), ats=ats, state="created")
+            for o, p in zip(chunk, made, strict=True):
+                otab.payment[o] = p
+            payments.extend(made)
+            self.touch(max(ats))
         self.payment_outcomes(mix, payments, stream, "pay")
 
     def follow(self, kind: str, mix: ir.Outcomes, members: Members, stream: str, context: str,
-               apply: Callable[[int, str, int, str | None, str | None], None]) -> None:
-        """Split `members` by the mix and `apply(entity, outcome, at, reason, code)` to each, at
-        the entity's last transition + the outcome's `after`; then follow nested `then` mixes."""
+               apply: Callable[[Members, str, list[int], str | None, str | None], None]) -> None:
+        """Split `members` by the mix and `apply(entities, outcome, ats, reason, code)` to each
+        group, a chunk at a time, each entity at its last transition + the outcome's `after`; then
+        follow nested `then` mixes. An outcome moves only the entities it is applied to, so the
+        times of a chunk can be found before any of it moves."""
         last_t = self.world.tables[kind].last_t
         for outcome, group in self.split(mix, members, f"{stream}/{context}"):
             name = outcome.name.name
@@ -379,10 +418,11 @@ class Compiler:
             reason, code = _symbol(outcome, ir.ReasonClause), _symbol(outcome, ir.CodeClause)
             # Under `failed … then { … }`, `failed` means it stays failed: nothing happens.
             effect = "" if (name == "failed" and context.endswith(".failed")) else name
-            for e in group:
-                at = last_t[e] + after
-                self.touch(at)
-                apply(e, effect, at, reason, code)
+            for lo in range(0, len(group), _CHUNK):
+                chunk = group[lo:lo + _CHUNK]
+                ats = list(map(after.__add__, map(last_t.__getitem__, chunk)))
+                self.touch(max(ats))
+                apply(chunk, effect, ats, reason, code)
             then = _clause(outcome.clauses, ir.ThenClause)
             if then is not None:
                 self.follow(kind, then.outcomes, group, f"{stream}/{name}", f"{context}.{name}", apply)
@@ -391,18 +431,30 @@ class Compiler:
         w = self.world
         parent = w.tables["payment"].parent
 
-        def apply(p: int, name: str, at: int, reason: str | None, code: str | None) -> None:
-            order = parent[p]
+        states = w.tables["payment"].state
+        authorized = STATE_CODE["payment"]["authorized"]
+
+        def apply(ps: Members, name: str, ats: list[int], reason: str | None, code: str | None) -> None:
+            orders = array("i", map(parent.__getitem__, ps))
             if name == "captured":
-                if w.state_of("payment", p) != "authorized":
-                    w.move("payment", p, at, "authorized")
-                w.move("payment", p, at, "captured")
-                w.move("order", order, at, "paid")
+                unauthorized = list(map(authorized.__ne__, map(states.__getitem__, ps)))
+                if all(unauthorized):
+                    w.move_each(ats, [Step("payment", ps, "authorized"), Step("payment", ps, "captured"),
+                                      Step("order", orders, "paid")])
+                elif not any(unauthorized):
+                    w.move_each(ats, [Step("payment", ps, "captured"), Step("order", orders, "paid")])
+                else:
+                    for p, order, at, first in zip(ps, orders, ats, unauthorized, strict=True):
+                        if first:
+                            w.move("payment", p, at, "authorized")
+                        w.move("payment", p, at, "captured")
+                        w.move("order", order, at, "paid")
             elif name in ("failed", "timed_out"):
-                w.move("payment", p, at, name, reason or ("payment_timed_out" if name == "timed_out" else None), code)
-                w.move("order", order, at, "attempted")
+                w.move_each(ats, [Step("payment", ps, name,
+                                       reason or ("payment_timed_out" if name == "timed_out" else None), code),
+                                  Step("order", orders, "attempted")])
             elif name in ("authorized", "pending", "stuck"):
-                w.move("payment", p, at, name)
+                w.move_each(ats, [Step("payment", ps, name)])
             # "" is a failed payment that stays failed under `failed … then { failed … }`.
 
         self.follow("payment", mix, payments, stream, context, apply)
@@ -506,8 +558,8 @@ class Compiler:
             self.dispute_outcomes(mix, disputes, stream, "dispute")
 
     def dispute_outcomes(self, mix: ir.Outcomes, disputes: Members, stream: str, context: str) -> None:
-        def apply(d: int, name: str, at: int, reason: str | None, code: str | None) -> None:
-            self.world.move("dispute", d, at, name)
+        def apply(ds: Members, name: str, ats: list[int], reason: str | None, code: str | None) -> None:
+            self.world.move_each(ats, [Step("dispute", ds, name)])
 
         self.follow("dispute", mix, disputes, stream, context, apply)
 
@@ -542,8 +594,8 @@ class Compiler:
             self.touch(at)
 
     def mandate_outcomes(self, mix: ir.Outcomes, mandates: Members, stream: str, context: str) -> None:
-        def apply(m: int, name: str, at: int, reason: str | None, code: str | None) -> None:
-            self.world.move("mandate", m, at, name, reason, code)
+        def apply(ms: Members, name: str, ats: list[int], reason: str | None, code: str | None) -> None:
+            self.world.move_each(ats, [Step("mandate", ms, name, reason, code)])
 
         self.follow("mandate", mix, mandates, stream, context, apply)
 

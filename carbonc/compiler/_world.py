@@ -4,6 +4,9 @@ million orders fit in memory (about 20 bytes per entity once built, and 16 per t
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable, Sequence
+from itertools import chain, repeat
+from typing import NamedTuple
 
 from carbonc.domain.vocabulary import KINDS, PARENT_KINDS, STATES
 from carbonc.errors import InternalError
@@ -67,6 +70,17 @@ class Table:
         return len(self.state)
 
 
+class Step(NamedTuple):
+    """One step of `World.move_each`: its `entities` of `kind` enter `state`, with a failure
+    `reason` and `code` if any."""
+
+    kind: str
+    entities: Sequence[int]
+    state: str
+    reason: str | None = None
+    code: str | None = None
+
+
 class World:
     """Every entity, every transition, and the strings they refer to (interned)."""
 
@@ -122,6 +136,71 @@ class World:
         self.tr_state.append(code)
         self.tr_note.append(0)
         return idx
+
+    def add_many(self, kind: str, *, parents: Iterable[int] | None, amounts: Iterable[int], currencies: Iterable[int],
+                 methods: Iterable[int], ats: Sequence[int], state: str) -> range:
+        """Create an entity in `state` at each time of `ats`, as `add` would one by one, with
+        their parents, amounts and strings (as codes from `intern`) given as columns; return
+        their indexes. A million orders made one `add` at a time took a second."""
+        t = self.tables[kind]
+        if t.has_attr:
+            raise InternalError(f"a {kind} is made with its attribute")  # pragma: no cover
+        first, n = len(t.state), len(ats)
+        code = STATE_CODE[kind][state]
+        if t.has_parent:
+            t.parent.extend(iter(parents) if parents is not None else repeat(-1, n))
+        elif parents is not None:
+            raise InternalError(f"a {kind} has no parent")  # pragma: no cover
+        # `iter`: an array extends an array only with one of its own type.
+        t.amount.extend(iter(amounts))
+        t.currency.extend(iter(currencies))
+        t.method.extend(iter(methods))
+        t.state.extend(repeat(code, n))
+        t.last_t.extend(iter(ats))
+        if kind == "payment":
+            t.reserved.extend(repeat(0, n))
+            t.captured.extend(repeat(-1, n))
+            t.settled.extend(repeat(0, n))
+        elif kind == "order":
+            t.payment.extend(repeat(-1, n))
+        if not len(t.state) == len(t.amount) == len(t.currency) == len(t.method) == len(t.last_t) == first + n:
+            raise InternalError(f"{kind}s were made from columns of different lengths")  # pragma: no cover
+        self.tr_t.extend(iter(ats))
+        self.tr_kind.extend(repeat(KIND_CODE[kind], n))
+        self.tr_idx.extend(range(first, first + n))
+        self.tr_state.extend(repeat(code, n))
+        self.tr_note.extend(repeat(0, n))
+        return range(first, first + n)
+
+    def move_each(self, ats: Sequence[int], steps: Sequence[Step]) -> None:
+        """For each time `ats[i]`, every step's entity `i` enters the step's state at that time,
+        step after step, as `move` would one by one: transitions for `i` before those for `i + 1`.
+        A step's entities are distinct, and differ from the other steps' except at the same `i`.
+        Three moves a payment, one at a time, took 1.5 s for a million orders."""
+        n = len(ats)
+        if not steps or not n:
+            return
+        width = len(steps)
+        if any(len(step.entities) != n for step in steps):
+            raise InternalError("moves of different lengths")  # pragma: no cover
+        self.tr_t.extend(chain.from_iterable(zip(*[ats] * width, strict=True)) if width > 1 else iter(ats))
+        self.tr_kind.extend(bytes(KIND_CODE[step.kind] for step in steps) * n)
+        self.tr_idx.extend(chain.from_iterable(zip(*[step.entities for step in steps], strict=True)) if width > 1
+                           else iter(steps[0].entities))
+        self.tr_state.extend(bytes(STATE_CODE[step.kind][step.state] for step in steps) * n)
+        self.tr_note.extend(array("H", [self._note(step.reason or None, step.code or None)
+                                        if step.reason or step.code else 0 for step in steps]) * n)
+        for step in steps:
+            t = self.tables[step.kind]
+            code, states, last_t = STATE_CODE[step.kind][step.state], t.state, t.last_t
+            for idx, at in zip(step.entities, ats, strict=True):
+                states[idx] = code
+                if at > last_t[idx]:
+                    last_t[idx] = at
+            if step.state == "captured" and step.kind == "payment":
+                captured = t.captured
+                for idx, at in zip(step.entities, ats, strict=True):
+                    captured[idx] = at
 
     def move(self, kind: str, idx: int, at: int, state: str, reason: str | None = None,
              code: str | None = None) -> None:

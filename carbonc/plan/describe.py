@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import assert_never
 
@@ -66,8 +67,10 @@ def policy_words(policy: Policy) -> str:
     return ", ".join(words)
 
 
-def text(header: Header, summary: Summary) -> str:
-    """The human summary of a plan."""
+def text(header: Header, summary: Summary, probe_sizes: Sequence[int] | None = None) -> str:
+    """The human summary of a plan. `probe_sizes` gives how many entities each probe selects
+    when `header` leaves them out (a compiled plan's outline: a million orders' probes select
+    4.7 million, whose IDs the summary would make only to count them)."""
     out = [f"Plan for scenario {header.scenario} (seed {header.seed}, format {header.format_version})", ""]
     if header.params:
         out.append("Parameters:")
@@ -108,8 +111,8 @@ def text(header: Header, summary: Summary) -> str:
     if header.probes:
         out.append("Probes of the merchant's state (after the deliveries settle):")
         width = max(len(p.severity or "-") for p in header.probes)
-        for probe in header.probes:
-            out.append(f"  {probe.severity or '-':<{width}}  {probe_line(probe)}")
+        for probe, size in zip(header.probes, _sizes(header, probe_sizes), strict=True):
+            out.append(f"  {probe.severity or '-':<{width}}  {probe_line(probe, size)}")
             for expect in probe.expects:
                 out.append(f"  {'':<{width}}    expect {condition_text(expect.expr)}")
         out.append("")
@@ -133,13 +136,13 @@ def check_line(check: Check) -> str:
             assert_never(check.kind)
 
 
-def probe_line(probe: Probe) -> str:
+def probe_line(probe: Probe, size: int | None = None) -> str:
     """`GET {{ base }}/orders/{{ order.id }} for each paid order: 150 orders, eventually within
-    30s (oracle idempotency)`."""
+    30s (oracle idempotency)`; `size` is how many entities it selects, if not its `entities`."""
     if probe.kind is None:
         what = "once"
     else:
-        n = len(probe.entities)
+        n = len(probe.entities) if size is None else size
         what = f"{probe.selection}: {n:,} {probe.kind if n == 1 else _PLURAL[probe.kind]}"
     extra = f", eventually within {span_text(probe.eventually_ms)}" if probe.eventually_ms else ""
     origin = f" (oracle {probe.oracle})" if probe.oracle else ""
@@ -153,9 +156,15 @@ def _applies(policy: Policy) -> str:
     return ", ".join(events)
 
 
-def json_summary(header: Header, summary: Summary) -> dict[str, object]:
+def _sizes(header: Header, probe_sizes: Sequence[int] | None) -> Sequence[int]:
+    """How many entities each probe of `header` selects: `probe_sizes`, or its `entities`."""
+    return [len(p.entities) for p in header.probes] if probe_sizes is None else probe_sizes
+
+
+def json_summary(header: Header, summary: Summary, probe_sizes: Sequence[int] | None = None) -> dict[str, object]:
     """The machine summary: format_version, scenario, seed, resolved params, counts, delivery
-    policies and checks (each with its `condition` as it will be judged)."""
+    policies and checks (each with its `condition` as it will be judged); `probe_sizes` as for
+    `text`."""
     return {
         "format_version": header.format_version,
         "scenario": header.scenario,
@@ -179,8 +188,8 @@ def json_summary(header: Header, summary: Summary) -> dict[str, object]:
         ],
         "probes": [
             {"name": p.name, "severity": p.severity, "method": p.method, "url": p.url, "kind": p.kind,
-             "entities": len(p.entities), "eventually_ms": p.eventually_ms, "oracle": p.oracle,
+             "entities": size, "eventually_ms": p.eventually_ms, "oracle": p.oracle,
              "expects": [condition_text(e.expr) for e in p.expects]}
-            for p in header.probes
+            for p, size in zip(header.probes, _sizes(header, probe_sizes), strict=True)
         ],
     }
