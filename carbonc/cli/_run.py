@@ -39,29 +39,52 @@ if TYPE_CHECKING:
     #: default. Generic only for the type checker: click 8.1, still supported, cannot subscript it.
     _NumberParam = click.ParamType[float | None, str | float | None]
     _ShardParam = click.ParamType[Shard, str | Shard]
-    _WorkersParam = click.ParamType[int | None, str | int | None]
 else:
-    _NumberParam = _ShardParam = _WorkersParam = click.ParamType
+    _NumberParam = _ShardParam = click.ParamType
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
 
-class TimeScale(_NumberParam):
-    """`max`, or a positive number of virtual seconds per wall second."""
+class _NumberOrWord(_NumberParam):
+    """A number checked by `check`, or `word` (None: its meaning is the option's)."""
 
-    name = "X|max"
+    word = ""
+    number: Callable[[Any], float] = float
+
+    def check(self, number: float) -> str | None:
+        """What is wrong with `number` (None: nothing)."""
+        return None
 
     def convert(self, value: str | float | None, param: click.Parameter | None,
                 ctx: click.Context | None) -> float | None:
-        if value is None or value == "max":
+        if value is None or value == self.word:
             return None
         try:
-            scale = float(value)
+            number = self.number(value)
         except (TypeError, ValueError):
-            self.fail(f"{value!r} is neither a number nor `max`", param, ctx)
-        if not 0 < scale < float("inf"):
-            self.fail("must be a positive number (1 = real time), or `max`", param, ctx)
-        return scale
+            self.fail(f"{value!r} is neither a number nor `{self.word}`", param, ctx)
+        problem = self.check(number)
+        if problem is not None:
+            self.fail(problem, param, ctx)
+        return number
+
+
+class TimeScale(_NumberOrWord):
+    """`max`, or a positive number of virtual seconds per wall second."""
+
+    name, word = "X|max", "max"
+
+    def check(self, number: float) -> str | None:
+        return None if 0 < number < float("inf") else "must be a positive number (1 = real time), or `max`"
+
+
+class WorkersParam(_NumberOrWord):
+    """`auto` (None), or a number of processes, 1 to 64."""
+
+    name, word, number = "N|auto", "auto", int
+
+    def check(self, number: float) -> str | None:
+        return None if 1 <= number <= 64 else "must be 1 to 64, or `auto`"
 
 
 class ShardParam(_ShardParam):
@@ -78,24 +101,6 @@ class ShardParam(_ShardParam):
             return Shard.parse(str(value))
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
-
-
-class WorkersParam(_WorkersParam):
-    """`auto` (None), or a number of processes, 1 to 64."""
-
-    name = "N|auto"
-
-    def convert(self, value: str | int | None, param: click.Parameter | None,
-                ctx: click.Context | None) -> int | None:
-        if value is None or value == "auto":
-            return None
-        try:
-            workers = int(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is neither a number nor `auto`", param, ctx)
-        if not 1 <= workers <= 64:
-            self.fail("must be 1 to 64, or `auto`", param, ctx)
-        return workers
 
 
 class Seconds(_NumberParam):

@@ -143,7 +143,7 @@ class Ids:
         # of IDs a kind, which the entities' numbers then pick from.
         ids: list[str] = []
         offset = [0] * len(self._kinds)
-        for code in set(kinds):
+        for code in sorted(set(kinds)):
             wanted = list(compress(indexes, map(code.__eq__, kinds)))
             lo, hi = min(wanted), max(wanted) + 1
             if hi - lo > _DENSE * len(wanted):

@@ -17,7 +17,9 @@ import trio
 from carbonc.store import Batch, Store
 from carbonc.store.rows import CheckRow, DeliveryRow, EntityRow, GatewayCallRow, MessageRow
 
-#: Rows that trigger a flush; DuckDB's bulk path is as fast at this size as at ten times it.
+#: Rows that trigger a flush. DuckDB appends bigger batches for less a row (delivery rows: ~20 µs
+#: of CPU a row 5,000 at a time, ~14 µs 20,000 at a time), but a batch counts against
+#: `MAX_PENDING` until it is staged: at half of it the run keeps adding rows while one is staged.
 BATCH_ROWS = 5_000
 #: Rows in memory (pending, or in the batch being staged) at which producers wait for the writer.
 #: Counting the batch being staged bounds them whatever the timing: counting only the pending

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -69,6 +70,10 @@ _WRITER_CHECKPOINT_THRESHOLD = "64MB"
 HOLD_S = 1.0
 #: The most batches staged by workers that are appended together (see `Store.ingest_spool`).
 SPOOL_GROUP = 4
+#: The tables a `Batch` has rows for, in the order it is staged and appended.
+_BATCH_TABLES = ("entities", "messages", "deliveries", "checks", "gateway_calls")
+#: A file of a staged batch in a spool: its table and its number of rows.
+_SPOOLED = re.compile(r"([a-z_]+)\.([0-9]{1,9})\.ndjson")
 
 _T = TypeVar("_T")
 
@@ -266,9 +271,7 @@ class Store:
     def stage(self, batch: Batch) -> Staged:
         """Write `batch` out beside the database for `ingest` (a worker's writer: into its spool,
         for the run's writer), so its rows need not stay in memory meanwhile."""
-        parts = [(table, rows) for table, rows in (("entities", batch.entities), ("messages", batch.messages),
-                                                   ("deliveries", batch.deliveries), ("checks", batch.checks),
-                                                   ("gateway_calls", batch.gateway_calls)) if rows]
+        parts = [(table, rows) for table in _BATCH_TABLES if (rows := getattr(batch, table))]
         rows = sum(len(part) for _, part in parts)
         if not parts or self.spool is not None:
             if parts:
@@ -305,13 +308,14 @@ class Store:
             files: dict[str, list[str]] = {}
             for folder in group:
                 for file in sorted(folder.iterdir()):
-                    table = file.name.split(".")[0]
-                    if table not in TABLES:
+                    # `TABLE.ROWS.ndjson`, as `_spool` names them.
+                    named = _SPOOLED.fullmatch(file.name)
+                    if named is None or named[1] not in _BATCH_TABLES:
                         raise StoreError(f"`{folder}` holds something other than a worker's staged rows")
-                    files.setdefault(table, []).append(str(file))
-                    rows += int(file.name.split(".")[1])
+                    files.setdefault(named[1], []).append(str(file))
+                    rows += int(named[2])
             # Tables in the order a batch stages them (entities before the rows that name them).
-            self._ingest([(table, files[table]) for table in TABLES if table in files], hold=True)
+            self._ingest([(table, files[table]) for table in _BATCH_TABLES if table in files], hold=True)
             for folder in group:
                 shutil.rmtree(folder)
         return rows

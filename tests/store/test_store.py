@@ -219,3 +219,17 @@ def test_a_workers_spool_is_recorded_by_the_runs_writer_a_whole_batch_at_a_time(
         _, rows = store.query("SELECT delivery_id FROM deliveries ORDER BY delivery_id")
     assert rows == [(f"evt_{n}/1",) for n in range(5)]
     assert [p.name for p in spool.iterdir()] == [".staging-dead"]
+
+
+@pytest.mark.parametrize("name", ["runs.1.ndjson", "deliveries.many.ndjson", "deliveries.ndjson", "notes.txt"])
+def test_a_spool_batch_holding_anything_but_staged_rows_is_refused_and_nothing_of_it_recorded(name, tmp_path):
+    db, spool = tmp_path / "runs.duckdb", tmp_path / "spool"
+    (spool / "batch-1").mkdir(parents=True)
+    (spool / "batch-1" / name).write_text("{}\n")
+    with open_store(db) as store:
+        store.begin_run(run_row())
+        with pytest.raises(StoreError, match="holds something other than a worker's staged rows"):
+            store.ingest_spool(spool)
+        store.release()
+        _, rows = store.query("SELECT count(*) FROM deliveries")
+    assert rows == [(0,)]
