@@ -14,7 +14,11 @@ from typing import Final, Literal
 
 import msgspec
 
-FORMAT_VERSION = 1
+#: 2: `Summary.records_sha256` is over each record as encoded in the file (its fields in their
+#: declared order), not over a second, key-sorted encoding; plans of format 1 are still read.
+FORMAT_VERSION = 2
+#: The format versions this carbonc reads.
+READABLE_VERSIONS: Final = (1, 2)
 
 #: The attribute an entity of each kind carries in `Entity.attrs`: a refund's `type` (full or
 #: partial), a dispute's `reason`, and how many `payments` a settlement settles.

@@ -12,7 +12,7 @@ import msgspec
 
 from carbonc.errors import InternalError
 from carbonc.files import atomic_writer
-from carbonc.plan.records import Entity, Header, Message, Record, Summary
+from carbonc.plan.records import FORMAT_VERSION, Entity, Header, Message, Record, Summary
 from carbonc.plan.verify import digest_update, is_plan_text, records_digest
 
 __all__ = ["ColumnarPlan", "HasRecords", "is_saved_plan", "iter_hashed", "iter_plan", "plan_bytes",
@@ -20,11 +20,10 @@ __all__ = ["ColumnarPlan", "HasRecords", "is_saved_plan", "iter_hashed", "iter_p
 
 
 # Dicts in records are built in a fixed order (declaration order, or sorted), so plain
-# insertion order is deterministic and keeps parameters in the order they were declared.
+# insertion order is deterministic and keeps parameters in the order they were declared. It is
+# also the records digest's encoding (`plan.verify.digest_update`), so the lines written are
+# what is digested.
 _encoder = msgspec.json.Encoder()
-#: The records digest's encoding (`plan.verify.digest_update`: keys sorted, a line each), here
-#: applied to a batch of records at once.
-_canonical = msgspec.json.Encoder(order="sorted")
 
 #: A batch of records, one column per field, in the record's field order.
 Columns = tuple[Iterable[Any], ...]
@@ -89,9 +88,9 @@ def plan_bytes(plan: ColumnarPlan) -> Iterator[bytes]:
     yield from _header(plan)
     for twin, batches in ((_EntityTwin, plan.entity_columns()), (_MessageTwin, plan.message_columns())):
         for columns in batches:
-            records = list(map(twin, *columns))
-            digest.update(_canonical.encode_lines(records))
-            yield _encoder.encode_lines(records)
+            lines = _encoder.encode_lines(list(map(twin, *columns)))
+            digest.update(lines)
+            yield lines
     summary = msgspec.structs.replace(plan.summary, records_sha256=digest.hexdigest())
     yield _encoder.encode(summary) + b"\n"
 
@@ -99,10 +98,14 @@ def plan_bytes(plan: ColumnarPlan) -> Iterator[bytes]:
 def _write_records(plan: HasRecords, path: Path) -> None:
     buffer = bytearray()
     digest = records_digest()
+    version = FORMAT_VERSION
     with atomic_writer(path) as out:
         for record in plan.records():
-            if isinstance(record, (Entity, Message)):
-                digest_update(digest, record)
+            if isinstance(record, Header):  # a plan read back keeps its format, and its digest's
+                version = record.format_version
+                digest = records_digest(version)
+            elif isinstance(record, (Entity, Message)):
+                digest_update(digest, record, version)
             elif isinstance(record, Summary):
                 record = msgspec.structs.replace(record, records_sha256=digest.hexdigest())
             _encoder.encode_into(record, buffer, -1)

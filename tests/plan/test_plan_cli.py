@@ -37,7 +37,7 @@ def test_json_plan_with_the_documented_overrides() -> None:
                  "--format", "json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert doc["format_version"] == 1 and doc["scenario"] == "dispute-spike" and doc["seed"] == 7
+    assert doc["format_version"] == 2 and doc["scenario"] == "dispute-spike" and doc["seed"] == 7
     assert doc["params"]["baseline_orders"] == 500 and doc["params"]["dispute_rate"] == "30%"
     assert sum(doc["summary"]["entities"]["order"].values()) == 500
     assert sum(doc["summary"]["entities"]["dispute"].values()) == 150

@@ -14,12 +14,22 @@ from carbonc.compiler import CompiledPlan
 from carbonc.domain.vocabulary import DeliveryOverrides
 from carbonc.plan.records import Entity, Message, Summary
 from carbonc.plan.saved import write_plan
-from carbonc.plan.verify import digest_update, records_digest, verify_plan
+from carbonc.plan.verify import PlanError, digest_update, records_digest, verify_plan
 
-#: The sha256 of saved plans as the record-by-record writer made them, before plans were written
-#: in bulk. A change here is a change of every plan a user has saved: it needs a reason (a new
-#: `format_version`, a changed meaning), never a refactoring.
+#: The sha256 of saved plans. A change here is a change of every plan a user has saved: it needs
+#: a reason (a new `format_version`, a changed meaning), never a refactoring. Format 2 changed the
+#: records digest only: each plan's entity and message lines are those of format 1, byte for byte
+#: (`test_format_1_plans_still_read` rebuilds format 1's bytes from format 2's).
 GOLDEN = {
+    ("refund-storm", None): "1bfd8e71dd502432cf82350a0f09c32fb614828eff23e5cfc17a3b906bbfef89",
+    ("webhook-fault-sweep", None): "1b602996b3dca6fc619ae2091126ffa745d7a6529cd62451c0efe698bb401c0d",
+    ("webhook-fault-sweep", DeliveryOverrides(order="random", repeat=3)):
+        "1b9c89f268d4949cccd35dd842c75e1c9b2543310041f93f425d7acd17975cc1",
+    ("mandate-rejection", None): "77f65b10b4ece43ec02db9effd6807f9cbde80402cd040d9f282bed4220838d4",
+    ("settlement-delay", None): "d436e18fb32d05744f3622d31facbf9ba94877697e096594c70fbb20a2d90fb1",
+}
+#: The same plans as format 1 wrote them (carbonc before format 2).
+GOLDEN_FORMAT_1 = {
     ("refund-storm", None): "13488bcfb4a8c58ee2883019e647296eff3d0ab3f34064fdeaaa5978e7b020ab",
     ("webhook-fault-sweep", None): "069f291fc8005ef58eebaf49ea33b43c5267b38168d9fb6a8e5c02af1d83b26b",
     ("webhook-fault-sweep", DeliveryOverrides(order="random", repeat=3)):
@@ -34,6 +44,39 @@ def test_saved_plan_bytes_do_not_drift(tmp_path: Path, name: str, delivery: Deli
     out = tmp_path / "plan.ndjson"
     write_plan(compile_file(REPO / f"scenarios/{name}.carbon", delivery=delivery), out)
     assert hashlib.sha256(out.read_bytes()).hexdigest() == GOLDEN[(name, delivery)]
+
+
+def _as_format_1(plan: bytes) -> bytes:
+    """A format-2 plan as format 1 wrote it: the same records, the header's version 1, and the
+    records digest over their key-sorted encoding."""
+    lines = plan.splitlines(keepends=True)
+    header, body, summary = lines[0], lines[1:-1], lines[-1]
+    assert header.startswith(b'{"type":"header","format_version":2,')
+    decoder, digest = msgspec.json.Decoder(Entity | Message), records_digest(1)
+    for line in body:
+        digest_update(digest, decoder.decode(line), 1)
+    summary = msgspec.json.encode(msgspec.structs.replace(msgspec.json.decode(summary, type=Summary),
+                                                          records_sha256=digest.hexdigest())) + b"\n"
+    return header.replace(b'"format_version":2', b'"format_version":1', 1) + b"".join(body) + summary
+
+
+@pytest.mark.parametrize(("name", "delivery"), list(GOLDEN_FORMAT_1), ids=lambda v: v if isinstance(v, str) else "")
+def test_format_1_plans_still_read(tmp_path: Path, name: str, delivery: DeliveryOverrides | None) -> None:
+    plan = compile_file(REPO / f"scenarios/{name}.carbon", delivery=delivery)
+    out = tmp_path / "plan.ndjson"
+    write_plan(plan, out)
+    old = tmp_path / "format-1.ndjson"
+    old.write_bytes(_as_format_1(out.read_bytes()))
+    # Byte for byte what carbonc wrote before format 2: its records were not touched.
+    assert hashlib.sha256(old.read_bytes()).hexdigest() == GOLDEN_FORMAT_1[(name, delivery)]
+    header, summary = verify_plan(old)
+    assert header.format_version == 1
+    assert msgspec.structs.replace(summary, records_sha256=None) == plan.summary
+    # A format-1 plan is still checked: its records edited, its digest no longer holds.
+    edited = old.read_bytes().replace(b'"amount_minor":', b'"amount_minor":1', 1)
+    old.write_bytes(edited)
+    with pytest.raises(PlanError, match="do not match its digest"):
+        verify_plan(old)
 
 
 def _one_by_one(plan: CompiledPlan) -> bytes:
