@@ -235,23 +235,31 @@ class Connection:
         body = b""
         fields: dict[bytes, bytes] = {}
         keep = False
-        with trio.move_on_at(deadline) as scope:
+        stream = self._stream
+        if isinstance(stream, _PlainStream):
+            # An open plain connection: its deadline is kept by the run's watchdog rather than a
+            # cancel scope of its own, which cost ~6 µs of CPU per request.
+            deadlines = Deadlines.current()
+            deadlines.arm(stream, deadline)
             try:
-                stream = self._stream if self._stream is not None else await self._open()
                 await stream.send_all(request)
                 status, body, fields, keep, error = await self._response()
-            except _Failure as failure:
-                error = failure.kind
-            except trio.BrokenResourceError as exc:
-                error = "tls" if isinstance(exc.__cause__, ssl.SSLError) else "reset"
-            except (ConnectionResetError, BrokenPipeError):
-                error = "reset"
-            except ssl.SSLError:
-                error = "tls"
-            except OSError as exc:
-                error = _connect_error(exc)
-        if scope.cancelled_caught:
-            error, keep = "timeout", False
+            except (_Failure, trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError, OSError) as exc:
+                error = "timeout" if stream.expired else _failure_kind(exc)
+            finally:
+                deadlines.disarm(stream)
+            keep = keep and not stream.expired  # a stream the watchdog woke is closed, answered or not
+        else:
+            # A new connection (or TLS): connecting and the handshake run under a cancel scope.
+            with trio.move_on_at(deadline) as scope:
+                try:
+                    stream = stream if stream is not None else await self._open()
+                    await stream.send_all(request)
+                    status, body, fields, keep, error = await self._response()
+                except (_Failure, trio.BrokenResourceError, ssl.SSLError, OSError) as exc:
+                    error = _failure_kind(exc)
+            if scope.cancelled_caught:
+                error, keep = "timeout", False
         if keep and not self._buffer:  # bytes beyond the answer: the connection is not in step
             self._served += 1
             self._fresh_until = trio.current_time() + FRESH_S
@@ -414,6 +422,15 @@ class _PlainStream:
     def __init__(self, sock: socket.socket):
         sock.setblocking(False)
         self.socket = sock
+        #: When the request in flight times out (`Deadlines`), and whether it has.
+        self.deadline = math.inf
+        self.expired = False
+
+    def expire(self) -> None:
+        """The request in flight is past its deadline: a wait on the socket, now or next, raises
+        `_Failure("timeout")`; the connection is then closed, never reused."""
+        self.expired = True
+        trio.lowlevel.notify_closing(self.socket)
 
     async def send_all(self, data: bytes) -> None:
         # A request fits the socket's buffer: one system call, no wait.
@@ -423,15 +440,25 @@ class _PlainStream:
                 try:
                     sent += self.socket.send(view[sent:])
                 except BlockingIOError:
-                    await trio.lowlevel.wait_writable(self.socket)
+                    await self._wait(trio.lowlevel.wait_writable)
 
     async def receive_some(self, max_bytes: int) -> bytes:
         while True:
-            await trio.lowlevel.wait_readable(self.socket)
+            await self._wait(trio.lowlevel.wait_readable)
             try:
                 return self.socket.recv(max_bytes)
             except BlockingIOError:
                 continue
+
+    async def _wait(self, wait: Callable[[socket.socket], Awaitable[None]]) -> None:
+        if self.expired:
+            raise _Failure("timeout")
+        try:
+            await wait(self.socket)
+        except trio.ClosedResourceError:
+            if self.expired:
+                raise _Failure("timeout") from None
+            raise
 
     async def aclose(self) -> None:
         trio.lowlevel.notify_closing(self.socket)
@@ -442,6 +469,72 @@ class _PlainStream:
 class _Failure(Exception):
     def __init__(self, kind: str):
         self.kind = kind
+
+
+def _failure_kind(exc: BaseException) -> str:
+    """The error kind (see the module docstring) of what an exchange raised."""
+    if isinstance(exc, _Failure):
+        return exc.kind
+    if isinstance(exc, trio.BrokenResourceError):
+        return "tls" if isinstance(exc.__cause__, ssl.SSLError) else "reset"
+    if isinstance(exc, trio.ClosedResourceError):
+        return "closed"
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
+        return "reset"
+    if isinstance(exc, ssl.SSLError):
+        return "tls"
+    return _connect_error(exc)
+
+
+class Deadlines:
+    """The run's watchdog over plain connections' deadlines: one task that sleeps until the
+    earliest deadline of the requests in flight and wakes the stream of any request past it
+    (`_PlainStream.expire`), instead of a cancel scope per request. A request arms its stream
+    with its deadline and disarms it when it is done; only an earlier deadline than the one
+    the watchdog sleeps to reschedules it."""
+
+    def __init__(self) -> None:
+        self._armed: dict[_PlainStream, None] = {}
+        self._wake = math.inf
+        self._sleep = trio.CancelScope()
+
+    @classmethod
+    def current(cls) -> Deadlines:
+        """This trio run's watchdog, started on first use."""
+        try:
+            return _DEADLINES.get()
+        except LookupError:
+            deadlines = cls()
+            _DEADLINES.set(deadlines)
+            trio.lowlevel.spawn_system_task(deadlines._watch, name="carbonc request deadlines")
+            return deadlines
+
+    def arm(self, stream: _PlainStream, deadline: float) -> None:
+        stream.deadline = deadline
+        self._armed[stream] = None
+        if deadline < self._wake:
+            self._wake = self._sleep.deadline = deadline
+
+    def disarm(self, stream: _PlainStream) -> None:
+        stream.deadline = math.inf
+        self._armed.pop(stream, None)  # gone already if the watchdog expired it
+
+    async def _watch(self) -> None:
+        while True:
+            now = trio.current_time()
+            wake = math.inf
+            for stream in list(self._armed):
+                if stream.deadline <= now:
+                    stream.expire()
+                    del self._armed[stream]
+                else:
+                    wake = min(wake, stream.deadline)
+            self._wake = wake
+            with trio.CancelScope(deadline=wake) as self._sleep:
+                await trio.sleep_forever()
+
+
+_DEADLINES: trio.lowlevel.RunVar[Deadlines] = trio.lowlevel.RunVar("carbonc_deadlines")
 
 
 def _connect_error(exc: BaseException) -> str:

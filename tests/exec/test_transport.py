@@ -69,6 +69,69 @@ def test_a_hanging_endpoint_times_out_at_the_deadline():
         assert 300 <= answer.latency_ms < 2000
 
 
+def _hangs_on(paths: set[str]) -> servers.Server:
+    """Answers 200 at once, but never answers a request to one of `paths`."""
+
+    def respond(request: servers.Received, exchange: servers.Exchange) -> None:
+        if request.path in paths:
+            exchange.wait_closed()
+        else:
+            exchange.send(200, b"ok")
+
+    return servers.Server(respond)
+
+
+def test_a_kept_alive_connection_that_hangs_times_out_at_the_deadline():
+    # Over a connection already open (the watchdog's path, not a cancel scope's): the hanging
+    # request times out at its deadline, its connection is closed, the next goes out on a new one.
+    async def main(url):
+        conn = Connection(parse_target(url))
+        first = await conn.send("POST", {}, BODY, 2.0)
+        conn.target = conn.target._replace(path="/hang")
+        hung = await conn.send("POST", {}, BODY, 0.3)
+        conn.target = conn.target._replace(path="/hooks")
+        after = await conn.send("POST", {}, BODY, 2.0)
+        await conn.aclose()
+        return first, hung, after
+
+    with _hangs_on({"/hang"}) as srv:
+        first, hung, after = trio.run(main, srv.url + "/hooks")
+        assert (first.status, first.error) == (200, None)
+        assert (hung.status, hung.error) == (None, "timeout")
+        assert 300 <= hung.latency_ms < 2000
+        assert (after.status, after.error) == (200, None)
+        assert srv.connections == 2
+
+
+def test_each_kept_alive_connection_times_out_at_its_own_deadline():
+    # A request with a long deadline in flight does not hold back an earlier one's, made later.
+    async def main(url):
+        slow, fast = Connection(parse_target(url)), Connection(parse_target(url))
+        for conn in (slow, fast):
+            assert (await conn.send("POST", {}, BODY, 2.0)).status == 200
+            conn.target = conn.target._replace(path="/hang")
+        answers = {}
+
+        async def send(name, conn, timeout_s):
+            answers[name] = await conn.send("POST", {}, BODY, timeout_s)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send, "slow", slow, 30.0)
+            await trio.sleep(0.05)
+            nursery.start_soon(send, "fast", fast, 0.2)
+            await trio.sleep(1.5)
+            nursery.cancel_scope.cancel()  # the slow one is still waiting: stop it
+        for conn in (slow, fast):
+            await conn.aclose()
+        return answers
+
+    with _hangs_on({"/hang"}) as srv:
+        answers = trio.run(main, srv.url + "/hooks")
+    assert (answers["fast"].status, answers["fast"].error) == (None, "timeout")
+    assert 200 <= answers["fast"].latency_ms < 1000
+    assert "slow" not in answers
+
+
 def test_a_huge_body_is_read_only_up_to_the_bound():
     with servers.huge(size=10 * 1024 * 1024) as srv:
         answer, = send_all(srv.url + "/hooks", timeout_s=5)
