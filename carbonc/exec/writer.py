@@ -1,7 +1,9 @@
 """The run's one writer: rows accumulate in memory and are appended to the store in batches, in
 a worker thread (DuckDB calls block), so recording never holds up delivery. A crash loses at most
-the rows not yet flushed: one batch, or half a second's worth. The store keeps its file open from
-one batch to the next for up to `store.HOLD_S`, and closes it when rows stop coming.
+the rows not yet flushed: one batch, or half a second's worth (each batch is committed, whether
+or not the store keeps its file open after it). The store keeps its file open from one batch to
+the next until a reader asks for it (it then closes it after the batch, so a reader waits about a
+flush interval) or for at most `store.HOLD_S`, and closes it when rows stop coming.
 
 At most `MAX_PENDING` rows are ever in memory, the batch being written out included: a batch's
 rows are let go of once it is staged on disk, before DuckDB takes it in (and checkpoints), and

@@ -10,8 +10,9 @@ how each run ended. The only package that imports duckdb.
 Default file `~/.carbon/carbon.duckdb`; `CARBON_DB` overrides it, and an explicit path both.
 A writer holds the file's lock for as long as it is open, so two runs at once on one file cannot
 interleave: the second is refused with a message naming the first. It opens the DuckDB file itself
-only for each batch, or keeps it open for the batches of at most `HOLD_S` (`append(…, hold=True)`),
-so readers (`read_only=True`) can open it while a run writes (see `access`).
+only for each batch, or keeps it open across batches (`append(…, hold=True)`) until a reader
+(`read_only=True`) asks for it, checked after each batch, or for at most `HOLD_S`, so readers
+can open it while a run writes (see `access`).
 A run still `running` when the file is next opened for writing belonged to a process that died,
 and is marked `interrupted`.
 """
@@ -34,7 +35,7 @@ import duckdb
 import msgspec
 
 from carbonc.errors import StoreError
-from carbonc.store.access import WriterLock, bounded_read, connect, first_line
+from carbonc.store.access import HANDOVER_S, WriterLock, bounded_read, connect, first_line
 from carbonc.store.rows import (
     Batch,
     CheckRow,
@@ -64,10 +65,14 @@ _STATUSES = ("running", "completed", "failed", "interrupted")
 #: and 40 MB cost a million orders' run 8% more CPU.
 _WRITER_MEMORY_LIMIT = "48MB"
 _WRITER_CHECKPOINT_THRESHOLD = "64MB"
-#: Longest a writer keeps the DuckDB file open across batches (readers wait for it up to
-#: `access.READER_WAIT_S`). Opening and closing it for every batch cost ~35 ms a batch; with
-#: this and one DuckDB thread, recording a delivery went from ~60 to ~38 µs of CPU.
-HOLD_S = 1.0
+#: Longest a writer keeps the DuckDB file open across batches when no reader has asked for it
+#: (one that asks gets it after the writer's next batch: see `access`). Opening and closing it
+#: for every batch cost ~35 ms a batch; each close checkpoints the log into the file, rewriting
+#: the tables' last row groups, so closing every second (as carbonc did) cost a run of 200,000
+#: deliveries with two workers ~15% of its writer's CPU. A bound still, well under
+#: `access.READER_WAIT_S` (20 s, in every carbonc so far): readers that do not ask (a carbonc
+#: from before they did, or one that cannot open the readers' file) still get in in time.
+HOLD_S = 10.0
 #: The most batches staged by workers that are appended together (see `Store.ingest_spool`).
 SPOOL_GROUP = 4
 #: The tables a `Batch` has rows for, in the order it is staged and appended.
@@ -155,7 +160,8 @@ class Store:
         # The checkpoint threshold: at DuckDB's default (16 MB of log) a run's ~2 KB delivery
         # rows made it checkpoint every other batch, rewriting the table's last row group each
         # time: 200,000 delivery rows in batches of 5,000 cost 27 µs of CPU a row, 20 µs at this
-        # threshold. The file is still checkpointed whenever the writer closes it (`HOLD_S`).
+        # threshold. The file is still checkpointed whenever the writer closes it (for a reader,
+        # when rows stop, or after `HOLD_S`).
         self._config: dict[str, str | bool | int | float | list[str]] = (
             {} if read_only else {"memory_limit": _WRITER_MEMORY_LIMIT, "threads": 1,
                                   "checkpoint_threshold": _WRITER_CHECKPOINT_THRESHOLD})
@@ -170,6 +176,8 @@ class Store:
         #: The file kept open across batches (`append(…, hold=True)`), and since when.
         self._held: duckdb.DuckDBPyConnection | None = None
         self._held_since = 0.0
+        #: Until when readers' asking is not heeded (one asked, then did not come in).
+        self._deaf_until = 0.0
 
     # Lifecycle.
 
@@ -187,7 +195,7 @@ class Store:
         checkpoints a writer's changes into the file and lets readers in."""
         if self.spool is not None:
             raise StoreError("a worker's writer stages its rows; the run's own writer holds the database")
-        con = connect(self.path, read_only=self.read_only, config=self._config)
+        con = connect(self.path, read_only=self.read_only, config=self._config) if self.read_only else self._open()
         try:
             if self.read_only:
                 self._prepare_views(con)
@@ -220,7 +228,8 @@ class Store:
                 con.execute(statement)
 
     def release(self) -> None:
-        """Close the file kept open across batches, if it is: readers can open it again."""
+        """Close the file kept open across batches, if it is: readers can open it again (and
+        closing checkpoints what the batches wrote into the file)."""
         if self._held is not None:
             con, self._held = self._held, None
             with self._translated():
@@ -318,6 +327,8 @@ class Store:
             self._ingest([(table, files[table]) for table in _BATCH_TABLES if table in files], hold=True)
             for folder in group:
                 shutil.rmtree(folder)
+        if not ready:
+            self._release_if_due()  # no batch to release after: a reader asking still gets in
         return rows
 
     def _spool(self, parts: Sequence[tuple[str, Sequence[msgspec.Struct]]]) -> None:
@@ -393,11 +404,15 @@ class Store:
 
     def _held_guarded(self, action: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
         """`action(con)` on the file kept open across batches (opened if it is not), closed
-        after it once it has been open `HOLD_S`, or if anything failed."""
+        after it if a reader asks for the file, once it has been open `HOLD_S`, or if anything
+        failed.
+
+        Every batch is committed (and DuckDB syncs its log at each commit), so keeping the file
+        open loses nothing in a crash: the next open replays the log. Closing checkpoints it."""
         if self.read_only:
             raise StoreError(f"`{self.path}` is open read-only")
         if self._held is None:
-            self._held = connect(self.path, read_only=False, config=self._config)
+            self._held = self._open()
             self._held_since = time.monotonic()
         try:
             with self._translated():
@@ -406,9 +421,27 @@ class Store:
             with contextlib.suppress(StoreError):  # the failure itself is what to report
                 self.release()
             raise
-        if time.monotonic() - self._held_since >= HOLD_S:
-            self.release()
+        self._release_if_due()
         return result
+
+    def _release_if_due(self) -> None:
+        """Close the file kept open across batches if a reader asks for it, or it has been open
+        `HOLD_S`."""
+        if self._held is None:
+            return
+        now = time.monotonic()
+        if now - self._held_since >= HOLD_S or (
+                self._lock is not None and now >= self._deaf_until and self._lock.readers_waiting()):
+            self.release()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """Open the file for writing, once readers that asked for it have it (they retry every
+        10 ms): waiting for them at most `access.HANDOVER_S`. Readers that were not in by then
+        (a stopped process) are not heeded for `HOLD_S`, so they cannot stall every batch."""
+        if (self._lock is not None and time.monotonic() >= self._deaf_until
+                and not self._lock.wait_for_readers(HANDOVER_S)):
+            self._deaf_until = time.monotonic() + HOLD_S
+        return connect(self.path, read_only=False, config=self._config)
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:

@@ -1,11 +1,20 @@
 """How processes share one database file: one writer at a time, held by a lock file that names
-its pid, and DuckDB's own file lock taken only for a moment, so readers get in between batches.
+its pid, and DuckDB's own file lock, which the writer lets go of when a reader asks for it.
 
 DuckDB lets one process hold a file for writing and no one else open it meanwhile, not even to
-read. A run therefore does not keep the file open: it opens it for a batch (one transaction), or
-the batches of at most a second (`store.HOLD_S`), and closes it, and readers
-(`open_store(path, read_only=True)`) open it while it is closed, for each read, and while a run
-writes for at most `READ_DEADLINE_S` at a time. Both sides retry while the other holds it.
+read. A run keeps the file open from one batch (one transaction) to the next while no one else
+wants it, and closes it when a reader asks, when rows stop coming, or at the latest after
+`store.HOLD_S`; readers (`open_store(path, read_only=True)`) open it while it is closed, for each
+read, and while a run writes for at most `READ_DEADLINE_S` at a time. Both sides retry while the
+other holds it.
+
+A reader asks by holding a shared lock (flock) on `<database>.readers` while it retries: a
+zero-byte file the writer creates (O_CREAT, never written) beside its lock file when it takes
+the lock, and removes with it. After each batch the writer tries that file's lock exclusively
+without waiting (two system calls): if it cannot have it, a reader waits, and it closes the
+database. A lock dies with its process, so a reader that crashed, or gave up, asks for nothing;
+several readers share the lock. Before it opens the database again the writer waits, briefly,
+until the readers have it (`HANDOVER_S`): they take the shared lock back off once they are in.
 """
 
 from __future__ import annotations
@@ -35,6 +44,10 @@ READER_WAIT_S = 20.0
 WRITER_WAIT_S = 3 * READ_DEADLINE_S
 #: Pause between attempts to open a file someone else holds.
 _RETRY_S = 0.01
+#: Longest the writer, having closed the file for readers that asked for it, waits for them to
+#: open it before it opens it again (they retry every `_RETRY_S`, so they are in within
+#: milliseconds; one that is not in by then is stopped, or starved of CPU).
+HANDOVER_S = 1.0
 
 _Config = dict[str, str | bool | int | float | list[str]]
 _T = TypeVar("_T")
@@ -42,11 +55,14 @@ _T = TypeVar("_T")
 
 class WriterLock:
     """`<database>.lock`, held (flock) by the one process writing the database, with its pid
-    inside for the message that refuses a second writer. Removed when released."""
+    inside for the message that refuses a second writer; and `<database>.readers`, where readers
+    ask the writer for the database (see the module docstring). Both removed when released."""
 
     def __init__(self, database: Path):
         self.path = database.with_name(database.name + ".lock")
+        self.readers_path = readers_path(database)
         self._fd: int | None = None
+        self._readers_fd: int | None = None
 
     def acquire(self) -> None:
         """Take the lock, or raise StoreError naming the process that has it."""
@@ -72,6 +88,35 @@ class WriterLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
+        # Left by a writer that died, it is taken over as it is. Without it (a folder that takes
+        # no new file) readers cannot ask, and get the file when the writer closes it anyway.
+        with contextlib.suppress(OSError):
+            self._readers_fd = os.open(self.readers_path, os.O_RDONLY | os.O_CREAT, 0o644)
+
+    def readers_waiting(self) -> bool:
+        """Whether a reader is asking for the database now (holds a shared lock on the readers'
+        file): a try for an exclusive lock that does not wait, and its release."""
+        fd = self._readers_fd
+        if fd is None:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+
+    def wait_for_readers(self, seconds: float) -> bool:
+        """Wait, for at most `seconds`, until no reader is asking for the database any more;
+        whether none is."""
+        give_up = time.monotonic() + seconds
+        while self.readers_waiting():
+            if time.monotonic() > give_up:
+                return False
+            time.sleep(_RETRY_S)
+        return True
 
     def is_held(self) -> bool:
         """Whether a live process holds the lock (a writer that died let go of it with its life)."""
@@ -88,7 +133,13 @@ class WriterLock:
         return False
 
     def release(self) -> None:
-        """Remove the lock file and let go of it (removed first, so no one locks a dead file)."""
+        """Remove the lock file and let go of it (removed first, so no one locks a dead file),
+        and the readers' file (a reader still holding it looks for it again, see `_Asking`)."""
+        if self._readers_fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.readers_path)
+            os.close(self._readers_fd)
+            self._readers_fd = None
         if self._fd is None:
             return
         with contextlib.suppress(OSError):
@@ -111,17 +162,63 @@ class WriterLock:
         return False
 
 
+class _Asking:
+    """A reader's request for the database: a shared lock on `<database>.readers` held while it
+    waits (see the module docstring). Never raises: a reader that cannot ask still gets the file
+    when the writer closes it anyway (rows stop coming, or `store.HOLD_S` has passed)."""
+
+    def __init__(self, database: Path):
+        self.path = readers_path(database)
+        self._fd: int | None = None
+
+    def ask(self) -> None:
+        """Hold the shared lock on the readers' file as it is now: taken, or taken again on the
+        file a writer has since created in its place (a writer that ended removed the one held)."""
+        with contextlib.suppress(OSError):
+            if self._fd is not None and _same_file(self._fd, self.path):
+                return
+            self.stop()
+            fd = os.open(self.path, os.O_RDONLY)  # none: no writer that listens (an older carbonc)
+            try:
+                # Not waiting: the writer tries the lock exclusively for an instant after a batch,
+                # and the next attempt, `_RETRY_S` later, takes it.
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                return
+            self._fd = fd
+
+    def stop(self) -> None:
+        """No longer ask (in, or given up)."""
+        if self._fd is not None:
+            os.close(self._fd)  # also lets go of the lock
+            self._fd = None
+
+
+def readers_path(database: Path) -> Path:
+    """`<database>.readers`: readers waiting for the database hold a shared lock on it."""
+    return database.with_name(database.name + ".readers")
+
+
 def connect(path: Path, *, read_only: bool, config: _Config) -> duckdb.DuckDBPyConnection:
     """Open `path`, retrying while another process holds it for a moment (`READER_WAIT_S` for a
-    reader, `WRITER_WAIT_S` for the writer). Raises StoreError, saying who holds it."""
+    reader, `WRITER_WAIT_S` for the writer); a reader asks the writer for it meanwhile. Raises
+    StoreError, saying who holds it."""
     deadline = time.monotonic() + (READER_WAIT_S if read_only else WRITER_WAIT_S)
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only, config=config)
-        except duckdb.Error as exc:
-            if not _is_lock_conflict(exc) or time.monotonic() > deadline:
-                raise StoreError(open_error(path, exc)) from None
-        time.sleep(_RETRY_S)
+    asking = _Asking(path) if read_only else None
+    try:
+        while True:
+            try:
+                return duckdb.connect(str(path), read_only=read_only, config=config)
+            except duckdb.Error as exc:
+                if not _is_lock_conflict(exc) or time.monotonic() > deadline:
+                    raise StoreError(open_error(path, exc)) from None
+            if asking is not None:
+                asking.ask()
+            time.sleep(_RETRY_S)
+    finally:
+        if asking is not None:
+            asking.stop()
 
 
 @contextlib.contextmanager

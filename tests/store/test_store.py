@@ -90,7 +90,7 @@ def test_a_failing_batch_is_kept_out_whole(tmp_path):
         assert rows == [(1,)]
 
 
-def test_a_writer_keeps_the_file_open_across_batches_only_for_a_moment(tmp_path, monkeypatch):
+def test_a_writer_keeps_the_file_open_across_batches_until_released_or_for_hold_s(tmp_path, monkeypatch):
     import carbonc.store
 
     path = tmp_path / "db.duckdb"
