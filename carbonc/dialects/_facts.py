@@ -51,12 +51,20 @@ class EntityIndex:
         self._recent: dict[str, Entity] = {}
         self._paid: dict[str, str] = {}
         self._real: dict[str, dict[str, str]] = {}
+        #: Each entity's root, kept as it is added after its parent (as a plan lists them): a
+        #: message's tree is found by one lookup, not by decoding each of its ancestors.
+        self._roots: dict[str, str] = {}
         for entity in entities:
             self.add(entity)
 
     def add(self, entity: Entity) -> None:
         self._by_id[entity.id] = self._encode(entity)
         self._recent.pop(entity.id, None)
+        parent = entity.parent
+        if parent is None:
+            self._roots[entity.id] = entity.id
+        elif parent in self._roots:
+            self._roots[entity.id] = self._roots[parent]
         if entity.kind == "payment" and entity.parent is not None and any(
                 t.state == "captured" for t in entity.transitions):
             self._paid[entity.parent] = entity.id
@@ -90,6 +98,9 @@ class EntityIndex:
 
     def root_of(self, entity_id: str) -> str | None:
         """The entity at the top of `entity_id`'s parents (a refund's order), None if unknown."""
+        root = self._roots.get(entity_id)
+        if root is not None:
+            return root
         entity = self.get(entity_id)
         while entity is not None and entity.parent is not None and entity.parent in self._by_id:
             entity = self.get(entity.parent)

@@ -52,6 +52,18 @@ def test_the_index_on_disk_answers_as_the_one_in_memory(saved: Path) -> None:
         disk.close()
 
 
+def test_roots_in_memory_do_not_depend_on_the_order_entities_come_in(saved: Path) -> None:
+    # A plan lists parents first, and the index keeps each root as it goes; children given
+    # before their parents (no plan does) still find their root, by walking up.
+    entities = entities_of(saved)
+    forward, backward = EntityIndex(entities), EntityIndex(reversed(entities))
+    for entity in entities:
+        root = forward.root_of(entity.id)
+        assert root is not None and backward.root_of(entity.id) == root
+        assert forward.get(root).parent is None
+        assert (root == entity.id) == (entity.parent is None)
+
+
 def test_the_index_holds_no_entity_in_memory(saved: Path) -> None:
     entities = entities_of(saved)
     tracemalloc.start()
