@@ -115,13 +115,27 @@ class _Worker:
             # Its own process group: a Ctrl-C at the terminal reaches this process only, which
             # passes it on once (the terminal's and ours would count as two: "abandon").
             start_new_session=True)
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(msgspec.json.encode(spec))
-        self.proc.stdin.close()
+        self.started = False
         self.buffer = bytearray()
         self.progress = Progress(0, 0, 0, False)
         self.finished: Finished | None = None
         self.stderr = b""
+
+    def start(self) -> None:
+        """Hand the worker its spec, its plan being ready (it has been importing meanwhile)."""
+        assert self.proc.stdin is not None
+        self.started = True
+        # One that died meanwhile (a Ctrl-C passed on) is reaped and reported as any other.
+        with contextlib.suppress(OSError):
+            self.proc.stdin.write(msgspec.json.encode(self.spec))
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+
+    def stop_unstarted(self) -> None:
+        """End a worker that never got its spec (the plan could not be written)."""
+        if not self.started and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def feed(self, data: bytes) -> None:
         self.buffer += data
@@ -272,17 +286,23 @@ class WorkersRun:
                 self._stop_workers()
 
         try:
-            plan_path = self._plan_file(work)
+            plan_path = self._plan_path(work)
+            # The workers start (Python, imports: ~0.2 s each) while the plan is written for them.
             for k, options in enumerate(self.worker_options, 1):
                 spec = WorkerSpec(plan=str(plan_path), run_id=self.run_id, spool=str(spool),
                                   shard=Shard(k, self.workers), options=options)
                 self._procs.append(_Worker(spec))
+            self._write_plan(plan_path)
+            for worker in self._procs:
+                worker.start()
             self._watch(progress, ingest)
             ingest()  # what the workers staged last
             if not failure:
                 with contextlib.suppress(StoreError):
                     store.release()
         finally:
+            for worker in self._procs:
+                worker.stop_unstarted()
             shutil.rmtree(work, ignore_errors=True)
         errors = [w.why_not_finished() for w in self._procs if w.died(self.interrupts > 0)]
         errors += [f"worker {w.spec.shard}: {w.finished.error}" for w in self._procs
@@ -307,15 +327,16 @@ class WorkersRun:
                 joined.append(ProbeResult(probe=probe, results=results))
         return joined
 
-    def _plan_file(self, work: Path) -> Path:
-        """The saved plan the workers read: the one given, or this one written out."""
-        if self.plan.path is not None:
-            return Path(self.plan.path).resolve()
-        from carbonc.plan.saved import write_plan
+    def _plan_path(self, work: Path) -> Path:
+        """The saved plan the workers read: the one given, or where this one is written out."""
+        return Path(self.plan.path).resolve() if self.plan.path is not None else work / "plan.ndjson"
 
-        path = work / "plan.ndjson"
-        write_plan(self.plan.compiled or self.plan, path)
-        return path
+    def _write_plan(self, path: Path) -> None:
+        """Write this plan out for the workers, unless it was given saved."""
+        if self.plan.path is None:
+            from carbonc.plan.saved import write_plan
+
+            write_plan(self.plan.compiled or self.plan, path)
 
     def _watch(self, progress: Callable[[Tally], None] | None, ingest: Callable[[], None]) -> None:
         """Read the workers' reports until every one has exited, drawing progress and recording

@@ -184,3 +184,37 @@ def test_the_concurrency_is_shared_out_and_each_worker_keeps_one_request_in_flig
     assert [o.concurrency for o in worker_options(RunOptions(url=url, concurrency=2), 2)] == [1, 1]
     with pytest.raises(ExecutionError, match="--workers 3 needs --concurrency 3 or more"):
         worker_options(RunOptions(url=url, concurrency=2), 3)
+
+
+def test_workers_started_before_their_plan_is_written_are_stopped_if_it_cannot_be(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The workers start (import) while the run writes their plan; a plan that cannot be written
+    # (a full disk) is the run's error, and leaves no worker waiting for a plan that never comes.
+    import servers
+
+    from carbonc import api
+    from carbonc.errors import StoreError
+    from carbonc.exec import RunOptions
+    from carbonc.exec import workers as workers_module
+
+    def full_disk(self, path: Path) -> None:
+        raise StoreError("no space left on the device holding the run's plan")
+
+    started: list = []
+    spawn = workers_module._Worker.__init__
+
+    def spawned(self, spec) -> None:
+        spawn(self, spec)
+        started.append(self.proc)
+
+    monkeypatch.setattr(workers_module.WorkersRun, "_write_plan", full_disk)
+    monkeypatch.setattr(workers_module._Worker, "__init__", spawned)
+    plan = api.load_plan(Path(__file__).resolve().parents[2] / "scenarios" / "dispute-spike.carbon",
+                         overrides={"baseline_orders": "50"})
+    assert not isinstance(plan, api.CheckResult)
+    with servers.lax() as srv:
+        prepared = api.prepare_run(plan, RunOptions(url=srv.url, concurrency=4)).prepared
+        with pytest.raises(StoreError, match="no space left"):
+            workers_module.WorkersRun(prepared, 2).execute(tmp_path / "runs.duckdb")
+        assert not srv.requests
+    assert len(started) == 2 and all(proc.poll() is not None for proc in started)
