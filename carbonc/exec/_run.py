@@ -214,14 +214,15 @@ class PreparedRun:
         def read() -> Iterator[Record]:
             # The plan's hash is the hash of the plan as `carbonc plan --out` saves it: a saved
             # plan's bytes as read (its header is the one already read, not decoded again); a
-            # plan compiled for this run saved so in bulk once it has been read (below); any
-            # other plan encoded so as it is read, digest of its records included.
+            # plan compiled for this run encoded so in bulk, a batch of records at a time, and
+            # read back; any other plan encoded so as it is read, digest of its records included.
             try:
                 if path is not None:
                     yield self.plan.header
                     yield from _read_saved(Path(path), plan_hash)
                 elif compiled is not None:
-                    yield from self.plan.records()
+                    yield self.plan.header
+                    yield from _compiled_hashed(compiled, plan_hash)
                 else:
                     yield from _encoded(self.plan.records(), plan_hash)
             except Exception:
@@ -238,12 +239,9 @@ class PreparedRun:
             # A run cut short still records its plan's hash, reading the rest of the plan with
             # the signal watcher let in now and then: a second Ctrl-C stops that too (the run
             # then records no hash).
-            # (A compiled plan is hashed a batch of records at a time.)
-            rest: Iterator[object] = plan if compiled is None else _bulk_hashed(compiled, plan_hash)
-            every = 4096 if compiled is None else 1
             with trio.CancelScope(shield=True), contextlib.suppress(Exception):
-                for n, _ in enumerate(rest):
-                    if n % every == 0:
+                for n, _ in enumerate(plan):
+                    if n % 4096 == 0:
                         await trio.lowlevel.checkpoint()
                         if self.interrupts > 1:
                             self.plan_complete = False
@@ -595,14 +593,10 @@ def _read_saved(path: Path, plan_hash: hashlib._Hash) -> Iterator[Record]:
         raise ExecutionError(f"`{path}` is not a readable carbonc plan: {exc}") from None
 
 
-def _bulk_hashed(plan: CompiledPlan, plan_hash: hashlib._Hash) -> Iterator[None]:
-    """Feed `plan_hash` the compiled plan's saved form, pausing after each piece (a batch of
-    records)."""
-    from carbonc.plan.saved import plan_bytes
+def _compiled_hashed(plan: CompiledPlan, plan_hash: hashlib._Hash) -> Iterator[Record]:
+    from carbonc.plan.saved import hashed_records
 
-    for chunk in plan_bytes(plan):
-        plan_hash.update(chunk)
-        yield None
+    return hashed_records(plan, plan_hash)
 
 
 def _encoded(records: Iterator[Record], plan_hash: hashlib._Hash) -> Iterator[Record]:

@@ -15,7 +15,7 @@ from carbonc.files import atomic_writer
 from carbonc.plan.records import FORMAT_VERSION, Entity, Header, Message, Record, Summary
 from carbonc.plan.verify import digest_update, is_plan_text, records_digest
 
-__all__ = ["ColumnarPlan", "HasRecords", "is_saved_plan", "iter_hashed", "iter_plan", "plan_bytes",
+__all__ = ["ColumnarPlan", "HasRecords", "hashed_records", "is_saved_plan", "iter_hashed", "iter_plan", "plan_bytes",
            "read_plan_summary", "write_plan"]
 
 
@@ -84,15 +84,38 @@ def plan_bytes(plan: ColumnarPlan) -> Iterator[bytes]:
     """A compiled plan's saved form, in pieces (a batch of records each, after the header's): the
     bytes `write_plan` writes, which a run that compiled its plan hashes in bulk, far faster than
     encoding it record by record as it goes."""
-    digest = records_digest()
     yield from _header(plan)
+    digest = records_digest()
+    yield from _record_lines(plan, digest)
+    yield _summary_line(plan, digest)
+
+
+def hashed_records(plan: ColumnarPlan, plan_hash: hashlib._Hash) -> Iterator[Entity | Message | Summary]:
+    """A compiled plan's records after its header, fed to `plan_hash` as `plan_bytes` gives them
+    (header first): each batch is made and encoded once, and read back for the run, rather than
+    made twice, as objects for the run and as bytes for the hash."""
+    for piece in _header(plan):
+        plan_hash.update(piece)
+    digest = records_digest()
+    for lines in _record_lines(plan, digest):
+        plan_hash.update(lines)
+        yield from _records_decoder.decode_lines(lines)
+    line = _summary_line(plan, digest)
+    plan_hash.update(line)
+    yield _body_decoder.decode(line)
+
+
+def _record_lines(plan: ColumnarPlan, digest: hashlib._Hash) -> Iterator[bytes]:
+    """The entity and message lines, a batch at a time, each fed to the records `digest`."""
     for twin, batches in ((_EntityTwin, plan.entity_columns()), (_MessageTwin, plan.message_columns())):
         for columns in batches:
             lines = _encoder.encode_lines(list(map(twin, *columns)))
             digest.update(lines)
             yield lines
-    summary = msgspec.structs.replace(plan.summary, records_sha256=digest.hexdigest())
-    yield _encoder.encode(summary) + b"\n"
+
+
+def _summary_line(plan: ColumnarPlan, digest: hashlib._Hash) -> bytes:
+    return _encoder.encode(msgspec.structs.replace(plan.summary, records_sha256=digest.hexdigest())) + b"\n"
 
 
 def _write_records(plan: HasRecords, path: Path) -> None:
@@ -143,6 +166,7 @@ def _header(plan: ColumnarPlan) -> Iterator[bytes]:
 
 _decoder = msgspec.json.Decoder(Header | Entity | Message | Summary)
 _body_decoder = msgspec.json.Decoder(Entity | Message | Summary)
+_records_decoder = msgspec.json.Decoder(Entity | Message)
 
 
 def iter_plan(path: Path) -> Iterator[Record]:

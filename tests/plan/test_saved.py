@@ -13,7 +13,7 @@ from plan_helpers import REPO, compile_file, compile_text
 from carbonc.compiler import CompiledPlan
 from carbonc.domain.vocabulary import DeliveryOverrides
 from carbonc.plan.records import Entity, Message, Summary
-from carbonc.plan.saved import write_plan
+from carbonc.plan.saved import hashed_records, write_plan
 from carbonc.plan.verify import PlanError, digest_update, records_digest, verify_plan
 
 #: The sha256 of saved plans. A change here is a change of every plan a user has saved: it needs
@@ -89,6 +89,22 @@ def _one_by_one(plan: CompiledPlan) -> bytes:
             record = msgspec.structs.replace(record, records_sha256=digest.hexdigest())
         lines.append(encoder.encode(record) + b"\n")
     return b"".join(lines)
+
+
+@pytest.mark.parametrize("delivery", [None, DeliveryOverrides(order="random", repeat=2)], ids=["as-written", "random"])
+def test_a_compiled_plan_read_back_while_hashed_is_its_records(tmp_path: Path,
+                                                               delivery: DeliveryOverrides | None) -> None:
+    # What a run of a compiled plan reads: its records, made once and encoded, hashed as saved.
+    plan = compile_file(REPO / "scenarios/webhook-fault-sweep.carbon", delivery=delivery)
+    plan_hash = hashlib.sha256()
+    read = list(hashed_records(plan, plan_hash))
+    out = tmp_path / "plan.ndjson"
+    write_plan(plan, out)
+    assert plan_hash.hexdigest() == hashlib.sha256(out.read_bytes()).hexdigest()
+    records = list(plan.records())
+    assert read[:-1] == records[1:-1]
+    assert read[-1] == msgspec.structs.replace(records[-1], records_sha256=read[-1].records_sha256)
+    assert read[-1].records_sha256 is not None
 
 
 @pytest.mark.parametrize("delivery", [None, DeliveryOverrides(order="reverse", signature="future"),
