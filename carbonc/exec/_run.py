@@ -219,7 +219,7 @@ class PreparedRun:
             try:
                 if path is not None:
                     yield self.plan.header
-                    yield from _read_saved(Path(path), plan_hash)
+                    yield from _read_saved(Path(path), plan_hash, growing=self.plan.growing)
                 elif compiled is not None:
                     yield self.plan.header
                     yield from _compiled_hashed(compiled, plan_hash)
@@ -584,11 +584,11 @@ def judge_checks(checks: Sequence[Check], metrics: Mapping[str, int], *, has_tar
     return rows
 
 
-def _read_saved(path: Path, plan_hash: hashlib._Hash) -> Iterator[Record]:
+def _read_saved(path: Path, plan_hash: hashlib._Hash, *, growing: bool) -> Iterator[Record]:
     from carbonc.plan.saved import iter_hashed
 
     try:
-        yield from iter_hashed(path, plan_hash)
+        yield from iter_hashed(path, plan_hash, growing=growing)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ExecutionError(f"`{path}` is not a readable carbonc plan: {exc}") from None
 

@@ -37,6 +37,8 @@ class PlanInput(NamedTuple):
     saved: PlanIndex | None = None
     #: The plan compiled in this process, for writing and hashing in bulk (None: a saved plan).
     compiled: CompiledPlan | None = None
+    #: Whether the saved plan's file is still being written, to be read as it grows (a worker's).
+    growing: bool = False
 
     def selected_probes(self) -> tuple[Probe, ...]:
         """The header's probes with what they select (a saved plan's read from its file)."""

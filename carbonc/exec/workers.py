@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -38,7 +38,11 @@ from carbonc.exec.model import PlanInput, RunOptions, RunResult
 from carbonc.exec.probes import EntityResult, ProbeOptions, ProbeResult
 from carbonc.exec.shards import Shard
 from carbonc.exec.tally import Tally, TallyState
+from carbonc.plan.records import Summary
 from carbonc.store import Batch, CheckRow, Store, open_spool, open_store
+
+if TYPE_CHECKING:
+    from carbonc.compiler import CompiledPlan
 
 #: How often the run records what the workers have staged (as often as a run's writer flushes).
 INGEST_INTERVAL_S = 0.5
@@ -73,6 +77,9 @@ class WorkerSpec(msgspec.Struct, frozen=True, kw_only=True):
     spool: str
     shard: Shard
     options: WorkerOptions
+    #: The plan's summary when its file is still being written as the worker starts (it is then
+    #: read as it grows, its summary line coming last); None: the file is whole.
+    summary: Summary | None = None
 
 
 class Progress(msgspec.Struct, frozen=True, tag=True):
@@ -287,14 +294,21 @@ class WorkersRun:
 
         try:
             plan_path = self._plan_path(work)
-            # The workers start (Python, imports: ~0.2 s each) while the plan is written for them.
+            # A plan compiled here is read by the workers as it is written: they start on its
+            # entities while its messages are still being written. Any other is written whole
+            # first, the workers starting (Python, imports: ~0.2 s each) meanwhile.
+            compiled = self.plan.compiled if self.plan.path is None else None
             for k, options in enumerate(self.worker_options, 1):
                 spec = WorkerSpec(plan=str(plan_path), run_id=self.run_id, spool=str(spool),
-                                  shard=Shard(k, self.workers), options=options)
+                                  shard=Shard(k, self.workers), options=options,
+                                  summary=self.plan.summary if compiled is not None else None)
                 self._procs.append(_Worker(spec))
-            self._write_plan(plan_path)
+            if compiled is None:
+                self._write_plan(plan_path)
             for worker in self._procs:
                 worker.start()
+            if compiled is not None:
+                self._write_growing(compiled, plan_path, failure)
             self._watch(progress, ingest)
             ingest()  # what the workers staged last
             if not failure:
@@ -330,6 +344,17 @@ class WorkersRun:
     def _plan_path(self, work: Path) -> Path:
         """The saved plan the workers read: the one given, or where this one is written out."""
         return Path(self.plan.path).resolve() if self.plan.path is not None else work / "plan.ndjson"
+
+    def _write_growing(self, plan: CompiledPlan, path: Path, failure: list[str]) -> None:
+        """Write the compiled plan as the workers read it. One that cannot be written whole stops
+        the workers, whose sends so far are still recorded; the run then fails, saying why."""
+        from carbonc.plan.saved import write_growing
+
+        try:
+            write_growing(plan, path)
+        except OSError as exc:
+            failure.append(f"cannot write the plan for the workers beside the database: {exc.strerror or exc}")
+            self._stop_workers()
 
     def _write_plan(self, path: Path) -> None:
         """Write this plan out for the workers, unless it was given saved."""
@@ -452,15 +477,19 @@ class WorkersRun:
 def worker_main(stdin: Any = None, stdout: Any = None) -> int:
     """A worker: read its `WorkerSpec` on stdin, run its shard, report on stdout."""
     from carbonc.exec import prepare
-    from carbonc.plan.saved import iter_plan, read_plan_summary
+    from carbonc.plan.saved import iter_plan, read_growing_header, read_plan_summary
 
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
     spec = msgspec.json.decode(stdin.read(1 << 20), type=WorkerSpec)
     plan_path = Path(spec.plan)
-    # The plan was checked whole (or written) by the run that started this worker.
-    header, summary = read_plan_summary(plan_path)
-    plan = PlanInput(header, summary, lambda: iter_plan(plan_path), plan_path)
+    # The plan was checked whole (or is being written) by the run that started this worker.
+    growing = spec.summary is not None
+    if spec.summary is not None:
+        header, summary = read_growing_header(plan_path), spec.summary
+    else:
+        header, summary = read_plan_summary(plan_path)
+    plan = PlanInput(header, summary, lambda: iter_plan(plan_path), plan_path, growing=growing)
     o = spec.options
     options = RunOptions(provider=o.provider, url=o.url, secret=o.secret, previous_secret=o.previous_secret,
                          concurrency=o.concurrency, timeout_s=o.timeout_s, time_scale=o.time_scale, probe=o.probe,

@@ -4,19 +4,21 @@ nothing of the compiler, so running a saved plan never loads it."""
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
-from carbonc.errors import InternalError
+from carbonc.errors import ExecutionError, InternalError
 from carbonc.files import atomic_writer
 from carbonc.plan.records import FORMAT_VERSION, Entity, Header, Message, Record, Summary
 from carbonc.plan.verify import digest_update, is_plan_text, records_digest
 
 __all__ = ["ColumnarPlan", "HasRecords", "hashed_records", "is_saved_plan", "iter_hashed", "iter_plan", "plan_bytes",
-           "read_plan_summary", "write_plan"]
+           "read_growing_header", "read_plan_summary", "write_growing", "write_plan"]
 
 
 # Dicts in records are built in a fixed order (declaration order, or sorted), so plain
@@ -183,10 +185,12 @@ def iter_plan(path: Path) -> Iterator[Record]:
 _BLOCK = 1 << 20
 
 
-def iter_hashed(path: Path, digest: hashlib._Hash) -> Iterator[Entity | Message | Summary]:
+def iter_hashed(path: Path, digest: hashlib._Hash, *,
+                growing: bool = False) -> Iterator[Entity | Message | Summary]:
     """Read a saved plan's records after its header (which is never held: a million orders'
-    probes make it 100 MB), feeding `digest` every byte of the file as read."""
-    with path.open("rb") as f:
+    probes make it 100 MB), feeding `digest` every byte of the file as read; `growing`: as it is
+    written (`write_growing`)."""
+    with _Growing(path) if growing else path.open("rb") as f:
         rest = b""
         in_header = True
         while block := f.read(_BLOCK):
@@ -203,6 +207,86 @@ def iter_hashed(path: Path, digest: hashlib._Hash) -> Iterator[Entity | Message 
                     yield _body_decoder.decode(line)
         if rest.strip() and not in_header:
             yield _body_decoder.decode(rest)
+
+
+#: How long a reader of a plan being written waits for its next bytes before giving up.
+GROWING_WAIT_S = 60.0
+#: How long it sleeps between looks (it only ever waits while its run starts: the plan is
+#: written far faster than it is sent).
+_GROWING_POLL_S = 0.002
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
+def write_growing(plan: ColumnarPlan, path: Path) -> None:
+    """Write a compiled plan as `write_plan` does, but under a name readers know (`PATH.partial`,
+    renamed to `path` once whole), so that they can read it as it is written (`growing=True`):
+    the workers of a run start on its entities while its messages are still being written."""
+    partial = _partial(path)
+    with partial.open("wb") as out:
+        for chunk in plan_bytes(plan):
+            out.write(chunk)
+    os.rename(partial, path)
+
+
+class _Growing:
+    """A plan being written by `write_growing`, read as it grows: a read that finds no more bytes
+    waits for them until the file has been renamed whole (then what is left is all there is),
+    and fails after `GROWING_WAIT_S` without a byte."""
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._give_up = time.monotonic() + GROWING_WAIT_S
+        while True:
+            try:
+                self._file, self._whole = path.open("rb"), True
+                return
+            except FileNotFoundError:
+                pass
+            try:
+                self._file, self._whole = _partial(path).open("rb"), False
+                return
+            except FileNotFoundError:
+                self._wait()  # not begun yet, or renamed whole between the two looks
+
+    def read(self, size: int) -> bytes:
+        while True:
+            block = self._file.read(size)
+            if block or self._whole:
+                self._give_up = time.monotonic() + GROWING_WAIT_S
+                return block
+            # The same file, renamed once its last byte was written: read what is left.
+            self._whole = self._path.exists()
+            if not self._whole:
+                self._wait()
+
+    def _wait(self) -> None:
+        if time.monotonic() > self._give_up:
+            raise ExecutionError(f"the plan `{self._path}` stopped growing before it was whole")
+        time.sleep(_GROWING_POLL_S)
+
+    def __enter__(self) -> _Growing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+
+def read_growing_header(path: Path) -> Header:
+    """The header of a plan being written (`write_growing`), once its line is whole."""
+    line = bytearray()
+    with _Growing(path) as f:
+        while (end := line.find(b"\n")) < 0:
+            block = f.read(_BLOCK)
+            if not block:
+                break
+            line += block
+    header = _decoder.decode(bytes(line if end < 0 else line[:end]).removeprefix(b"\xef\xbb\xbf"))
+    if not isinstance(header, Header):
+        raise ValueError("not a carbonc plan")
+    return header
 
 
 def read_plan_summary(path: Path) -> tuple[Header, Summary]:

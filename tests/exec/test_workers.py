@@ -186,19 +186,21 @@ def test_the_concurrency_is_shared_out_and_each_worker_keeps_one_request_in_flig
         worker_options(RunOptions(url=url, concurrency=2), 3)
 
 
-def test_workers_started_before_their_plan_is_written_are_stopped_if_it_cannot_be(
+def test_a_plan_that_cannot_be_written_for_the_workers_fails_the_run_and_stops_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The workers start (import) while the run writes their plan; a plan that cannot be written
-    # (a full disk) is the run's error, and leaves no worker waiting for a plan that never comes.
+    # The workers start while the run writes their plan and read it as it grows; a plan that
+    # cannot be written (a full disk) fails the run, saying why, and stops them.
+    import errno
+
     import servers
 
     from carbonc import api
-    from carbonc.errors import StoreError
     from carbonc.exec import RunOptions
     from carbonc.exec import workers as workers_module
+    from carbonc.plan import saved
 
-    def full_disk(self, path: Path) -> None:
-        raise StoreError("no space left on the device holding the run's plan")
+    def full_disk(plan, path: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     started: list = []
     spawn = workers_module._Worker.__init__
@@ -207,14 +209,15 @@ def test_workers_started_before_their_plan_is_written_are_stopped_if_it_cannot_b
         spawn(self, spec)
         started.append(self.proc)
 
-    monkeypatch.setattr(workers_module.WorkersRun, "_write_plan", full_disk)
+    monkeypatch.setattr(saved, "write_growing", full_disk)
     monkeypatch.setattr(workers_module._Worker, "__init__", spawned)
     plan = api.load_plan(Path(__file__).resolve().parents[2] / "scenarios" / "dispute-spike.carbon",
                          overrides={"baseline_orders": "50"})
     assert not isinstance(plan, api.CheckResult)
     with servers.lax() as srv:
         prepared = api.prepare_run(plan, RunOptions(url=srv.url, concurrency=4)).prepared
-        with pytest.raises(StoreError, match="no space left"):
-            workers_module.WorkersRun(prepared, 2).execute(tmp_path / "runs.duckdb")
+        result = workers_module.WorkersRun(prepared, 2).execute(tmp_path / "runs.duckdb")
         assert not srv.requests
+    assert result.status == "failed"
+    assert "cannot write the plan for the workers" in (result.error or "") and "No space left" in result.error
     assert len(started) == 2 and all(proc.poll() is not None for proc in started)

@@ -160,3 +160,50 @@ scenario s {
     out = tmp_path / "plan.ndjson"
     write_plan(plan, out)
     assert out.read_bytes() == _one_by_one(plan)
+
+
+def test_a_plan_is_read_as_it_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A run's workers read the plan written for them as it grows: every record, and the hash of
+    # the whole file, whatever the pace of the writer; the reader waits for what is not there yet.
+    import threading
+    import time
+
+    from carbonc.plan import saved
+
+    plan = compile_file(REPO / "scenarios/webhook-fault-sweep.carbon")
+    out = tmp_path / "plan.ndjson"
+    pieces = list(saved.plan_bytes(plan))
+
+    class Slow:
+        """The compiled plan's bytes, a piece at a time with pauses in between."""
+
+        def __iter__(self):
+            for piece in pieces:
+                time.sleep(0.01)
+                yield piece
+
+    monkeypatch.setattr(saved, "plan_bytes", lambda _plan: Slow())
+    writer = threading.Thread(target=saved.write_growing, args=(plan, out))
+    writer.start()
+    header = saved.read_growing_header(out)
+    digest = hashlib.sha256()
+    records = list(saved.iter_hashed(out, digest, growing=True))
+    writer.join()
+    assert header == plan.header
+    assert digest.hexdigest() == hashlib.sha256(b"".join(pieces)).hexdigest() == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert len(records) == len(out.read_bytes().splitlines()) - 1
+    assert not (tmp_path / "plan.ndjson.partial").exists()
+
+
+def test_a_plan_that_stops_growing_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from carbonc.errors import ExecutionError
+    from carbonc.plan import saved
+
+    monkeypatch.setattr(saved, "GROWING_WAIT_S", 0.2)
+    out = tmp_path / "plan.ndjson"
+    (tmp_path / "plan.ndjson.partial").write_bytes(b'{"type":"header"')  # its writer died here
+    with pytest.raises(ExecutionError, match="stopped growing"):
+        saved.read_growing_header(out)
+    with pytest.raises(ExecutionError, match="stopped growing"):
+        list(saved.iter_hashed(tmp_path / "never.ndjson", hashlib.sha256(), growing=True))
+
