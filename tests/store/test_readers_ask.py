@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import background
 
 import carbonc.store
 from carbonc.store import Batch, DeliveryRow, RunRow, Store, open_store
@@ -110,20 +111,8 @@ def writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
 @pytest.fixture
 def spawn(subprocess_env: dict[str, str]):
     """`spawn(script, *args)` runs a Python script in a process of its own; all killed at teardown."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(script: str, *args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, "-c", script, *args], env=subprocess_env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGCONT)
-            proc.kill()
-        proc.communicate()
+    with background(subprocess_env) as start:
+        yield lambda script, *args: start([sys.executable, "-c", script, *args])
 
 
 def write_while(store: Store, proc: subprocess.Popen[str], first: int) -> int:

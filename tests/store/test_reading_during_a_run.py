@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from gate import Gate
+from processes import background
 
 from carbonc.store import open_store
 
@@ -29,19 +30,8 @@ LONG_RUN = ("dispute-spike", "--skip-probes", "--set", "baseline_orders=3000", "
 @pytest.fixture
 def started(subprocess_env: dict[str, str], tmp_path: Path):
     """`start(*args)` runs `carbonc ARGS...` in the background; every process is killed at teardown."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([*CLI, *args], cwd=tmp_path, env=subprocess_env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+    with background(subprocess_env, tmp_path) as start:
+        yield lambda *args: start([*CLI, *args])
 
 
 def carbonc(subprocess_env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -4,10 +4,12 @@ tests/exec/conftest.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,28 @@ WORKERS = 4
 
 #: 3000 orders: 6,450 entities and ~9,900 deliveries, far more than the tests let it send.
 LONG_RUN = ("dispute-spike", "--set", "baseline_orders=3000", "--concurrency", str(WORKERS), "--timeout", "300")
+
+
+@contextlib.contextmanager
+def background(env: dict[str, str], cwd: Path | None = None) -> Iterator[Callable[[Sequence[str]], subprocess.Popen[str]]]:
+    """`start(argv)` runs a process in the background, in `cwd`, with `env`, its output piped;
+    every one still running at the end is killed (woken first, should a test have stopped it)."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(argv: Sequence[str]) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        procs.append(proc)
+        return proc
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
+            proc.communicate()
 
 
 class Carbonc:
