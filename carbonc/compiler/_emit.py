@@ -6,8 +6,8 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import chain, repeat
-from operator import attrgetter, itemgetter
+from itertools import chain, compress, islice, pairwise, repeat
+from operator import attrgetter, is_not, itemgetter
 from typing import Any, Literal, NamedTuple
 
 from carbonc.compiler._schedule import DEFAULT_VERDICTS, Policies, Schedule
@@ -178,28 +178,46 @@ def message_columns(world: World, schedule: Schedule, policies: Policies, ids: I
         copies = tuple if total == len(counts) else _picker(list(chain.from_iterable(map(repeat, range(len(counts)),
                                                                                          counts))))
 
-        def each(field: str, rows: list[_Rows] = rows) -> list[Any]:
-            return list(chain.from_iterable(map(attrgetter(field), rows)))
-
+        copy, signature, verdict, drops, forged = _spread(rows)
         of_transition = _picker(trs)
         yield (
             range(seq, seq + total),
             copies(ids.events(ks)),
-            each("copy"),
+            copy,
             copies(of_transition(tr_t)),
             copies(sends),
             copies(list(map(schedule.events.__getitem__, of_message(event)))),
             copies(ids.each_of(of_transition(tr_kind), of_transition(tr_idx))),
             copies(pids),
-            each("signature"),
-            each("verdict"),
-            each("dropped"),
-            each("forged"),
+            signature,
+            verdict,
+            drops,
+            forged,
         )
         seq += total
 
 
 _ROW_COUNT = attrgetter("rows")
+_SPREAD = ("copy", "signature", "verdict", "dropped", "forged")
+#: Runs of originals with the same `_Rows`, as a share of a batch, above which `_spread` goes
+#: original by original.
+_RUNS = 16
+
+
+def _spread(rows: list[_Rows]) -> list[list[Any]]:
+    """The columns in which an original's rows differ (`_SPREAD`), for a batch of originals with
+    these `rows`: a run of originals with the same `_Rows` (the same object: `_RowsByKind` makes
+    each once) adds each column's values times the run's length, as messages in time order come
+    in long runs of one policy and mode."""
+    starts = [0, *compress(range(1, len(rows)), map(is_not, islice(rows, 1, None), rows)), len(rows)]
+    if len(starts) * _RUNS > len(rows):
+        return [list(chain.from_iterable(map(attrgetter(field), rows))) for field in _SPREAD]
+    columns: list[list[Any]] = [[] for _ in _SPREAD]
+    for lo, hi in pairwise(starts):
+        row = rows[lo]
+        for column, field in zip(columns, _SPREAD, strict=True):
+            column += getattr(row, field) * (hi - lo)
+    return columns
 
 
 def _picker(indexes: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
