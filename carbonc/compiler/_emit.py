@@ -87,7 +87,7 @@ def entity_columns(world: World, ids: Ids) -> Iterator[Columns]:
         following[j] = head[idx]
         head[idx] = j
     texts = [s or None for s in world.strings]
-    tr_t, tr_state, tr_note, notes = world.tr_t, world.tr_state, world.tr_note, world.notes
+    tr_t, tr_state, tr_note = world.tr_t, world.tr_state, world.tr_note
     at_ms = itemgetter(0)
     for kind in vocabulary.KINDS:
         table = world.tables[kind]
@@ -95,17 +95,22 @@ def entity_columns(world: World, ids: Ids) -> Iterator[Columns]:
         states = vocabulary.STATES[kind]
         parent_kind = vocabulary.PARENT_KINDS.get(kind)
         attr_key = ENTITY_ATTRS.get(kind)
+        # A transition's (state, reason, code) by state and note, made once.
+        steps = [[(state, *note) for note in world.notes] for state in states]
         for lo in range(0, len(table), BATCH):
             hi = min(len(table), lo + BATCH)
             transitions: list[tuple[tuple[int, str, str | None, str | None], ...]] = []
-            for idx in range(lo, hi):
+            for j in head[lo:hi]:
                 chain = []
-                j = head[idx]
                 while j >= 0:
-                    chain.append((tr_t[j], states[tr_state[j]], *notes[tr_note[j]]))
+                    chain.append((tr_t[j],) + steps[tr_state[j]][tr_note[j]])
                     j = following[j]
-                chain.sort(key=at_ms)
                 transitions.append(tuple(chain))
+            late = table.late[lo:hi]
+            if 1 in late:
+                # Only an entity moved back in time has its transitions out of time order.
+                for e in compress(range(hi - lo), late):
+                    transitions[e] = tuple(sorted(transitions[e], key=at_ms))
             parents = table.parent[lo:hi]
             yield (
                 ids.entities(kind, lo, hi),

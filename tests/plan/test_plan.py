@@ -254,6 +254,24 @@ def test_state_machine_holes_are_closed(body: str, code: str, words: str) -> Non
     assert words in result.diagnostics[-1].message
 
 
+def test_an_entity_moved_back_in_time_has_its_transitions_in_time_order(tmp_path: Path) -> None:
+    # Settled a day after capture, in a phase that starts after refunds made two days after it.
+    body = ("refund 50% of captured payments amount partial INR 10 after 2d\n"
+            "    settle each partially_refunded payment after 1d")
+    plan = compile_text(PAID.replace("BODY", body))
+    assert isinstance(plan, CompiledPlan)
+    write_plan(plan, tmp_path / "plan.jsonl")
+    for records in (list(plan.records()), list(iter_plan(tmp_path / "plan.jsonl"))):
+        payments = [r for r in records if isinstance(r, Entity) and r.kind == "payment"]
+        moved_back = [p for p in payments if p.state == "settled"]
+        assert len(moved_back) == 2
+        for p in moved_back:
+            assert [t.state for t in p.transitions] == ["created", "authorized", "captured", "settled",
+                                                        "partially_refunded"]
+        for p in payments:
+            assert [t.at_ms for t in p.transitions] == sorted(t.at_ms for t in p.transitions)
+
+
 def test_open_payment_blocks_a_second_pay() -> None:
     text_ = PAID.replace("captured 100% }\n  }\n  phase b", "authorized 100% }\n  }\n  phase b")
     result = compile_text(text_.replace("BODY", "pay each created order { captured 100% }"))
