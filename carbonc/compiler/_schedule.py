@@ -23,7 +23,7 @@ from typing import TypedDict, assert_never
 import msgspec
 
 from carbonc.codes import Code
-from carbonc.compiler._steps import round_count
+from carbonc.compiler._steps import ONLY, round_count
 from carbonc.compiler._world import EVENTS, KIND_CODE, World
 from carbonc.compiler.rng import Stream, apportion
 from carbonc.diagnostics import Diagnostic, did_you_mean
@@ -339,6 +339,22 @@ _EVENT_OF_PAIR = bytes(
     for pair in range(256))
 
 
+_IS_EVENT = bytes(int(code != _NO_EVENT) for code in range(256))
+_KIND_BYTE = bytes((code << _STATE_BITS) & 0xFF for code in range(256))
+
+
+def _pairs(kinds: array[int], states: array[int]) -> bytes:
+    """Each transition's (kind code << _STATE_BITS | state code) as a byte, from its kind and state
+    (each a byte), with no Python object per transition: the kinds' bytes shifted by a
+    translation, then ORed with the states' as two integers, a chunk at a time."""
+    pairs = bytearray()
+    for lo in range(0, len(kinds), _RUN):
+        high = kinds[lo:lo + _RUN].tobytes().translate(_KIND_BYTE)
+        low = states[lo:lo + _RUN].tobytes()
+        pairs += (int.from_bytes(high, "little") | int.from_bytes(low, "little")).to_bytes(len(low), "little")
+    return bytes(pairs)
+
+
 def schedule(world: World, policies: Policies, seed: int) -> Schedule:
     """Find every message, its policy, signature mode and whether it is dropped (`Schedule.delivery`
     lays them out in time). Columns stay in arrays: a million orders' worth of messages must not
@@ -346,10 +362,8 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
     # 1. Originals: every transition that produces an event, with its event and policy, found
     # in bulk (a loop a transition took 2 s for a million orders): each transition's (kind,
     # state) as one byte, translated to its event's code.
-    tk, ts = world.tr_kind, world.tr_state
-    events = bytes(map(or_, map(lshift, tk, repeat(_STATE_BITS)), ts)).translate(_EVENT_OF_PAIR)
-    del tk, ts
-    originals = array("I", compress(range(len(events)), map(_NO_EVENT.__ne__, events)))
+    events = _pairs(world.tr_kind, world.tr_state).translate(_EVENT_OF_PAIR)
+    originals = array("I", compress(range(len(events)), events.translate(_IS_EVENT)))
     event_code = array("B", events.translate(None, bytes([_NO_EVENT])))
     # Policies are numbered in the order their events first occur, as the transitions are read;
     # there are at most as many as events, so a policy id is a byte.
@@ -378,7 +392,7 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
                         mode_of[k] = code
             continue
         # 2. Exact drops and signature modes, chosen by rank among the policy's messages.
-        members = list(compress(range(n), map(pid.__eq__, policy_of)))
+        members = list(compress(range(n), policy_of.tobytes().translate(ONLY[pid])))
         if not members:
             continue
         k_drop = round_count(Decimal(p.drop) * len(members))
