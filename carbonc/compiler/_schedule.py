@@ -12,6 +12,7 @@ are applied after every block, so they win for every message.
 from __future__ import annotations
 
 import fnmatch
+import sys
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
@@ -261,21 +262,25 @@ class Schedule:
         from the seed), ties by number; then reversed or shuffled among its policy's own slots
         where the policy says so. Worked out as the plan is written, not kept: a million orders'
         order and send times are 42 MB."""
-        runs, width = self._sorted_runs(times)
-        mask = (1 << width) - 1
+        bits = max(1, len(self.transition)).bit_length()
+        try:
+            # Numbers in whole bytes, which `_numbers` and `_sends` copy out.
+            runs, width = self._sorted_runs(times, -(-bits // 8) * 8)
+        except OverflowError:  # send times too late for that: numbers in as few bits as they need
+            runs, width = self._sorted_runs(times, bits)
         reorders = [(pid, p) for pid, p in enumerate(self.policies) if p.order in ("reverse", "random")]
         if not reorders:
             # Merged as it is written, so the runs are the most it ever holds.
             for part in _merged(runs):
                 for lo in range(0, len(part), batch):
                     chunk = part[lo:lo + batch]
-                    yield array("I", map(mask.__and__, chunk)), array("q", map(width.__rrshift__, chunk))
+                    yield _numbers(chunk, width), _sends(chunk, width)
             return
         packed = array("Q")
         for part in _merged(runs):
             packed += part
         del runs
-        slots = array("I", map(mask.__and__, packed))
+        slots = _numbers(packed, width)
         order = array("I", slots)
         policy = self.policy
         for pid, p in reorders:
@@ -289,12 +294,12 @@ class Schedule:
                 order[pos] = k
         del slots
         for lo in range(0, len(order), batch):
-            yield order[lo:lo + batch], array("q", map(width.__rrshift__, packed[lo:lo + batch]))
+            yield order[lo:lo + batch], _sends(packed[lo:lo + batch], width)
 
-    def _sorted_runs(self, times: array[int]) -> tuple[list[array[int]], int]:
-        """Runs of (send time << width | message number), each sorted, and the width."""
+    def _sorted_runs(self, times: array[int], width: int) -> tuple[list[array[int]], int]:
+        """Runs of (send time << width | message number), each sorted, and the width; raises
+        OverflowError when a send time is too late for the width."""
         transition, policy, policies = self.transition, self.policy, self.policies
-        width = max(1, len(transition)).bit_length()
         delays = [p.delay_ms for p in policies]
         # Drawn per message, only for the policies that ask (a loop over every message took a
         # second for a million orders; the send times of the others are found in bulk).
@@ -446,6 +451,35 @@ def _merged(runs: list[array[int]]) -> Iterator[array[int]]:
             starts[r] = end
         part.sort()
         yield array("Q", part)
+
+
+#: Whether `_numbers` and `_sends` may copy bytes: 8-byte packed items and send times, least
+#: significant byte first, and 4-byte message numbers.
+_BYTEWISE = sys.byteorder == "little" and array("Q").itemsize == array("q").itemsize == 8 and array("I").itemsize == 4
+
+
+def _numbers(packed: array[int], width: int) -> array[int]:
+    """The message numbers of `packed` (their low `width` bits): when they are whole bytes, by
+    copying bytes (a `map` an item took 0.3 s for a million orders' messages)."""
+    if not (_BYTEWISE and width % 8 == 0 and width <= 32):
+        return array("I", map(((1 << width) - 1).__and__, packed))
+    return _bytes_of(packed, range(width // 8), array("I", [0]) * len(packed))
+
+
+def _sends(packed: array[int], width: int) -> array[int]:
+    """The send times of `packed` (all but their low `width` bits), as `_numbers` finds them."""
+    if not (_BYTEWISE and width % 8 == 0 and width <= 32):
+        return array("q", map(width.__rrshift__, packed))
+    return _bytes_of(packed, range(width // 8, 8), array("q", [0]) * len(packed))
+
+
+def _bytes_of(packed: array[int], wanted: range, into: array[int]) -> array[int]:
+    """`into` (zeros, an item for each of `packed`) with the `wanted` bytes of each packed item
+    (least significant first) as its own lowest bytes."""
+    source, target = memoryview(packed).cast("B"), memoryview(into).cast("B")
+    for b in wanted:
+        target[b - wanted.start::into.itemsize] = source[b::8]
+    return into
 
 
 def _sorted_run(run: list[int]) -> array[int]:
