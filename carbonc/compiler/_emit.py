@@ -7,8 +7,8 @@ import sys
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import chain, compress, islice, pairwise, repeat
-from operator import attrgetter, is_not, itemgetter
+from itertools import chain, compress, islice, repeat
+from operator import attrgetter, itemgetter, ne, sub
 from typing import Any, Literal, NamedTuple
 
 from carbonc.compiler._schedule import DEFAULT_VERDICTS, Policies, Schedule
@@ -200,14 +200,14 @@ def message_columns(world: World, schedule: Schedule, policies: Policies, ids: I
         of_message = _picker(ks)
         trs = of_message(transition)
         pids = of_message(policy)
-        rows = list(map(rows_of.__getitem__, zip(pids, of_message(mode), of_message(dropped), strict=True)))
-        counts = list(map(_ROW_COUNT, rows))
+        rows, lengths = _runs(rows_of, pids, of_message(mode), of_message(dropped))
+        counts = list(chain.from_iterable(map(repeat, map(_ROW_COUNT, rows), lengths)))
         total = sum(counts)
         # Each original's values, repeated for each of its rows.
         copies = tuple if total == len(counts) else _picker(list(chain.from_iterable(map(repeat, range(len(counts)),
                                                                                          counts))))
 
-        copy, signature, verdict, drops, forged = _spread(rows)
+        copy, signature, verdict, drops, forged = _spread(rows, lengths)
         of_transition = _picker(trs)
         yield (
             range(seq, seq + total),
@@ -228,24 +228,37 @@ def message_columns(world: World, schedule: Schedule, policies: Policies, ids: I
 
 _ROW_COUNT = attrgetter("rows")
 _SPREAD = ("copy", "signature", "verdict", "dropped", "forged")
-#: Runs of originals with the same `_Rows`, as a share of a batch, above which `_spread` goes
-#: original by original.
+#: Runs of originals with the same (policy, mode, dropped), as a share of a batch, above which
+#: `_runs` makes each original its own run.
 _RUNS = 16
 
 
-def _spread(rows: list[_Rows]) -> list[list[Any]]:
-    """The columns in which an original's rows differ (`_SPREAD`), for a batch of originals with
-    these `rows`: a run of originals with the same `_Rows` (the same object: `_RowsByKind` makes
-    each once) adds each column's values times the run's length, as messages in time order come
-    in long runs of one policy and mode."""
-    starts = [0, *compress(range(1, len(rows)), map(is_not, islice(rows, 1, None), rows)), len(rows)]
-    if len(starts) * _RUNS > len(rows):
+def _runs(rows_of: _RowsByKind, pids: Sequence[int], modes: Sequence[int],
+          drops: Sequence[int]) -> tuple[list[_Rows], list[int]]:
+    """A batch's originals as runs of those with the same (policy, mode, dropped): each run's
+    `_Rows` and length. The runs are found on the three bytes side by side, as one integer an
+    original, so only a run's first original is looked up: messages in time order come in long
+    runs of one policy and mode. When they do not, each original is its own run."""
+    n = len(pids)
+    keys = bytearray(4 * n)
+    keys[0::4], keys[1::4], keys[2::4] = pids, modes, drops
+    packed = array("I", keys)
+    starts = [0, *compress(range(1, n), map(ne, islice(packed, 1, None), packed)), n]
+    if len(starts) * _RUNS > n:
+        return list(map(rows_of.__getitem__, zip(pids, modes, drops, strict=True))), [1] * n
+    return ([rows_of[pids[lo], modes[lo], drops[lo]] for lo in islice(starts, len(starts) - 1)],
+            list(map(sub, islice(starts, 1, None), starts)))
+
+
+def _spread(rows: list[_Rows], lengths: list[int]) -> list[list[Any]]:
+    """The columns in which an original's rows differ (`_SPREAD`), for a batch of originals in
+    runs (`_runs`): each column's values of a run's `rows`, times the run's `length`."""
+    if len(rows) == sum(lengths):  # runs of one original each
         return [list(chain.from_iterable(map(attrgetter(field), rows))) for field in _SPREAD]
     columns: list[list[Any]] = [[] for _ in _SPREAD]
-    for lo, hi in pairwise(starts):
-        row = rows[lo]
+    for row, length in zip(rows, lengths, strict=True):
         for column, field in zip(columns, _SPREAD, strict=True):
-            column += getattr(row, field) * (hi - lo)
+            column += getattr(row, field) * length
     return columns
 
 
