@@ -301,6 +301,7 @@ class Schedule:
         OverflowError when a send time is too late for the width."""
         transition, policy, policies = self.transition, self.policy, self.policies
         delays = [p.delay_ms for p in policies]
+        delayed = any(delays)  # if not, no delay is added message by message
         # Drawn per message, only for the policies that ask (a loop over every message took a
         # second for a million orders; the send times of the others are found in bulk).
         draws = [(pid, p.jitter_ms, p.shuffle_within_ms if p.order == "shuffle" else 0)
@@ -312,7 +313,9 @@ class Schedule:
         for lo in range(0, max(1, len(transition)), _RUN):
             hi = min(len(transition), lo + _RUN)
             pids = policy[lo:hi]
-            at = map(add, map(times.__getitem__, transition[lo:hi]), map(delays.__getitem__, pids))
+            at = map(times.__getitem__, transition[lo:hi])
+            if delayed:
+                at = map(add, at, map(delays.__getitem__, pids))
             run = list(map(or_, map(lshift, at, repeat(width)), range(lo, hi)))
             for pid, jitter, shuffle in draws:
                 for k in compress(range(lo, hi), map(pid.__eq__, pids)):
