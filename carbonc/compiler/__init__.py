@@ -29,6 +29,8 @@ from carbonc.plan.records import FORMAT_VERSION, Header, Record
 
 __all__ = ["CompiledPlan", "compile_plan"]
 
+_encoder = msgspec.json.Encoder()
+
 
 class CompiledPlan:
     """A compiled plan: its `header` and `summary`, and its records on demand, one at a time
@@ -69,14 +71,20 @@ class CompiledPlan:
         """How many entities each probe selects (the lengths of the header's `entities`)."""
         return tuple(len(selected.members) if selected.probe.kind is not None else 0 for selected in self._probes)
 
-    def probe_entities(self, probe: int) -> Iterator[list[str]]:
-        """The IDs of the entities probe number `probe` selects, in batches."""
+    def probe_entities(self, probe: int) -> Iterator[bytes]:
+        """The IDs of the entities probe number `probe` selects, in batches, each as JSON strings
+        separated by commas (the items of a JSON array)."""
         selected = self._probes[probe]
         if selected.probe.kind is None:
             return
         kind, members, ids = selected.probe.kind, selected.members, Ids(self._outline.seed)
         for lo in range(0, len(members), BATCH):
-            yield ids.each_entity(kind, members[lo:lo + BATCH])
+            batch = members[lo:lo + BATCH]
+            if batch[-1] - batch[0] == len(batch) - 1:
+                # A run of entities (a probe of every order, say): made as the bytes written.
+                yield ids.quoted_entities(kind, batch[0], batch[-1] + 1)
+            else:
+                yield _encoder.encode(ids.each_entity(kind, batch))[1:-1]  # the list's items, without its brackets
 
     def entity_columns(self) -> Iterator[Columns]:
         return entity_columns(self._world, Ids(self._outline.seed))

@@ -3,11 +3,12 @@ messages in batches of columns (which `plan.saved.write_plan` encodes in bulk) o
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import chain, repeat
-from operator import attrgetter, itemgetter
+from itertools import chain, compress, islice, repeat
+from operator import attrgetter, itemgetter, ne, sub
 from typing import Any, Literal, NamedTuple
 
 from carbonc.compiler._schedule import DEFAULT_VERDICTS, Policies, Schedule
@@ -25,8 +26,8 @@ def summarize(world: World, schedule: Schedule) -> Summary:
     for kind in vocabulary.KINDS:
         table = world.tables[kind]
         if len(table):
-            counts = Counter(table.state)
-            entities[kind] = {vocabulary.STATES[kind][code]: n for code, n in sorted(counts.items())}
+            entities[kind] = {vocabulary.STATES[kind][code]: n
+                              for code, n in _count_bytes(table.state, len(vocabulary.STATES[kind])).items()}
     details: dict[str, dict[str, int]] = {}
     for kind in DETAILED_KINDS:
         attr = ENTITY_ATTRS[kind]
@@ -35,12 +36,11 @@ def summarize(world: World, schedule: Schedule) -> Summary:
         if counts:
             details[kind] = {f"{attr} {world.strings[code]}": n
                              for code, n in sorted(counts.items(), key=lambda kv: world.strings[kv[0]]) if code}
-    messages = {schedule.events[code]: n for code, n in Counter(schedule.event).items()}
+    messages = {schedule.events[code]: n for code, n in _count_bytes(schedule.event, len(schedule.events)).items()}
     faults: Counter[str] = Counter()
     deliveries = 0
     # Counted by (policy, mode, dropped) in bulk: the same for every message of a kind.
-    for (pid, mode, dropped), n in Counter(zip(schedule.policy, schedule.mode, schedule.dropped,
-                                                          strict=True)).items():
+    for (pid, mode, dropped), n in sorted(_count_triples(schedule.policy, schedule.mode, schedule.dropped).items()):
         copies = schedule.repeats[pid]
         faults["duplicates"] += (copies - 1) * n
         if dropped:
@@ -67,6 +67,30 @@ def summarize(world: World, schedule: Schedule) -> Summary:
     )
 
 
+def _count_bytes(column: array[int], values: int) -> dict[int, int]:
+    """How many times each value below `values` occurs in a byte column, for those that do: a
+    `bytes.count` a value (a `Counter` of 8 values took three times as long)."""
+    data = column.tobytes()
+    return {value: n for value in range(values) if (n := data.count(value))}
+
+
+def _count_triples(first: array[int], second: array[int], third: array[int]) -> dict[tuple[int, int, int], int]:
+    """How many times each (first[i], second[i], third[i]) occurs, for three byte columns of one
+    length: counted as 4-byte integers, the three bytes side by side, a chunk at a time (a tuple
+    each took almost three times as long)."""
+    counts: Counter[int] = Counter()
+    for lo in range(0, len(first), 1 << 16):
+        chunk = first[lo:lo + (1 << 16)]
+        keys = bytearray(4 * len(chunk))
+        keys[0::4], keys[1::4], keys[2::4] = chunk, second[lo:lo + len(chunk)], third[lo:lo + len(chunk)]
+        counts.update(array("I", keys))
+    triples: dict[tuple[int, int, int], int] = {}
+    for key, n in counts.items():
+        a, b, c, _ = key.to_bytes(4, sys.byteorder)  # the bytes as they were laid out
+        triples[a, b, c] = n
+    return triples
+
+
 #: Records a batch holds: enough that encoding runs in bulk, few enough to stay small (at 8,192
 #: writing a million orders' plan peaked 5 MB higher, for no less CPU).
 BATCH = 4096
@@ -87,7 +111,7 @@ def entity_columns(world: World, ids: Ids) -> Iterator[Columns]:
         following[j] = head[idx]
         head[idx] = j
     texts = [s or None for s in world.strings]
-    tr_t, tr_state, tr_note, notes = world.tr_t, world.tr_state, world.tr_note, world.notes
+    tr_t, tr_state, tr_note = world.tr_t, world.tr_state, world.tr_note
     at_ms = itemgetter(0)
     for kind in vocabulary.KINDS:
         table = world.tables[kind]
@@ -95,17 +119,22 @@ def entity_columns(world: World, ids: Ids) -> Iterator[Columns]:
         states = vocabulary.STATES[kind]
         parent_kind = vocabulary.PARENT_KINDS.get(kind)
         attr_key = ENTITY_ATTRS.get(kind)
+        # A transition's (state, reason, code) by state and note, made once.
+        steps = [[(state, *note) for note in world.notes] for state in states]
         for lo in range(0, len(table), BATCH):
             hi = min(len(table), lo + BATCH)
             transitions: list[tuple[tuple[int, str, str | None, str | None], ...]] = []
-            for idx in range(lo, hi):
+            for j in head[lo:hi]:
                 chain = []
-                j = head[idx]
                 while j >= 0:
-                    chain.append((tr_t[j], states[tr_state[j]], *notes[tr_note[j]]))
+                    chain.append((tr_t[j],) + steps[tr_state[j]][tr_note[j]])
                     j = following[j]
-                chain.sort(key=at_ms)
                 transitions.append(tuple(chain))
+            late = table.late[lo:hi]
+            if 1 in late:
+                # Only an entity moved back in time has its transitions out of time order.
+                for e in compress(range(hi - lo), late):
+                    transitions[e] = tuple(sorted(transitions[e], key=at_ms))
             parents = table.parent[lo:hi]
             yield (
                 ids.entities(kind, lo, hi),
@@ -171,35 +200,66 @@ def message_columns(world: World, schedule: Schedule, policies: Policies, ids: I
         of_message = _picker(ks)
         trs = of_message(transition)
         pids = of_message(policy)
-        rows = list(map(rows_of.__getitem__, zip(pids, of_message(mode), of_message(dropped), strict=True)))
-        counts = list(map(_ROW_COUNT, rows))
+        rows, lengths = _runs(rows_of, pids, of_message(mode), of_message(dropped))
+        counts = list(chain.from_iterable(map(repeat, map(_ROW_COUNT, rows), lengths)))
         total = sum(counts)
         # Each original's values, repeated for each of its rows.
         copies = tuple if total == len(counts) else _picker(list(chain.from_iterable(map(repeat, range(len(counts)),
                                                                                          counts))))
 
-        def each(field: str, rows: list[_Rows] = rows) -> list[Any]:
-            return list(chain.from_iterable(map(attrgetter(field), rows)))
-
+        copy, signature, verdict, drops, forged = _spread(rows, lengths)
         of_transition = _picker(trs)
         yield (
             range(seq, seq + total),
             copies(ids.events(ks)),
-            each("copy"),
+            copy,
             copies(of_transition(tr_t)),
             copies(sends),
             copies(list(map(schedule.events.__getitem__, of_message(event)))),
             copies(ids.each_of(of_transition(tr_kind), of_transition(tr_idx))),
             copies(pids),
-            each("signature"),
-            each("verdict"),
-            each("dropped"),
-            each("forged"),
+            signature,
+            verdict,
+            drops,
+            forged,
         )
         seq += total
 
 
 _ROW_COUNT = attrgetter("rows")
+_SPREAD = ("copy", "signature", "verdict", "dropped", "forged")
+#: Runs of originals with the same (policy, mode, dropped), as a share of a batch, above which
+#: `_runs` makes each original its own run.
+_RUNS = 16
+
+
+def _runs(rows_of: _RowsByKind, pids: Sequence[int], modes: Sequence[int],
+          drops: Sequence[int]) -> tuple[list[_Rows], list[int]]:
+    """A batch's originals as runs of those with the same (policy, mode, dropped): each run's
+    `_Rows` and length. The runs are found on the three bytes side by side, as one integer an
+    original, so only a run's first original is looked up: messages in time order come in long
+    runs of one policy and mode. When they do not, each original is its own run."""
+    n = len(pids)
+    keys = bytearray(4 * n)
+    keys[0::4], keys[1::4], keys[2::4] = pids, modes, drops
+    packed = array("I", keys)
+    starts = [0, *compress(range(1, n), map(ne, islice(packed, 1, None), packed)), n]
+    if len(starts) * _RUNS > n:
+        return list(map(rows_of.__getitem__, zip(pids, modes, drops, strict=True))), [1] * n
+    return ([rows_of[pids[lo], modes[lo], drops[lo]] for lo in islice(starts, len(starts) - 1)],
+            list(map(sub, islice(starts, 1, None), starts)))
+
+
+def _spread(rows: list[_Rows], lengths: list[int]) -> list[list[Any]]:
+    """The columns in which an original's rows differ (`_SPREAD`), for a batch of originals in
+    runs (`_runs`): each column's values of a run's `rows`, times the run's `length`."""
+    if len(rows) == sum(lengths):  # runs of one original each
+        return [list(chain.from_iterable(map(attrgetter(field), rows))) for field in _SPREAD]
+    columns: list[list[Any]] = [[] for _ in _SPREAD]
+    for row, length in zip(rows, lengths, strict=True):
+        for column, field in zip(columns, _SPREAD, strict=True):
+            column += getattr(row, field) * length
+    return columns
 
 
 def _picker(indexes: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:

@@ -12,6 +12,7 @@ are applied after every block, so they win for every message.
 from __future__ import annotations
 
 import fnmatch
+import sys
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
@@ -23,7 +24,7 @@ from typing import TypedDict, assert_never
 import msgspec
 
 from carbonc.codes import Code
-from carbonc.compiler._steps import round_count
+from carbonc.compiler._steps import ONLY, round_count
 from carbonc.compiler._world import EVENTS, KIND_CODE, World
 from carbonc.compiler.rng import Stream, apportion
 from carbonc.diagnostics import Diagnostic, did_you_mean
@@ -261,21 +262,25 @@ class Schedule:
         from the seed), ties by number; then reversed or shuffled among its policy's own slots
         where the policy says so. Worked out as the plan is written, not kept: a million orders'
         order and send times are 42 MB."""
-        runs, width = self._sorted_runs(times)
-        mask = (1 << width) - 1
+        bits = max(1, len(self.transition)).bit_length()
+        try:
+            # Numbers in whole bytes, which `_numbers` and `_sends` copy out.
+            runs, width = self._sorted_runs(times, -(-bits // 8) * 8)
+        except OverflowError:  # send times too late for that: numbers in as few bits as they need
+            runs, width = self._sorted_runs(times, bits)
         reorders = [(pid, p) for pid, p in enumerate(self.policies) if p.order in ("reverse", "random")]
         if not reorders:
             # Merged as it is written, so the runs are the most it ever holds.
             for part in _merged(runs):
                 for lo in range(0, len(part), batch):
                     chunk = part[lo:lo + batch]
-                    yield array("I", map(mask.__and__, chunk)), array("q", map(width.__rrshift__, chunk))
+                    yield _numbers(chunk, width), _sends(chunk, width)
             return
         packed = array("Q")
         for part in _merged(runs):
             packed += part
         del runs
-        slots = array("I", map(mask.__and__, packed))
+        slots = _numbers(packed, width)
         order = array("I", slots)
         policy = self.policy
         for pid, p in reorders:
@@ -289,13 +294,14 @@ class Schedule:
                 order[pos] = k
         del slots
         for lo in range(0, len(order), batch):
-            yield order[lo:lo + batch], array("q", map(width.__rrshift__, packed[lo:lo + batch]))
+            yield order[lo:lo + batch], _sends(packed[lo:lo + batch], width)
 
-    def _sorted_runs(self, times: array[int]) -> tuple[list[array[int]], int]:
-        """Runs of (send time << width | message number), each sorted, and the width."""
+    def _sorted_runs(self, times: array[int], width: int) -> tuple[list[array[int]], int]:
+        """Runs of (send time << width | message number), each sorted, and the width; raises
+        OverflowError when a send time is too late for the width."""
         transition, policy, policies = self.transition, self.policy, self.policies
-        width = max(1, len(transition)).bit_length()
         delays = [p.delay_ms for p in policies]
+        delayed = any(delays)  # if not, no delay is added message by message
         # Drawn per message, only for the policies that ask (a loop over every message took a
         # second for a million orders; the send times of the others are found in bulk).
         draws = [(pid, p.jitter_ms, p.shuffle_within_ms if p.order == "shuffle" else 0)
@@ -307,7 +313,9 @@ class Schedule:
         for lo in range(0, max(1, len(transition)), _RUN):
             hi = min(len(transition), lo + _RUN)
             pids = policy[lo:hi]
-            at = map(add, map(times.__getitem__, transition[lo:hi]), map(delays.__getitem__, pids))
+            at = map(times.__getitem__, transition[lo:hi])
+            if delayed:
+                at = map(add, at, map(delays.__getitem__, pids))
             run = list(map(or_, map(lshift, at, repeat(width)), range(lo, hi)))
             for pid, jitter, shuffle in draws:
                 for k in compress(range(lo, hi), map(pid.__eq__, pids)):
@@ -339,6 +347,22 @@ _EVENT_OF_PAIR = bytes(
     for pair in range(256))
 
 
+_IS_EVENT = bytes(int(code != _NO_EVENT) for code in range(256))
+_KIND_BYTE = bytes((code << _STATE_BITS) & 0xFF for code in range(256))
+
+
+def _pairs(kinds: array[int], states: array[int]) -> bytes:
+    """Each transition's (kind code << _STATE_BITS | state code) as a byte, from its kind and state
+    (each a byte), with no Python object per transition: the kinds' bytes shifted by a
+    translation, then ORed with the states' as two integers, a chunk at a time."""
+    pairs = bytearray()
+    for lo in range(0, len(kinds), _RUN):
+        high = kinds[lo:lo + _RUN].tobytes().translate(_KIND_BYTE)
+        low = states[lo:lo + _RUN].tobytes()
+        pairs += (int.from_bytes(high, "little") | int.from_bytes(low, "little")).to_bytes(len(low), "little")
+    return bytes(pairs)
+
+
 def schedule(world: World, policies: Policies, seed: int) -> Schedule:
     """Find every message, its policy, signature mode and whether it is dropped (`Schedule.delivery`
     lays them out in time). Columns stay in arrays: a million orders' worth of messages must not
@@ -346,10 +370,8 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
     # 1. Originals: every transition that produces an event, with its event and policy, found
     # in bulk (a loop a transition took 2 s for a million orders): each transition's (kind,
     # state) as one byte, translated to its event's code.
-    tk, ts = world.tr_kind, world.tr_state
-    events = bytes(map(or_, map(lshift, tk, repeat(_STATE_BITS)), ts)).translate(_EVENT_OF_PAIR)
-    del tk, ts
-    originals = array("I", compress(range(len(events)), map(_NO_EVENT.__ne__, events)))
+    events = _pairs(world.tr_kind, world.tr_state).translate(_EVENT_OF_PAIR)
+    originals = array("I", compress(range(len(events)), events.translate(_IS_EVENT)))
     event_code = array("B", events.translate(None, bytes([_NO_EVENT])))
     # Policies are numbered in the order their events first occur, as the transitions are read;
     # there are at most as many as events, so a policy id is a byte.
@@ -378,7 +400,7 @@ def schedule(world: World, policies: Policies, seed: int) -> Schedule:
                         mode_of[k] = code
             continue
         # 2. Exact drops and signature modes, chosen by rank among the policy's messages.
-        members = list(compress(range(n), map(pid.__eq__, policy_of)))
+        members = list(compress(range(n), policy_of.tobytes().translate(ONLY[pid])))
         if not members:
             continue
         k_drop = round_count(Decimal(p.drop) * len(members))
@@ -432,6 +454,35 @@ def _merged(runs: list[array[int]]) -> Iterator[array[int]]:
             starts[r] = end
         part.sort()
         yield array("Q", part)
+
+
+#: Whether `_numbers` and `_sends` may copy bytes: 8-byte packed items and send times, least
+#: significant byte first, and 4-byte message numbers.
+_BYTEWISE = sys.byteorder == "little" and array("Q").itemsize == array("q").itemsize == 8 and array("I").itemsize == 4
+
+
+def _numbers(packed: array[int], width: int) -> array[int]:
+    """The message numbers of `packed` (their low `width` bits): when they are whole bytes, by
+    copying bytes (a `map` an item took 0.3 s for a million orders' messages)."""
+    if not (_BYTEWISE and width % 8 == 0 and width <= 32):
+        return array("I", map(((1 << width) - 1).__and__, packed))
+    return _bytes_of(packed, range(width // 8), array("I", [0]) * len(packed))
+
+
+def _sends(packed: array[int], width: int) -> array[int]:
+    """The send times of `packed` (all but their low `width` bits), as `_numbers` finds them."""
+    if not (_BYTEWISE and width % 8 == 0 and width <= 32):
+        return array("q", map(width.__rrshift__, packed))
+    return _bytes_of(packed, range(width // 8, 8), array("q", [0]) * len(packed))
+
+
+def _bytes_of(packed: array[int], wanted: range, into: array[int]) -> array[int]:
+    """`into` (zeros, an item for each of `packed`) with the `wanted` bytes of each packed item
+    (least significant first) as its own lowest bytes."""
+    source, target = memoryview(packed).cast("B"), memoryview(into).cast("B")
+    for b in wanted:
+        target[b - wanted.start::into.itemsize] = source[b::8]
+    return into
 
 
 def _sorted_run(run: list[int]) -> array[int]:

@@ -43,6 +43,9 @@ Members: TypeAlias = "array[int]"
 #: stay small beside the world.
 _CHUNK = 1 << 16
 
+#: A table for `bytes.translate`, by byte value: that byte to 1, every other to 0.
+ONLY = [bytes(int(byte == value) for byte in range(256)) for value in range(256)]
+
 #: Payments are attempted this long after their order is created (virtual time).
 PAYMENT_DELAY_MS = 1_000
 
@@ -180,7 +183,9 @@ class Compiler:
         if wanted is None:
             members = array("I", range(len(table)))
         else:
-            members = array("I", compress(range(len(table)), map(wanted.__eq__, table.state)))
+            # Each state byte translated to whether it is the one wanted (a `map` of `==` took half
+            # as long again).
+            members = array("I", compress(range(len(table)), table.state.tobytes().translate(ONLY[wanted])))
         if sel.where is not None:
             members = self._where(sel.where, kind, members)
         match sel.mode:

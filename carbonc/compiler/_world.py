@@ -65,6 +65,9 @@ class Table:
         self.captured = array("q")
         self.settled = array("B")
         self.payment = array("i")
+        #: 1 for an entity moved at a time before one of its earlier transitions: the only kind
+        #: of entity whose transitions, in the order they were made, are not in time order.
+        self.late = bytearray()
 
     def __len__(self) -> int:
         return len(self.state)
@@ -122,6 +125,7 @@ class World:
         t.method.append((strings.get(method) or self.intern(method)) if method else 0)
         t.state.append(code)
         t.last_t.append(at)
+        t.late.append(0)
         if t.has_attr:
             t.attr.append(self.intern(attr) if attr else 0)
         if kind == "payment":
@@ -157,6 +161,7 @@ class World:
         t.method.extend(iter(methods))
         t.state.extend(repeat(code, n))
         t.last_t.extend(iter(ats))
+        t.late.extend(bytes(n))
         if kind == "payment":
             t.reserved.extend(repeat(0, n))
             t.captured.extend(repeat(-1, n))
@@ -197,6 +202,8 @@ class World:
                 states[idx] = code
                 if at > last_t[idx]:
                     last_t[idx] = at
+                elif at < last_t[idx]:
+                    t.late[idx] = 1
             if step.state == "captured" and step.kind == "payment":
                 captured = t.captured
                 for idx, at in zip(step.entities, ats, strict=True):
@@ -212,6 +219,8 @@ class World:
             t.captured[idx] = at
         if at > t.last_t[idx]:
             t.last_t[idx] = at
+        elif at < t.last_t[idx]:
+            t.late[idx] = 1
         self.tr_t.append(at)
         self.tr_kind.append(KIND_CODE[kind])
         self.tr_idx.append(idx)

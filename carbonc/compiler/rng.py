@@ -15,13 +15,17 @@ _MAX = 2**64
 class Stream:
     """Draws of one named stream: `stream.u64(i)` is the same for the same seed and name."""
 
-    __slots__ = ("_prefix",)
+    __slots__ = ("_hasher",)
 
     def __init__(self, seed: int, name: str):
-        self._prefix = f"{seed}\x1f{name}\x1f".encode()
+        # A draw's hash is a copy of this one fed the draw's index: a hash begun from the prefix
+        # for each draw took 40% longer.
+        self._hasher = hashlib.blake2b(f"{seed}\x1f{name}\x1f".encode(), digest_size=16)
 
     def digest(self, index: int) -> bytes:
-        return hashlib.blake2b(self._prefix + str(index).encode(), digest_size=16).digest()
+        h = self._hasher.copy()
+        h.update(b"%d" % index)
+        return h.digest()
 
     def u64(self, index: int) -> int:
         """A uniform integer in [0, 2**64)."""
@@ -46,9 +50,13 @@ class Stream:
         # Draw and item packed into one integer that sorts by both: a key list beside a list of
         # the items held three times the memory (a million members, 130 MB).
         width = max(items, default=0).bit_length()
-        blake, prefix, from_bytes = hashlib.blake2b, self._prefix, int.from_bytes
-        packed = sorted((from_bytes(blake(prefix + str(i).encode(), digest_size=16).digest()[:8], "big") << width) | i
-                        for i in items)
+        copy, from_bytes = self._hasher.copy, int.from_bytes
+        packed = []
+        for i in items:
+            h = copy()
+            h.update(b"%d" % i)
+            packed.append((from_bytes(h.digest()[:8], "big") << width) | i)
+        packed.sort()
         return array("q", map(((1 << width) - 1).__and__, packed))
 
 

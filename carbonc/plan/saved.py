@@ -41,15 +41,15 @@ class HasRecords(Protocol):
 class ColumnarPlan(Protocol):
     """A plan as `write_plan` takes it (a `carbonc.compiler.CompiledPlan`): its records in bulk,
     so that a million orders' plan is never a Python object per record. The header comes as an
-    outline (each probe's `entities` left empty) and each probe's entity IDs in batches; the
-    entities and messages as batches of `Columns`."""
+    outline (each probe's `entities` left empty) and each probe's entity IDs in batches, encoded
+    (the items of a JSON array); the entities and messages as batches of `Columns`."""
 
     @property
     def summary(self) -> Summary: ...
 
     def header_outline(self) -> Header: ...
 
-    def probe_entities(self, probe: int) -> Iterator[list[str]]: ...
+    def probe_entities(self, probe: int) -> Iterator[bytes]: ...
 
     def entity_columns(self) -> Iterator[Columns]: ...
 
@@ -160,7 +160,7 @@ def _header(plan: ColumnarPlan) -> Iterator[bytes]:
         for ids in plan.probe_entities(probe):
             if ids:
                 yield separator
-                yield _encoder.encode(ids)[1:-1]  # the list's items, without its brackets
+                yield ids
                 separator = b","
         yield b"]" + rest
     yield b"\n"

@@ -254,6 +254,56 @@ def test_state_machine_holes_are_closed(body: str, code: str, words: str) -> Non
     assert words in result.diagnostics[-1].message
 
 
+def test_an_entity_moved_back_in_time_has_its_transitions_in_time_order(tmp_path: Path) -> None:
+    # Settled a day after capture, in a phase that starts after refunds made two days after it.
+    body = ("refund 50% of captured payments amount partial INR 10 after 2d\n"
+            "    settle each partially_refunded payment after 1d")
+    plan = compile_text(PAID.replace("BODY", body))
+    assert isinstance(plan, CompiledPlan)
+    write_plan(plan, tmp_path / "plan.jsonl")
+    for records in (list(plan.records()), list(iter_plan(tmp_path / "plan.jsonl"))):
+        payments = [r for r in records if isinstance(r, Entity) and r.kind == "payment"]
+        moved_back = [p for p in payments if p.state == "settled"]
+        assert len(moved_back) == 2
+        for p in moved_back:
+            assert [t.state for t in p.transitions] == ["created", "authorized", "captured", "settled",
+                                                        "partially_refunded"]
+        for p in payments:
+            assert [t.at_ms for t in p.transitions] == sorted(t.at_ms for t in p.transitions)
+
+
+FAR = """
+scenario s {
+  phase a {
+    create orders count 22000 amount INR 100
+    pay each order { captured 100% }
+  }
+  phase b after a {
+    refund first 2 of captured payments amount partial INR 1 after 3650d
+  }
+  phase c after b {
+    refund first 2 of partially_refunded payments amount partial INR 1 after 3650d
+  }
+  phase d after c {
+    refund first 2 of partially_refunded payments amount partial INR 1 after 3650d
+  }
+  phase e after d {
+    refund first 2 of partially_refunded payments amount partial INR 1 after 3650d
+  }
+}"""
+
+
+def test_messages_sent_after_2_to_the_40_ms_are_still_in_order() -> None:
+    # 66,000 messages are numbered in 3 bytes, which leave 40 bits for a send time, and the last
+    # refunds are sent 40 years in: the messages are numbered in as few bits as they need.
+    plan = compile_text(FAR)
+    assert isinstance(plan, CompiledPlan)
+    messages = [m for m in plan.records() if isinstance(m, Message)]
+    sends = [m.send_ms for m in messages]
+    assert len(messages) == 66_000 + 16 and sends == sorted(sends) and sends[-1] >= 2 ** 40
+    assert messages[-1].event == "refund.processed"
+
+
 def test_open_payment_blocks_a_second_pay() -> None:
     text_ = PAID.replace("captured 100% }\n  }\n  phase b", "authorized 100% }\n  }\n  phase b")
     result = compile_text(text_.replace("BODY", "pay each created order { captured 100% }"))
