@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, assert_never
+from typing import TYPE_CHECKING, Literal, assert_never, cast
 
 import msgspec
 import trio
@@ -31,7 +31,7 @@ from carbonc.exec.probes import (
     ProbeResult,
     StateSender,
 )
-from carbonc.exec.shards import NOT_IN_A_SHARD
+from carbonc.exec.shards import NOT_IN_A_SHARD, Shard
 from carbonc.exec.tally import Tally
 from carbonc.exec.transport import AppConnection, Connection, Target, parse_target
 from carbonc.exec.writer import Writer
@@ -68,6 +68,8 @@ class PreparedRun:
         if options.concurrency < 1:
             raise ExecutionError("--concurrency must be at least 1")
         self.shard = options.shard
+        #: A shard's own entities when they are held in memory (`_load_entities`).
+        self._mine: set[str] | None = None
         # A shard sends about its share of the plan: what its progress line counts towards.
         self.tally = Tally(plan.summary.deliveries // (self.shard.count if self.shard else 1))
         self.warnings: list[str] = []
@@ -289,13 +291,22 @@ class PreparedRun:
                              writer: Writer) -> Message | None:
         """Record the gateway's entities and index them (a saved plan's are indexed already);
         return the plan's first message."""
+        probing = self._probing()
+        # A shard with its entities in memory keeps only its own trees' (a worker: half the
+        # entities of two), knowing an entity its own by its parent's being so.
+        mine = self._mine = set() if self.split and isinstance(lookup, EntityIndex) else None
         for n, record in enumerate(plan):
             if isinstance(record, Entity):
+                if probing:
+                    self.facts.add(record)  # every entity: the gateway's totals are the whole plan's
+                if mine is not None:
+                    parent = record.parent
+                    if not (parent in mine if parent is not None else cast(Shard, self.shard).owns(record.id)):
+                        continue
+                    mine.add(record.id)
                 if isinstance(lookup, EntityIndex):
                     lookup.add(record)
-                if self._probing():
-                    self.facts.add(record)  # every entity: the gateway's totals are the whole plan's
-                if self.split and not self._owns(record.id):
+                if self.split and mine is None and not self._owns(record.id):
                     continue
                 if self.real is None:  # a real run records each entity once the gateway has made it
                     writer.add(self.gateway.entity_row(self.run_id, record))
@@ -372,7 +383,11 @@ class PreparedRun:
         # an entity's messages come close together, and finding its root takes a lookup per
         # generation (on disk for a saved plan), its shard a hash.
         trees: dict[str, tuple[str | None, bool]] = {}
+        mine = self._mine
         while message is not None:
+            if mine is not None and message.entity not in mine:  # another shard's (see `_load_entities`)
+                message = next((r for r in plan if isinstance(r, Message)), None)
+                continue
             tree = trees.get(message.entity)
             if tree is None:
                 if len(trees) >= _RECENT_TREES:
