@@ -106,9 +106,27 @@ def _whole(loaded: Loaded) -> Loaded:
     return (header if compiled is None else compiled.header), summary, compiled
 
 
-def _with_digest(loaded: Loaded) -> tuple[Header, Summary]:
-    """(header, summary) with the summary's `records_sha256` filled in for a compiled plan, so a
-    diff also sees records that changed without changing a count (an amount, a time)."""
+def _comparable(old: Loaded, new: Loaded) -> tuple[tuple[Header, Summary], tuple[Header, Summary]]:
+    """Both plans' (header, summary), their `records_sha256` comparable: a compiled plan's is
+    worked out, in the format of the saved plan it is compared with (a plan saved in format 1 has
+    its digest over another encoding); two saved plans of different formats have theirs left out,
+    as they cannot be compared."""
+    import msgspec
+
+    from carbonc.plan.records import FORMAT_VERSION
+
+    saved = [loaded[0].format_version for loaded in (old, new) if loaded[2] is None]
+    version = saved[0] if saved else FORMAT_VERSION
+    (oh, os_), (nh, ns) = _with_digest(old, version), _with_digest(new, version)
+    if len(set(saved)) > 1:
+        os_, ns = (msgspec.structs.replace(s, records_sha256=None) for s in (os_, ns))
+    return (oh, os_), (nh, ns)
+
+
+def _with_digest(loaded: Loaded, version: int) -> tuple[Header, Summary]:
+    """(header, summary) with the summary's `records_sha256` filled in for a compiled plan, in
+    format `version`, so a diff also sees records that changed without changing a count (an
+    amount, a time)."""
     header, summary, compiled = loaded
     if compiled is None or summary.records_sha256 is not None:
         return header, summary
@@ -117,10 +135,10 @@ def _with_digest(loaded: Loaded) -> tuple[Header, Summary]:
     from carbonc.plan.records import Entity, Message
     from carbonc.plan.verify import digest_update, records_digest
 
-    digest = records_digest()
+    digest = records_digest(version)
     for record in compiled.records():
         if isinstance(record, (Entity, Message)):
-            digest_update(digest, record)
+            digest_update(digest, record, version)
     return header, msgspec.structs.replace(summary, records_sha256=digest.hexdigest())
 
 
@@ -219,7 +237,7 @@ def plan(ref: str, assignments: tuple[str, ...], seed: int | None, scenario: str
     else:
         (old_ref, old_path), = resolve_refs([diff_ref])
         old = load((old_ref, old_path), overrides, seed, scenario, delivery)
-    changes = diff(_with_digest(_whole(old)), _with_digest(_whole((header, summary, compiled))))
+    changes = diff(*_comparable(_whole(old), _whole((header, summary, compiled))))
     if fmt_ == "json":
         payload = {"changes": dict(changes.groups), "added": changes.added,
                    "changed": changes.changed, "removed": changes.removed}

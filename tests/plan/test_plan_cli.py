@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from plan_helpers import REPO
+from plan_helpers import REPO, as_format_1
 
 from carbonc.cli import main
 
@@ -135,6 +135,26 @@ def test_diff_against_a_saved_plan(tmp_path: Path) -> None:
     assert result.exit_code == 3, result.output
     assert "+ 200 orders" in result.output
     assert "~ param baseline_orders: 1000 → 1200" in result.output
+
+
+def test_a_plan_saved_in_format_1_is_not_a_change(tmp_path: Path) -> None:
+    # Its records digest is over another encoding: compared with a plan compiled now, or saved
+    # in format 2, the same records are no change.
+    saved = tmp_path / "now.jsonl"
+    assert run("plan", "dispute-spike", "--out", str(saved)).exit_code == 0
+    old = tmp_path / "format-1.jsonl"
+    old.write_bytes(as_format_1(saved.read_bytes()))
+    for args in (("dispute-spike", "--diff", str(old)), (str(saved), "--diff", str(old)),
+                 (str(old), "--diff", "dispute-spike")):
+        result = run("plan", *args, "--detailed-exitcode")
+        assert result.exit_code == 0, (args, result.output)
+    # A record changed without a count changing is still seen against format 1 (an editor who
+    # also rewrote the digest).
+    edited = tmp_path / "edited.jsonl"
+    edited.write_bytes(as_format_1(saved.read_bytes().replace(b'"amount_minor":', b'"amount_minor":1', 1)))
+    result = run("plan", "dispute-spike", "--diff", str(edited), "--detailed-exitcode")
+    assert result.exit_code == 3, result.output
+    assert "other entities or messages (amounts, times or IDs)" in result.output
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")

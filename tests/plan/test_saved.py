@@ -8,7 +8,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from plan_helpers import REPO, compile_file, compile_text
+from plan_helpers import REPO, as_format_1, compile_file, compile_text
 
 from carbonc.compiler import CompiledPlan
 from carbonc.domain.vocabulary import DeliveryOverrides
@@ -46,27 +46,13 @@ def test_saved_plan_bytes_do_not_drift(tmp_path: Path, name: str, delivery: Deli
     assert hashlib.sha256(out.read_bytes()).hexdigest() == GOLDEN[(name, delivery)]
 
 
-def _as_format_1(plan: bytes) -> bytes:
-    """A format-2 plan as format 1 wrote it: the same records, the header's version 1, and the
-    records digest over their key-sorted encoding."""
-    lines = plan.splitlines(keepends=True)
-    header, body, summary = lines[0], lines[1:-1], lines[-1]
-    assert header.startswith(b'{"type":"header","format_version":2,')
-    decoder, digest = msgspec.json.Decoder(Entity | Message), records_digest(1)
-    for line in body:
-        digest_update(digest, decoder.decode(line), 1)
-    summary = msgspec.json.encode(msgspec.structs.replace(msgspec.json.decode(summary, type=Summary),
-                                                          records_sha256=digest.hexdigest())) + b"\n"
-    return header.replace(b'"format_version":2', b'"format_version":1', 1) + b"".join(body) + summary
-
-
 @pytest.mark.parametrize(("name", "delivery"), list(GOLDEN_FORMAT_1), ids=lambda v: v if isinstance(v, str) else "")
 def test_format_1_plans_still_read(tmp_path: Path, name: str, delivery: DeliveryOverrides | None) -> None:
     plan = compile_file(REPO / f"scenarios/{name}.carbon", delivery=delivery)
     out = tmp_path / "plan.ndjson"
     write_plan(plan, out)
     old = tmp_path / "format-1.ndjson"
-    old.write_bytes(_as_format_1(out.read_bytes()))
+    old.write_bytes(as_format_1(out.read_bytes()))
     # Byte for byte what carbonc wrote before format 2: its records were not touched.
     assert hashlib.sha256(old.read_bytes()).hexdigest() == GOLDEN_FORMAT_1[(name, delivery)]
     header, summary = verify_plan(old)
