@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from carbonc.errors import ExecutionError, StoreError
+from carbonc.errors import ExecutionError, InternalError, StoreError
 from carbonc.exec._run import PreparedRun, failing_timelines, probe_options
 from carbonc.exec.model import PlanInput, RunOptions, RunResult
 from carbonc.exec.probes import EntityResult, ProbeOptions, ProbeResult
@@ -354,6 +354,9 @@ class WorkersRun:
             write_growing(plan, path)
         except OSError as exc:
             failure.append(f"cannot write the plan for the workers beside the database: {exc.strerror or exc}")
+            self._stop_workers()
+        except Exception as exc:  # noqa: BLE001 - a bug: the workers still stop, and the run says how it ended
+            failure.append(str(InternalError(f"writing the plan for the workers: {type(exc).__name__}: {exc}")))
             self._stop_workers()
 
     def _write_plan(self, path: Path) -> None:
