@@ -385,7 +385,8 @@ class PreparedRun:
         trees: dict[str, tuple[str | None, bool]] = {}
         mine = self._mine
         while message is not None:
-            if mine is not None and message.entity not in mine:  # another shard's (see `_load_entities`)
+            # Another shard's (see `_load_entities`): a plan in memory was compiled, or checked whole.
+            if mine is not None and message.entity not in mine:
                 message = next((r for r in plan if isinstance(r, Message)), None)
                 continue
             tree = trees.get(message.entity)
