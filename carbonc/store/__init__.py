@@ -64,7 +64,7 @@ _STATUSES = ("running", "completed", "failed", "interrupted")
 #: 32 MiB buffer whatever its `maximum_object_size` (at 32 MB the first batch ran out of memory),
 #: and 40 MB cost a million orders' run 8% more CPU.
 _WRITER_MEMORY_LIMIT = "48MB"
-_WRITER_CHECKPOINT_THRESHOLD = "64MB"
+_WRITER_CHECKPOINT_THRESHOLD = "256MB"
 #: Longest a writer keeps the DuckDB file open across batches when no reader has asked for it
 #: (one that asks gets it after the writer's next batch: see `access`). Opening and closing it
 #: for every batch cost ~35 ms a batch; each close checkpoints the log into the file, rewriting
@@ -159,9 +159,10 @@ class Store:
         # (a saved plan of 100,000 orders run with no target: peak RSS 215 -> 200 MB).
         # The checkpoint threshold: at DuckDB's default (16 MB of log) a run's ~2 KB delivery
         # rows made it checkpoint every other batch, rewriting the table's last row group each
-        # time: 200,000 delivery rows in batches of 5,000 cost 27 µs of CPU a row, 20 µs at this
-        # threshold. The file is still checkpointed whenever the writer closes it (for a reader,
-        # when rows stop, or after `HOLD_S`).
+        # time: 200,000 delivery rows in batches of 5,000 cost 23 µs of CPU a row, 19 µs at 64 MB,
+        # 17 µs at this threshold (no less at 1 GB). The file is still checkpointed whenever the
+        # writer closes it (for a reader, when rows stop, or after `HOLD_S`: at most ~130 MB of
+        # log at this machine's rate), so the log a crash leaves to replay stays below it.
         self._config: dict[str, str | bool | int | float | list[str]] = (
             {} if read_only else {"memory_limit": _WRITER_MEMORY_LIMIT, "threads": 1,
                                   "checkpoint_threshold": _WRITER_CHECKPOINT_THRESHOLD})
