@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import msgspec
 import pytest
 
 from carbonc.errors import StoreError
@@ -64,6 +65,21 @@ def test_rows_round_trip_and_runs_finish(tmp_path):
         _, rows = store.query("select delivery_id, sent_at, latency_ms, request_body from deliveries order by 1")
         assert [r[0] for r in rows] == ["evt_0/1", "evt_1/1", "evt_2/1"]
         assert rows[1][2] == 1.25 and rows[1][3] == '{"n":1}'
+
+
+def test_request_bodies_are_stored_zstd_compressed(tmp_path):
+    # ~1 KB JSON bodies: zstd takes them in for less CPU than DuckDB's default, in a third of the space.
+    path = tmp_path / "db.duckdb"
+    body = '{"entity":"event","payload":{"payment":{"entity":{"id":"pay_%06d","amount":250000}}}}'
+    with open_store(path) as store:
+        store.begin_run(run_row())
+        store.append(Batch(deliveries=[msgspec.structs.replace(delivery(n), request_body=body % n)
+                                       for n in range(2_000)]))
+    with duckdb.connect(str(path), read_only=True) as con:
+        kinds = con.execute("SELECT DISTINCT compression FROM pragma_storage_info('deliveries') "
+                            "WHERE column_name = 'request_body' AND segment_type = 'VARCHAR'").fetchall()
+        assert kinds == [("ZSTD",)]
+        assert con.execute("SELECT request_body FROM deliveries WHERE delivery_id = 'evt_7/1'").fetchone() == (body % 7,)
 
 
 def test_a_run_left_running_is_marked_interrupted_on_open(tmp_path):
