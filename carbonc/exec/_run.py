@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, assert_never, cast
 
@@ -175,7 +176,8 @@ class PreparedRun:
                 checks = self._judge_probes() if self.split else self.judge()
             if checks:
                 try:
-                    await trio.to_thread.run_sync(self.store.append, _checks_batch(self.run_id, checks))
+                    await trio.to_thread.run_sync(partial(self.store.append, _checks_batch(self.run_id, checks),
+                                                          hold=True))
                 except StoreError as exc:
                     self.status, self.error = "failed", str(exc)
         self.plan_sha256 = plan_hash.hexdigest() if self.plan_complete else None

@@ -259,7 +259,8 @@ class WorkersRun:
             checks = prepared.judge() if status == "completed" else []
             try:
                 if checks:
-                    store.append(Batch(checks=[CheckRow(self.run_id, **msgspec.structs.asdict(v)) for v in checks]))
+                    store.append(Batch(checks=[CheckRow(self.run_id, **msgspec.structs.asdict(v)) for v in checks]),
+                                 hold=True)
                 hashes = {f.plan_sha256 for f in finished}
                 complete = len(finished) == self.workers and None not in hashes and len(hashes) == 1
                 store.finish_run(self.run_id, status, int(time.time() * 1000), hashes.pop() if complete else None)

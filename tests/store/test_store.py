@@ -131,8 +131,8 @@ def test_a_writer_keeps_the_file_open_across_batches_until_released_or_for_hold_
             store.append(Batch(deliveries=[bad]), hold=True)
         assert not store.holding  # a failed batch closes the file: nothing half-done stays open
         store.append(Batch(deliveries=[delivery(5)]), hold=True)
-        store.finish_run("run_1", "completed", 1_764_000_001_000)  # closes the held file first
-        assert not store.holding
+        store.finish_run("run_1", "completed", 1_764_000_001_000)
+        assert store.holding  # kept open until the store is closed (or a reader asks)
         assert store.query("select count(*), max(delivery_id) from deliveries")[1] == [(4, "evt_5/1")]
 
 
