@@ -199,7 +199,7 @@ class Compiler:
                 members = members[: max(0, n)]
             case "share":
                 k = round_count(self.ratio(_quantity(sel)) * len(members))
-                members = array("I", sorted(self.stream(f"{stream}/select").order(members)[:k]))
+                members = array("I", sorted(self.stream(f"{stream}/select").first(members, k)))
             case _:
                 assert_never(sel.mode)
         return kind, members
