@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from carbonc._gc import paused_gc
 from carbonc.errors import ExecutionError, InternalError
 from carbonc.files import atomic_writer
 from carbonc.plan._writer import ChunkWriter
@@ -81,7 +82,9 @@ def write_plan(plan: ColumnarPlan | HasRecords, path: Path) -> None:
         return
     with atomic_writer(path) as out:
         digest = records_digest()
-        with ChunkWriter(out) as writer:
+        # Every record made here is acyclic and freed once written: collecting while they are
+        # made took 0.3–0.5 s of a million orders' write (11.9–12.0 s without).
+        with paused_gc(), ChunkWriter(out) as writer:
             for piece in _joined(_header(plan)):
                 writer.write(piece)
             for lines in _record_lines(plan):
