@@ -8,15 +8,14 @@ running a saved plan never loads the compiler and checking never loads the execu
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
 
+from carbonc._gc import paused_gc
 from carbonc.diagnostics import Diagnostic, sort_key
 from carbonc.domain.vocabulary import DeliveryOverrides
 from carbonc.source import Source, SourceReadError, Span, read_source
@@ -41,22 +40,6 @@ class CheckResult(msgspec.Struct, frozen=True):
     @property
     def ok(self) -> bool:
         return not any(d.is_error for d in self.diagnostics)
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building trees.
-
-    Parsing allocates hundreds of thousands of acyclic objects; the collector's repeated full
-    scans of them cost a third of the front end's time. Reference counting still frees them.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def check_source(source: Source) -> CheckResult:

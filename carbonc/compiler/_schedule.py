@@ -24,8 +24,8 @@ from typing import TypedDict, assert_never
 import msgspec
 
 from carbonc.codes import Code
-from carbonc.compiler._steps import ONLY, round_count
-from carbonc.compiler._world import EVENTS, KIND_CODE, World
+from carbonc.compiler._steps import round_count
+from carbonc.compiler._world import EVENTS, KIND_CODE, ONLY, World
 from carbonc.compiler.rng import Stream, apportion
 from carbonc.diagnostics import Diagnostic, did_you_mean
 from carbonc.domain import vocabulary

@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import TypeAlias, TypeVar, assert_never
 
 from carbonc.codes import Code
-from carbonc.compiler._world import STATE_CODE, Step, World
+from carbonc.compiler._world import ONLY, STATE_CODE, Step, World
 from carbonc.compiler.ids import Ids
 from carbonc.compiler.params import display_value
 from carbonc.compiler.rng import Stream, apportion
@@ -43,8 +43,6 @@ Members: TypeAlias = "array[int]"
 #: stay small beside the world.
 _CHUNK = 1 << 16
 
-#: A table for `bytes.translate`, by byte value: that byte to 1, every other to 0.
-ONLY = [bytes(int(byte == value) for byte in range(256)) for value in range(256)]
 
 #: Payments are attempted this long after their order is created (virtual time).
 PAYMENT_DELAY_MS = 1_000
@@ -199,7 +197,7 @@ class Compiler:
                 members = members[: max(0, n)]
             case "share":
                 k = round_count(self.ratio(_quantity(sel)) * len(members))
-                members = array("I", sorted(self.stream(f"{stream}/select").order(members)[:k]))
+                members = array("I", sorted(self.stream(f"{stream}/select").first(members, k)))
             case _:
                 assert_never(sel.mode)
         return kind, members

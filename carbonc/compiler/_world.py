@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Sequence
-from itertools import chain, repeat
+from itertools import chain
 from typing import NamedTuple
 
 from carbonc.domain.vocabulary import KINDS, PARENT_KINDS, STATES
@@ -38,6 +38,10 @@ EVENTS: dict[tuple[str, str], str] = {
 
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 STATE_CODE = {k: {s: i for i, s in enumerate(STATES[k])} for k in KINDS}
+
+#: A table for `bytes.translate`, by byte value: that byte to 1, every other to 0 (a byte column
+#: translated by `ONLY[code]` says which of its items are `code`, for `itertools.compress`).
+ONLY = [bytes(int(byte == value) for byte in range(256)) for value in range(256)]
 
 #: Neutral ID prefixes (the simulated gateway speaks Razorpay, whose IDs look like these).
 ID_PREFIX = {"order": "order", "payment": "pay", "refund": "rfnd", "dispute": "disp",
@@ -152,29 +156,29 @@ class World:
         first, n = len(t.state), len(ats)
         code = STATE_CODE[kind][state]
         if t.has_parent:
-            t.parent.extend(iter(parents) if parents is not None else repeat(-1, n))
+            t.parent.extend(iter(parents) if parents is not None else _same(t.parent, -1, n))
         elif parents is not None:
             raise InternalError(f"a {kind} has no parent")  # pragma: no cover
         # `iter`: an array extends an array only with one of its own type.
         t.amount.extend(iter(amounts))
         t.currency.extend(iter(currencies))
         t.method.extend(iter(methods))
-        t.state.extend(repeat(code, n))
+        t.state.extend(_same(t.state, code, n))
         t.last_t.extend(iter(ats))
         t.late.extend(bytes(n))
         if kind == "payment":
-            t.reserved.extend(repeat(0, n))
-            t.captured.extend(repeat(-1, n))
-            t.settled.extend(repeat(0, n))
+            t.reserved.extend(_same(t.reserved, 0, n))
+            t.captured.extend(_same(t.captured, -1, n))
+            t.settled.extend(_same(t.settled, 0, n))
         elif kind == "order":
-            t.payment.extend(repeat(-1, n))
+            t.payment.extend(_same(t.payment, -1, n))
         if not len(t.state) == len(t.amount) == len(t.currency) == len(t.method) == len(t.last_t) == first + n:
             raise InternalError(f"{kind}s were made from columns of different lengths")  # pragma: no cover
         self.tr_t.extend(iter(ats))
-        self.tr_kind.extend(repeat(KIND_CODE[kind], n))
+        self.tr_kind.extend(_same(self.tr_kind, KIND_CODE[kind], n))
         self.tr_idx.extend(range(first, first + n))
-        self.tr_state.extend(repeat(code, n))
-        self.tr_note.extend(repeat(0, n))
+        self.tr_state.extend(_same(self.tr_state, code, n))
+        self.tr_note.extend(_same(self.tr_note, 0, n))
         return range(first, first + n)
 
     def move_each(self, ats: Sequence[int], steps: Sequence[Step]) -> None:
@@ -247,3 +251,9 @@ class World:
 
     def transitions(self) -> int:
         return len(self.tr_t)
+
+
+def _same(column: array[int], value: int, n: int) -> array[int]:
+    """`n` times `value`, as an array like `column` to extend it with: copied in bulk, where an
+    array extended from `repeat` took an item at a time (0.4 s of a million orders' compile)."""
+    return array(column.typecode, [value]) * n

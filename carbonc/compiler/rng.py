@@ -7,6 +7,8 @@ import hashlib
 from array import array
 from collections.abc import Sequence
 from decimal import Decimal
+from itertools import islice
+from math import isqrt
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _MAX = 2**64
@@ -47,8 +49,32 @@ class Stream:
     def order(self, items: Sequence[int]) -> array[int]:
         """Return `items` (non-negative integers) in this stream's pseudo-random order (sorted by
         draw, then item)."""
-        # Draw and item packed into one integer that sorts by both: a key list beside a list of
-        # the items held three times the memory (a million members, 130 MB).
+        packed, width = self._packed(items)
+        packed.sort()
+        return array("q", map(((1 << width) - 1).__and__, packed))
+
+    def first(self, items: Sequence[int], k: int) -> array[int]:
+        """The first `k` of `items` in this stream's order (`order(items)[:k]`), the others left
+        unordered: a share of a million members sorted only the ~k drawn lowest (25%: 0.4 → 0.1 s)."""
+        n = len(items)
+        # Draws are uniform over 64 bits: below the bound drawn here fall `expected` of them on
+        # average, k and at least 4 standard deviations more (when that is half of them or more,
+        # they are all ordered).
+        expected = k + 4 * isqrt(k) + 64 if k >= 0 else n
+        if expected * 2 >= n:
+            return self.order(items)[:k]
+        packed, width = self._packed(items)
+        bound = ((expected << 64) // n) << width
+        lowest = list(filter(bound.__gt__, packed))
+        if len(lowest) < k:  # fewer than k fell below it (about one time in 30,000): order them all
+            lowest = packed
+        lowest.sort()
+        return array("q", map(((1 << width) - 1).__and__, islice(lowest, k)))
+
+    def _packed(self, items: Sequence[int]) -> tuple[list[int], int]:
+        """Each item's draw and the item packed into one integer that sorts by both, and the
+        item's width in bits: a key list beside a list of the items held three times the memory
+        (a million members, 130 MB)."""
         width = max(items, default=0).bit_length()
         copy, from_bytes = self._hasher.copy, int.from_bytes
         packed = []
@@ -56,8 +82,7 @@ class Stream:
             h = copy()
             h.update(b"%d" % i)
             packed.append((from_bytes(h.digest()[:8], "big") << width) | i)
-        packed.sort()
-        return array("q", map(((1 << width) - 1).__and__, packed))
+        return packed, width
 
 
 def apportion(total: int, weights: Sequence[Decimal | int]) -> list[int]:

@@ -12,8 +12,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from carbonc._gc import paused_gc
 from carbonc.errors import ExecutionError, InternalError
 from carbonc.files import atomic_writer
+from carbonc.plan._writer import ChunkWriter
 from carbonc.plan.records import FORMAT_VERSION, Entity, Header, Message, Record, Summary
 from carbonc.plan.verify import digest_update, is_plan_text, records_digest
 
@@ -73,13 +75,39 @@ _MessageTwin = _positional(Message)
 def write_plan(plan: ColumnarPlan | HasRecords, path: Path) -> None:
     """Write the whole plan as newline-delimited JSON, each record encoded on its own line, into
     a file that replaces `path` only once it is complete: in bulk from a `ColumnarPlan` (a
-    compiled plan), record by record from any other."""
+    compiled plan; each batch digested and written by a `ChunkWriter` while the next is made),
+    record by record from any other."""
     if not isinstance(plan, ColumnarPlan):
         _write_records(plan, path)
         return
     with atomic_writer(path) as out:
-        for chunk in plan_bytes(plan):
-            out.write(chunk)
+        digest = records_digest()
+        # Every record made here is acyclic and freed once written: collecting while they are
+        # made took 0.3–0.5 s of a million orders' write (11.9–12.0 s without).
+        with paused_gc(), ChunkWriter(out) as writer:
+            for piece in _joined(_header(plan)):
+                writer.write(piece)
+            for lines in _record_lines(plan):
+                writer.write(lines, digest)
+        out.write(_summary_line(plan, digest))
+
+
+#: Bytes of the header's pieces (most of them a few bytes, or a batch of IDs) joined into one
+#: chunk for the writer: the same order of size as a batch of records.
+_JOINED = 1 << 20
+
+
+def _joined(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """`pieces`, consecutive ones joined into chunks of at least `_JOINED` bytes (the last one
+    maybe fewer)."""
+    buffer = bytearray()
+    for piece in pieces:
+        buffer += piece
+        if len(buffer) >= _JOINED:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
 
 
 def plan_bytes(plan: ColumnarPlan) -> Iterator[bytes]:
@@ -88,7 +116,9 @@ def plan_bytes(plan: ColumnarPlan) -> Iterator[bytes]:
     encoding it record by record as it goes."""
     yield from _header(plan)
     digest = records_digest()
-    yield from _record_lines(plan, digest)
+    for lines in _record_lines(plan):
+        digest.update(lines)
+        yield lines
     yield _summary_line(plan, digest)
 
 
@@ -99,7 +129,8 @@ def hashed_records(plan: ColumnarPlan, plan_hash: hashlib._Hash) -> Iterator[Ent
     for piece in _header(plan):
         plan_hash.update(piece)
     digest = records_digest()
-    for lines in _record_lines(plan, digest):
+    for lines in _record_lines(plan):
+        digest.update(lines)
         plan_hash.update(lines)
         yield from _records_decoder.decode_lines(lines)
     line = _summary_line(plan, digest)
@@ -107,13 +138,11 @@ def hashed_records(plan: ColumnarPlan, plan_hash: hashlib._Hash) -> Iterator[Ent
     yield _body_decoder.decode(line)
 
 
-def _record_lines(plan: ColumnarPlan, digest: hashlib._Hash) -> Iterator[bytes]:
-    """The entity and message lines, a batch at a time, each fed to the records `digest`."""
+def _record_lines(plan: ColumnarPlan) -> Iterator[bytes]:
+    """The entity and message lines, a batch at a time (each to be fed to the records digest)."""
     for twin, batches in ((_EntityTwin, plan.entity_columns()), (_MessageTwin, plan.message_columns())):
         for columns in batches:
-            lines = _encoder.encode_lines(list(map(twin, *columns)))
-            digest.update(lines)
-            yield lines
+            yield _encoder.encode_lines(list(map(twin, *columns)))
 
 
 def _summary_line(plan: ColumnarPlan, digest: hashlib._Hash) -> bytes:

@@ -351,3 +351,22 @@ def test_numbers_are_shown_as_written_and_ratios_as_percentages() -> None:
     assert plan.header.params["per"] == "25"
     assert plan.header.params["base"] == "10%"
     assert plan.header.params["dr"] == "0.3"  # ratio × integer is a number in the type system
+
+
+@pytest.mark.parametrize("n", [0, 1, 100, 1000, 20_000])
+def test_the_first_of_a_stream_order_are_those_it_orders_first(n: int) -> None:
+    s = Stream(7, "x")
+    items = list(range(3, 3 + 2 * n, 2))
+    for k in {0, 1, n // 100, n // 10, n // 4, n // 2, n, n + 1}:
+        assert s.first(items, k) == s.order(items)[:k]
+
+
+def test_the_first_of_a_stream_order_are_found_when_fewer_fall_below_the_bound(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A bound that too few draws fall below: the members are all ordered.
+    from carbonc.compiler import rng
+
+    monkeypatch.setattr(rng, "isqrt", lambda k: -k // 4)
+    s = Stream(7, "x")
+    items = list(range(10_000))
+    assert s.first(items, 2000) == s.order(items)[:2000]
