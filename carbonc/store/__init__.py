@@ -453,7 +453,9 @@ class Store:
         try:
             yield
         except duckdb.Error as exc:
-            if "No space left" in str(exc):
+            # DuckDB sets aside what does not fit its memory cap in `<database>.tmp`, beside the
+            # file, up to 90% of the free space there: a full disk may fail that first.
+            if "No space left" in str(exc) or "failed to offload data block" in str(exc):
                 raise StoreError(f"no space left on the device holding `{self.path}`; what was recorded "
                                  "before this batch is kept") from None
             raise StoreError(f"cannot write to `{self.path}`: {first_line(exc)}") from None

@@ -82,6 +82,21 @@ def test_request_bodies_are_stored_zstd_compressed(tmp_path):
         assert con.execute("SELECT request_body FROM deliveries WHERE delivery_id = 'evt_7/1'").fetchone() == (body % 7,)
 
 
+def test_a_writer_with_no_room_to_set_data_aside_says_the_disk_is_full(tmp_path):
+    # DuckDB spills what exceeds the writer's memory cap beside the file, up to 90% of the free
+    # space there: on a nearly full disk that cap is what runs out first. Set here to nothing.
+    with open_store(tmp_path / "db.duckdb") as store:
+        store.release()
+        store._config["max_temp_directory_size"] = "0KiB"
+        store.begin_run(run_row())
+        body = "x" * 1_500
+        with pytest.raises(StoreError, match=r"no space left on the device holding .*what was recorded before"):
+            for first in range(0, 100_000, 5_000):
+                store.append(Batch(deliveries=[msgspec.structs.replace(delivery(first + n), request_body=body)
+                                               for n in range(5_000)]), hold=True)
+        assert first > 0  # batches before went in
+
+
 def test_a_run_left_running_is_marked_interrupted_on_open(tmp_path):
     path = tmp_path / "db.duckdb"
     with open_store(path) as store:
