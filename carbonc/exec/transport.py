@@ -417,7 +417,10 @@ class _Stream(Protocol):
 class _PlainStream:
     """A connected TCP socket, written and read directly: trio's socket stream checks for
     conflicting use, tries every read before waiting for it (a wasted system call, as the answer
-    is never there yet) and checkpoints twice per call, ~17 µs of CPU per request in all."""
+    is never there yet) and checkpoints twice per call, ~17 µs of CPU per request in all.
+
+    A request is not written when it is sent but posted to the run's `Outbox`, which writes
+    everything posted in one round of trio's scheduler together, right after it."""
 
     def __init__(self, sock: socket.socket):
         sock.setblocking(False)
@@ -425,6 +428,11 @@ class _PlainStream:
         #: When the request in flight times out (`Deadlines`), and whether it has.
         self.deadline = math.inf
         self.expired = False
+        #: The request posted to the outbox, not yet written; what the outbox could not write
+        #: (the socket's buffer was full), for `receive_some` to finish; why writing it failed.
+        self._posted: bytes | None = None
+        self._unsent = b""
+        self._failed: OSError | None = None
 
     def expire(self) -> None:
         """The request in flight is past its deadline: a wait on the socket, now or next, raises
@@ -433,14 +441,29 @@ class _PlainStream:
         trio.lowlevel.notify_closing(self.socket)
 
     async def send_all(self, data: bytes) -> None:
-        # A request fits the socket's buffer: one system call, no wait.
-        sent = 0
-        with memoryview(data) as view:
-            while sent < len(data):
-                try:
-                    sent += self.socket.send(view[sent:])
-                except BlockingIOError:
-                    await self._wait(trio.lowlevel.wait_writable)
+        if self.expired:
+            raise _Failure("timeout")
+        self._posted, self._unsent, self._failed = data, b"", None
+        Outbox.current().post(self)
+
+    def write_posted(self) -> None:
+        """Write the posted request (the outbox calls this): in one system call, as it fits the
+        socket's buffer; what does not fit, or a failure, is left for `receive_some`."""
+        data, self._posted = self._posted, None
+        if data is None:
+            return  # closed (or timed out) before the outbox came to it: never written
+        try:
+            sent = self.socket.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._failed = exc
+            sent = len(data)
+        if sent < len(data):
+            self._unsent = data[sent:]
+        if self._unsent or self._failed is not None:
+            # Wakes the task waiting for the answer (it waits to read), to finish or fail.
+            trio.lowlevel.notify_closing(self.socket)
 
     async def receive_some(self, max_bytes: int) -> bytes:
         while True:
@@ -451,19 +474,85 @@ class _PlainStream:
                 continue
 
     async def _wait(self, wait: Callable[[socket.socket], Awaitable[None]]) -> None:
-        if self.expired:
-            raise _Failure("timeout")
-        try:
-            await wait(self.socket)
-        except trio.ClosedResourceError:
+        while True:
+            await self._finish_sending()
             if self.expired:
-                raise _Failure("timeout") from None
-            raise
+                raise _Failure("timeout")
+            try:
+                await wait(self.socket)
+                return
+            except trio.ClosedResourceError:
+                if self.expired:
+                    raise _Failure("timeout") from None
+                if self._failed is None and not self._unsent:
+                    raise
+
+    async def _finish_sending(self) -> None:
+        """Write what the outbox could not, or raise why it failed."""
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            raise failed
+        while self._unsent:
+            if self.expired:
+                raise _Failure("timeout")
+            try:
+                sent = self.socket.send(self._unsent)
+                self._unsent = self._unsent[sent:]
+            except BlockingIOError:
+                try:
+                    await trio.lowlevel.wait_writable(self.socket)
+                except trio.ClosedResourceError:
+                    if self.expired:
+                        raise _Failure("timeout") from None
+                    raise
 
     async def aclose(self) -> None:
+        self._posted = None  # a request still in the outbox is never written
         trio.lowlevel.notify_closing(self.socket)
         self.socket.close()
         await trio.lowlevel.checkpoint()
+
+
+class Outbox:
+    """The run's writer of plain connections' requests: the requests posted during one round of
+    trio's scheduler (each worker that read an answer renders and posts its next request) are
+    written together in the next one, by one task.
+
+    Why: a request written to a receiver that sleeps wakes it, and on this machine the wake-up
+    (charged to the writing process) cost more CPU than the rest of the write (a run of 20,000
+    deliveries to nginx on 127.0.0.1: 7% of all its CPU in `sock_def_readable`). Written in a
+    burst, the requests find the receiver awake after the first. A request waits at most the
+    rest of its round, which the time it took is measured over (`latency_ms`)."""
+
+    def __init__(self) -> None:
+        self._posted: list[_PlainStream] = []
+        self._ready = trio.Event()
+
+    @classmethod
+    def current(cls) -> Outbox:
+        """This trio run's outbox, started on first use."""
+        try:
+            return _OUTBOX.get()
+        except LookupError:
+            outbox = cls()
+            _OUTBOX.set(outbox)
+            trio.lowlevel.spawn_system_task(outbox._write, name="carbonc request outbox")
+            return outbox
+
+    def post(self, stream: _PlainStream) -> None:
+        self._posted.append(stream)
+        self._ready.set()
+
+    async def _write(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready = trio.Event()
+            posted, self._posted = self._posted, []
+            for stream in posted:
+                stream.write_posted()
+
+
+_OUTBOX: trio.lowlevel.RunVar[Outbox] = trio.lowlevel.RunVar("carbonc_outbox")
 
 
 class _Failure(Exception):

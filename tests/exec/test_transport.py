@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+import socket
+import threading
+
 import pytest
 import servers
 import trio
+import trio.testing
 
 from carbonc.errors import ExecutionError
 from carbonc.exec import transport
@@ -258,3 +264,100 @@ def test_a_dialect_user_agent_replaces_ours() -> None:
     stripe = connection._request("POST", "/hooks", {"User-Agent": "Stripe/1.0"}, b"{}")
     assert stripe.count(b"User-Agent:") == 1 and b"User-Agent: Stripe/1.0\r\n" in stripe
     assert connection._request("POST", "/hooks", {}, b"{}").count(b"User-Agent: carbonc") == 1
+
+
+@contextlib.contextmanager
+def _reads_late(delay_s: float | None):
+    """A server on 127.0.0.1 with a small receive buffer that, once a client connects, reads
+    nothing for `delay_s` seconds (None: until the test ends), then reads one whole request and
+    answers 200; yields its URL and the body bytes it read."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # inherited by the accepted one
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    read: list[int] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        sock, _ = listener.accept()
+        with sock:
+            if done.wait(delay_s) or delay_s is None:
+                return
+            data = bytearray()
+            while b"\r\n\r\n" not in data:
+                data += sock.recv(65536)
+            head, _, body = bytes(data).partition(b"\r\n\r\n")
+            length, got = int(re.search(rb"Content-Length: (\d+)", head)[1]), len(body)
+            while got < length:
+                got += len(sock.recv(1 << 20))
+            read.append(got)
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            done.wait(5)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hooks", read
+    finally:
+        done.set()
+        thread.join(5)
+        listener.close()
+
+
+_LARGE = b"x" * (16 * 1024 * 1024)  # more than the socket buffers hold: written in several goes
+
+
+def test_a_request_too_large_to_write_at_once_is_written_whole_once_the_server_reads():
+    async def main(url):
+        conn = Connection(parse_target(url))
+        try:
+            return await conn.send("POST", {}, _LARGE, 20.0)
+        finally:
+            await conn.aclose()
+
+    with _reads_late(0.3) as (url, read):
+        answer = trio.run(main, url)
+        assert (answer.status, answer.error) == (200, None)
+        assert read == [len(_LARGE)]
+
+
+def test_a_request_the_server_never_reads_times_out_at_the_deadline():
+    async def main(url):
+        conn = Connection(parse_target(url))
+        try:
+            return await conn.send("POST", {}, _LARGE, 0.5)
+        finally:
+            await conn.aclose()
+
+    with _reads_late(None) as (url, _):
+        answer = trio.run(main, url)
+    assert (answer.status, answer.error) == (None, "timeout")
+    assert 500 <= answer.latency_ms < 3000
+
+
+def test_requests_posted_in_one_round_are_written_together_after_it():
+    # The outbox writes what the workers posted in one round of the scheduler in the next: the
+    # receiver is woken once for all of them. A request whose connection closes first is dropped.
+    async def main():
+        pairs = [socket.socketpair() for _ in range(4)]
+        try:
+            streams = [transport._PlainStream(ours) for ours, _ in pairs]
+            for stream, n in zip(streams, range(4), strict=True):
+                await stream.send_all(b"request %d" % n)  # no checkpoint: still the same round
+            await streams[3].aclose()
+            theirs = [peer for _, peer in pairs]
+            for peer in theirs:
+                peer.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                theirs[0].recv(100)  # not written yet
+            await trio.testing.wait_all_tasks_blocked()
+            written = [peer.recv(100) for peer in theirs]
+            for stream in streams[:3]:
+                await stream.aclose()
+            return written
+        finally:
+            for ours, peer in pairs:
+                ours.close()
+                peer.close()
+
+    assert trio.run(main) == [b"request 0", b"request 1", b"request 2", b""]
