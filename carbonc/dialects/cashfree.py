@@ -19,7 +19,6 @@ Configurable, because the facts are uncertain [?]:
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -30,6 +29,7 @@ import msgspec
 from carbonc.dialects._base import (
     BASE_MODES,
     Dialect,
+    HmacKey,
     Keys,
     Stamp,
     b64,
@@ -124,8 +124,8 @@ class Cashfree(Dialect):
             return str(digits(plan_id, 9, "dispute_id"))
         return plan_id
 
-    def key(self, secret: str) -> bytes:
-        return secret.encode()
+    def key(self, secret: str) -> HmacKey:
+        return HmacKey(secret.encode())
 
     def derive_secret(self, secret: str, label: str) -> str:
         return "cfsk_ma_test_" + derived_bytes(secret, label).hex()[:40]
@@ -135,7 +135,7 @@ class Cashfree(Dialect):
         headers = {"content-type": "application/json"}
         if mode != "missing":
             key = {"wrong_secret": keys.wrong, "old_secret": keys.previous}.get(mode, keys.current)
-            signature = b64(hmac.digest(key, timestamp.encode() + body, "sha256"))
+            signature = b64(key.digest(timestamp.encode() + body))
             headers["x-webhook-signature"] = flip_b64(signature) if mode == "corrupted" else signature
         # Unit confusion: the header says seconds, the signature covered milliseconds.
         headers["x-webhook-timestamp"] = str(stamp.now_ms // 1000) if mode == "ms_vs_s" else timestamp

@@ -12,14 +12,13 @@ only reconciliation can notice).
 
 from __future__ import annotations
 
-import hmac
 import re
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from carbonc.dialects._base import BASE_MODES, Dialect, Keys, Stamp, derived_bytes, flip_hex
+from carbonc.dialects._base import BASE_MODES, Dialect, HmacKey, Keys, Stamp, derived_bytes, flip_hex
 from carbonc.dialects._facts import Facts, Lookup, chars, digits, humanize, suffix
 from carbonc.errors import ExecutionError
 
@@ -94,8 +93,8 @@ class Razorpay(Dialect):
                 return "razorpay option `upi_timeout` is `silent`: a timed-out payment reports nothing"
         return super().skip_reason(message, lookup)
 
-    def key(self, secret: str) -> bytes:
-        return secret.encode()
+    def key(self, secret: str) -> HmacKey:
+        return HmacKey(secret.encode())
 
     def derive_secret(self, secret: str, label: str) -> str:
         return derived_bytes(secret, label).hex()[:32]
@@ -106,7 +105,7 @@ class Razorpay(Dialect):
         if mode == "missing":
             return headers
         key = {"wrong_secret": keys.wrong, "old_secret": keys.previous}.get(mode, keys.current)
-        signature = hmac.digest(key, body, "sha256").hex()
+        signature = key.digest(body).hex()
         headers["X-Razorpay-Signature"] = flip_hex(signature) if mode == "corrupted" else signature
         return headers
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -24,6 +23,7 @@ import msgspec
 from carbonc.dialects._base import (
     BASE_MODES,
     Dialect,
+    HmacKey,
     Keys,
     Stamp,
     b64,
@@ -54,7 +54,7 @@ class Standard(Dialect):
         self.unsupported = {}
         super().__init__()
 
-    def key(self, secret: str) -> bytes:
+    def key(self, secret: str) -> HmacKey:
         encoded = secret.removeprefix("whsec_")
         try:
             # Strict: a typo in the secret must be an error, not silently a different key.
@@ -63,7 +63,7 @@ class Standard(Dialect):
             raise ExecutionError("the standard webhooks secret must be `whsec_` followed by Base64") from None
         if not key:
             raise ExecutionError("the standard webhooks secret encodes no key")
-        return key
+        return HmacKey(key)
 
     def derive_secret(self, secret: str, label: str) -> str:
         return "whsec_" + b64(derived_bytes(secret, label))
@@ -78,12 +78,12 @@ class Standard(Dialect):
             return headers
         signed = f"{msg_id}.{timestamp}.".encode() + body
         key = {"wrong_secret": keys.wrong, "old_secret": keys.previous}.get(mode, keys.current)
-        signature = b64(hmac.digest(key, signed, "sha256"))
+        signature = b64(key.digest(signed))
         if mode == "corrupted":
             signature = flip_b64(signature)
         value = f"v1,{signature}"
         if mode == "rotation":
-            value = f"v1,{b64(hmac.digest(keys.previous, signed, 'sha256'))} {value}"
+            value = f"v1,{b64(keys.previous.digest(signed))} {value}"
         headers["webhook-signature"] = value
         return headers
 

@@ -9,7 +9,6 @@ any match passes (`rotation`). Each retry gets a new `t` and signature, so `t` i
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from carbonc.dialects._base import BASE_MODES, Dialect, Keys, Stamp, derived_bytes, flip_hex, header
+from carbonc.dialects._base import BASE_MODES, Dialect, HmacKey, Keys, Stamp, derived_bytes, flip_hex, header
 from carbonc.dialects._facts import Facts, Lookup, chars, humanize, long_id
 
 if TYPE_CHECKING:
@@ -107,8 +106,8 @@ class Stripe(Dialect):
                         "only `payment_intent.succeeded`, so its `payment.authorized` is not sent")
         return super().skip_reason(message, lookup)
 
-    def key(self, secret: str) -> bytes:
-        return secret.encode()
+    def key(self, secret: str) -> HmacKey:
+        return HmacKey(secret.encode())
 
     def derive_secret(self, secret: str, label: str) -> str:
         return "whsec_" + derived_bytes(secret, label).hex()[:32]
@@ -121,12 +120,12 @@ class Stripe(Dialect):
         t = stamp.now_ms // 1000 + {"stale": -1, "future": 1}.get(mode, 0) * (self.skew_ms // 1000)
         signed = f"{t}.".encode() + body
         key = {"wrong_secret": keys.wrong, "old_secret": keys.previous}.get(mode, keys.current)
-        v1 = hmac.digest(key, signed, "sha256").hex()
+        v1 = key.digest(signed).hex()
         if mode == "corrupted":
             v1 = flip_hex(v1)
         if mode == "rotation":
             # The pre-rotation value first: a handler that checks only the first `v1` rejects this.
-            v1 = hmac.digest(keys.previous, signed, "sha256").hex() + ",v1=" + v1
+            v1 = keys.previous.digest(signed).hex() + ",v1=" + v1
         headers["Stripe-Signature"] = f"t={t},v1={v1}"
         return headers
 
