@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal, assert_never, cast
 import msgspec
 import trio
 
+from carbonc._gc import eased_gc, frozen
 from carbonc.dialects import EntityIndex, IndexedLookup, Secrets, get_dialect
 from carbonc.errors import CarbonError, ExecutionError, InternalError, StoreError
 from carbonc.exec._deliver import Breaker, Clock, Deliverer, Job, Sender
@@ -252,6 +253,10 @@ class PreparedRun:
                             break
 
     async def _run_plan(self, plan: Iterator[Record], header: Header, writer: Writer) -> None:
+        with eased_gc():
+            await self._run_plan_eased(plan, header, writer)
+
+    async def _run_plan_eased(self, plan: Iterator[Record], header: Header, writer: Writer) -> None:
         async with trio.open_nursery() as nursery:
             self._everything = nursery.cancel_scope
             if self.progress is not None:
@@ -263,31 +268,37 @@ class PreparedRun:
                 if self.real is not None:
                     await self._create_real(lookup, writer)
             if not self.interrupts:
-                self._stoppable = trio.CancelScope()
-                jobs = self._jobs(first, plan, header, lookup, writer)
-                if self._has_target():
-                    # Virtual time 0 is now, after the entities are recorded: bodies and sent_at agree.
-                    clock = Clock(self.options.time_scale, int(time.time() * 1000))
-                    deliverer = Deliverer(run_id=self.run_id, dialect=self.dialect, lookup=lookup,
-                                          secrets=self.secrets, clock=clock, connect=self._connector(),
-                                          concurrency=self.options.concurrency, writer=writer, tally=self.tally,
-                                          watched=self.facts.watched if self._probing() else frozenset(),
-                                          acknowledged=self.facts.acknowledged, breaker=self.breaker)
-                    await deliverer.run(jobs, self._stoppable)
-                    if self._probing() and not self.interrupts and not self.breaker.tripped:
-                        # The deliveries have settled: nothing in flight, no retry pending.
-                        self._stoppable = trio.CancelScope()
-                        probing = time.perf_counter()
-                        with self._stoppable:
-                            await self._probe()
-                        self.probe_s = time.perf_counter() - probing
-                else:
-                    with self._stoppable:
-                        for n, _ in enumerate(jobs):
-                            await writer.wait_for_room()
-                            if n % 1024 == 0:
-                                await trio.lowlevel.checkpoint()
+                frozen()  # the entities indexed stay to the end: no collection need scan them
+                await self._send_all(first, plan, header, lookup, writer)
             nursery.cancel_scope.cancel()
+
+    async def _send_all(self, first: Message | None, plan: Iterator[Record], header: Header,
+                        lookup: EntityIndex | IndexedLookup, writer: Writer) -> None:
+        """Deliver (or with no target, record) every message from `first` on, then probe."""
+        self._stoppable = trio.CancelScope()
+        jobs = self._jobs(first, plan, header, lookup, writer)
+        if self._has_target():
+            # Virtual time 0 is now, after the entities are recorded: bodies and sent_at agree.
+            clock = Clock(self.options.time_scale, int(time.time() * 1000))
+            deliverer = Deliverer(run_id=self.run_id, dialect=self.dialect, lookup=lookup,
+                                  secrets=self.secrets, clock=clock, connect=self._connector(),
+                                  concurrency=self.options.concurrency, writer=writer, tally=self.tally,
+                                  watched=self.facts.watched if self._probing() else frozenset(),
+                                  acknowledged=self.facts.acknowledged, breaker=self.breaker)
+            await deliverer.run(jobs, self._stoppable)
+            if self._probing() and not self.interrupts and not self.breaker.tripped:
+                # The deliveries have settled: nothing in flight, no retry pending.
+                self._stoppable = trio.CancelScope()
+                probing = time.perf_counter()
+                with self._stoppable:
+                    await self._probe()
+                self.probe_s = time.perf_counter() - probing
+        else:
+            with self._stoppable:
+                for n, _ in enumerate(jobs):
+                    await writer.wait_for_room()
+                    if n % 1024 == 0:
+                        await trio.lowlevel.checkpoint()
 
     async def _load_entities(self, plan: Iterator[Record], lookup: EntityIndex | IndexedLookup,
                              writer: Writer) -> Message | None:
