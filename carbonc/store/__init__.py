@@ -470,7 +470,7 @@ class Store:
 
     def read(self, action: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
         """`action(con)` in a session of its own: bounded in time for a reader while a run writes."""
-        writing = self.read_only and WriterLock(self.path).is_held_elsewhere()
+        writing = self.read_only and WriterLock(self.path).is_held()
         self.release()
         with self._session() as con:
             return bounded_read(self.path, con, lambda: action(con)) if writing else action(con)

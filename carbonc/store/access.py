@@ -147,20 +147,6 @@ class WriterLock:
         os.close(self._fd)
         self._fd = None
 
-    def is_held_elsewhere(self) -> bool:
-        """Whether another process holds the lock now (a run is writing)."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        finally:
-            os.close(fd)
-        return False
-
 
 class _Asking:
     """A reader's request for the database: a shared lock on `<database>.readers` held while it
