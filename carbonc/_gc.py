@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,34 +32,53 @@ def paused_gc() -> Iterator[None]:
 RUN_YOUNG_THRESHOLD = 20_000
 
 
+class _Easing:
+    """The easing shared by every run under way in the process (runs may overlap, in threads):
+    the first to start saves the collector's threshold and decides whether to freeze; the last
+    to end unfreezes and restores it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.runs = 0
+        self.thresholds = gc.get_threshold()
+        #: Unfreezing is all or nothing: a program that froze objects of its own before a run
+        #: (a server about to fork, say) keeps them frozen, and the run's are then not frozen.
+        self.freezing = False
+
+
+_EASING = _Easing()
+
+
 @contextmanager
 def eased_gc() -> Iterator[None]:
     """Collect cycles less often, and never scan what is alive on entry again, until the block
-    ends (see `frozen`); then the objects frozen are scanned again, and the threshold is what it
-    was."""
-    thresholds = gc.get_threshold()
-    # Unfreezing is all or nothing: a program that froze objects of its own before calling us
-    # (a server about to fork, say) keeps them frozen, and ours are then not frozen at all.
-    global _freezing
-    outer, _freezing = _freezing, gc.get_freeze_count() == 0
-    frozen()
-    gc.set_threshold(RUN_YOUNG_THRESHOLD, *thresholds[1:])
+    ends (see `frozen`); once no run is under way, the objects frozen are scanned again, and the
+    threshold is what it was."""
+    e = _EASING
+    with e.lock:
+        if e.runs == 0:
+            e.thresholds = gc.get_threshold()
+            e.freezing = gc.get_freeze_count() == 0
+            gc.set_threshold(RUN_YOUNG_THRESHOLD, *e.thresholds[1:])
+        e.runs += 1
+        if e.freezing:
+            gc.freeze()
     try:
         yield
     finally:
-        if _freezing:
-            gc.unfreeze()
-        _freezing = outer
-        gc.set_threshold(*thresholds)
-
-
-#: Whether `eased_gc` freezes objects (see there).
-_freezing = False
+        with e.lock:
+            e.runs -= 1
+            if e.runs == 0:
+                if e.freezing:
+                    gc.unfreeze()
+                e.freezing = False
+                gc.set_threshold(*e.thresholds)
 
 
 def frozen() -> None:
     """Within `eased_gc`: exempt everything alive now from the collector's scans too (the plan's
     entities once indexed, kept to the run's end). Full collections otherwise scanned them again
     and again. Reference counting still frees them."""
-    if _freezing:
-        gc.freeze()
+    with _EASING.lock:
+        if _EASING.freezing:
+            gc.freeze()

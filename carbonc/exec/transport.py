@@ -248,7 +248,9 @@ class Connection:
                 error = "timeout" if stream.expired else _failure_kind(exc)
             finally:
                 deadlines.disarm(stream)
-            keep = keep and not stream.expired  # a stream the watchdog woke is closed, answered or not
+            # A stream the watchdog woke is closed, answered or not; so is one answered before its
+            # request was written whole (the bytes read were not that request's answer).
+            keep = keep and not stream.expired and stream.settled
         else:
             # A new connection (or TLS): connecting and the handshake run under a cancel scope.
             with trio.move_on_at(deadline) as scope:
@@ -432,7 +434,7 @@ class _PlainStream:
         #: (the socket's buffer was full), for `receive_some` to finish; why writing it failed.
         self._posted: bytes | None = None
         self._unsent = b""
-        self._failed: OSError | None = None
+        self._failed: Exception | None = None
 
     def expire(self) -> None:
         """The request in flight is past its deadline: a wait on the socket, now or next, raises
@@ -451,19 +453,23 @@ class _PlainStream:
         socket's buffer; what does not fit, or a failure, is left for `receive_some`."""
         data, self._posted = self._posted, None
         if data is None:
-            return  # closed (or timed out) before the outbox came to it: never written
+            return  # written already (`aclose` writes a request still posted)
         try:
             sent = self.socket.send(data)
+            if sent < len(data):
+                self._unsent = data[sent:]
         except BlockingIOError:
-            sent = 0
-        except OSError as exc:
+            self._unsent = data
+        except Exception as exc:  # noqa: BLE001 - the worker raises it: the outbox serves every stream
             self._failed = exc
-            sent = len(data)
-        if sent < len(data):
-            self._unsent = data[sent:]
         if self._unsent or self._failed is not None:
             # Wakes the task waiting for the answer (it waits to read), to finish or fail.
             trio.lowlevel.notify_closing(self.socket)
+
+    @property
+    def settled(self) -> bool:
+        """Whether the request in flight has been written whole (not still posted, or partly)."""
+        return self._posted is None and not self._unsent
 
     async def receive_some(self, max_bytes: int) -> bytes:
         while True:
@@ -507,7 +513,10 @@ class _PlainStream:
                     raise
 
     async def aclose(self) -> None:
-        self._posted = None  # a request still in the outbox is never written
+        # A request still in the outbox is written first: its attempt is recorded (abandoned
+        # by a second Ctrl-C, or timed out), and a recorded attempt is one that went out.
+        with suppress(Exception):
+            self.write_posted()
         trio.lowlevel.notify_closing(self.socket)
         self.socket.close()
         await trio.lowlevel.checkpoint()

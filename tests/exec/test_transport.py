@@ -337,21 +337,26 @@ def test_a_request_the_server_never_reads_times_out_at_the_deadline():
 
 def test_requests_posted_in_one_round_are_written_together_after_it():
     # The outbox writes what the workers posted in one round of the scheduler in the next: the
-    # receiver is woken once for all of them. A request whose connection closes first is dropped.
+    # receiver is woken once for all of them. A request whose connection closes first (its
+    # attempt abandoned or timed out, and recorded) is written as it closes: it went out.
     async def main():
         pairs = [socket.socketpair() for _ in range(4)]
         try:
             streams = [transport._PlainStream(ours) for ours, _ in pairs]
             for stream, n in zip(streams, range(4), strict=True):
                 await stream.send_all(b"request %d" % n)  # no checkpoint: still the same round
-            await streams[3].aclose()
             theirs = [peer for _, peer in pairs]
             for peer in theirs:
                 peer.setblocking(False)
             with pytest.raises(BlockingIOError):
                 theirs[0].recv(100)  # not written yet
+            await streams[3].aclose()
+            assert theirs[3].recv(100) == b"request 3"
+            with pytest.raises(BlockingIOError):
+                theirs[0].recv(100)  # still not
             await trio.testing.wait_all_tasks_blocked()
-            written = [peer.recv(100) for peer in theirs]
+            written = [peer.recv(100) for peer in theirs[:3]]
+            assert theirs[3].recv(100) == b""  # closed, written once
             for stream in streams[:3]:
                 await stream.aclose()
             return written
@@ -360,4 +365,34 @@ def test_requests_posted_in_one_round_are_written_together_after_it():
                 ours.close()
                 peer.close()
 
-    assert trio.run(main) == [b"request 0", b"request 1", b"request 2", b""]
+    assert trio.run(main) == [b"request 0", b"request 1", b"request 2"]
+
+
+class _Refusing(socket.socket):
+    """A socket whose writes fail with an error that is not an OSError."""
+
+    def send(self, data, flags=0):
+        raise ValueError("not writable")
+
+
+def test_a_write_that_fails_oddly_fails_its_own_request_and_no_other():
+    # The outbox writes for every worker: an unexpected error writing one request is raised in
+    # that request's worker, and the other requests of the round are still written.
+    async def main():
+        (a, a_peer), (b, b_peer) = socket.socketpair(), socket.socketpair()
+        odd = transport._PlainStream(_Refusing(fileno=a.detach()))
+        fine = transport._PlainStream(b)
+        try:
+            await odd.send_all(b"first")
+            await fine.send_all(b"second")
+            with pytest.raises(ValueError, match="not writable"):
+                await odd.receive_some(100)
+            b_peer.setblocking(False)
+            return b_peer.recv(100)
+        finally:
+            for stream in (odd, fine):
+                await stream.aclose()
+            a_peer.close()
+            b_peer.close()
+
+    assert trio.run(main) == b"second"
