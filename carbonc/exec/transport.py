@@ -28,7 +28,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import suppress
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 import trio
@@ -540,13 +540,7 @@ class Outbox:
     @classmethod
     def current(cls) -> Outbox:
         """This trio run's outbox, started on first use."""
-        try:
-            return _OUTBOX.get()
-        except LookupError:
-            outbox = cls()
-            _OUTBOX.set(outbox)
-            trio.lowlevel.spawn_system_task(outbox._write, name="carbonc request outbox")
-            return outbox
+        return _of_this_run(_OUTBOX, cls, lambda outbox: outbox._write, "carbonc request outbox")
 
     def post(self, stream: _PlainStream) -> None:
         self._posted.append(stream)
@@ -599,13 +593,7 @@ class Deadlines:
     @classmethod
     def current(cls) -> Deadlines:
         """This trio run's watchdog, started on first use."""
-        try:
-            return _DEADLINES.get()
-        except LookupError:
-            deadlines = cls()
-            _DEADLINES.set(deadlines)
-            trio.lowlevel.spawn_system_task(deadlines._watch, name="carbonc request deadlines")
-            return deadlines
+        return _of_this_run(_DEADLINES, cls, lambda deadlines: deadlines._watch, "carbonc request deadlines")
 
     def arm(self, stream: _PlainStream, deadline: float) -> None:
         stream.deadline = deadline
@@ -633,6 +621,20 @@ class Deadlines:
 
 
 _DEADLINES: trio.lowlevel.RunVar[Deadlines] = trio.lowlevel.RunVar("carbonc_deadlines")
+_Helper = TypeVar("_Helper")
+
+
+def _of_this_run(var: trio.lowlevel.RunVar[_Helper], make: Callable[[], _Helper],
+                 task: Callable[[_Helper], Callable[[], Awaitable[None]]], name: str) -> _Helper:
+    """The trio run's one `var`: on first use, made, and its `task` started as a system task
+    (which lives as long as the run)."""
+    try:
+        return var.get()
+    except LookupError:
+        made = make()
+        var.set(made)
+        trio.lowlevel.spawn_system_task(task(made), name=name)
+        return made
 
 
 def _connect_error(exc: BaseException) -> str:

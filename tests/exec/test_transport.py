@@ -307,30 +307,27 @@ def _reads_late(delay_s: float | None):
 _LARGE = b"x" * (16 * 1024 * 1024)  # more than the socket buffers hold: written in several goes
 
 
-def test_a_request_too_large_to_write_at_once_is_written_whole_once_the_server_reads():
-    async def main(url):
+def _send_large(url: str, timeout_s: float) -> transport.Answer:
+    async def main():
         conn = Connection(parse_target(url))
         try:
-            return await conn.send("POST", {}, _LARGE, 20.0)
+            return await conn.send("POST", {}, _LARGE, timeout_s)
         finally:
             await conn.aclose()
 
+    return trio.run(main)
+
+
+def test_a_request_too_large_to_write_at_once_is_written_whole_once_the_server_reads():
     with _reads_late(0.3) as (url, read):
-        answer = trio.run(main, url)
+        answer = _send_large(url, 20.0)
         assert (answer.status, answer.error) == (200, None)
         assert read == [len(_LARGE)]
 
 
 def test_a_request_the_server_never_reads_times_out_at_the_deadline():
-    async def main(url):
-        conn = Connection(parse_target(url))
-        try:
-            return await conn.send("POST", {}, _LARGE, 0.5)
-        finally:
-            await conn.aclose()
-
     with _reads_late(None) as (url, _):
-        answer = trio.run(main, url)
+        answer = _send_large(url, 0.5)
     assert (answer.status, answer.error) == (None, "timeout")
     assert 500 <= answer.latency_ms < 3000
 
