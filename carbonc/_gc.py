@@ -1,4 +1,5 @@
-"""Pausing the cyclic garbage collector while many acyclic objects are made."""
+"""Sparing the cyclic garbage collector's work: paused while many acyclic objects are made
+(`paused_gc`), eased while a run reads and sends its plan (`eased_gc`, `frozen`)."""
 
 from __future__ import annotations
 

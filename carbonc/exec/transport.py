@@ -473,19 +473,19 @@ class _PlainStream:
 
     async def receive_some(self, max_bytes: int) -> bytes:
         while True:
-            await self._wait(trio.lowlevel.wait_readable)
+            await self._wait_readable()
             try:
                 return self.socket.recv(max_bytes)
             except BlockingIOError:
                 continue
 
-    async def _wait(self, wait: Callable[[socket.socket], Awaitable[None]]) -> None:
+    async def _wait_readable(self) -> None:
         while True:
             await self._finish_sending()
             if self.expired:
                 raise _Failure("timeout")
             try:
-                await wait(self.socket)
+                await trio.lowlevel.wait_readable(self.socket)
                 return
             except trio.ClosedResourceError:
                 if self.expired:

@@ -36,10 +36,9 @@ class ChunkWriter:
         self._failure: BaseException | None = None
         self._abandoned = False
         self._thread = threading.Thread(target=self._run, name="carbonc chunk writer", daemon=True)
-        self._interval = sys.getswitchinterval()
 
     def __enter__(self) -> ChunkWriter:
-        sys.setswitchinterval(min(self._interval, SWITCH_INTERVAL_S))
+        _shorter_switches(True)
         self._thread.start()
         return self
 
@@ -59,7 +58,7 @@ class ChunkWriter:
             self._queue.put(None)
             self._thread.join()
         finally:
-            sys.setswitchinterval(self._interval)
+            _shorter_switches(False)
         if self._failure is not None and exc is None:
             raise self._failure
 
@@ -74,3 +73,25 @@ class ChunkWriter:
                 self._out.write(chunk)
             except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
                 self._failure = exc
+
+
+class _Switching:
+    """The interpreter's switch interval is the process's: writers that overlap (in threads)
+    share one change of it, made by the first to start and undone by the last to end."""
+
+    lock = threading.Lock()
+    writers = 0
+    interval = sys.getswitchinterval()
+
+
+def _shorter_switches(on: bool) -> None:
+    with _Switching.lock:
+        if on:
+            if _Switching.writers == 0:
+                _Switching.interval = sys.getswitchinterval()
+                sys.setswitchinterval(min(_Switching.interval, SWITCH_INTERVAL_S))
+            _Switching.writers += 1
+        else:
+            _Switching.writers -= 1
+            if _Switching.writers == 0:
+                sys.setswitchinterval(_Switching.interval)

@@ -75,3 +75,15 @@ def test_the_switch_interval_is_restored() -> None:
         writer.write(b"x")
         assert sys.getswitchinterval() <= 0.001
     assert sys.getswitchinterval() == interval
+
+
+def test_overlapping_writers_restore_the_switch_interval_once_the_last_ends() -> None:
+    # Writers in two threads: A starts, B starts, A ends (B still writes), B ends.
+    interval = sys.getswitchinterval()
+    a, b = ChunkWriter(io.BytesIO()), ChunkWriter(io.BytesIO())
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)
+    assert sys.getswitchinterval() <= 0.001
+    b.__exit__(None, None, None)
+    assert sys.getswitchinterval() == interval
