@@ -1,11 +1,18 @@
 """The run's easing of the cyclic garbage collector: fewer young collections, what is alive on
-entry (and whatever `frozen` is called on) never scanned, and everything as it was after."""
+entry (and whatever `frozen` is called on) never scanned, and everything as it was after; and
+a process's command leaving nothing for the collector to scan as the interpreter shuts down."""
 
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import weakref
 
+import pytest
+from click.testing import CliRunner
+
+from carbonc import cli
 from carbonc._gc import RUN_YOUNG_THRESHOLD, eased_gc, frozen
 
 
@@ -69,3 +76,27 @@ def test_overlapping_runs_restore_everything_once_the_last_ends():
     assert gc.get_freeze_count() == 0
     frozen()  # outside any run: does nothing
     assert not _is_frozen(made)
+
+
+_AT_EXIT = """
+import atexit, gc
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0))
+import carbonc.cli.{module} as command
+command.main({args})
+"""
+
+
+@pytest.mark.parametrize(("module", "args"), [("__init__", ["--version"]), ("__init__", ["check", "no-such-scenario"]),
+                                              ("legacy", ["scenarios-list"])])
+def test_a_command_run_as_a_process_leaves_everything_frozen_for_the_shutdown(module, args):
+    # `main(...)` calls the group, as the console scripts and `python -m carbonc` do; whether
+    # the command succeeds or not.
+    code = _AT_EXIT.format(module=module, args=repr(args))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "frozen at exit: True" in done.stdout, done.stderr
+
+
+def test_a_command_run_in_process_leaves_the_collector_as_it_was():
+    result = CliRunner().invoke(cli.main, ["--version"])
+    assert result.exit_code == 0
+    assert gc.get_freeze_count() == 0

@@ -12,6 +12,7 @@ from carbonc.cli._common import (
     EXIT_FAILED,
     EXIT_INVALID,
     EXIT_OK,
+    EntryGroup,
     emit_diagnostics,
     guard,
     resolve_refs,
@@ -25,7 +26,7 @@ from carbonc.cli._run import run
 from carbonc.source import shown_path
 
 
-class _Group(click.Group):
+class _Group(EntryGroup):
     """Usage errors (unknown flag, bad value) exit 2 with click's message, as the contract says."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:

@@ -11,6 +11,8 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
+from carbonc._gc import frozen_at_exit
+
 if TYPE_CHECKING:
     from carbonc.api import CheckResult
 
@@ -18,6 +20,16 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_CHANGES = 0, 1, 2, 3
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+
+
+class EntryGroup(click.Group):
+    """A command group that is a process's entry point (a console script, `python -m`)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Calling the group is the process's own entry; a program (or a test) running a command
+        # in-process calls `main`, and keeps its collector as it was.
+        with frozen_at_exit():
+            return super().__call__(*args, **kwargs)
 
 
 def emit_diagnostics(result: CheckResult, stream: IO[Any] | None = None) -> tuple[int, int]:
