@@ -64,6 +64,28 @@ def test_every_attempt_is_recorded_and_the_summary_adds_up(db: Path, tmp_path: P
     assert rows(db, "select plan_sha256 from runs") == [(hashlib.sha256(out.read_bytes()).hexdigest(),)]
 
 
+def test_a_run_opens_the_database_once(db: Path, monkeypatch):
+    # Each open and close of the file costs ~15 ms of CPU: the run keeps it open from its start
+    # (the file checked and prepared) through its batches, checks and end, when no reader asks
+    # and rows never stop coming for long (probing a merchant for a while lets readers in).
+    import carbonc.store
+
+    opened: list[bool] = []
+    real = carbonc.store.connect
+
+    def connect(path, *, read_only, config):
+        opened.append(read_only)
+        return real(path, read_only=read_only, config=config)
+
+    monkeypatch.setattr(carbonc.store, "connect", connect)
+    with servers.lax() as srv:
+        result = run("run", "dispute-spike", "--set", "baseline_orders=70", "--webhook-url", srv.url + "/hooks",
+                     "--db", str(db), "--output", "json", "--workers", "1", "--skip-probes")
+    assert result.exit_code == 0, result.output
+    assert opened == [False]
+    assert rows(db, "select status from runs") == [("completed",)]
+
+
 @pytest.mark.parametrize("provider", ["mock", "razorpay", "stripe", "cashfree", "juspay", "standard"])
 def test_a_correct_handler_passes_ci_and_one_that_accepts_forgeries_fails(provider, db, scenario, tmp_path):
     from dialect_helpers import SECRETS
