@@ -41,7 +41,7 @@ STATE_CODE = {k: {s: i for i, s in enumerate(STATES[k])} for k in KINDS}
 
 #: A table for `bytes.translate`, by byte value: that byte to 1, every other to 0 (a byte column
 #: translated by `ONLY[code]` says which of its items are `code`, for `itertools.compress`).
-ONLY = [bytes(int(byte == value) for byte in range(256)) for value in range(256)]
+ONLY = [bytes(value) + b"\x01" + bytes(255 - value) for value in range(256)]
 
 #: Neutral ID prefixes (the simulated gateway speaks Razorpay, whose IDs look like these).
 ID_PREFIX = {"order": "order", "payment": "pay", "refund": "rfnd", "dispute": "disp",
