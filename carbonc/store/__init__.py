@@ -57,13 +57,15 @@ __all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRo
            "TimelineRow", "default_path", "open_spool", "open_store"]
 
 _STATUSES = ("running", "completed", "failed", "interrupted")
-#: DuckDB's memory cap for a writer. Checkpointing a run's batches into the file fills it, so the
-#: cap is what a checkpoint costs: at 64 MB a run of a saved plan of 100,000 orders (no target)
-#: reached it only sometimes (peak RSS 169-187 MB, a million orders 188-190), at 48 MB every run
-#: does (166-168 MB, a million orders 170), for no measurable CPU. Not lower: `read_json` takes a
-#: 32 MiB buffer whatever its `maximum_object_size` (at 32 MB the first batch ran out of memory),
-#: and 40 MB cost a million orders' run 8% more CPU.
-_WRITER_MEMORY_LIMIT = "48MB"
+#: DuckDB's memory cap for a writer. What a run commits stays in memory until it is checkpointed
+#: into the file (when the writer lets go of it: see `HOLD_S`); what does not fit is set aside in
+#: `<database>.tmp` and read back to be checkpointed. `read_json` takes 32 MiB of the cap whatever
+#: its `maximum_object_size` (at 32 MB the first batch ran out of memory). A run of 200,000
+#: deliveries to nginx, alternated: 125 µs of CPU a delivery at 48 MB, 117 at 96 MB, 112 at 160
+#: MB; peak RSS 254, 302 and 362 MB. Checkpointing fills the cap, so it also sets a long run's
+#: peak memory, whatever the plan's size: a saved plan of 100,000 orders run with no target
+#: peaks at 219-221 MB, a million orders at 233-234 MB (at 48 MB: 175 and 185).
+_WRITER_MEMORY_LIMIT = "96MB"
 _WRITER_CHECKPOINT_THRESHOLD = "256MB"
 #: Longest a writer keeps the DuckDB file open across batches when no reader has asked for it
 #: (one that asks gets it after the writer's next batch: see `access`). Opening and closing it
