@@ -51,7 +51,7 @@ from carbonc.store.schema import (
     staged_select,
     upgrade_statements,
 )
-from carbonc.store.views import view_statements
+from carbonc.store.views import mark_statement, marked_sql, view_statements, views_mark
 
 __all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRow", "Staged", "Store",
            "TimelineRow", "default_path", "open_spool", "open_store"]
@@ -210,12 +210,21 @@ class Store:
 
     def _prepare(self, con: duckdb.DuckDBPyConnection) -> None:
         self._clear_stale_staging()
-        for statement in create_statements():
-            con.execute(statement)
-        for statement in upgrade_statements(_tables(con)):
-            con.execute(statement)
-        for statement in view_statements():
-            con.execute(statement)
+        # Each open checks first, and changes only what is missing or out of date: creating the
+        # tables (if not there) and the views again cost ~25 ms of CPU each time.
+        existing = _tables(con)
+        current = existing == _COLUMNS
+        if not current:
+            for statement in create_statements():
+                con.execute(statement)
+            for statement in upgrade_statements(existing):
+                con.execute(statement)
+        if not current or not _has_current_views(con):
+            con.execute("BEGIN TRANSACTION")
+            for statement in view_statements():
+                con.execute(statement)
+            con.execute(mark_statement())
+            con.execute("COMMIT")
         # We hold the lock: any run still `running` belonged to a process that is gone.
         con.execute(
             "UPDATE runs SET status = 'interrupted', finished_at = coalesce(finished_at, "
@@ -229,6 +238,8 @@ class Store:
         # A file too old for them (a column missing) is still readable, just not reportable:
         # reading a view then names what is missing.
         with contextlib.suppress(duckdb.Error):
+            if _has_current_views(con):
+                return  # the file's own are this carbonc's: nothing to shadow
             for statement in view_statements(temporary=True):
                 con.execute(statement)
 
@@ -526,13 +537,25 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = (),
     return [d[0] for d in cursor.description or ()], rows
 
 
+#: Each table's columns, as `_tables` gives them for a file made by this carbonc.
+_COLUMNS = {table: [name for name, _ in columns] for table, columns in TABLES.items()}
+
+
 def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    # `duckdb_columns()` rather than `information_schema.columns`: ~1.5 ms rather than ~13, and
+    # only the file's own tables (not another database attached, nor a temporary view).
     _, rows = _query(
-        con, "SELECT table_name, column_name FROM information_schema.columns ORDER BY table_name, ordinal_position")
+        con, "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
+             "AND schema_name = 'main' AND NOT internal ORDER BY table_name, column_index")
     out: dict[str, list[str]] = {}
     for table, column in rows:
         out.setdefault(table, []).append(column)
     return {t: out[t] for t in TABLES if t in out}
+
+
+def _has_current_views(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the file's views are this carbonc's (`views.views_mark`)."""
+    return con.execute(marked_sql()).fetchall() == [(views_mark(),)]
 
 
 def _os_error(doing: str, path: Path, exc: OSError) -> str:

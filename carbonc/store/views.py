@@ -1,8 +1,9 @@
 """The store's report views, read from `views.sql` (shipped beside this module), as statements to
-run when a database is opened."""
+run when a database is opened, and the mark that says a file has this carbonc's views already."""
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from importlib import resources
 
@@ -27,3 +28,21 @@ def view_statements(*, temporary: bool = False) -> list[str]:
 def view_names() -> list[str]:
     """The views' names, in the order `views.sql` creates them."""
     return [s.split("CREATE OR REPLACE VIEW", 1)[1].split()[0] for s in _view_sql()]
+
+
+@cache
+def views_mark() -> str:
+    """What a file whose views are these carries as the comment of its last view (set once they
+    are all made): `carbonc views ` and a hash of their statements."""
+    return "carbonc views " + hashlib.sha256("\0".join(_view_sql()).encode()).hexdigest()[:16]
+
+
+def mark_statement() -> str:
+    """`COMMENT ON VIEW` that marks a file's views as `views_mark()` (replacing a view clears it)."""
+    return f"COMMENT ON VIEW {view_names()[-1]} IS '{views_mark()}'"
+
+
+def marked_sql() -> str:
+    """A query for the mark of the views of the file open (no row: there is none)."""
+    return ("SELECT comment FROM duckdb_views() WHERE database_name = current_database() "
+            f"AND schema_name = 'main' AND NOT temporary AND view_name = '{view_names()[-1]}'")

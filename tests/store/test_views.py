@@ -1,5 +1,6 @@
-"""The store's report views: created with the tables, listed in docs/store.md one by one, and
-there on a read-only open of a file made before they existed."""
+"""The store's report views: created with the tables, listed in docs/store.md one by one, there
+on a read-only open of a file made before they existed, and made again only when a file's are
+not this carbonc's."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 import duckdb
 from stored_runs import write_fixed_run
 
+import carbonc.store
 from carbonc.store import open_store
-from carbonc.store.views import view_names
+from carbonc.store.views import view_names, views_mark
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "store.md"
 
@@ -44,3 +46,57 @@ def test_a_file_made_before_the_views_gets_them_on_a_read_only_open(tmp_path: Pa
     finally:
         store.close()
     assert rows == [("acknowledged", 1), ("forgery accepted", 1), ("gave up", 1), ("never sent", 1)]
+
+
+def _mark(db: Path) -> list[tuple[str | None, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("select comment from duckdb_views() where view_name = ?", [view_names()[-1]]).fetchall()
+    finally:
+        con.close()
+
+
+def _counting_view_statements(monkeypatch) -> list[bool]:
+    """Each time the store asks for the views' statements: whether for temporary views."""
+    asked: list[bool] = []
+    real = carbonc.store.view_statements
+
+    def view_statements(*, temporary: bool = False) -> list[str]:
+        asked.append(temporary)
+        return real(temporary=temporary)
+
+    monkeypatch.setattr(carbonc.store, "view_statements", view_statements)
+    return asked
+
+
+def test_a_current_file_is_opened_without_making_its_views_again(tmp_path: Path, monkeypatch) -> None:
+    db = tmp_path / "db.duckdb"
+    asked = _counting_view_statements(monkeypatch)
+    open_store(db).close()
+    assert asked == [False] and _mark(db) == [(views_mark(),)]
+    open_store(db).close()  # a writer
+    open_store(db, read_only=True).query("select count(*) from report_fates")  # a reader
+    assert asked == [False]
+
+
+def test_a_file_from_an_older_carbonc_is_brought_up_to_date(tmp_path: Path, monkeypatch) -> None:
+    db = tmp_path / "old.duckdb"
+    write_fixed_run(db)
+    con = duckdb.connect(str(db))
+    con.execute("ALTER TABLE runs DROP COLUMN workers")  # a column added since
+    con.execute(f"CREATE OR REPLACE VIEW {view_names()[-1]} AS SELECT 1 AS older")  # an older view, unmarked
+    con.close()
+    asked = _counting_view_statements(monkeypatch)
+    with open_store(db, read_only=True) as reader:  # shadows the file's views with its own
+        _, rows = reader.query("select fate, messages from report_fates where run_id = 'run_fixed_a' order by fate")
+    assert asked and all(asked)  # each of the reader's sessions
+    assert rows == [("acknowledged", 1), ("forgery accepted", 1), ("gave up", 1), ("never sent", 1)]
+    asked.clear()
+    open_store(db).close()  # a writer makes the file's own views again, and marks them
+    assert asked == [False] and _mark(db) == [(views_mark(),)]
+    with open_store(db) as store:
+        assert "workers" in store.tables()["runs"]
+        store.query(f"select * from {view_names()[-1]} limit 0")
+    with open_store(db, read_only=True) as reader:
+        reader.query("select count(*) from report_fates")
+    assert asked == [False]
