@@ -13,7 +13,7 @@ from carbonc.store import Batch, Staged
 from carbonc.store.rows import CheckRow
 
 
-class TrackedRow(CheckRow, weakref=True, gc=True):  # weak references need the collector
+class TrackedRow(CheckRow, weakref=True):
     """A row that counts itself in `Alive` for as long as it is alive."""
 
 
