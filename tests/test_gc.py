@@ -100,16 +100,3 @@ def test_a_command_run_in_process_leaves_the_collector_as_it_was():
     result = CliRunner().invoke(cli.main, ["--version"])
     assert result.exit_code == 0
     assert gc.get_freeze_count() == 0
-
-
-def test_rows_are_not_tracked_by_the_collector():
-    # Each row holds only atomic values: it can be in no cycle, and the collector skips it.
-    from carbonc.store import rows
-
-    made = [rows.DeliveryRow("r", "d", "m", 1, "e", "valid", 1, 1, 200, 1.0, None, "2xx", False, "accept", True,
-                             "{}", "ok", "{}"),
-            rows.MessageRow("r", "m", 1, 1, 1, "e", "e", "x", None, "valid", None, "evt", None),
-            rows.EntityRow("r", "x", "order", None, "created", 100, "INR", None, "{}")]
-    assert not any(gc.is_tracked(row) for row in made)
-    for cls in (rows.RunRow, rows.CheckRow, rows.GatewayCallRow, rows.TimelineRow):
-        assert cls.__struct_config__.gc is False
