@@ -1,9 +1,10 @@
 """Sparing the cyclic garbage collector's work: paused while many acyclic objects are made
 (`paused_gc`), eased while a run reads and sends its plan (`eased_gc`, `frozen`), spared at the
-end of the process (`frozen_at_exit`)."""
+end of the process (`freeze_at_exit`)."""
 
 from __future__ import annotations
 
+import atexit
 import gc
 import threading
 from collections.abc import Iterator
@@ -86,17 +87,19 @@ def frozen() -> None:
             gc.freeze()
 
 
-@contextmanager
-def frozen_at_exit() -> Iterator[None]:
-    """Around the whole of a process's command: when it ends, however it ends, exempt every
-    object still alive from the collector, so the interpreter's own shutdown does not scan them.
+_FREEZING_AT_EXIT = False
 
-    Python collects cycles twice as it shuts down, scanning every object of every module loaded:
-    ~60-80 ms of CPU for `carbonc run` (its libraries' objects), whatever the run's size, and 4 µs
-    a delivery in a run of 20,000. Whatever they would find dies with the process anyway; files
-    are closed and `atexit` handlers run as before. Only for a process's own entry point: a
-    program calling carbonc in-process keeps its collector as it was."""
-    try:
-        yield
-    finally:
-        gc.freeze()
+
+def freeze_at_exit() -> None:
+    """When the process exits, exempt every object still alive from the collector, so the
+    interpreter's own shutdown does not scan them. For a process's own entry point (a console
+    script, `python -m`): calling it again does nothing more.
+
+    Python collects cycles twice as it shuts down, after `atexit` handlers, scanning every object
+    of every module loaded: ~60-80 ms of CPU for `carbonc run` (its libraries' objects), whatever
+    the run's size, and 4 µs a delivery in a run of 20,000. Whatever they would find dies with
+    the process anyway; files are closed and other `atexit` handlers run as before."""
+    global _FREEZING_AT_EXIT
+    if not _FREEZING_AT_EXIT:
+        _FREEZING_AT_EXIT = True
+        atexit.register(gc.freeze)

@@ -99,4 +99,16 @@ def test_a_command_run_as_a_process_leaves_everything_frozen_for_the_shutdown(mo
 def test_a_command_run_in_process_leaves_the_collector_as_it_was():
     result = CliRunner().invoke(cli.main, ["--version"])
     assert result.exit_code == 0
+    cli.main(["scenarios"], standalone_mode=False)  # click's idiom for a program calling a command
     assert gc.get_freeze_count() == 0
+
+
+def test_a_program_calling_a_command_in_process_is_not_frozen_at_its_exit():
+    code = """
+import atexit, gc
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0))
+import carbonc.cli
+carbonc.cli.main(["scenarios"], standalone_mode=False)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "frozen at exit: False" in done.stdout, done.stderr

@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from carbonc._gc import frozen_at_exit
+from carbonc._gc import freeze_at_exit
 
 if TYPE_CHECKING:
     from carbonc.api import CheckResult
@@ -26,10 +26,12 @@ class EntryGroup(click.Group):
     """A command group that is a process's entry point (a console script, `python -m`)."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # Calling the group is the process's own entry; a program (or a test) running a command
-        # in-process calls `main`, and keeps its collector as it was.
-        with frozen_at_exit():
-            return super().__call__(*args, **kwargs)
+        # Calling the group in standalone mode (click's default) is a process's own entry: the
+        # command ends with the process. A program running a command in-process (`main`, or a
+        # call with `standalone_mode=False`) keeps its collector as it was.
+        if kwargs.get("standalone_mode", True):
+            freeze_at_exit()
+        return super().__call__(*args, **kwargs)
 
 
 def emit_diagnostics(result: CheckResult, stream: IO[Any] | None = None) -> tuple[int, int]:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import sys
 
 if __name__ == "__main__":
-    from carbonc._gc import frozen_at_exit
+    from carbonc._gc import freeze_at_exit
     from carbonc.errors import CarbonError
     from carbonc.exec.workers import worker_main
 
+    freeze_at_exit()
     try:
-        with frozen_at_exit():
-            sys.exit(worker_main())
+        sys.exit(worker_main())
     except CarbonError as exc:
         # Said on stderr, which the run that started this worker shows as the worker's failure.
         print(f"error: {exc}", file=sys.stderr)

@@ -51,7 +51,7 @@ from carbonc.store.schema import (
     staged_select,
     upgrade_statements,
 )
-from carbonc.store.views import mark_statement, marked_sql, view_statements, views_mark
+from carbonc.store.views import mark_statements, marked_sql, view_names, view_statements, views_mark
 
 __all__ = ["Batch", "CheckRow", "DeliveryRow", "EntityRow", "MessageRow", "RunRow", "Staged", "Store",
            "TimelineRow", "default_path", "open_spool", "open_store"]
@@ -213,18 +213,24 @@ class Store:
         # Each open checks first, and changes only what is missing or out of date: creating the
         # tables (if not there) and the views again cost ~25 ms of CPU each time.
         existing = _tables(con)
-        current = existing == _COLUMNS
-        if not current:
+        complete = all(set(columns) <= set(existing.get(table, ())) for table, columns in _COLUMNS.items())
+        if not complete:
             for statement in create_statements():
                 con.execute(statement)
             for statement in upgrade_statements(existing):
                 con.execute(statement)
-        if not current or not _has_current_views(con):
+        if not complete or not _has_current_views(con):
             con.execute("BEGIN TRANSACTION")
-            for statement in view_statements():
-                con.execute(statement)
-            con.execute(mark_statement())
-            con.execute("COMMIT")
+            try:
+                for statement in view_statements():
+                    con.execute(statement)
+                for statement in mark_statements():
+                    con.execute(statement)
+                con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
         # We hold the lock: any run still `running` belonged to a process that is gone.
         con.execute(
             "UPDATE runs SET status = 'interrupted', finished_at = coalesce(finished_at, "
@@ -487,10 +493,10 @@ class Store:
 
     def read(self, action: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
         """`action(con)` in a session of its own: bounded in time for a reader while a run writes.
-        A writer reads on the file it keeps open (a run reading what it wrote, to show it)."""
-        if not self.read_only:
-            return self._held_guarded(action)
-        writing = WriterLock(self.path).is_held()
+        A writer lets go of the file after it (a replay reads between sends, which may take long:
+        the file is not kept from readers meanwhile)."""
+        writing = self.read_only and WriterLock(self.path).is_held()
+        self.release()
         with self._session() as con:
             return bounded_read(self.path, con, lambda: action(con)) if writing else action(con)
 
@@ -554,8 +560,10 @@ def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
 
 
 def _has_current_views(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the file's views are this carbonc's (`views.views_mark`)."""
-    return con.execute(marked_sql()).fetchall() == [(views_mark(),)]
+    """Whether the file's views are this carbonc's: every one there, marked `views.views_mark`."""
+    names = view_names()
+    marked = con.execute(marked_sql(), [names, views_mark()]).fetchone()
+    return marked is not None and marked[0] == len(names)
 
 
 def _os_error(doing: str, path: Path, exc: OSError) -> str:

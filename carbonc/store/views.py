@@ -1,5 +1,6 @@
 """The store's report views, read from `views.sql` (shipped beside this module), as statements to
-run when a database is opened, and the mark that says a file has this carbonc's views already."""
+run when a database is opened, and the mark that says a file has this carbonc's views already
+(on every view: one replaced, by hand or by another carbonc, loses its own)."""
 
 from __future__ import annotations
 
@@ -32,17 +33,19 @@ def view_names() -> list[str]:
 
 @cache
 def views_mark() -> str:
-    """What a file whose views are these carries as the comment of its last view (set once they
-    are all made): `carbonc views ` and a hash of their statements."""
+    """The comment each view of a file carries when they are this carbonc's (set once they are all
+    made): `carbonc views ` and a hash of their statements."""
     return "carbonc views " + hashlib.sha256("\0".join(_view_sql()).encode()).hexdigest()[:16]
 
 
-def mark_statement() -> str:
-    """`COMMENT ON VIEW` that marks a file's views as `views_mark()` (replacing a view clears it)."""
-    return f"COMMENT ON VIEW {view_names()[-1]} IS '{views_mark()}'"
+def mark_statements() -> list[str]:
+    """`COMMENT ON VIEW` that marks each view `views_mark()`. Replacing a view clears its mark: a
+    file is taken to have this carbonc's views only if every one is there and marked."""
+    return [f"COMMENT ON VIEW {name} IS '{views_mark()}'" for name in view_names()]
 
 
 def marked_sql() -> str:
-    """A query for the mark of the views of the file open (no row: there is none)."""
-    return ("SELECT comment FROM duckdb_views() WHERE database_name = current_database() "
-            f"AND schema_name = 'main' AND NOT temporary AND view_name = '{view_names()[-1]}'")
+    """A query for how many of the views named (the first parameter, a list) the file open has,
+    marked with the second parameter."""
+    return ("SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND NOT temporary AND list_contains(?, view_name) AND comment = ?")

@@ -68,6 +68,7 @@ def test_a_run_opens_the_database_once(db: Path, monkeypatch):
     # Each open and close of the file costs ~15 ms of CPU: the run keeps it open from its start
     # (the file checked and prepared) through its batches, checks and end, when no reader asks
     # and rows never stop coming for long (probing a merchant for a while lets readers in).
+    import carbonc.exec.writer
     import carbonc.store
 
     opened: list[bool] = []
@@ -78,6 +79,9 @@ def test_a_run_opens_the_database_once(db: Path, monkeypatch):
         return real(path, read_only=read_only, config=config)
 
     monkeypatch.setattr(carbonc.store, "connect", connect)
+    # Rows never stop coming for a flush interval, however slow the machine: an idle writer
+    # lets readers in, and then opens the file again (as it should).
+    monkeypatch.setattr(carbonc.exec.writer, "FLUSH_INTERVAL_S", 600.0)
     with servers.lax() as srv:
         result = run("run", "dispute-spike", "--set", "baseline_orders=70", "--webhook-url", srv.url + "/hooks",
                      "--db", str(db), "--output", "json", "--workers", "1", "--skip-probes")

@@ -152,6 +152,15 @@ def test_a_writer_keeps_the_file_open_across_batches_until_released_or_for_hold_
         assert store.query("select count(*), max(delivery_id) from deliveries")[1] == [(4, "evt_5/1")]
 
 
+def test_a_writer_lets_go_of_the_file_after_reading_it(tmp_path):
+    # A replay reads between its sends, which may take long: readers must not be kept out.
+    with open_store(tmp_path / "db.duckdb") as store:
+        assert store.holding  # kept open for the run's start
+        store.begin_run(run_row())
+        assert store.query("select count(*) from runs")[1] == [(1,)]
+        assert not store.holding
+
+
 def test_bad_files_are_errors_not_crashes(tmp_path):
     garbage = tmp_path / "garbage.duckdb"
     garbage.write_bytes(b"this is not a database" * 100)

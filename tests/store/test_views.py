@@ -48,12 +48,16 @@ def test_a_file_made_before_the_views_gets_them_on_a_read_only_open(tmp_path: Pa
     assert rows == [("acknowledged", 1), ("forgery accepted", 1), ("gave up", 1), ("never sent", 1)]
 
 
-def _mark(db: Path) -> list[tuple[str | None, ...]]:
+def _marks(db: Path) -> dict[str, str | None]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return con.execute("select comment from duckdb_views() where view_name = ?", [view_names()[-1]]).fetchall()
+        return dict(con.execute("select view_name, comment from duckdb_views() where not internal").fetchall())
     finally:
         con.close()
+
+
+def _all_marked(db: Path) -> bool:
+    return _marks(db) == dict.fromkeys(view_names(), views_mark())
 
 
 def _counting_view_statements(monkeypatch) -> list[bool]:
@@ -73,7 +77,7 @@ def test_a_current_file_is_opened_without_making_its_views_again(tmp_path: Path,
     db = tmp_path / "db.duckdb"
     asked = _counting_view_statements(monkeypatch)
     open_store(db).close()
-    assert asked == [False] and _mark(db) == [(views_mark(),)]
+    assert asked == [False] and _all_marked(db)
     open_store(db).close()  # a writer
     open_store(db, read_only=True).query("select count(*) from report_fates")  # a reader
     assert asked == [False]
@@ -93,10 +97,28 @@ def test_a_file_from_an_older_carbonc_is_brought_up_to_date(tmp_path: Path, monk
     assert rows == [("acknowledged", 1), ("forgery accepted", 1), ("gave up", 1), ("never sent", 1)]
     asked.clear()
     open_store(db).close()  # a writer makes the file's own views again, and marks them
-    assert asked == [False] and _mark(db) == [(views_mark(),)]
+    assert asked == [False] and _all_marked(db)
     with open_store(db) as store:
         assert "workers" in store.tables()["runs"]
         store.query(f"select * from {view_names()[-1]} limit 0")
     with open_store(db, read_only=True) as reader:
         reader.query("select count(*) from report_fates")
     assert asked == [False]
+
+
+def test_a_view_replaced_or_dropped_by_hand_is_made_again(tmp_path: Path, monkeypatch) -> None:
+    # Any view, not only the last: each carries its own mark, which replacing it clears.
+    db = tmp_path / "db.duckdb"
+    write_fixed_run(db)
+    first = view_names()[0]
+    con = duckdb.connect(str(db))
+    con.execute(f"CREATE OR REPLACE VIEW {first} AS SELECT 1 AS mine")
+    con.execute("DROP VIEW report_fates")
+    con.close()
+    assert not _all_marked(db)
+    with open_store(db, read_only=True) as reader:  # shadows the file's views with its own
+        _, rows = reader.query("select fate, messages from report_fates where run_id = 'run_fixed_a' order by fate")
+        assert "mine" not in reader.query(f"select * from {first} limit 0")[0]
+    assert rows == [("acknowledged", 1), ("forgery accepted", 1), ("gave up", 1), ("never sent", 1)]
+    open_store(db).close()
+    assert _all_marked(db)
