@@ -23,6 +23,7 @@ from carbonc.ir import nodes as ir
 from carbonc.ir.text import expr_text
 from carbonc.ir.values import evaluate
 from carbonc.plan.records import MAX_WINDOW_MS, Probe, ProbeExpect
+from carbonc.templates import template_names
 
 #: Names a probe observes, whatever parameters the scenario has: `param status = 200` must not
 #: turn `expect status == 200` into `expect true`.
@@ -91,7 +92,7 @@ def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler:
         templates = [probe.url.value, *(h.value.value for h in probe.headers)]
         if probe.body is not None:
             templates.append(probe.body.value)
-        named = {n for text in templates for n in _template_names(text)}
+        named = {n for text in templates for n in template_names(text)}
         probes.append(SelectedProbe(Probe(
             name=name, severity=probe.severity.name if probe.severity else None, method=probe.method,
             url=probe.url.value, headers=tuple((h.name.value, h.value.value) for h in probe.headers),
@@ -102,16 +103,6 @@ def compile_probes(scenario: ir.Scenario, values: Mapping[str, Value], compiler:
     if errors:
         raise CompileError(errors)
     return tuple(probes)
-
-
-def _template_names(text: str) -> set[str]:
-    import jinja2
-    from jinja2 import meta
-
-    try:
-        return set(meta.find_undeclared_variables(jinja2.Environment(autoescape=False).parse(text)))
-    except jinja2.TemplateSyntaxError:
-        return set()  # reported by the checker
 
 
 def _selection_text(probe: ir.Probe) -> str:

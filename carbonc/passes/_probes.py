@@ -9,6 +9,7 @@ from carbonc.codes import Code
 from carbonc.domain import vocabulary
 from carbonc.ir import nodes as ir
 from carbonc.passes._exprs import BOOL, DURATION, ExprChecker
+from carbonc.templates import template_error
 
 
 class ProbeChecker(ExprChecker):
@@ -53,10 +54,7 @@ class ProbeChecker(ExprChecker):
                         help="add a line such as `expect status == 200`")
 
     def template(self, text: ir.StringLit, what: str) -> None:
-        import jinja2  # only programs with probes pay for importing Jinja2
-
-        try:
-            jinja2.Environment(autoescape=False).parse(text.value)
-        except jinja2.TemplateSyntaxError as err:
-            self.report(Code.INVALID_PROBE, f"the probe {what} is not a valid template: {err.message}", text,
+        error = template_error(text.value)
+        if error is not None:
+            self.report(Code.INVALID_PROBE, f"the probe {what} is not a valid template: {error}", text,
                         label="template error", help="templates look like `{{ base }}/orders/{{ order.ref }}`")

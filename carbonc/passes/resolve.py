@@ -22,6 +22,7 @@ from carbonc.ir.walk import (
     subexpressions,
 )
 from carbonc.passes._program import Context, Program
+from carbonc.templates import template_attributes, template_names
 
 _DeclKind = ir.Scenario | ir.Profile | ir.Mix | ir.Ladder | ir.Map | ir.Oracle
 _D = TypeVar("_D", ir.Scenario, ir.Profile, ir.Mix, ir.Ladder, ir.Map, ir.Oracle)
@@ -199,13 +200,13 @@ class _Resolver:
         for text in (probe.url, probe.body, *(h.value for h in probe.headers)):
             if text is None:
                 continue
-            for name in sorted(_template_names(text.value) - allowed):
+            for name in sorted(template_names(text.value) - allowed):
                 self.ctx.report(Code.UNKNOWN_NAME, f"unknown name `{name}` in a probe template", path, text.span,
                                 label="not defined here", help=did_you_mean(name, allowed) or (
                                     "templates can use `base`, the selected entity, the parameters and maps"))
             if kind is not None:
                 known = list(vocabulary.PROBE_FIELDS[kind])
-                for field in sorted(_template_attributes(text.value, kind) - set(known)):
+                for field in sorted(template_attributes(text.value, kind) - set(known)):
                     self.ctx.report(Code.UNKNOWN_NAME, f"unknown field `{kind}.{field}` in a probe template", path,
                                     text.span,
                                     label="not a field of the entity",
@@ -351,30 +352,6 @@ class _Resolver:
                     pass  # uses were followed by load_imports; scenarios are checked merged (check_scenario)
                 case _:
                     assert_never(decl)
-
-
-def _template_names(text: str) -> set[str]:
-    """Variables a Jinja2 template reads (none when it does not parse: check_types reports that)."""
-    import jinja2  # only programs with probes pay for importing Jinja2
-    from jinja2 import meta
-
-    try:
-        return set(meta.find_undeclared_variables(jinja2.Environment(autoescape=False).parse(text)))
-    except jinja2.TemplateSyntaxError:
-        return set()
-
-
-def _template_attributes(text: str, name: str) -> set[str]:
-    """The attributes a template reads of the variable `name` (`order.id` -> {"id"})."""
-    import jinja2
-    from jinja2 import nodes
-
-    try:
-        tree = jinja2.Environment(autoescape=False).parse(text)
-    except jinja2.TemplateSyntaxError:
-        return set()
-    return {node.attr for node in tree.find_all(nodes.Getattr)
-            if isinstance(node.node, nodes.Name) and node.node.name == name}
 
 
 def _map_key(key: ir.Ident | ir.StringLit) -> str:

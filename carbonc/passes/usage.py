@@ -6,13 +6,13 @@ in the same program — names it.
 
 from __future__ import annotations
 
-import contextlib
 from typing import assert_never
 
 from carbonc.codes import Code
 from carbonc.ir import nodes as ir
 from carbonc.ir.walk import action_expressions, deliver_item_expressions, subexpressions
 from carbonc.passes._program import Context, Program
+from carbonc.templates import template_names
 
 
 def _names(scenario: ir.Scenario) -> set[str]:
@@ -44,20 +44,10 @@ def _names(scenario: ir.Scenario) -> set[str]:
 
 
 def _template_names(probes: list[ir.Probe]) -> set[str]:
-    """Parameters named in probes' templates (`{{ orders_path }}`)."""
-    if not probes:
-        return set()
-    import jinja2
-    from jinja2 import meta
-
-    env = jinja2.Environment(autoescape=False)
-    names: set[str] = set()
-    for probe in probes:
-        for text in (probe.url, probe.body, *(h.value for h in probe.headers)):
-            if text is not None:
-                with contextlib.suppress(jinja2.TemplateSyntaxError):  # reported by check_types
-                    names |= meta.find_undeclared_variables(env.parse(text.value))
-    return names
+    """Parameters named in probes' templates (`{{ orders_path }}`); a template that does not parse
+    names none (check_types reports it)."""
+    return {name for probe in probes for text in (probe.url, probe.body, *(h.value for h in probe.headers))
+            if text is not None for name in template_names(text.value)}
 
 
 def check_usage(program: Program, ctx: Context) -> Program:
