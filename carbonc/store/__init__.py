@@ -64,7 +64,7 @@ _STATUSES = ("running", "completed", "failed", "interrupted")
 #: deliveries to nginx, alternated: 125 µs of CPU a delivery at 48 MB, 117 at 96 MB, 112 at 160
 #: MB; peak RSS 254, 302 and 362 MB. Checkpointing fills the cap, so it also sets a long run's
 #: peak memory, whatever the plan's size: a saved plan of 100,000 orders run with no target
-#: peaks at 219-221 MB, a million orders at 233-234 MB (at 48 MB: 175 and 185).
+#: peaks at 212-221 MB, a million orders at 228-234 MB (at 48 MB: 175 and 185).
 _WRITER_MEMORY_LIMIT = "96MB"
 _WRITER_CHECKPOINT_THRESHOLD = "256MB"
 #: Longest a writer keeps the DuckDB file open across batches when no reader has asked for it

@@ -79,7 +79,8 @@ def test_a_current_file_is_opened_without_making_its_views_again(tmp_path: Path,
     open_store(db).close()
     assert asked == [False] and _all_marked(db)
     open_store(db).close()  # a writer
-    open_store(db, read_only=True).query("select count(*) from report_fates")  # a reader
+    with open_store(db, read_only=True) as reader:
+        reader.query("select count(*) from report_fates")
     assert asked == [False]
 
 
