@@ -15,6 +15,8 @@ from carbonc.store import open_store
 from carbonc.store.views import view_names, views_mark
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "store.md"
+#: The fixed run's fates (`stored_runs.write_fixed_run`), as `report_fates` gives them.
+FIXED_FATES = [("acknowledged", 1), ("forgery accepted", 1), ("gave up", 1), ("never sent", 1)]
 
 
 def test_every_view_is_created_with_the_tables(tmp_path: Path) -> None:
@@ -45,7 +47,13 @@ def test_a_file_made_before_the_views_gets_them_on_a_read_only_open(tmp_path: Pa
         _, rows = store.query("select fate, messages from report_fates where run_id = 'run_fixed_a' order by fate")
     finally:
         store.close()
-    assert rows == [("acknowledged", 1), ("forgery accepted", 1), ("gave up", 1), ("never sent", 1)]
+    assert rows == FIXED_FATES
+
+
+def _fates(db: Path) -> list[tuple[object, ...]]:
+    """The fixed run's fates, as a reader (`carbonc report`) reads them."""
+    with open_store(db, read_only=True) as reader:
+        return reader.query("select fate, messages from report_fates where run_id = 'run_fixed_a' order by fate")[1]
 
 
 def _marks(db: Path) -> dict[str, str | None]:
@@ -79,8 +87,7 @@ def test_a_current_file_is_opened_without_making_its_views_again(tmp_path: Path,
     open_store(db).close()
     assert asked == [False] and _all_marked(db)
     open_store(db).close()  # a writer
-    with open_store(db, read_only=True) as reader:
-        reader.query("select count(*) from report_fates")
+    assert _fates(db) == []  # a reader
     assert asked == [False]
 
 
@@ -92,18 +99,15 @@ def test_a_file_from_an_older_carbonc_is_brought_up_to_date(tmp_path: Path, monk
     con.execute(f"CREATE OR REPLACE VIEW {view_names()[-1]} AS SELECT 1 AS older")  # an older view, unmarked
     con.close()
     asked = _counting_view_statements(monkeypatch)
-    with open_store(db, read_only=True) as reader:  # shadows the file's views with its own
-        _, rows = reader.query("select fate, messages from report_fates where run_id = 'run_fixed_a' order by fate")
+    assert _fates(db) == FIXED_FATES  # the reader's own views shadow the file's
     assert asked and all(asked)  # each of the reader's sessions
-    assert rows == [("acknowledged", 1), ("forgery accepted", 1), ("gave up", 1), ("never sent", 1)]
     asked.clear()
     open_store(db).close()  # a writer makes the file's own views again, and marks them
     assert asked == [False] and _all_marked(db)
     with open_store(db) as store:
         assert "workers" in store.tables()["runs"]
         store.query(f"select * from {view_names()[-1]} limit 0")
-    with open_store(db, read_only=True) as reader:
-        reader.query("select count(*) from report_fates")
+    assert _fates(db) == FIXED_FATES
     assert asked == [False]
 
 
@@ -117,9 +121,8 @@ def test_a_view_replaced_or_dropped_by_hand_is_made_again(tmp_path: Path, monkey
     con.execute("DROP VIEW report_fates")
     con.close()
     assert not _all_marked(db)
-    with open_store(db, read_only=True) as reader:  # shadows the file's views with its own
-        _, rows = reader.query("select fate, messages from report_fates where run_id = 'run_fixed_a' order by fate")
+    assert _fates(db) == FIXED_FATES  # the reader's own views shadow the file's
+    with open_store(db, read_only=True) as reader:
         assert "mine" not in reader.query(f"select * from {first} limit 0")[0]
-    assert rows == [("acknowledged", 1), ("forgery accepted", 1), ("gave up", 1), ("never sent", 1)]
     open_store(db).close()
     assert _all_marked(db)
