@@ -18,6 +18,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+#: The package's version (the build reads it from here; a run records it).
+__version__ = "0.1.0"
+
 __all__ = [
     "CarbonError",
     "CheckResult",

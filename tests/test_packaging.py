@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -125,7 +125,8 @@ def test_carbon_scenarios_list(installed, tmp_path):
 
 def test_python_m_carbonc(installed, tmp_path):
     bindir, _, env = installed
-    version = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    version = re.search(r'^__version__ = "(.+)"$', (REPO / "carbonc" / "__init__.py").read_text(encoding="utf-8"),
+                        re.MULTILINE)[1]
     proc = _run([str(bindir / "python"), "-m", "carbonc", "--version"], cwd=tmp_path, env=env)
     assert proc.stdout.strip() == f"carbonc, version {version}"
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from carbonc import __version__
 from carbonc.cli._common import (
     EXIT_FAILED,
     EXIT_INVALID,
@@ -35,7 +36,7 @@ class _Group(EntryGroup):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="carbonc", prog_name="carbonc")
+@click.version_option(version=__version__, prog_name="carbonc")
 def main() -> None:
     """Chaos engineering for payment integrations: check, plan and run .carbon scenarios."""
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from carbonc import __version__
 from carbonc.cli._common import EntryGroup, fail, guard
 from carbonc.cli._replay import replay_options, replay_run
 from carbonc.cli._report import ReportFormat, show_report
@@ -14,7 +15,7 @@ from carbonc.cli._run import delivery_options, pop_credentials, run_plan
 
 
 @click.group(cls=EntryGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="carbonc", prog_name="carbon")
+@click.version_option(version=__version__, prog_name="carbon")
 def main() -> None:
     """Chaos engineering for payment flows (the carbon-layer interface; see `carbonc`)."""
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal, assert_never, cast
 import msgspec
 import trio
 
+from carbonc import __version__
 from carbonc._gc import eased_gc, frozen
 from carbonc.dialects import EntityIndex, IndexedLookup, Secrets, get_dialect
 from carbonc.errors import CarbonError, ExecutionError, InternalError, StoreError
@@ -206,7 +207,7 @@ class PreparedRun:
         return RunRow(run_id=self.run_id, scenario=header.scenario, source_sha256=header.source_sha256,
                       plan_sha256="", seed=header.seed, provider=self.options.provider,
                       params=msgspec.json.encode(header.params).decode(), started_at_ms=int(started * 1000),
-                      version=_version(), target=self.shown_target(),
+                      version=__version__, target=self.shown_target(),
                       time_scale="max" if self.options.time_scale is None else f"{self.options.time_scale:g}",
                       concurrency=self.options.concurrency,
                       gateway=self.real.provider if self.real is not None else "simulated",
@@ -684,12 +685,3 @@ def probe_summary(total: int, failed: int, first: tuple[str | None, str | None] 
     if failed and first is not None:
         return f"{failed:,} of {total:,} failed; first: {first[0] or 'the run'}: {first[1]}"
     return f"{total:,} of {total:,} passed"
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("carbonc")
-    except PackageNotFoundError:
-        return "0+unknown"

@@ -26,6 +26,7 @@ from typing import Literal, NamedTuple, assert_never
 import msgspec
 import trio
 
+from carbonc import __version__
 from carbonc.dialects import Request, Secrets, get_dialect
 from carbonc.errors import CarbonError, ExecutionError, InternalError, StoreError
 from carbonc.exec._deliver import Sender
@@ -217,7 +218,6 @@ class PreparedReplay:
         """Send and record the replay. Failures once it has started are in the result (`status`
         `failed`, `error`); what was recorded stays recorded."""
         from carbonc.exec import new_run_id
-        from carbonc.exec._run import _version
 
         self.run_id = run_id or new_run_id()
         source = self.source
@@ -225,7 +225,7 @@ class PreparedReplay:
         self.store.begin_run(RunRow(
             run_id=self.run_id, scenario=source.scenario, source_sha256=source.source_sha256,
             plan_sha256=source.plan_sha256, seed=source.seed, provider=source.provider, params=source.params,
-            started_at_ms=int(started * 1000), version=_version(), target=self.shown_target(), concurrency=1,
+            started_at_ms=int(started * 1000), version=__version__, target=self.shown_target(), concurrency=1,
             replay_of=source.run_id, replay_mode=self.options.mode))
         error: str | None = None
         try:

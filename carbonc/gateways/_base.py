@@ -4,7 +4,6 @@ honours 429 and `Retry-After`, bounds concurrency and records every attempt."""
 
 from __future__ import annotations
 
-import email.utils
 import ipaddress
 import math
 import time
@@ -302,6 +301,8 @@ def _retry_after(value: str | None) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        import email.utils  # an HTTP date, rarely sent: not imported by every run
+
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):

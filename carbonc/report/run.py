@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any, assert_never
-from xml.etree import ElementTree as ET
 
 from carbonc.report.escape import printable
 from carbonc.report.figures import CheckVerdict
@@ -283,6 +282,8 @@ def check_verdict(check: Verdict) -> CheckVerdict:
 def junit_xml(result: RunResult) -> bytes:
     """JUnit XML: one test suite for the run, one test case per check (and one for the run
     itself, failing when it did not complete)."""
+    from xml.etree import ElementTree as ET  # only for `--output junit`: not imported by every run
+
     suite = ET.Element("testsuite", name=f"carbonc.{result.header.scenario}", time=f"{result.elapsed_s:.3f}")
     cases: list[tuple[str, bool, str, Verdict | None]] = [
         ("run", result.status == "completed",

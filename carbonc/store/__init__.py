@@ -31,11 +31,11 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any, TypeVar
 
-import duckdb
 import msgspec
 
 from carbonc.errors import StoreError
 from carbonc.store.access import HANDOVER_S, WriterLock, bounded_read, connect, first_line
+from carbonc.store.engine import duckdb
 from carbonc.store.rows import (
     Batch,
     CheckRow,

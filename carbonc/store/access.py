@@ -30,9 +30,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-import duckdb
-
 from carbonc.errors import StoreError
+from carbonc.store.engine import duckdb
 
 #: Longest one read may hold the file while a run writes it; then it is interrupted, so the run
 #: waits at most this long.

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
 import msgspec
 
 from carbonc.errors import StoreError
+from carbonc.store.engine import duckdb
 from carbonc.store.schema import TABLES
 
 if TYPE_CHECKING:

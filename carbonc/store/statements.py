@@ -13,10 +13,9 @@ from __future__ import annotations
 import re
 from typing import NoReturn
 
-import duckdb
-
 from carbonc.errors import StoreError
 from carbonc.store.access import first_line
+from carbonc.store.engine import duckdb
 
 #: Statement kinds that only read. Everything else (INSERT … SET, ATTACH, COPY, EXPORT, LOAD,
 #: CALL, which runs table functions like `checkpoint`, TRANSACTION, PREPARE…) is refused.

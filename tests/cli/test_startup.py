@@ -38,7 +38,7 @@ with open(out, "w", encoding="utf-8") as f:
 
 #: Heavy libraries that only `run`, `report`, `query` and friends may load. Checked by module name,
 #: so this fails the day someone imports one, whether or not it is installed here.
-FORBIDDEN = {"duckdb", "trio", "httpx"}
+FORBIDDEN = {"duckdb", "_duckdb", "trio", "httpx"}
 
 
 @pytest.fixture
@@ -114,6 +114,21 @@ def test_running_a_saved_plan_never_imports_the_compiler(run_python, probe, tmp_
     result = json.loads(out.read_text(encoding="utf-8"))
     assert result["code"] == 0, proc.stderr
     modules = set(result["modules"])
-    assert "carbonc.exec._run" in modules and "duckdb" in modules  # it really ran and recorded
+    assert "carbonc.exec._run" in modules and "carbonc.store" in modules  # it really ran and recorded
     loaded = sorted(m for m in modules if m.startswith(COMPILER))
     assert loaded == [], f"running a saved plan loaded the compiler's side: {loaded}"
+
+
+#: What a run need not load, where DuckDB's engine is a module of its own (`_duckdb`, duckdb 2.x):
+#: the package's Python layer, and the installed metadata (with the `email` parser it reads it by).
+UNNEEDED = ("duckdb", "importlib.metadata", "email")
+
+
+def test_a_run_loads_only_the_engine_of_duckdb(probe, tmp_path):
+    pytest.importorskip("_duckdb", reason="duckdb 1.x: the engine is reached through the package")
+    result = probe("run", "dispute-spike", "--set", "baseline_orders=5", "--db", str(tmp_path / "runs.duckdb"))
+    assert result["code"] == 0, result["stderr"]
+    modules = set(result["modules"])
+    assert {"_duckdb", "carbonc.store", "carbonc.exec._run"} <= modules  # it really ran and recorded
+    loaded = sorted(m for m in modules if m.partition(".")[0] in UNNEEDED or m in UNNEEDED)
+    assert loaded == [], f"a run loaded more than it uses: {loaded}"
