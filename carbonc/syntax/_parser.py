@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 from functools import cache
 from pathlib import Path
 
 import lark
 
 from carbonc._data import data_dir
+from carbonc.syntax._cache import cache_dir
 
 
 class CommentSink:
@@ -49,15 +49,8 @@ def _cache_file(text: str) -> str | bool:
     py = f"{sys.version_info.major}.{sys.version_info.minor}"
     options = repr(sorted(OPTIONS.items()))
     key = hashlib.sha256(f"{lark.__version__}\0{py}\0{options}\0{text}".encode()).hexdigest()[:16]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    for root in (os.path.join(base, "carbonc"), os.path.join(tempfile.gettempdir(), "carbonc-cache")):
-        try:
-            os.makedirs(root, exist_ok=True)
-            if os.access(root, os.W_OK):
-                return os.path.join(root, f"grammar-{key}.lark-cache")
-        except OSError:
-            continue
-    return False
+    root = cache_dir()
+    return False if root is None else os.path.join(root, f"grammar-{key}.lark-cache")
 
 
 @cache

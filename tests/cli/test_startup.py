@@ -77,22 +77,53 @@ def test_grammar_is_loaded_from_the_disk_cache(probe, subprocess_env, tmp_path):
     cache_home = tmp_path / "xdg-cache"
     env = subprocess_env | {"XDG_CACHE_HOME": str(cache_home)}
 
+    def grammar_files() -> list[Path]:
+        return sorted(cache_home.rglob("grammar-*"))
+
     first = probe("check", "dispute-spike", env=env)
     assert first["code"] == 0, first["stderr"]
-    cached = [p for p in cache_home.rglob("*") if p.is_file()]
+    cached = grammar_files()
     assert len(cached) == 1, f"expected one grammar cache file under {cache_home}, found {cached}"
     assert first["lark_log"] == []
 
     # Lark rewrites the cache file whenever it builds the grammar, so an untouched file after a
-    # second process means that process loaded it instead.
+    # second process means that process loaded it instead. The parses the first one kept are
+    # removed, or the second would not need the parser at all.
+    for kept in cache_home.rglob("parse-*"):
+        kept.unlink()
     stamp = 1_000_000_000
     os.utime(cached[0], (stamp, stamp))
     second = probe("check", "dispute-spike", env=env)
     assert second["code"] == 0, second["stderr"]
     assert "checked 1 file: 0 errors" in second["stderr"]
+    assert "carbonc.syntax._parse" in second["modules"]  # it did parse
     assert second["lark_log"] == [], "lark could not load or save its cache"
-    assert [p for p in cache_home.rglob("*") if p.is_file()] == cached
+    assert grammar_files() == cached
     assert cached[0].stat().st_mtime == stamp, "the second process rebuilt the grammar"
+
+
+def test_an_unchanged_scenario_is_not_parsed_again(run_python, subprocess_env, tmp_path):
+    # The probe itself imports lark (to watch its log): this one only lists what was imported.
+    script = tmp_path / "modules.py"
+    script.write_text("import sys\nfrom carbonc.cli import main\ntry:\n    main(sys.argv[2:], prog_name='carbonc')\n"
+                      "except SystemExit as exit:\n    code = exit.code\n"
+                      "open(sys.argv[1], 'w').write(' '.join([str(code), *sorted(sys.modules)]))\n", encoding="utf-8")
+    env = subprocess_env | {"XDG_CACHE_HOME": str(tmp_path / "xdg-cache")}
+    out = tmp_path / "modules.txt"
+
+    def modules(*args: str) -> set[str]:
+        proc = run_python(str(script), str(out), *args, env=env)
+        code, *names = out.read_text(encoding="utf-8").split()
+        assert code == "0", proc.stderr
+        return set(names)
+
+    run = ("run", "dispute-spike", "--set", "baseline_orders=5", "--db", str(tmp_path / "runs.duckdb"))
+    assert "lark" in modules(*run)  # parsed: the scenario, the stdlib it uses, the --set value
+    again = modules(*run)
+    assert "carbonc.exec._run" in again and "carbonc.compiler" in again  # compiled and ran again
+    assert not {m for m in again if m == "lark" or m.startswith(("lark.", "carbonc.syntax._parse"))}
+    # Another --set value is parsed (and kept) in its turn.
+    assert "lark" in modules(*run[:3], "baseline_orders=6", *run[4:])
 
 
 #: The compiler's side: what running a saved plan must never load (by module name, as above).
