@@ -16,8 +16,10 @@ import hashlib
 import importlib.util
 import os
 import re
+import stat
 import sys
 import tempfile
+import time
 from functools import cache
 from pathlib import Path
 from typing import TypeVar
@@ -36,24 +38,44 @@ _FORMAT = "carbonc-parse-1"
 _MAX_BYTES = 16 << 20
 #: Entries kept: when there are more, the least recently written go.
 _KEEP = 256
-#: The modules whose code decides what a parse gives, beside the grammar (relative to `carbonc`).
-_PARSER_CODE = ("syntax", "ir", "diagnostics.py", "codes.py", "source.py")
+#: The modules whose code decides what a parse gives, beside the grammar (relative to `carbonc`):
+#: the parser, the IR it lowers into, and what lowering reads (`domain`: units, operators, values).
+_PARSER_CODE = ("syntax", "ir", "domain", "diagnostics.py", "codes.py", "source.py")
+#: A temporary file older than this is one a killed process left (a write takes milliseconds).
+_STALE_S = 3600
 
 _T = TypeVar("_T")
 
 
 def cache_dir() -> str | None:
-    """carbonc's cache directory (`$XDG_CACHE_HOME/carbonc`, `~/.cache/carbonc`, else one under
-    the temporary directory), made if missing; None when none can be written."""
+    """carbonc's cache directory (`$XDG_CACHE_HOME/carbonc`, `~/.cache/carbonc`, else the user's
+    own under the temporary directory), made if missing; None when none can be used."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    for root in (os.path.join(base, "carbonc"), os.path.join(tempfile.gettempdir(), "carbonc-cache")):
-        try:
-            os.makedirs(root, exist_ok=True)
-            if os.access(root, os.W_OK):
-                return root
-        except OSError:
-            continue
-    return None
+    try:
+        root = os.path.join(base, "carbonc")
+        os.makedirs(root, exist_ok=True)
+        if os.access(root, os.W_OK):
+            return root
+    except (OSError, ValueError):  # ValueError: a path with a NUL
+        pass
+    return _private_temporary()
+
+
+def _private_temporary() -> str | None:
+    """`carbonc-cache-<uid>` under the temporary directory, made only for this user (0700), and
+    used only if it still is: the temporary directory is shared, and what the cache holds is
+    read back as the parser's output (the grammar's, by Lark, as a pickle)."""
+    getuid = getattr(os, "getuid", None)
+    root = os.path.join(tempfile.gettempdir(), f"carbonc-cache-{getuid() if getuid else 'user'}")
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        info = os.lstat(root)
+        if getuid is not None and (not stat.S_ISDIR(info.st_mode) or info.st_uid != getuid()
+                                   or info.st_mode & 0o077):
+            return None  # someone else's, or open to others: not ours to trust
+        return root if os.access(root, os.W_OK) else None
+    except OSError:
+        return None
 
 
 @cache
@@ -92,7 +114,9 @@ def _entry(source: Source) -> Path | None:
     root = cache_dir()
     if root is None:
         return None
-    key = hashlib.sha256(fingerprint + f"\0{source.path}\0{source.file}\0".encode() + source.text.encode())
+    # `surrogatepass`: a file name that is not UTF-8, or a `\ud800` escape, holds a lone surrogate.
+    named = f"\0{source.path}\0{source.file}\0{source.text}".encode("utf-8", "surrogatepass")
+    key = hashlib.sha256(fingerprint + named)
     return Path(root) / f"parse-{key.hexdigest()[:32]}.msgpack"
 
 
@@ -107,7 +131,7 @@ def load(source: Source, kind: type[_T]) -> _T | None:
         if len(data) > _MAX_BYTES:
             return None
         return msgspec.msgpack.decode(data, type=kind)
-    except (OSError, msgspec.DecodeError):
+    except (OSError, ValueError):  # msgspec.DecodeError is a ValueError
         return None  # none yet, or unreadable: parse
 
 
@@ -118,10 +142,14 @@ def save(source: Source, result: object) -> None:
     if entry is None:
         return
     try:
+        data = msgspec.msgpack.encode(result)
+    except (msgspec.EncodeError, ValueError):  # a lone surrogate in a string: parsed each time
+        return
+    try:
         fd, temporary = tempfile.mkstemp(prefix=".parse-", dir=entry.parent)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(msgspec.msgpack.encode(result))
+                f.write(data)
             os.replace(temporary, entry)
         except BaseException:
             os.unlink(temporary)
@@ -132,7 +160,14 @@ def save(source: Source, result: object) -> None:
 
 
 def _prune(root: Path) -> None:
-    """Keep the newest `_KEEP` entries (a scenario edited often leaves one per version)."""
+    """Keep the newest `_KEEP` entries (a scenario edited often leaves one per version), and
+    remove the temporary files of writes a killed process never finished."""
+    for leftover in root.glob(".parse-*"):
+        try:
+            if leftover.stat().st_mtime < time.time() - _STALE_S:
+                leftover.unlink()
+        except OSError:
+            continue
     entries = list(root.glob("parse-*.msgpack"))
     if len(entries) <= _KEEP:
         return

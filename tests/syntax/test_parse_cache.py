@@ -99,3 +99,39 @@ def test_the_parser_code_is_part_of_the_key(cache_root, monkeypatch):
     parse(source)
     monkeypatch.setattr(_cache, "_fingerprint", lambda: b"another parser")
     assert _cache.load(source, ParseResult) is None
+
+
+@pytest.mark.parametrize(("text", "path"), [
+    ('scenario s { about "\\ud800" }', "escape.carbon"),  # an escape lowered into a lone surrogate
+    ("scenario s { param v = 1 }", "b\udcff.carbon"),  # a file name that is not UTF-8
+])
+def test_lone_surrogates_are_parsed_not_cached(cache_root, text, path):
+    source = Source(path, text, file=path)
+    result = parse(source)
+    assert result == parse_text(source) and result.module is not None
+    assert parse(source) == result  # again: a hit or a fresh parse, never an error
+
+
+def test_the_shared_temporary_fallback_is_the_users_own(tmp_path, monkeypatch):
+    if not hasattr(os, "getuid"):
+        pytest.skip("no user ids here")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/dev/null/not-a-directory")
+    monkeypatch.setattr(_cache.tempfile, "gettempdir", lambda: str(tmp_path))
+    root = _cache.cache_dir()
+    assert root == str(tmp_path / f"carbonc-cache-{os.getuid()}")
+    assert os.stat(root).st_mode & 0o777 == 0o700
+    os.chmod(root, 0o777)  # opened to others (by someone, somehow): no longer trusted
+    assert _cache.cache_dir() is None
+    source = _source()
+    assert parse(source) == parse_text(source)  # parsed all the same, nothing kept
+    assert list(Path(root).iterdir()) == []
+
+
+def test_a_killed_writes_leftovers_are_removed(cache_root):
+    parse(_source())
+    stale, fresh = cache_root / ".parse-stale", cache_root / ".parse-fresh"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"being written")
+    os.utime(stale, (1, 1))
+    parse(_source("scenario s { param v = 2 }"))
+    assert not stale.exists() and fresh.exists()
