@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import re
 from collections.abc import Mapping
@@ -115,20 +114,33 @@ class Keys(NamedTuple):
         return "Keys(<redacted>)"
 
 
-class HmacKey:
-    """An HMAC-SHA256 key with its padded key blocks hashed once: each signature continues from
-    a copy of that state rather than from the key (a ~1 KB body: 1.6 µs instead of 2.1)."""
+#: HMAC's inner and outer pads (RFC 2104) as translation tables: `key.translate` XORs every byte.
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
 
-    __slots__ = ("_state",)
+
+class HmacKey:
+    """An HMAC-SHA256 key whose two padded key blocks are hashed once (RFC 2104): each signature
+    continues from copies of those two SHA-256 states, all in C (a ~1 KB body: 1.1 µs; through
+    `hmac`'s own copy, whose methods are Python, 1.5; from the key each time, 2.1). Tests check
+    it against `hmac` for keys of every length around the block size."""
+
+    __slots__ = ("_inner", "_outer")
 
     def __init__(self, key: bytes):
-        self._state = hmac.new(key, digestmod="sha256")
+        if len(key) > 64:  # SHA-256's block: a longer key is hashed first
+            key = hashlib.sha256(key).digest()
+        block = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(block.translate(_IPAD))
+        self._outer = hashlib.sha256(block.translate(_OPAD))
 
     def digest(self, data: bytes) -> bytes:
         """The HMAC-SHA256 of `data` under this key."""
-        mac = self._state.copy()
-        mac.update(data)
-        return mac.digest()
+        inner = self._inner.copy()
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
     def __repr__(self) -> str:
         return "HmacKey(<redacted>)"

@@ -398,10 +398,13 @@ class PreparedRun:
         # generation (on disk for a saved plan), its shard a hash.
         trees: dict[str, tuple[str | None, bool]] = {}
         mine = self._mine
+        # The rest of the plan's messages (its summary comes after them), filtered once rather
+        # than by a new generator per message.
+        messages = (r for r in plan if isinstance(r, Message))
         while message is not None:
             # Another shard's (see `_load_entities`): a plan in memory was compiled, or checked whole.
             if mine is not None and message.entity not in mine:
-                message = next((r for r in plan if isinstance(r, Message)), None)
+                message = next(messages, None)
                 continue
             tree = trees.get(message.entity)
             if tree is None:
@@ -414,7 +417,7 @@ class PreparedRun:
                 raise ExecutionError(f"the plan is inconsistent: message {message.seq} names a delivery policy or "
                                      "an entity it does not have")
             if not owned:
-                message = next((r for r in plan if isinstance(r, Message)), None)
+                message = next(messages, None)
                 continue
             message_id, row = self.gateway.message_row(self.run_id, message, header, lookup)
             if self.breaker.tripped and row.skipped is None:
@@ -426,7 +429,7 @@ class PreparedRun:
             else:
                 yield Job(message, message_id, row.provider_event or message.event, row.fault, root,
                           policies[message.policy], 1, message.send_ms)
-            message = next((r for r in plan if isinstance(r, Message)), None)
+            message = next(messages, None)
 
     async def _probe(self) -> None:
         """Ask the merchant's state API what each probe selects, and keep the results."""

@@ -3,6 +3,8 @@ provider's official SDK verifier accepts exactly the modes whose expected verdic
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 
 import msgspec
@@ -10,6 +12,7 @@ import pytest
 from dialect_helpers import DIALECTS, PREVIOUS, SECRETS, rendered_events, verify, world
 
 from carbonc.dialects import Secrets, build_request, check_modes, get_dialect
+from carbonc.dialects._base import HmacKey
 from carbonc.domain.vocabulary import SIGNATURE_MODES
 from carbonc.errors import ExecutionError
 
@@ -84,3 +87,12 @@ def test_a_retry_in_the_tolerance_window_verifies_and_one_signed_long_ago_does_n
     old = build_request(dialect, message, INDEX, secrets=Secrets(SECRETS["stripe"]),
                  now_ms=int(time.time() * 1000) - 3_600_000)
     assert not verify("stripe", old, SECRETS["stripe"])
+
+
+@pytest.mark.parametrize("key_length", [0, 1, 31, 32, 63, 64, 65, 100, 200])
+@pytest.mark.parametrize("body", [b"", b"{}", bytes(range(256)) * 5])
+def test_hmac_key_signs_as_hmac_does(key_length, body) -> None:
+    key = bytes((7 * i + key_length) % 256 for i in range(key_length))
+    signer = HmacKey(key)
+    assert signer.digest(body) == hmac.new(key, body, hashlib.sha256).digest()
+    assert signer.digest(body) == signer.digest(body)  # the kept states are copied, never used up
