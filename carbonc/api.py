@@ -140,7 +140,7 @@ def compile_source(source: Source, *, overrides: Mapping[str, str] | None = None
 def load_plan(path: Path, shown: str | None = None, *, overrides: Mapping[str, str] | None = None,
               seed: int | None = None, scenario: str | None = None,
               delivery: DeliveryOverrides | None = None) -> PlanInput | CheckResult:
-    """The plan to run from `path`: a saved plan, checked whole (raises `plan.verify.PlanError`;
+    """The plan to run from `path`: a saved plan, checked whole (raises `errors.PlanError`;
     nothing of the compiler is loaded), or a `.carbon` file compiled with `overrides`, `seed`,
     `scenario` and `delivery` (the CheckResult that says why it cannot be). A saved plan is what
     it is: giving it any of those raises ValueError."""

@@ -3,6 +3,7 @@
     CarbonError
     ├── CompileError     a .carbon program (or a --set value) is invalid; carries diagnostics
     ├── ExecutionError   a run could not be carried out
+    ├── PlanError        a saved plan cannot be run as it is (`plan.verify`)
     ├── StoreError       the results database could not be read or written
     │   └── UnknownRun   no run has the id asked for
     └── InternalError    a bug in carbonc: the message asks for a report
@@ -33,6 +34,10 @@ class CompileError(CarbonError):
 
 class ExecutionError(CarbonError):
     """A run could not be carried out."""
+
+
+class PlanError(CarbonError):
+    """A saved plan that cannot be run as it is; the message names the line and what is wrong."""
 
 
 class StoreError(CarbonError):

@@ -132,8 +132,8 @@ def _with_digest(loaded: Loaded, version: int) -> tuple[Header, Summary]:
         return header, summary
     import msgspec
 
+    from carbonc.plan.digest import digest_update, records_digest
     from carbonc.plan.records import Entity, Message
-    from carbonc.plan.verify import digest_update, records_digest
 
     digest = records_digest(version)
     for record in compiled.records():

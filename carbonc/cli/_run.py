@@ -370,7 +370,7 @@ def _load_plan(ref: str, overrides: dict[str, str], seed: int | None, scenario: 
     with the diagnostics or the reason when there is none."""
     from carbonc import api
     from carbonc.cli._common import emit_diagnostics
-    from carbonc.plan.verify import PlanError
+    from carbonc.errors import PlanError
 
     (ref_, path), = resolve_refs([ref])
     try:

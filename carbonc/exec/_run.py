@@ -38,8 +38,8 @@ from carbonc.exec.shards import NOT_IN_A_SHARD, Shard
 from carbonc.exec.tally import Tally
 from carbonc.exec.transport import AppConnection, Connection, Target, parse_target
 from carbonc.exec.writer import Writer
+from carbonc.plan.digest import digest_update, records_digest
 from carbonc.plan.records import Check, Entity, Header, Message, Probe, Record, Summary
-from carbonc.plan.verify import digest_update, records_digest
 from carbonc.store import Batch, CheckRow, RunRow, Store
 
 if TYPE_CHECKING:

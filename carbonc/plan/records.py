@@ -271,7 +271,7 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True, tag="summary", tag_fiel
     deliveries: int
     first_ms: int
     last_ms: int
-    #: In a saved plan, the digest of its entity and message records (`plan.verify`), so that
+    #: In a saved plan, the digest of its entity and message records (`plan.digest`), so that
     #: reading it can tell a plan edited or cut after it was written.
     records_sha256: str | None = None
 

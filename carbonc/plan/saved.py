@@ -16,8 +16,8 @@ from carbonc._gc import paused_gc
 from carbonc.errors import ExecutionError, InternalError
 from carbonc.files import atomic_writer
 from carbonc.plan._writer import ChunkWriter
+from carbonc.plan.digest import digest_update, is_plan_text, records_digest
 from carbonc.plan.records import FORMAT_VERSION, Entity, Header, Message, Record, Summary
-from carbonc.plan.verify import digest_update, is_plan_text, records_digest
 
 __all__ = ["ColumnarPlan", "HasRecords", "hashed_records", "is_saved_plan", "iter_hashed", "iter_plan", "plan_bytes",
            "read_growing_header", "read_plan_summary", "write_growing", "write_plan"]
@@ -25,7 +25,7 @@ __all__ = ["ColumnarPlan", "HasRecords", "hashed_records", "is_saved_plan", "ite
 
 # Dicts in records are built in a fixed order (declaration order, or sorted), so plain
 # insertion order is deterministic and keeps parameters in the order they were declared. It is
-# also the records digest's encoding (`plan.verify.digest_update`), so the lines written are
+# also the records digest's encoding (`plan.digest.digest_update`), so the lines written are
 # what is digested.
 _encoder = msgspec.json.Encoder()
 

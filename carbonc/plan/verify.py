@@ -14,7 +14,6 @@ with the entities, in whose order they are listed (`plan.header`).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -26,7 +25,8 @@ import msgspec
 
 from carbonc.domain import vocabulary
 from carbonc.domain.units import CURRENCIES, MAX_DURATION_MS
-from carbonc.errors import CarbonError
+from carbonc.errors import PlanError
+from carbonc.plan.digest import digest_update, is_plan_text, records_digest
 from carbonc.plan.header import NotIds, read_header, selected
 from carbonc.plan.index import PlanIndex
 from carbonc.plan.records import (
@@ -69,28 +69,6 @@ MAX_EXPR_NODES = 10_000
 _ID = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 _DECODER = msgspec.json.Decoder(Header | Entity | Message | Summary)
-#: The records digest's encoding by format version. Either way a plan re-saved by a JSON tool
-#: (other spacing, other key order) keeps its digest: a record is decoded and encoded again. In
-#: format 1 with its keys sorted; since format 2 as `plan --out` writes it (fields in their
-#: declared order), so that a plan being written is digested from the very bytes it is written
-#: as, not encoded a second time (a million orders: ~2 s of 26).
-_ENCODERS = {1: msgspec.json.Encoder(order="sorted"), 2: msgspec.json.Encoder()}
-
-
-class PlanError(CarbonError):
-    """A saved plan that cannot be run as it is; the message names the line and what is wrong."""
-
-
-def records_digest(version: int = FORMAT_VERSION) -> hashlib._Hash:
-    """A fresh digest of a plan's entity and message records (`Summary.records_sha256`), for a
-    plan of format `version`. Since format 2 it can be fed the records' lines as written
-    (`msgspec.json.Encoder().encode_lines`) as well as record by record (`digest_update`)."""
-    return hashlib.sha256(b"carbonc plan records v%d\n" % version)
-
-
-def digest_update(digest: hashlib._Hash, record: Entity | Message, version: int = FORMAT_VERSION) -> None:
-    digest.update(_ENCODERS[version].encode(record))
-    digest.update(b"\n")
 
 
 def verify_plan(path: Path) -> tuple[Header, Summary]:
@@ -134,12 +112,6 @@ def index_plan(path: Path) -> tuple[Header, Summary, PlanIndex]:
         index.close()
         raise
     return header, summary, index
-
-
-def is_plan_text(head: bytes) -> bool:
-    """Whether a file that starts with `head` is a saved plan (JSON) rather than `.carbon` source,
-    which never starts with `{`."""
-    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{")
 
 
 class _Checker:
