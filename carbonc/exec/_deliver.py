@@ -58,7 +58,11 @@ class Clock:
         return int((trio.current_time() - self.start) * 1000 * self.scale)
 
     def epoch_now_ms(self) -> int:
-        return self.origin_epoch_ms + int((trio.current_time() - self.start) * 1000)
+        return self.epoch_ms_at(trio.current_time())
+
+    def epoch_ms_at(self, now: float) -> int:
+        """The epoch time (ms) of `now`, a reading of trio's clock."""
+        return self.origin_epoch_ms + int((now - self.start) * 1000)
 
 
 class Job:
@@ -254,8 +258,12 @@ class Deliverer:
         if job.token:
             self._open.discard(job.token)
             floors = self._floors.get(job.root)
-            if floors is not None and not any(token in self._open for _, token in floors):
-                del self._floors[job.root]  # an order done with: forget it (memory stays flat)
+            if floors is None:
+                return
+            for _, token in floors:
+                if token in self._open:
+                    return
+            del self._floors[job.root]  # an order done with: forget it (memory stays flat)
 
     def _floor(self, root: str) -> tuple[int, int, int] | None:
         floors = self._floors.get(root)
@@ -274,13 +282,13 @@ class Deliverer:
 
     async def _attempt(self, sender: Sender, job: Job) -> None:
         message = job.message
-        now_ms = self.clock.epoch_now_ms()
+        started = trio.current_time()
+        now_ms = self.clock.epoch_ms_at(started)
         try:
             request = self.dialect.request(message, self.lookup, secrets=self.secrets, now_ms=now_ms,
                                           attempt=job.attempt, origin_ms=self.clock.origin_epoch_ms)
         except ExecutionError as exc:
             raise ExecutionError(f"cannot render message {job.message_id}: {exc}") from None
-        started = trio.current_time()
         try:
             answer = await sender.send(request.method, request.headers, request.body, job.delivery.timeout_s)
         except trio.Cancelled:

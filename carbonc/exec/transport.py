@@ -162,7 +162,8 @@ class Connection:
     async def send(self, method: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Answer:
         """Send one request and read the answer, all within `timeout_s`."""
         start = trio.current_time()
-        status, data, _, error = await self._exchange(method, self.target.path, headers, body, start + timeout_s)
+        status, data, _, error = await self._exchange(method, self.target.path, headers, body, start + timeout_s,
+                                                      now=start)
         snippet = data[:SNIPPET_BYTES] if status is not None else None
         return Answer(status, snippet, error, (trio.current_time() - start) * 1000)
 
@@ -173,11 +174,11 @@ class Connection:
                                                            trio.current_time() + timeout_s)
         return Fetched(status, {k.decode("latin-1"): v.decode("latin-1") for k, v in fields.items()}, data, error)
 
-    async def _exchange(self, method: str, path: str, headers: dict[str, str], body: bytes,
-                        deadline: float) -> tuple[int | None, bytes, dict[bytes, bytes], str | None]:
+    async def _exchange(self, method: str, path: str, headers: dict[str, str], body: bytes, deadline: float,
+                        now: float | None = None) -> tuple[int | None, bytes, dict[bytes, bytes], str | None]:
         unchecked = False
         if self._stream is not None:
-            if trio.current_time() < self._fresh_until and not self._always_check:
+            if (trio.current_time() if now is None else now) < self._fresh_until and not self._always_check:
                 # Known good: its last answer was read whole, kept alive, moments ago. A server
                 # closes an idle connection after seconds (nginx 75, uvicorn 5, gunicorn 2), so
                 # the check below (a system call per request) is skipped.
@@ -214,7 +215,7 @@ class Connection:
     def _request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
         # Our own headers, written directly: the dialects produce them, so there is nothing to
         # validate, and h11's per-header checks cost more than the rest of a request.
-        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        lines = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
         # The one check kept on this path: a control character in a name or value (an ID from a
         # hand-edited plan, say) would write a header of its own.
         if _CONTROL.search("".join(headers) + "".join(headers.values()) + path):
