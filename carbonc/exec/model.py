@@ -51,7 +51,7 @@ class PlanInput(NamedTuple):
     @classmethod
     def from_file(cls, path: Path) -> PlanInput:
         """A saved plan, checked whole first (every record, the summary, the digest): raises
-        `plan.verify.PlanError` before anything runs."""
+        `errors.PlanError` before anything runs."""
         from carbonc.plan.saved import iter_plan
         from carbonc.plan.verify import index_plan
 
