@@ -17,7 +17,7 @@ import time
 import msgspec
 
 from carbonc.api import compile_source, read_or_diagnose
-from carbonc.dialects import EntityIndex, Secrets, get_dialect, render
+from carbonc.dialects import EntityIndex, Secrets, build_request, get_dialect
 from carbonc.plan.records import Entity, Message
 from carbonc.scenarios import find
 
@@ -60,7 +60,7 @@ def _time(provider: str, options: dict, secret: str, index: EntityIndex, todo: l
     for _ in range(rounds):
         t0 = time.perf_counter()
         for m in todo:
-            render(dialect, m, index, secrets=secrets, now_ms=now, origin_ms=origin)
+            build_request(dialect, m, index, secrets=secrets, now_ms=now, origin_ms=origin)
         best = min(best, time.perf_counter() - t0)
     return best
 
