@@ -56,7 +56,7 @@ def _too_deep(source: Source) -> Diagnostic | None:
 def parse(source: Source) -> ParseResult:
     """Parse `source` into an IR module; syntax errors are returned, never raised.
 
-    Syntax errors are reported one per top-level declaration (see `_resync_point`); name and
+    Syntax errors are reported one per top-level declaration (see `_parse._resync_point`); name and
     type errors, found later by the passes, are all reported. A file parsed before, unchanged,
     by the same parser, is read back from the parse cache (`carbonc.syntax._cache`) without
     loading Lark.

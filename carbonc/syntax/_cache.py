@@ -5,10 +5,11 @@ state: ~60 ms of CPU on every `check`, `plan` and `run` of a bundled scenario, a
 a small run; reading the parse back takes ~1 ms.
 
 An entry is keyed by the file's path and text and by everything that makes the parse of them:
-the parser's own code (`carbonc/syntax`, the IR and diagnostic types), the grammar, the Lark and
-Python versions. Only a parse that gave a module is kept (syntax errors are parsed afresh, so
-their messages are always today's). Anything wrong with an entry (missing, torn, of another
-shape) is a miss, never an error; so is a cache directory nobody may write."""
+the parser's own code (`carbonc/syntax`, the IR and diagnostic types, the `domain` modules
+lowering reads), the grammar, the Lark and Python versions. Only a parse that gave a module is
+kept (syntax errors are parsed afresh, so their messages are always today's). Anything wrong
+with an entry (missing, torn, of another shape) is a miss, never an error; so is a cache
+directory nobody may write."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import lark
 
 from carbonc._data import data_dir
-from carbonc.syntax._cache import cache_dir
+from carbonc.syntax import _cache
 
 
 class CommentSink:
@@ -49,7 +49,7 @@ def _cache_file(text: str) -> str | bool:
     py = f"{sys.version_info.major}.{sys.version_info.minor}"
     options = repr(sorted(OPTIONS.items()))
     key = hashlib.sha256(f"{lark.__version__}\0{py}\0{options}\0{text}".encode()).hexdigest()[:16]
-    root = cache_dir()
+    root = _cache.cache_dir()
     return False if root is None else os.path.join(root, f"grammar-{key}.lark-cache")
 
 
